@@ -1,0 +1,58 @@
+"""The management application: routes under /v1, errors as JSON, the change-feed follower."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from keyward import __version__
+from keyward.api import errors
+from keyward.api.middleware import BodyLimit, JsonBodies, RequestId
+from keyward.api.routes import audit, health, keys, me, members, organizations
+from keyward.api.runtime import Runtime
+from keyward.verifier import FeedFollower
+
+DESCRIPTION = """
+Manage keyward: members and their permissions, organizations, API keys and the audit log.
+
+Authenticate every `/v1` call with an account key, either as `Authorization: Bearer <key>` or
+as `X-API-Key: <key>`. Errors are `{"error": {"code", "message", "details"}}`; codes are stable.
+"""
+
+
+def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
+    """The app for `runtime`. With `follow_feed`, a background thread tails the change feed."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower = None
+        if follow_feed:
+            follower = FeedFollower(
+                runtime.database, runtime.verifier, interval=runtime.settings.feed_interval
+            )
+            follower.start()
+        try:
+            yield
+        finally:
+            if follower is not None:
+                follower.stop()
+
+    app = FastAPI(
+        title="keyward",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    # Changes committed by this process reach its own cache before the response is sent.
+    runtime.database.add_commit_listener(runtime.verifier.apply)
+    errors.install(app)
+    for module in (me, members, organizations, keys, audit):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(JsonBodies)
+    app.add_middleware(RequestId)
+    return app

@@ -1,0 +1,141 @@
+"""Turning every failure into `{"error": {"code", "message", "details"}}` with the right status.
+
+Refusals (401 for a known key, 403, 409) are written to the audit log in their own transaction,
+because the transaction that attempted the change has been rolled back.
+"""
+
+import logging
+from typing import Any, cast
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from starlette.exceptions import HTTPException
+
+from keyward.api.auth import CHALLENGES
+from keyward.api.runtime import runtime
+from keyward.core.actors import Actor
+from keyward.core.errors import KeywardError
+from keyward.domains.audit import service as audit
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    response = JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status
+    )
+    if status == 401:
+        for challenge in CHALLENGES:
+            response.headers.append("WWW-Authenticate", challenge)
+    return response
+
+
+def _audit_refusal(request: Request, error: KeywardError) -> None:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        return
+    route = request.scope.get("route")
+    action = getattr(route, "name", None) or f"{request.method} {request.url.path}"
+    try:
+        with runtime(request).database.transaction() as uow:
+            audit.record(
+                uow,
+                actor,
+                action,
+                target_id=next(iter(request.path_params.values()), None),
+                outcome="refused",
+                code=error.code,
+                details={"message": error.message, "method": request.method},
+            )
+    except Exception:
+        log.exception("could not audit a refused %s", action)
+
+
+def keyward_error(request: Request, error: Exception) -> JSONResponse:
+    error = cast(KeywardError, error)
+    if error.audited:
+        _audit_refusal(request, error)
+    return error_response(error.status, error.code, error.message, error.details)
+
+
+def validation_error(request: Request, error: Exception) -> JSONResponse:
+    error = cast(RequestValidationError, error)
+    problems = [
+        {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in error.errors()
+    ]
+    if any(p["type"] == "json_invalid" for p in problems):
+        return error_response(
+            400, "invalid_json", "The request body is not valid JSON.", {"errors": problems}
+        )
+    return error_response(
+        422,
+        "validation_failed",
+        "The request is not valid: see details.errors for each problem.",
+        {"errors": problems},
+    )
+
+
+def http_error(request: Request, error: Exception) -> JSONResponse:
+    error = cast(HTTPException, error)
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    message = {
+        404: "There is nothing at this path.",
+        405: f"{request.method} is not allowed on this path.",
+    }.get(error.status_code, str(error.detail))
+    response = error_response(error.status_code, code, message)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+def integrity_error(request: Request, error: Exception) -> JSONResponse:
+    log.info("integrity conflict on %s %s", request.method, request.url.path)
+    return error_response(
+        409, "conflict", "The request conflicted with a concurrent change; retry it."
+    )
+
+
+def database_error(request: Request, error: Exception) -> JSONResponse:
+    log.error("database error on %s %s: %s", request.method, request.url.path, type(error).__name__)
+    return error_response(
+        503, "database_unavailable", "The database is not reachable right now; retry shortly."
+    )
+
+
+def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.error(
+        "unexpected %s on %s %s",
+        type(error).__name__,
+        request.method,
+        request.url.path,
+        exc_info=error,
+    )
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side; the request id helps find it in the logs.",
+        {"request_id": getattr(request.state, "request_id", None)},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(KeywardError, keyward_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(IntegrityError, integrity_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(Exception, unexpected_error)

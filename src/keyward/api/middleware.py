@@ -1,0 +1,94 @@
+"""Pure ASGI middleware: request ids and the request body limit."""
+
+import re
+import uuid
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestId:
+    """Give every request an id (the client's `X-Request-ID` if sane) and echo it back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes, whether announced or streamed (chunked)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self) -> HTTPException:
+        # FastAPI passes an HTTPException raised while reading the body through unchanged.
+        return HTTPException(
+            413, f"The request body is larger than the limit of {self.limit} bytes."
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        announced = dict(scope["headers"]).get(b"content-length")
+        too_large = False
+        if announced is not None:
+            too_large = not announced.isdigit() or int(announced) > self.limit
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            if too_large:
+                raise self._too_large()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class JsonBodies:
+    """Answer 415 to a request that sends a body in anything but JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            headers = dict(scope["headers"])
+            media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            has_body = (
+                headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+            )
+            if has_body and media_type != b"application/json" and not media_type.endswith(b"+json"):
+
+                async def refuse(_: Message | None = None) -> Message:
+                    raise HTTPException(415, "Send the request body as application/json.")
+
+                await self.app(scope, refuse, send)
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Thin route handlers: parse, open one unit of work, call one service, answer."""

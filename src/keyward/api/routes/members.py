@@ -1,0 +1,87 @@
+"""`/v1/members` and `/v1/members/{id}/permissions`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from keyward.api.auth import ActorDep
+from keyward.api.routes.common import PageDep, errors
+from keyward.api.runtime import DatabaseDep
+from keyward.domains.members import service
+from keyward.domains.members.schemas import (
+    MemberCreate,
+    MemberOut,
+    MemberPermissionsOut,
+    MemberPermissionsUpdate,
+    MemberUpdate,
+)
+from keyward.domains.pagination import Page
+
+router = APIRouter(tags=["members"])
+
+
+@router.post("/members", status_code=201, name="member.create", responses=errors(409))
+def create_member(body: MemberCreate, actor: ActorDep, database: DatabaseDep) -> MemberOut:
+    with database.transaction() as uow:
+        return service.create_member(uow, actor, body)
+
+
+@router.get("/members", name="member.list", responses=errors())
+def list_members(
+    actor: ActorDep,
+    database: DatabaseDep,
+    page: PageDep,
+    active: bool | None = None,
+    organization_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> Page[MemberOut]:
+    with database.transaction(write=False) as uow:
+        return service.list_members(
+            uow, actor, page, active=active, organization_id=organization_id
+        )
+
+
+@router.get("/members/{member_id}", name="member.read", responses=errors(404))
+def read_member(member_id: str, actor: ActorDep, database: DatabaseDep) -> MemberOut:
+    with database.transaction(write=False) as uow:
+        return service.get_member(uow, actor, member_id)
+
+
+@router.patch("/members/{member_id}", name="member.update", responses=errors(404, 409))
+def update_member(
+    member_id: str, body: MemberUpdate, actor: ActorDep, database: DatabaseDep
+) -> MemberOut:
+    with database.transaction() as uow:
+        return service.update_member(uow, actor, member_id, body)
+
+
+@router.delete(
+    "/members/{member_id}", status_code=204, name="member.delete", responses=errors(404, 409)
+)
+def delete_member(member_id: str, actor: ActorDep, database: DatabaseDep) -> Response:
+    """Delete a member. Every key they created is revoked in the same step."""
+    with database.transaction() as uow:
+        service.delete_member(uow, actor, member_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/members/{member_id}/permissions", name="member.permissions.read", responses=errors(404)
+)
+def read_permissions(
+    member_id: str, actor: ActorDep, database: DatabaseDep
+) -> MemberPermissionsOut:
+    with database.transaction(write=False) as uow:
+        return service.get_permissions(uow, actor, member_id)
+
+
+@router.put(
+    "/members/{member_id}/permissions",
+    name="member.permissions.update",
+    responses=errors(404, 409),
+)
+def replace_permissions(
+    member_id: str, body: MemberPermissionsUpdate, actor: ActorDep, database: DatabaseDep
+) -> MemberPermissionsOut:
+    """Replace roles and direct permissions. The member's keys lose removed rights at once."""
+    with database.transaction() as uow:
+        return service.set_permissions(uow, actor, member_id, body)

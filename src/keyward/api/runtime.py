@@ -1,0 +1,29 @@
+"""What the API needs at run time, built once per process and handed to the app."""
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from keyward.db.engine import Database
+from keyward.settings import Settings
+from keyward.verifier import Verifier
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    database: Database
+    verifier: Verifier
+
+
+def runtime(request: Request) -> Runtime:
+    return cast(Runtime, request.app.state.runtime)
+
+
+def database(request: Request) -> Database:
+    return runtime(request).database
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+DatabaseDep = Annotated[Database, Depends(database)]

@@ -1,0 +1,53 @@
+"""The `keyward` command line. It acts directly on `KEYWARD_DATABASE_URL`, as the workspace's
+admin unless `--as` names another member."""
+
+from typing import Annotated
+
+import typer
+
+from keyward.cli import audit, keys, members, organizations, setup
+from keyward.cli.context import CliState
+from keyward.settings import Settings
+
+app = typer.Typer(
+    name="keyward",
+    help="Self-hosted API key management.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="KEYWARD_DATABASE_URL", help="Default: sqlite:///./var/keyward.db"),
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(envvar="KEYWARD_WORKSPACE", help="Workspace id or name (default: the first)."),
+    ] = None,
+    member: Annotated[
+        str | None,
+        typer.Option(
+            "--as", envvar="KEYWARD_AS", help="Act as this member (id or e-mail), not the admin."
+        ),
+    ] = None,
+) -> None:
+    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    ctx.obj = CliState(settings=settings, workspace=workspace, member=member)
+
+
+app.command()(setup.init)
+app.command()(setup.serve)
+app.add_typer(setup.workspaces_app, name="workspaces")
+app.add_typer(members.app, name="members")
+app.add_typer(organizations.app, name="organizations")
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+
+
+def main() -> None:
+    app()

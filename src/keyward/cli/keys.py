@@ -1,0 +1,132 @@
+"""`keyward keys ...`: create, list, show, revoke, delete and verify keys."""
+
+import sys
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter
+
+from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.core.errors import InvalidInput
+from keyward.core.keys import KeyKind, KeyState
+from keyward.core.permissions import PermissionSet
+from keyward.domains.keys import service
+from keyward.domains.keys.schemas import AccountKeyCreate, KeyFilter, KeyVerifyResult
+from keyward.domains.pagination import PageRequest
+from keyward.verifier import Verifier
+
+app = typer.Typer(
+    help="Create, list, show, revoke, delete and verify API keys.", no_args_is_help=True
+)
+
+PermissionOption = Annotated[
+    list[str] | None,
+    typer.Option("--permission", "-p", help="resource:action[@id]; repeat for several."),
+]
+
+
+def _duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    return TypeAdapter(timedelta).validate_python(text)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'ci' or 'alice laptop'.")],
+    permission: PermissionOption = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="ISO-8601 duration such as P90D; omit for never.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an account key; its secret is printed this once."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = AccountKeyCreate(
+            name=name, permissions=permission or [], expires_in=_duration(expires_in)
+        )
+        with database.transaction() as uow:
+            created = service.issue_account_key(uow, actor, body)
+    emit(created, as_json)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    kind: Annotated[KeyKind | None, typer.Option(help="account or acquisition")] = None,
+    key_state: Annotated[KeyState | None, typer.Option("--state")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List keys, newest first (never their secrets)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_keys(
+                uow, actor, KeyFilter(kind=kind, state=key_state), PageRequest(limit, cursor)
+            )
+    emit(page, as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> None:
+    """Show one key."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            emit(service.get_key(uow, actor, key_id), as_json)
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> None:
+    """Revoke a key at once and for good."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            revoked = service.revoke_key(uow, actor, key_id)
+    emit(revoked, as_json)
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    key_id: str,
+    revoke: Annotated[bool, typer.Option(help="Revoke an active key first, in one step.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete a revoked key (its audit trail stays)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            service.delete_key(uow, actor, key_id, revoke=revoke)
+    emit({"id": key_id, "deleted": True}, as_json)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="The key, or - to read it from standard input.")],
+    permission: PermissionOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Verify a key of this workspace; exits 1 when it is not valid."""
+    with reporting(as_json):
+        if key == "-":
+            key = sys.stdin.readline().strip()
+        if len(key) > 512:
+            raise InvalidInput("That is too long to be a key.", code="key_invalid")
+        database, actor = connect(ctx)
+        actor.require("keys", "verify")
+        verifier = Verifier(database)
+        verdict = verifier.verify(key, actor.workspace_id)
+        verifier.flush_usage()
+        result = KeyVerifyResult.from_verdict(
+            verdict.requiring(PermissionSet.parse(permission or []))
+        )
+    emit(result, as_json)
+    if not result.valid:
+        raise typer.Exit(1)

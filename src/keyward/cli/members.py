@@ -1,0 +1,134 @@
+"""`keyward members ...`: list, show, create, update, delete members and set their rights."""
+
+from typing import Annotated
+
+import typer
+
+from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.domains.members import service
+from keyward.domains.members.schemas import MemberCreate, MemberPermissionsUpdate, MemberUpdate
+from keyward.domains.pagination import PageRequest
+
+app = typer.Typer(help="Manage the members of a workspace and their rights.", no_args_is_help=True)
+
+RoleOption = Annotated[
+    list[str] | None,
+    typer.Option("--role", "-r", help="admin, provider, acquirer, approver or auditor."),
+]
+PermissionOption = Annotated[
+    list[str] | None,
+    typer.Option("--permission", "-p", help="resource:action[@id]; repeat for several."),
+]
+OrganizationOption = Annotated[
+    list[str] | None, typer.Option("--organization", "-o", help="Organization id; repeatable.")
+]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    active: Annotated[bool | None, typer.Option("--active/--inactive")] = None,
+    organization: Annotated[str | None, typer.Option(help="Only members of this one.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: str | None = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List members, newest first."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_members(
+                uow, actor, PageRequest(limit, cursor), active=active, organization_id=organization
+            )
+    emit(page, as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
+    """Show one member."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            emit(service.get_member(uow, actor, member_id), as_json)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Option()],
+    role: RoleOption = None,
+    permission: PermissionOption = None,
+    organization: OrganizationOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a member. Rights granted must be ones the acting member holds."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = MemberCreate(
+            email=email,
+            name=name,
+            roles=role or [],
+            permissions=permission or [],
+            organization_ids=organization or [],
+        )
+        with database.transaction() as uow:
+            created = service.create_member(uow, actor, body)
+    emit(created, as_json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    member_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    active: Annotated[
+        bool | None, typer.Option("--active/--inactive", help="Deactivating stops their keys.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a member's name, e-mail or whether they are active."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        fields = {"name": name, "email": email, "active": active}
+        body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
+        with database.transaction() as uow:
+            updated = service.update_member(uow, actor, member_id, body)
+    emit(updated, as_json)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
+    """Delete a member; every key they created is revoked."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            service.delete_member(uow, actor, member_id)
+    emit({"id": member_id, "deleted": True}, as_json)
+
+
+@app.command("permissions")
+def permissions(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
+    """Show a member's roles, direct permissions and effective rights."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            emit(service.get_permissions(uow, actor, member_id), as_json)
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    member_id: str,
+    role: RoleOption = None,
+    permission: PermissionOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace a member's roles and direct permissions; their keys follow at once."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = MemberPermissionsUpdate(roles=role or [], permissions=permission or [])
+        with database.transaction() as uow:
+            granted = service.set_permissions(uow, actor, member_id, body)
+    emit(granted, as_json)

@@ -1,0 +1,189 @@
+"""`keyward init`, `keyward serve` and `keyward workspaces`: getting a keyward running."""
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from keyward.api import create_app
+from keyward.api.runtime import Runtime
+from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
+from keyward.db.engine import Database, UnitOfWork
+from keyward.db.migrate import upgrade
+from keyward.domains.members.schemas import MemberCreate
+from keyward.domains.members.service import create_member
+from keyward.domains.organizations.schemas import OrganizationCreate, OrganizationKind
+from keyward.domains.organizations.service import create_organization
+from keyward.domains.workspaces import repository as workspace_rows
+from keyward.domains.workspaces.schemas import WorkspaceCreate
+from keyward.domains.workspaces.service import (
+    WorkspaceSetUp,
+    admin_actor,
+    resolve_workspace,
+    set_up_workspace,
+)
+from keyward.settings import Settings
+from keyward.verifier import Verifier
+
+workspaces_app = typer.Typer(help="Create and list workspaces (tenants).", no_args_is_help=True)
+
+
+def _command_name() -> str:
+    """How this user runs keyward: `keyward` when on PATH, else the full path of this script."""
+    if shutil.which("keyward"):
+        return "keyward"
+    return shlex.quote(str(Path(sys.argv[0]).resolve()))
+
+
+def _seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp) -> list[str]:
+    """A provider and an acquirer organization with a member each, and an auditor."""
+    admin = admin_actor(uow, set_up.workspace.id, set_up.admin_member_id)
+    provider = create_organization(
+        uow, admin, OrganizationCreate(name="Acme APIs", kind=OrganizationKind.PROVIDER)
+    )
+    acquirer = create_organization(
+        uow, admin, OrganizationCreate(name="Globex", kind=OrganizationKind.ACQUIRER)
+    )
+    people = [
+        ("provider@example.com", "Pat Provider", "provider", [provider.id]),
+        ("acquirer@example.com", "Alex Acquirer", "acquirer", [acquirer.id]),
+        ("auditor@example.com", "Ada Auditor", "auditor", []),
+    ]
+    for email, name, role, organizations in people:
+        create_member(
+            uow,
+            admin,
+            MemberCreate(email=email, name=name, roles=[role], organization_ids=organizations),
+        )
+    return [email for email, *_ in people]
+
+
+def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: list[str]) -> None:
+    key = set_up.admin_key.key
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f'keyward is initialised: workspace "{set_up.workspace.name}" ({set_up.workspace.id}).'
+    )
+    if demo:
+        typer.echo(f"Demo data: organizations Acme APIs and Globex; members {', '.join(demo)}.")
+    typer.echo(
+        "\nAdmin key, shown this once (keyward keeps only its hash; copy it now):\n\n"
+        f"    {key}\n\n"
+        "With keyward serving, try:\n\n"
+        f'    curl -s {base}/v1/me -H "Authorization: Bearer {key}"\n'
+        f'    curl -s {base}/v1/members -H "X-API-Key: {key}"\n'
+        f'    curl -s -X POST {base}/v1/keys -H "Authorization: Bearer {key}" '
+        "-H 'Content-Type: application/json' "
+        """-d '{"name": "ci", "permissions": ["keys:read"]}'\n"""
+    )
+
+
+def init(
+    ctx: typer.Context,
+    workspace_name: Annotated[str, typer.Option(help="Name of the default workspace.")] = "default",
+    admin_email: Annotated[str, typer.Option(help="E-mail of the first admin.")] = (
+        "admin@example.com"
+    ),
+    key_prefix: Annotated[str, typer.Option(help="Prefix of this workspace's keys.")] = "kw",
+    demo: Annotated[bool, typer.Option(help="Also seed demo organizations and members.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create or migrate the database; on first run, create the workspace, admin and admin key."""
+    settings = state(ctx).settings
+    with reporting(as_json):
+        database = Database.connect(settings.database_url)
+        with database.engine.begin() as connection:
+            upgrade(connection)
+        with database.transaction() as uow:
+            existing = workspace_rows.first(uow.session)
+            if existing is None:
+                set_up = set_up_workspace(
+                    uow,
+                    WorkspaceCreate(
+                        name=workspace_name, key_prefix=key_prefix, admin_email=admin_email
+                    ),
+                )
+                demo_members = _seed_demo(uow, set_up) if demo else []
+    if existing is None:
+        if as_json:
+            emit(
+                {
+                    "workspace_id": set_up.workspace.id,
+                    "admin_member_id": set_up.admin_member_id,
+                    "admin_key": set_up.admin_key.key,
+                    "admin_key_id": set_up.admin_key.id,
+                },
+                as_json=True,
+            )
+        else:
+            _print_first_run(settings, set_up, demo_members)
+        return
+    if as_json:
+        emit({"workspace_id": existing.id, "admin_member_id": None, "admin_key": None}, True)
+        return
+    typer.echo(
+        f'keyward is already initialised: workspace "{existing.name}" ({existing.id}), '
+        "database up to date.\n"
+        "The admin key was shown once when it was made; keyward keeps only its hash, so it "
+        "cannot be shown again. To make a new admin key:\n\n"
+        f"    {_command_name()} keys create --name admin --permission '*:*'\n"
+    )
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port of the management API.")] = None,
+) -> None:
+    """Run the management API (with its change-feed follower) until interrupted."""
+    settings = state(ctx).settings
+    with reporting(False):
+        database = open_database(settings)
+    runtime = Runtime(settings, database, Verifier(database, refresh_after=settings.cache_refresh))
+    uvicorn.run(
+        create_app(runtime),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+
+
+@workspaces_app.command("create")
+def create_workspace(
+    ctx: typer.Context,
+    name: str,
+    admin_email: Annotated[str, typer.Option(help="E-mail of the workspace's first admin.")],
+    key_prefix: Annotated[str, typer.Option(help="Prefix of this workspace's keys.")] = "kw",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create another workspace with its own admin; prints that admin's key once."""
+    with reporting(as_json):
+        database = open_database(state(ctx).settings)
+        with database.transaction() as uow:
+            set_up = set_up_workspace(
+                uow, WorkspaceCreate(name=name, key_prefix=key_prefix, admin_email=admin_email)
+            )
+    emit(
+        {
+            "workspace_id": set_up.workspace.id,
+            "admin_member_id": set_up.admin_member_id,
+            "admin_key": set_up.admin_key.key,
+            "admin_key_id": set_up.admin_key.id,
+        },
+        as_json,
+    )
+
+
+@workspaces_app.command("show")
+def show_workspace(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The workspace the CLI acts in (--workspace, or the default one)."""
+    cli = state(ctx)
+    with reporting(as_json):
+        database = open_database(cli.settings)
+        with database.transaction(write=False) as uow:
+            emit(resolve_workspace(uow, cli.workspace), as_json)

@@ -1,0 +1,57 @@
+"""Who is acting: a member through one of their keys, the CLI as a member, or the system."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from keyward.core.errors import PermissionDenied
+from keyward.core.permissions import PermissionSet
+
+
+class Via(StrEnum):
+    KEY = "key"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The caller of a service, with the rights it may use right now.
+
+    For a key that is the key's effective rights (its own ∩ its creator's); for the CLI the
+    member's own rights.
+    """
+
+    workspace_id: str
+    member_id: str | None
+    key_id: str | None
+    permissions: PermissionSet
+    via: Via
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def can(self, resource: str, action: str, resource_id: str | None = None) -> bool:
+        return self.permissions.allows(resource, action, resource_id)
+
+    def require(self, resource: str, action: str, resource_id: str | None = None) -> None:
+        """Raise `permission_denied`, naming the permission, unless the actor holds it."""
+        if not self.can(resource, action, resource_id):
+            needed = f"{resource}:{action}"
+            raise PermissionDenied(
+                f"This needs the permission {needed!r}"
+                + (f" on {resource_id}" if resource_id else "")
+                + ", which the caller does not hold.",
+                details={"required": needed, "resource_id": resource_id},
+            )
+
+    def require_all(self, wanted: PermissionSet, what: str) -> None:
+        """Refuse with `permission_escalation` unless every permission in `wanted` is held."""
+        missing = self.permissions.missing(wanted)
+        if missing:
+            names = [str(p) for p in missing]
+            raise PermissionDenied(
+                f"Cannot {what}: it would grant permissions the caller does not hold: "
+                f"{', '.join(names)}.",
+                code="permission_escalation",
+                details={"missing": names},
+            )

@@ -1,0 +1,54 @@
+"""Failures the product reports to users: a stable snake_case code, a status, a sentence.
+
+Services raise these; the API turns them into `{"error": {"code", "message", "details"}}` and the
+CLI into the same JSON on stderr. A key that fails verification is not an error but a verdict.
+"""
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class KeywardError(Exception):
+    status: ClassVar[int] = 400
+    default_code: ClassVar[str] = "bad_request"
+    # Refusals are recorded in the audit log even though the transaction that tried is rolled back.
+    audited: ClassVar[bool] = False
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidInput(KeywardError):
+    status = 422
+    default_code = "validation_failed"
+
+
+class Unauthenticated(KeywardError):
+    status = 401
+    default_code = "key_invalid"
+    audited = True
+
+
+class PermissionDenied(KeywardError):
+    status = 403
+    default_code = "permission_denied"
+    audited = True
+
+
+class NotFound(KeywardError):
+    status = 404
+    default_code = "not_found"
+
+
+class Conflict(KeywardError):
+    status = 409
+    default_code = "conflict"
+    audited = True

@@ -1,0 +1,34 @@
+"""Prefixed, opaque, time-ordered identifiers (`key_01jd…`)."""
+
+import os
+import re
+import time
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_BODY_LENGTH = 26
+_ID_PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$")
+
+PREFIXES = frozenset(
+    {"ws", "mem", "org", "key", "evt", "api", "ver", "off", "acq", "req", "con", "dlv", "ntf"}
+)
+
+
+def new_id(prefix: str) -> str:
+    """A new id: the prefix, `_`, then 48 bits of milliseconds and 80 random bits in base32.
+
+    Ids sort by creation time (to the millisecond), which keeps cursor pagination stable.
+    """
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(_BODY_LENGTH):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether `value` has the exact shape of an id with this prefix (no database needed)."""
+    match = _ID_PATTERN.match(value)
+    return match is not None and match.group(1) == prefix

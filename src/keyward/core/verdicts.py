@@ -1,0 +1,117 @@
+"""What a key is worth at one moment: the snapshot the verifier caches and the verdict it returns.
+
+Deciding is pure: `KeySnapshot.verdict(now)` only compares numbers, so a cached key is verified
+without I/O and without allocating.
+"""
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from keyward.core.permissions import EMPTY, PermissionSet
+
+
+class KeyCode(StrEnum):
+    """Stable codes of a verification outcome; users and scripts match on them."""
+
+    VALID = "valid"
+    KEY_MISSING = "key_missing"
+    KEY_INVALID = "key_invalid"
+    KEY_EXPIRED = "key_expired"
+    KEY_REVOKED = "key_revoked"
+    KEY_DISABLED = "key_disabled"
+    INSUFFICIENT_RIGHTS = "insufficient_rights"
+
+
+MESSAGES: dict[KeyCode, str] = {
+    KeyCode.VALID: "The key is valid.",
+    KeyCode.KEY_MISSING: "No API key was sent: pass it as 'Authorization: Bearer <key>' "
+    "or 'X-API-Key: <key>'.",
+    KeyCode.KEY_INVALID: "The API key is not valid in this workspace.",
+    KeyCode.KEY_EXPIRED: "The API key has expired: renew it or create a new one.",
+    KeyCode.KEY_REVOKED: "The API key has been revoked and can never be used again.",
+    KeyCode.KEY_DISABLED: "The member who created this API key is deactivated, "
+    "so the key does not work.",
+    KeyCode.INSUFFICIENT_RIGHTS: "The API key is valid but does not grant what was asked.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of verifying one key. Invalid keys carry no identity beyond what is safe."""
+
+    code: KeyCode
+    key_id: str | None = None
+    workspace_id: str | None = None
+    member_id: str | None = None
+    kind: str | None = None
+    acquisition_id: str | None = None
+    permissions: PermissionSet = EMPTY
+    expires_at: float | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.code is KeyCode.VALID
+
+    @property
+    def message(self) -> str:
+        return MESSAGES[self.code]
+
+    def requiring(self, required: PermissionSet) -> "Verdict":
+        """This verdict, or `insufficient_rights` when a valid key does not grant `required`."""
+        if not self.valid or not self.permissions.missing(required):
+            return self
+        return replace(self, code=KeyCode.INSUFFICIENT_RIGHTS)
+
+
+UNKNOWN = Verdict(KeyCode.KEY_INVALID)
+MISSING = Verdict(KeyCode.KEY_MISSING)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """A key as stored, joined with its creator's standing, at the moment it was read."""
+
+    key_id: str
+    workspace_id: str
+    member_id: str | None
+    kind: str
+    acquisition_id: str | None
+    revoked: bool
+    member_active: bool
+    expires_at: float | None
+    key_permissions: PermissionSet
+    member_permissions: PermissionSet
+    _valid: Verdict = field(init=False, repr=False, compare=False)
+    _expired: Verdict = field(init=False, repr=False, compare=False)
+    _standing: Verdict | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        def make(code: KeyCode, permissions: PermissionSet = EMPTY) -> Verdict:
+            return Verdict(
+                code,
+                key_id=self.key_id,
+                workspace_id=self.workspace_id,
+                member_id=self.member_id,
+                kind=self.kind,
+                acquisition_id=self.acquisition_id,
+                permissions=permissions,
+                expires_at=self.expires_at,
+            )
+
+        effective = self.key_permissions.intersection(self.member_permissions)
+        standing: Verdict | None = None
+        if self.revoked:
+            standing = make(KeyCode.KEY_REVOKED)
+        elif self.member_id is None or not self.member_active:
+            standing = make(KeyCode.KEY_DISABLED)
+        object.__setattr__(self, "_valid", make(KeyCode.VALID, effective))
+        object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
+        object.__setattr__(self, "_standing", standing)
+
+    def verdict(self, now: float) -> Verdict:
+        """The verdict at POSIX time `now`: revoked beats disabled beats expired beats valid."""
+        if self._standing is not None:
+            return self._standing
+        if self.expires_at is not None and now >= self.expires_at:
+            return self._expired
+        return self._valid

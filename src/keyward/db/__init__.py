@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engine (SQLite or PostgreSQL), units of work, change feed."""

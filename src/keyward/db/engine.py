@@ -1,0 +1,132 @@
+"""The database: engine set-up for SQLite and PostgreSQL, and transactions as units of work."""
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from keyward.core.clock import Clock, SystemClock
+from keyward.db import feed
+from keyward.db.feed import Change
+
+CommitListener = Callable[[Sequence[Change]], None]
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people write and pick keyward's drivers (psycopg 3 for PostgreSQL)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        raise ValueError(
+            f"unsupported database {parsed.drivername!r}: use sqlite:///path or postgresql://..."
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN so that savepoints and BEGIN IMMEDIATE work.
+        dbapi_connection.isolation_level = None
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that upgrades later
+        # fails at once with SQLITE_BUSY instead of waiting its turn.
+        write = connection.get_execution_options().get("keyward_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class UnitOfWork:
+    """One transaction: the session plus the changes it records for the verification feed."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+        self.changes: list[Change] = []
+
+    def record_change(self, change: Change) -> None:
+        feed.append(self.session, change, self.clock.now(), lock=not self.changes)
+        self.changes.append(change)
+
+
+class Database:
+    """Engine and sessions. Services receive a UnitOfWork; only the caller's boundary commits."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        read: "sessionmaker[Session]",
+        write: "sessionmaker[Session]",
+        clock: Clock | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self._read = read
+        self._write = write
+        self._listeners: list[CommitListener] = []
+
+    @classmethod
+    def connect(cls, url: str, *, clock: Clock | None = None) -> "Database":
+        url = normalize_url(url)
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        read = sessionmaker(engine, expire_on_commit=False)
+        write = sessionmaker(engine.execution_options(keyward_write=True), expire_on_commit=False)
+        return cls(engine, read, write, clock)
+
+    @classmethod
+    def bound_to(cls, connection: Connection, *, clock: Clock | None = None) -> "Database":
+        """A Database whose transactions are savepoints inside `connection`'s transaction.
+
+        Tests use it to run each test in one transaction that is rolled back at the end.
+        """
+        sessions = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        return cls(connection.engine, sessions, sessions, clock)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def add_commit_listener(self, listener: CommitListener) -> None:
+        """Call `listener` with the recorded changes after each transaction that commits some."""
+        self._listeners.append(listener)
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[UnitOfWork]:
+        """A unit of work committed when the block ends and rolled back if it raises."""
+        session = (self._write if write else self._read)()
+        uow = UnitOfWork(session, self.clock)
+        with session, session.begin():
+            yield uow
+        if uow.changes:
+            for listener in self._listeners:
+                listener(uow.changes)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,64 @@
+"""The change feed: written with every change that affects verification, read by followers."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from keyward.db.models import ChangeFeedEntry
+
+# Serialises change-feed writers on PostgreSQL so that sequence order is commit order.
+FEED_LOCK_ID = 0x6B657977
+
+
+class Entity(StrEnum):
+    """What a change is about; followers evict what depends on it."""
+
+    KEY = "key"
+    MEMBER = "member"
+    WORKSPACE = "workspace"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    workspace_id: str
+    entity: Entity
+    entity_id: str
+    seq: int | None = None
+
+
+def append(session: Session, change: Change, at: datetime, *, lock: bool) -> None:
+    if lock and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(FEED_LOCK_ID)))
+    session.add(
+        ChangeFeedEntry(
+            workspace_id=change.workspace_id,
+            entity=change.entity.value,
+            entity_id=change.entity_id,
+            created_at=at,
+        )
+    )
+
+
+READ_LIMIT = 1000
+
+
+def read_since(session: Session, seq: int, limit: int = READ_LIMIT) -> Sequence[Change]:
+    rows = session.execute(
+        select(ChangeFeedEntry)
+        .where(ChangeFeedEntry.seq > seq)
+        .order_by(ChangeFeedEntry.seq)
+        .limit(limit)
+    ).scalars()
+    return [Change(r.workspace_id, Entity(r.entity), r.entity_id, r.seq) for r in rows]
+
+
+def bounds(session: Session) -> tuple[int, int]:
+    """The smallest and largest sequence numbers present (0, 0 when the feed is empty)."""
+    low, high = session.execute(
+        select(func.min(ChangeFeedEntry.seq), func.max(ChangeFeedEntry.seq))
+    ).one()
+    return int(low or 0), int(high or 0)

@@ -1,0 +1,27 @@
+"""Every table keyward stores, split by domain."""
+
+from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
+from keyward.db.models.base import Base
+from keyward.db.models.keys import ApiKey, IdempotencyRecord
+from keyward.db.models.workspaces import (
+    Member,
+    MemberPermission,
+    MemberRole,
+    Organization,
+    OrganizationMember,
+    Workspace,
+)
+
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "ChangeFeedEntry",
+    "IdempotencyRecord",
+    "Member",
+    "MemberPermission",
+    "MemberRole",
+    "Organization",
+    "OrganizationMember",
+    "Workspace",
+]

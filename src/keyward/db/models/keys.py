@@ -1,0 +1,51 @@
+"""API keys (account and acquisition keys share one table) and idempotency records."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keyward.db.models.base import ID, Base, JSONDocument
+
+
+class ApiKey(Base):
+    """A key. Only the SHA-256 of its secret is stored; `start` is what people see of it."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("ix_api_keys_workspace_id_creator", "workspace_id", "creator_member_id"),
+        Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    start: Mapped[str] = mapped_column(String(24))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    creator_member_id: Mapped[str | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    acquisition_id: Mapped[str | None] = mapped_column(ID)
+    permissions: Mapped[list[str]] = mapped_column(JSONDocument)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """The answer to a creation made with an `Idempotency-Key`, without any secret in it."""
+
+    __tablename__ = "idempotency_records"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    caller_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    response: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(index=True)

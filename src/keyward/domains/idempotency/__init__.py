@@ -1,0 +1,1 @@
+"""Idempotency-Key handling: a retried creation replays the first answer, never a secret."""

@@ -1,0 +1,278 @@
+"""The rules for members: creating, changing, deactivating, deleting, granting rights.
+
+Least privilege: a caller may only grant rights it holds itself and may only manage members whose
+rights it covers entirely, so nobody can demote, lock out or impersonate someone above them. The
+last active admin of a workspace can be neither deactivated, stripped nor deleted.
+"""
+
+from collections.abc import Sequence
+
+from argon2 import PasswordHasher
+
+from keyward.core.actors import Actor
+from keyward.core.errors import Conflict, InvalidInput, NotFound
+from keyward.core.ids import is_id, new_id
+from keyward.core.permissions import PermissionSet, role_permissions
+from keyward.db.engine import UnitOfWork
+from keyward.db.feed import Change, Entity
+from keyward.db.models import Member
+from keyward.db.rights import member_grants, member_rights
+from keyward.domains.audit import service as audit
+from keyward.domains.keys import service as keys
+from keyward.domains.members import repository
+from keyward.domains.members.schemas import (
+    MemberCreate,
+    MemberOut,
+    MemberPermissionsOut,
+    MemberPermissionsUpdate,
+    MemberUpdate,
+)
+from keyward.domains.pagination import Page, PageRequest, split_page
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _outs(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberOut]:
+    ids = [m.id for m in members]
+    roles = repository.roles_of(uow.session, ids)
+    organizations = repository.organizations_of(uow.session, ids)
+    return [
+        MemberOut(
+            id=m.id,
+            email=m.email,
+            name=m.name,
+            active=m.active,
+            roles=roles.get(m.id, []),
+            organization_ids=organizations.get(m.id, []),
+            has_password=m.password_hash is not None,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+        for m in members
+    ]
+
+
+def _find(uow: UnitOfWork, actor: Actor, member_id: str) -> Member:
+    member = (
+        repository.get(uow.session, actor.workspace_id, member_id)
+        if is_id(member_id, "mem")
+        else None
+    )
+    if member is None:
+        raise NotFound(f"No member {member_id!r} in this workspace.", code="member_not_found")
+    return member
+
+
+def _check_organizations(uow: UnitOfWork, actor: Actor, organization_ids: list[str]) -> None:
+    unknown = sorted(
+        set(organization_ids)
+        - repository.existing_organizations(uow.session, actor.workspace_id, organization_ids)
+    )
+    if unknown:
+        raise InvalidInput(
+            f"No organization {', '.join(unknown)} in this workspace.",
+            code="organization_not_found",
+            details={"organization_ids": unknown},
+        )
+
+
+def _require_outranks(uow: UnitOfWork, actor: Actor, member: Member, what: str) -> None:
+    """The caller must hold every right `member` holds to change anything about them."""
+    actor.require_all(member_rights(uow.session, member.id), what)
+
+
+def _is_admin(rights: PermissionSet) -> bool:
+    return rights.allows("*", "*")
+
+
+def _keep_an_admin(uow: UnitOfWork, member: Member, rights_after: PermissionSet | None) -> None:
+    """Refuse when `member` is an active admin, would stop being one, and is the last."""
+    if not member.active or not _is_admin(member_rights(uow.session, member.id)):
+        return
+    if rights_after is not None and _is_admin(rights_after):
+        return
+    if repository.count_other_active_admins(uow.session, member.workspace_id, member.id) == 0:
+        raise Conflict(
+            "This is the workspace's last active admin; make another member admin first.",
+            code="last_admin",
+            details={"member_id": member.id},
+        )
+
+
+def _member_changed(uow: UnitOfWork, member: Member) -> None:
+    uow.record_change(Change(member.workspace_id, Entity.MEMBER, member.id))
+
+
+def create_member(uow: UnitOfWork, actor: Actor, body: MemberCreate) -> MemberOut:
+    actor.require("members", "create")
+    granted = PermissionSet.parse(body.permissions).union(role_permissions(body.roles))
+    if len(granted):
+        actor.require("members", "grant")
+        actor.require_all(granted, "create this member")
+    email = body.email.lower()
+    if repository.by_email(uow.session, actor.workspace_id, email) is not None:
+        raise Conflict(
+            f"A member with the e-mail {email} already exists in this workspace.",
+            code="member_exists",
+        )
+    _check_organizations(uow, actor, body.organization_ids)
+    now = uow.clock.now()
+    member = Member(
+        id=new_id("mem"),
+        workspace_id=actor.workspace_id,
+        email=email,
+        name=body.name,
+        password_hash=hash_password(body.password.get_secret_value()) if body.password else None,
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, member)
+    repository.set_grants(uow.session, member, body.roles, body.permissions)
+    repository.set_organizations(uow.session, member, body.organization_ids)
+    audit.record(
+        uow,
+        actor,
+        "member.create",
+        target_type="member",
+        target_id=member.id,
+        details={
+            "email": email,
+            "roles": sorted(body.roles),
+            "permissions": sorted(body.permissions),
+            "organization_ids": sorted(body.organization_ids),
+        },
+    )
+    return _outs(uow, [member])[0]
+
+
+def get_member(uow: UnitOfWork, actor: Actor, member_id: str) -> MemberOut:
+    actor.require("members", "read", member_id)
+    return _outs(uow, [_find(uow, actor, member_id)])[0]
+
+
+def list_members(
+    uow: UnitOfWork,
+    actor: Actor,
+    page: PageRequest,
+    *,
+    active: bool | None = None,
+    organization_id: str | None = None,
+) -> Page[MemberOut]:
+    actor.require("members", "read")
+    rows = repository.list_members(
+        uow.session, actor.workspace_id, page, active=active, organization_id=organization_id
+    )
+    kept, cursor = split_page(rows, page, lambda m: m.id)
+    return Page[MemberOut](data=_outs(uow, kept), next_cursor=cursor)
+
+
+def update_member(uow: UnitOfWork, actor: Actor, member_id: str, body: MemberUpdate) -> MemberOut:
+    actor.require("members", "update", member_id)
+    member = _find(uow, actor, member_id)
+    _require_outranks(uow, actor, member, "change this member")
+    changed: dict[str, object] = {}
+    if body.email is not None and body.email.lower() != member.email:
+        email = body.email.lower()
+        if repository.by_email(uow.session, actor.workspace_id, email) is not None:
+            raise Conflict(
+                f"A member with the e-mail {email} already exists in this workspace.",
+                code="member_exists",
+            )
+        changed["email"] = {"from": member.email, "to": email}
+        member.email = email
+    if body.name is not None and body.name != member.name:
+        changed["name"] = {"from": member.name, "to": body.name}
+        member.name = body.name
+    if body.password is not None:
+        member.password_hash = hash_password(body.password.get_secret_value())
+        changed["password_changed"] = True
+    if body.organization_ids is not None:
+        _check_organizations(uow, actor, body.organization_ids)
+        repository.set_organizations(uow.session, member, body.organization_ids)
+        changed["organization_ids"] = sorted(set(body.organization_ids))
+    if body.active is not None and body.active != member.active:
+        if not body.active:
+            _keep_an_admin(uow, member, rights_after=PermissionSet())
+        member.active = body.active
+        changed["active"] = body.active
+        _member_changed(uow, member)
+    if changed:
+        member.updated_at = uow.clock.now()
+        uow.session.flush()
+        audit.record(
+            uow, actor, "member.update", target_type="member", target_id=member.id, details=changed
+        )
+    return _outs(uow, [member])[0]
+
+
+def delete_member(uow: UnitOfWork, actor: Actor, member_id: str) -> None:
+    """Delete a member; every key they created is revoked in the same transaction."""
+    actor.require("members", "delete", member_id)
+    member = _find(uow, actor, member_id)
+    if member.id == actor.member_id:
+        raise Conflict(
+            "Members cannot delete themselves; ask another admin.", code="cannot_delete_self"
+        )
+    _require_outranks(uow, actor, member, "delete this member")
+    _keep_an_admin(uow, member, rights_after=PermissionSet())
+    revoked = keys.revoke_keys_created_by(uow, actor, member.id, "creator deleted")
+    _member_changed(uow, member)
+    repository.delete_member(uow.session, member)
+    audit.record(
+        uow,
+        actor,
+        "member.delete",
+        target_type="member",
+        target_id=member.id,
+        details={"email": member.email, "revoked_keys": revoked},
+    )
+
+
+def get_permissions(uow: UnitOfWork, actor: Actor, member_id: str) -> MemberPermissionsOut:
+    actor.require("members", "read", member_id)
+    member = _find(uow, actor, member_id)
+    direct, roles = member_grants(uow.session, member.id)
+    return MemberPermissionsOut(
+        member_id=member.id,
+        roles=roles,
+        permissions=direct,
+        effective=member_rights(uow.session, member.id).strings(),
+    )
+
+
+def set_permissions(
+    uow: UnitOfWork, actor: Actor, member_id: str, body: MemberPermissionsUpdate
+) -> MemberPermissionsOut:
+    """Replace a member's roles and direct permissions; their keys follow at once."""
+    actor.require("members", "grant", member_id)
+    member = _find(uow, actor, member_id)
+    _require_outranks(uow, actor, member, "change this member's permissions")
+    after = PermissionSet.parse(body.permissions).union(role_permissions(body.roles))
+    actor.require_all(after, "grant these permissions")
+    _keep_an_admin(uow, member, rights_after=after)
+    before_direct, before_roles = member_grants(uow.session, member.id)
+    repository.set_grants(uow.session, member, body.roles, body.permissions)
+    member.updated_at = uow.clock.now()
+    _member_changed(uow, member)
+    audit.record(
+        uow,
+        actor,
+        "member.permissions.update",
+        target_type="member",
+        target_id=member.id,
+        details={
+            "roles": {"from": before_roles, "to": sorted(set(body.roles))},
+            "permissions": {"from": before_direct, "to": sorted(set(body.permissions))},
+        },
+    )
+    return get_permissions(uow, actor, member_id)
+
+
+def own_member(uow: UnitOfWork, actor: Actor) -> MemberOut | None:
+    """The member behind the actor; every member may see themselves."""
+    return _outs(uow, [_find(uow, actor, actor.member_id)])[0] if actor.member_id else None

@@ -1,0 +1,111 @@
+"""Setting up a workspace with its first admin and key, and telling a caller who they are."""
+
+from dataclasses import dataclass
+
+from keyward.core.actors import Actor, Via
+from keyward.core.errors import Conflict, NotFound
+from keyward.core.ids import is_id, new_id
+from keyward.core.permissions import PermissionSet
+from keyward.db.engine import UnitOfWork
+from keyward.db.models import Workspace
+from keyward.db.rights import member_rights
+from keyward.domains.audit import service as audit
+from keyward.domains.keys import service as keys
+from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
+from keyward.domains.members import repository as members
+from keyward.domains.members.schemas import MemberCreate
+from keyward.domains.members.service import create_member, own_member
+from keyward.domains.workspaces import repository
+from keyward.domains.workspaces.schemas import Me, WorkspaceCreate, WorkspaceOut
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceSetUp:
+    workspace: WorkspaceOut
+    admin_member_id: str
+    admin_key: KeyCreated
+
+
+def set_up_workspace(uow: UnitOfWork, body: WorkspaceCreate) -> WorkspaceSetUp:
+    """Create a workspace, its first admin member and that admin's first account key."""
+    if repository.by_name(uow.session, body.name) is not None:
+        raise Conflict(f"A workspace named {body.name!r} already exists.", code="workspace_exists")
+    workspace = Workspace(
+        id=new_id("ws"), name=body.name, key_prefix=body.key_prefix, created_at=uow.clock.now()
+    )
+    repository.add(uow.session, workspace)
+    founder = Actor(workspace.id, None, None, PermissionSet.parse(["*:*"]), Via.SYSTEM)
+    audit.record(
+        uow,
+        founder,
+        "workspace.create",
+        target_type="workspace",
+        target_id=workspace.id,
+        details={"name": workspace.name, "key_prefix": workspace.key_prefix},
+    )
+    admin = create_member(
+        uow, founder, MemberCreate(email=body.admin_email, name=body.admin_name, roles=["admin"])
+    )
+    admin_actor = actor_for_member(uow, workspace.id, admin.id, Via.SYSTEM)
+    admin_key = keys.issue_account_key(
+        uow, admin_actor, AccountKeyCreate(name="admin", permissions=["*:*"])
+    )
+    return WorkspaceSetUp(WorkspaceOut.model_validate(workspace), admin.id, admin_key)
+
+
+def get_workspace(uow: UnitOfWork, workspace_id: str) -> WorkspaceOut:
+    workspace = repository.get(uow.session, workspace_id) if is_id(workspace_id, "ws") else None
+    if workspace is None:
+        raise NotFound(f"No workspace {workspace_id!r}.", code="workspace_not_found")
+    return WorkspaceOut.model_validate(workspace)
+
+
+def resolve_workspace(uow: UnitOfWork, reference: str | None) -> WorkspaceOut:
+    """A workspace by id or name; without a reference, the default (oldest) one."""
+    if reference is None:
+        workspace = repository.first(uow.session)
+        if workspace is None:
+            raise NotFound(
+                "keyward is not initialised: run 'keyward init'.", code="not_initialised"
+            )
+        return WorkspaceOut.model_validate(workspace)
+    if is_id(reference, "ws"):
+        return get_workspace(uow, reference)
+    workspace = repository.by_name(uow.session, reference)
+    if workspace is None:
+        raise NotFound(f"No workspace {reference!r}.", code="workspace_not_found")
+    return WorkspaceOut.model_validate(workspace)
+
+
+def actor_for_member(uow: UnitOfWork, workspace_id: str, member_id: str, via: Via) -> Actor:
+    """Act as a member with their current rights (the CLI's way of acting)."""
+    member = members.get(uow.session, workspace_id, member_id)
+    if member is None or not member.active:
+        raise NotFound(
+            f"No active member {member_id!r} in this workspace.", code="member_not_found"
+        )
+    return Actor(workspace_id, member.id, None, member_rights(uow.session, member.id), via)
+
+
+def admin_actor(uow: UnitOfWork, workspace_id: str, member_reference: str | None) -> Actor:
+    """The CLI's actor: the named member (id or e-mail), else the workspace's first active admin."""
+    if member_reference is None:
+        admin_id = members.first_active_admin(uow.session, workspace_id)
+        if admin_id is None:
+            raise NotFound("This workspace has no active admin.", code="member_not_found")
+        return actor_for_member(uow, workspace_id, admin_id, Via.CLI)
+    if not is_id(member_reference, "mem"):
+        member = members.by_email(uow.session, workspace_id, member_reference.lower())
+        if member is None:
+            raise NotFound(f"No member {member_reference!r}.", code="member_not_found")
+        member_reference = member.id
+    return actor_for_member(uow, workspace_id, member_reference, Via.CLI)
+
+
+def whoami(uow: UnitOfWork, actor: Actor) -> Me:
+    return Me(
+        workspace=get_workspace(uow, actor.workspace_id),
+        member=own_member(uow, actor),
+        key=keys.own_key(uow, actor),
+        permissions=actor.permissions.strings(),
+    )

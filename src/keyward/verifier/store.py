@@ -1,0 +1,56 @@
+"""The verifier's reads (a key by hash, with its creator's standing) and batched usage writes."""
+
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from keyward.core.permissions import EMPTY, PermissionSet
+from keyward.core.verdicts import KeySnapshot
+from keyward.db.models import ApiKey, Member
+from keyward.db.rights import member_rights
+
+
+def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
+    key = session.scalar(select(ApiKey).where(ApiKey.hash == digest))
+    if key is None or not hmac.compare_digest(key.hash, digest):
+        return None
+    member = session.get(Member, key.creator_member_id) if key.creator_member_id else None
+    return KeySnapshot(
+        key_id=key.id,
+        workspace_id=key.workspace_id,
+        member_id=member.id if member else None,
+        kind=key.kind,
+        acquisition_id=key.acquisition_id,
+        revoked=key.revoked_at is not None,
+        member_active=bool(member and member.active),
+        expires_at=key.expires_at.timestamp() if key.expires_at else None,
+        key_permissions=PermissionSet.parse_stored(key.permissions),
+        member_permissions=member_rights(session, member.id) if member else EMPTY,
+    )
+
+
+_table = cast(Table, ApiKey.__table__)
+_record_usage = (
+    update(_table)
+    .where(
+        _table.c.id == bindparam("key_id"),
+        or_(_table.c.last_used_at.is_(None), _table.c.last_used_at < bindparam("used_at")),
+    )
+    .values(last_used_at=bindparam("used_at"))
+)
+
+
+def record_usage(session: Session, last_used: Mapping[str, float]) -> None:
+    """Move `last_used_at` forward for many keys in one statement."""
+    if last_used:
+        session.execute(
+            _record_usage,
+            [
+                {"key_id": key_id, "used_at": datetime.fromtimestamp(at, UTC)}
+                for key_id, at in last_used.items()
+            ],
+        )
