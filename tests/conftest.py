@@ -1,0 +1,91 @@
+"""Fixtures shared by the whole suite: backends, rolled-back databases, a clock, an API client.
+
+Every storage, service and route test runs on SQLite and on PostgreSQL (`backend`). `db` is a
+migrated database whose changes are rolled back after the test; `fresh_url` is a database of
+the test's own whose commits are real, for tests with several connections or processes.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from keyward.api import create_app
+from keyward.api.runtime import Runtime
+from keyward.core.clock import ManualClock
+from keyward.db.engine import Database
+from keyward.settings import Settings
+from keyward.verifier import Verifier
+from tests.backends import PostgresDatabases, SqliteDatabases, require_postgres, throwaway_postgres
+
+BACKENDS = ("sqlite", "postgresql")
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    require_postgres()
+    with throwaway_postgres() as databases:
+        yield databases
+
+
+@pytest.fixture(scope="session")
+def sqlite(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+def _new_url(backend: str, request: pytest.FixtureRequest) -> str:
+    if backend == "postgresql":
+        postgres: PostgresDatabases = request.getfixturevalue("postgres")
+        return postgres.create()
+    sqlite: SqliteDatabases = request.getfixturevalue("sqlite")
+    return sqlite.create()
+
+
+@pytest.fixture(scope="session")
+def shared_database(backend: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    database = Database.connect(_new_url(backend, request))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def db(shared_database: Database, clock: ManualClock) -> Iterator[Database]:
+    """A migrated database; everything the test writes is rolled back afterwards."""
+    with shared_database.engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            yield Database.bound_to(connection, clock=clock)
+        finally:
+            transaction.rollback()
+
+
+@pytest.fixture
+def fresh_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A migrated database of this test's own, for real commits across connections."""
+    return _new_url(backend, request)
+
+
+@pytest.fixture
+def verifier(db: Database) -> Verifier:
+    return Verifier(db)
+
+
+@pytest.fixture
+def api(db: Database, verifier: Verifier) -> Iterator[TestClient]:
+    """The management app over `db`, in-process. Its own commits reach its cache at once."""
+    runtime = Runtime(Settings(database_url=db.url), db, verifier)
+    with TestClient(create_app(runtime, follow_feed=False)) as client:
+        yield client
