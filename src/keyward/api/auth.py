@@ -7,7 +7,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from keyward.api.runtime import RuntimeDep
 from keyward.core.actors import Actor, Via
-from keyward.core.errors import InvalidInput, Unauthenticated
+from keyward.core.errors import KeywardError, Unauthenticated
 from keyward.core.keys import KeyKind
 from keyward.core.verdicts import MISSING, UNKNOWN, Verdict
 
@@ -46,7 +46,7 @@ def authenticate(
 ) -> Actor:
     token = bearer.credentials if bearer is not None else None
     if token is not None and api_key is not None and token != api_key:
-        raise InvalidInput(
+        raise KeywardError(
             "Two different keys were sent (Authorization and X-API-Key); send one.",
             code="ambiguous_credentials",
         )

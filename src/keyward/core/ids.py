@@ -2,6 +2,7 @@
 
 import os
 import re
+import threading
 import time
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -13,14 +14,22 @@ PREFIXES = frozenset(
 )
 
 
+_last = 0
+_lock = threading.Lock()
+
+
 def new_id(prefix: str) -> str:
     """A new id: the prefix, `_`, then 48 bits of milliseconds and 80 random bits in base32.
 
-    Ids sort by creation time (to the millisecond), which keeps cursor pagination stable.
+    Ids sort by creation time, which keeps cursor pagination and the audit log in order; within
+    one process they are strictly increasing even inside the same millisecond.
     """
+    global _last
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    fresh = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        value = _last = max(fresh, _last + 1)
     chars = []
     for _ in range(_BODY_LENGTH):
         chars.append(_CROCKFORD[value & 31])

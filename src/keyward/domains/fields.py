@@ -61,9 +61,10 @@ Metadata = Annotated[dict[str, Any], AfterValidator(clean_json)]
 
 
 class Input(BaseModel):
-    """A request body: unknown fields and loose type coercions are refused."""
+    """A request body: unknown fields are refused. (Not strict mode: JSON carries enums,
+    durations and times as strings; use StrictBool where "yes" must not mean True.)"""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Output(BaseModel):

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field, SecretStr
+from pydantic import AfterValidator, EmailStr, Field, SecretStr, StrictBool
 
 from keyward.core.permissions import ROLES
 from keyward.domains.fields import Input, Name, Output, Patch, Permissions
@@ -39,7 +39,7 @@ class MemberCreate(Input):
 class MemberUpdate(Patch):
     email: EmailStr | None = None
     name: Name | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
     password: Password | None = None
     organization_ids: OrganizationIds | None = None
 

@@ -40,7 +40,7 @@ def member_counts(session: Session, organization_ids: Iterable[str]) -> dict[str
         .where(OrganizationMember.organization_id.in_(list(organization_ids)))
         .group_by(OrganizationMember.organization_id)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def add(session: Session, organization: Organization) -> None:

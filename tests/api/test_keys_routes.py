@@ -1,0 +1,193 @@
+"""`/v1/keys` and `POST /v1/keys/verify`: one test per documented answer."""
+
+from fastapi.testclient import TestClient
+
+from keyward.core.keys import generate_key
+from keyward.db.engine import Database
+from tests.factories import actor_for, admin, bearer, make_key, make_member, make_workspace, secret
+
+
+def test_create_answers_201_with_the_secret_once_and_no_store(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    response = api.post(
+        "/v1/keys",
+        headers=bearer(set_up.admin_key),
+        json={"name": "ci", "permissions": ["keys:read"], "expires_in": "P30D"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["key"].startswith("kw_")
+    assert body["start"] == body["key"][:7] + "…"
+    assert "shown only in this response" in body["notice"]
+    assert response.headers["cache-control"] == "no-store"
+    shown = api.get(f"/v1/keys/{body['id']}", headers=bearer(set_up.admin_key)).json()
+    assert "key" not in shown
+    assert body["key"] not in response.request.url.path
+    assert shown["expires_at"] == body["expires_at"]
+    assert shown["permissions"] == ["keys:read"]
+    assert api.get("/v1/me", headers=bearer(body["key"])).status_code == 200
+
+
+def test_create_refuses_an_escalation_with_the_missing_permissions(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    narrow = make_key(db, admin(db, set_up), permissions=["keys:create", "keys:read"])
+    response = api.post(
+        "/v1/keys", headers=bearer(narrow), json={"name": "wide", "permissions": ["members:*"]}
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_escalation"
+    assert response.json()["error"]["details"]["missing"] == ["members:*"]
+
+
+def test_create_refuses_unknown_permissions_and_bad_durations(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    for body in (
+        {"name": "x", "permissions": ["keys:fly"]},
+        {"name": "x", "permissions": ["nothing"]},
+        {"name": "x", "permissions": [], "expires_in": "-P1D"},
+        {"name": "x", "permissions": [], "expires_in": "soon"},
+        {"name": "", "permissions": []},
+    ):
+        response = api.post("/v1/keys", headers=bearer(set_up.admin_key), json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == "validation_failed"
+
+
+def test_create_with_an_idempotency_key_replays_without_the_secret(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    headers = {**bearer(set_up.admin_key), "Idempotency-Key": "deploy-42"}
+    body = {"name": "deploy", "permissions": ["keys:read"]}
+    first = api.post("/v1/keys", headers=headers, json=body)
+    again = api.post("/v1/keys", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert first.json()["key"]
+    assert again.json()["key"] is None
+    other = api.post("/v1/keys", headers=headers, json={**body, "name": "other"})
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_list_paginates_and_filters(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    for i in range(3):
+        make_key(db, admin(db, set_up), name=f"k{i}")
+    first = api.get("/v1/keys", headers=bearer(set_up.admin_key), params={"limit": 2}).json()
+    second = api.get(
+        "/v1/keys",
+        headers=bearer(set_up.admin_key),
+        params={"limit": 2, "cursor": first["next_cursor"]},
+    ).json()
+    assert len(first["data"]) == 2
+    assert len(second["data"]) == 2
+    assert second["next_cursor"] is None
+    assert {k["id"] for k in first["data"]}.isdisjoint({k["id"] for k in second["data"]})
+    revoked = api.get(
+        "/v1/keys", headers=bearer(set_up.admin_key), params={"state": "revoked"}
+    ).json()
+    assert revoked["data"] == []
+
+
+def test_read_update_and_not_found(api: TestClient, db: Database) -> None:
+    ours, theirs = make_workspace(db), make_workspace(db)
+    key_id = ours.admin_key.id
+    patched = api.patch(
+        f"/v1/keys/{key_id}",
+        headers=bearer(ours.admin_key),
+        json={"name": "renamed", "metadata": {"owner": "ops"}},
+    )
+    assert patched.status_code == 200
+    assert (patched.json()["name"], patched.json()["metadata"]) == ("renamed", {"owner": "ops"})
+    for path in (f"/v1/keys/{key_id}", "/v1/keys/key_00000000000000000000000000"):
+        response = api.get(path, headers=bearer(theirs.admin_key))
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "key_not_found"
+
+
+def test_revoke_stops_the_key_on_its_very_next_request(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    created = make_key(db, admin(db, set_up))
+    assert api.get("/v1/me", headers=bearer(created)).status_code == 200
+    response = api.post(f"/v1/keys/{created.id}/revoke", headers=bearer(set_up.admin_key))
+    assert response.status_code == 200
+    assert response.json()["state"] == "revoked"
+    refused = api.get("/v1/me", headers=bearer(created))
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "key_revoked"
+
+
+def test_delete_needs_revocation_or_revoke_true(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    created = make_key(db, admin(db, set_up))
+    path = f"/v1/keys/{created.id}"
+    conflict = api.delete(path, headers=bearer(set_up.admin_key))
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "key_not_revoked"
+    assert api.get("/v1/me", headers=bearer(created)).status_code == 200
+    deleted = api.delete(path, headers=bearer(set_up.admin_key), params={"revoke": "true"})
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert api.get(path, headers=bearer(set_up.admin_key)).status_code == 404
+    assert api.get("/v1/me", headers=bearer(created)).json()["error"]["code"] == "key_invalid"
+    trail = api.get(
+        "/v1/audit-events", headers=bearer(set_up.admin_key), params={"target": created.id}
+    ).json()["data"]
+    assert [(e["action"], e["outcome"]) for e in trail] == [
+        ("key.delete", "success"),
+        ("key.revoke", "success"),
+        ("key.delete", "refused"),
+        ("key.create", "success"),
+    ]
+
+
+def test_verify_answers_validity_with_a_stable_code(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    checker = make_key(db, admin(db, set_up), permissions=["keys:verify"])
+    consumer = make_key(db, admin(db, set_up), permissions=["keys:read"])
+    valid = api.post("/v1/keys/verify", headers=bearer(checker), json={"key": secret(consumer)})
+    assert valid.status_code == 200
+    assert valid.json()["valid"] is True
+    assert valid.json()["code"] == "valid"
+    assert valid.json()["key_id"] == consumer.id
+    assert valid.json()["permissions"] == ["keys:read"]
+    lacking = api.post(
+        "/v1/keys/verify",
+        headers=bearer(checker),
+        json={"key": secret(consumer), "permissions": ["members:read"]},
+    ).json()
+    assert (lacking["valid"], lacking["code"]) == (False, "insufficient_rights")
+
+
+def test_verify_answers_a_foreign_key_exactly_like_an_unknown_one(
+    api: TestClient, db: Database
+) -> None:
+    ours, theirs = make_workspace(db), make_workspace(db)
+    foreign = api.post(
+        "/v1/keys/verify", headers=bearer(ours.admin_key), json={"key": secret(theirs.admin_key)}
+    )
+    unknown = api.post(
+        "/v1/keys/verify", headers=bearer(ours.admin_key), json={"key": generate_key().secret}
+    )
+    assert foreign.status_code == unknown.status_code == 200
+    assert foreign.json() == unknown.json()
+    assert foreign.json()["code"] == "key_invalid"
+    assert foreign.json()["key_id"] is None
+
+
+def test_verify_needs_the_verify_permission(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    member = make_member(db, admin(db, set_up), permissions=["keys:create", "keys:read"])
+    created = make_key(db, actor_for(db, set_up.workspace.id, member.id))
+    response = api.post("/v1/keys/verify", headers=bearer(created), json={"key": secret(created)})
+    assert response.status_code == 403
+    assert response.json()["error"]["details"]["required"] == "keys:verify"
