@@ -7,10 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from keyward.api import create_app
-from keyward.api.runtime import Runtime
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.db.engine import Database, UnitOfWork
 from keyward.db.migrate import upgrade
@@ -140,6 +137,12 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port of the management API.")] = None,
 ) -> None:
     """Run the management API (with its change-feed follower) until interrupted."""
+    # The web stack loads only for the command that serves; every other command starts faster.
+    import uvicorn
+
+    from keyward.api import create_app
+    from keyward.api.runtime import Runtime
+
     settings = state(ctx).settings
     with reporting(False):
         database = open_database(settings)

@@ -7,7 +7,7 @@ import time
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY_LENGTH = 26
-_ID_PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$")
+_ID_PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})\Z")
 
 PREFIXES = frozenset(
     {"ws", "mem", "org", "key", "evt", "api", "ver", "off", "acq", "req", "con", "dlv", "ntf"}

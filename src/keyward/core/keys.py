@@ -20,9 +20,9 @@ CHECKSUM_LENGTH = 6
 START_LENGTH = 4
 MAX_KEY_LENGTH = 12 + 1 + RANDOM_LENGTH + CHECKSUM_LENGTH
 
-PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,11}$")
+PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,11}\Z")
 _KEY_PATTERN = re.compile(
-    rf"^([a-z][a-z0-9]{{1,11}})_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
+    rf"^([a-z][a-z0-9]{{1,11}})_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})\Z"
 )
 DEFAULT_PREFIX = "kw"
 

@@ -28,7 +28,7 @@ CATALOG: dict[str, frozenset[str]] = {
 ALL_ACTIONS = frozenset().union(*CATALOG.values())
 
 _PERMISSION_PATTERN = re.compile(
-    r"^(?P<resource>[a-z_]+|\*):(?P<action>[a-z_]+|\*)(?:@(?P<resource_id>[A-Za-z0-9_.-]{1,64}))?$"
+    r"^(?P<resource>[a-z_]+|\*):(?P<action>[a-z_]+|\*)(?:@(?P<resource_id>[A-Za-z0-9_.-]{1,64}))?\Z"
 )
 
 

@@ -1,0 +1,104 @@
+"""Real keyward processes for end-to-end tests: `keyward serve` servers and CLI invocations."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+KEYWARD = str(Path(sys.executable).with_name("keyward"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def environment(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
+    env.update({"KEYWARD_DATABASE_URL": database_url, "KEYWARD_FEED_INTERVAL": "0.1", **extra})
+    return env
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def error(self) -> Any:
+        return json.loads(self.stderr)
+
+
+def cli(database_url: str, *args: str, stdin: str | None = None, **env: str) -> CliResult:
+    """Run `keyward ARGS...` as a real process against `database_url`."""
+    done = subprocess.run(
+        [KEYWARD, *args],
+        env=environment(database_url, **env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+@contextmanager
+def serve(database_url: str, log_dir: Path) -> Iterator[Server]:
+    """`keyward serve` on a free port until the block ends; its output lands in a log file."""
+    port = free_port()
+    log = log_dir / f"serve-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [KEYWARD, "serve", "--port", str(port)],
+            env=environment(database_url),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"keyward serve exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"keyward serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

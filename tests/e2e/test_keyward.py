@@ -1,0 +1,147 @@
+"""keyward end to end: real `keyward serve` processes and real CLI processes sharing a database.
+
+Each test runs on SQLite and on PostgreSQL, in a database of its own.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import Server, cli, serve
+
+pytestmark = pytest.mark.e2e
+
+
+def _init(url: str) -> tuple[str, str]:
+    """A fresh database with its workspace; returns (workspace id, admin key)."""
+    result = cli(url, "init", "--json")
+    assert result.code == 0, result.stderr
+    body = result.json()
+    return body["workspace_id"], body["admin_key"]
+
+
+def _wait_for_status(server: Server, key: str, status: int, deadline: float = 5.0) -> float:
+    """Seconds until `key` gets `status` on `server` (fails after `deadline`)."""
+    started = time.monotonic()
+    with server.client(key) as client:
+        while time.monotonic() - started < deadline:
+            if client.get("/v1/me").status_code == status:
+                return time.monotonic() - started
+            time.sleep(0.02)
+    pytest.fail(f"{server.url} did not answer {status} within {deadline} s")
+
+
+def test_init_prints_the_admin_key_once_and_then_explains(fresh_url: str) -> None:
+    _, admin_key = _init(fresh_url)
+    assert admin_key.startswith("kw_")
+    again = cli(fresh_url, "init", "--json")
+    assert again.code == 0
+    assert again.json()["admin_key"] is None
+    human = cli(fresh_url, "init")
+    assert "cannot be shown again" in human.stdout
+    assert "keys create --name admin --permission '*:*'" in human.stdout
+    assert admin_key not in human.stdout + again.stdout
+
+
+def test_the_cli_manages_the_key_lifecycle(fresh_url: str) -> None:
+    _init(fresh_url)
+    created = cli(fresh_url, "keys", "create", "--name", "ci", "-p", "keys:read", "--json")
+    assert created.code == 0, created.stderr
+    key = created.json()
+    assert {"id", "name", "key", "start", "expires_at"} <= set(key)
+    verified = cli(fresh_url, "keys", "verify", key["key"], "--json")
+    assert verified.code == 0
+    assert (verified.json()["valid"], verified.json()["code"]) == (True, "valid")
+    from_stdin = cli(fresh_url, "keys", "verify", "-", "--json", stdin=key["key"] + "\n")
+    assert from_stdin.json()["key_id"] == key["id"]
+    listed = cli(fresh_url, "keys", "list", "--json").json()
+    assert key["id"] in {k["id"] for k in listed["data"]}
+    assert key["key"] not in str(listed)
+    shown = cli(fresh_url, "keys", "show", key["id"], "--json").json()
+    assert shown["name"] == "ci"
+    assert "key" not in shown
+    refused = cli(fresh_url, "keys", "delete", key["id"], "--json")
+    assert refused.code == 1
+    assert refused.stdout == ""
+    assert refused.error()["error"]["code"] == "key_not_revoked"
+    assert cli(fresh_url, "keys", "revoke", key["id"], "--json").json()["state"] == "revoked"
+    invalid = cli(fresh_url, "keys", "verify", key["key"], "--json")
+    assert invalid.code == 1
+    assert (invalid.json()["valid"], invalid.json()["code"]) == (False, "key_revoked")
+    assert cli(fresh_url, "keys", "delete", key["id"], "--json").code == 0
+    gone = cli(fresh_url, "keys", "show", key["id"], "--json")
+    assert gone.code == 1
+    assert gone.error()["error"]["code"] == "key_not_found"
+
+
+def test_cli_errors_are_json_on_stderr_with_a_non_zero_exit(fresh_url: str) -> None:
+    uninitialised = cli(fresh_url.replace(".db", "-missing.db"), "keys", "list", "--json")
+    if "sqlite" in fresh_url:
+        assert uninitialised.code == 1
+        assert uninitialised.error()["error"]["code"] == "not_initialised"
+    _init(fresh_url)
+    bad = cli(fresh_url, "keys", "create", "--name", "x", "-p", "keys:fly", "--json")
+    assert bad.code == 1
+    assert bad.stdout == ""
+    assert bad.error()["error"]["code"] == "validation_failed"
+    human = cli(fresh_url, "keys", "create", "--name", "x", "-p", "keys:fly")
+    assert human.code == 1
+    assert human.stderr.startswith("error [validation_failed]")
+
+
+def test_members_and_rights_from_the_cli(fresh_url: str) -> None:
+    _init(fresh_url)
+    member = cli(
+        fresh_url,
+        "members", "create", "--email", "dev@example.com", "--name", "Dev",
+        "-p", "keys:create", "-p", "keys:read", "--json",
+    ).json()  # fmt: skip
+    key = cli(
+        fresh_url, "--as", "dev@example.com",
+        "keys", "create", "--name", "dev", "-p", "keys:read", "--json",
+    ).json()  # fmt: skip
+    assert key["creator_member_id"] == member["id"]
+    escalation = cli(
+        fresh_url, "--as", "dev@example.com",
+        "keys", "create", "--name", "x", "-p", "members:read", "--json",
+    )  # fmt: skip
+    assert escalation.error()["error"]["code"] == "permission_escalation"
+    cli(fresh_url, "members", "grant", member["id"], "-p", "keys:create", "--json")
+    verified = cli(fresh_url, "keys", "verify", key["key"], "--json").json()
+    assert verified["valid"]
+    assert verified["permissions"] == []
+    cli(fresh_url, "members", "update", member["id"], "--inactive", "--json")
+    disabled = cli(fresh_url, "keys", "verify", key["key"], "--json")
+    assert disabled.code == 1
+    assert disabled.json()["code"] == "key_disabled"
+
+
+def test_two_servers_see_a_cli_revocation_within_a_second(fresh_url: str, tmp_path: Path) -> None:
+    _, admin_key = _init(fresh_url)
+    with serve(fresh_url, tmp_path) as first, serve(fresh_url, tmp_path) as second:
+        with first.client(admin_key) as client:
+            response = client.post("/v1/keys", json={"name": "shared", "permissions": []})
+        assert response.status_code == 201
+        key = response.json()
+        for server in (first, second):
+            with server.client(key["key"]) as client:
+                assert client.get("/v1/me").status_code == 200
+        revoked = cli(fresh_url, "keys", "revoke", key["id"], "--json")
+        revoked_at = time.monotonic()
+        assert revoked.code == 0
+        seen = [_wait_for_status(server, key["key"], 401) for server in (first, second)]
+        assert time.monotonic() - revoked_at < 1.5, seen
+        with second.client(key["key"]) as client:
+            assert client.get("/v1/me").json()["error"]["code"] == "key_revoked"
+        # A change made through one server reaches the other through the feed too.
+        with first.client(admin_key) as client:
+            member = client.post(
+                "/v1/members",
+                json={"email": "ops@example.com", "name": "Ops", "permissions": ["keys:create"]},
+            ).json()
+    logs = first.log.read_text() + second.log.read_text()
+    assert "GET /v1/me" in logs
+    for secret in (admin_key, key["key"]):
+        assert secret not in logs
+    assert member["email"] == "ops@example.com"
