@@ -17,6 +17,7 @@ from keyward.api.auth import CHALLENGES
 from keyward.api.runtime import runtime
 from keyward.core.actors import Actor
 from keyward.core.errors import KeywardError
+from keyward.core.ids import looks_like_id
 from keyward.domains.audit import service as audit
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def _audit_refusal(request: Request, error: KeywardError) -> None:
                 uow,
                 actor,
                 action,
-                target_id=next(iter(request.path_params.values()), None),
+                target_id=next(
+                    (v for v in request.path_params.values() if looks_like_id(v)), None
+                ),
                 outcome="refused",
                 code=error.code,
                 details={"message": error.message, "method": request.method},

@@ -37,6 +37,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+def looks_like_id(value: str) -> bool:
+    """Whether `value` has the shape of an id of any kind."""
+    return _ID_PATTERN.match(value) is not None
+
+
 def is_id(value: str, prefix: str) -> bool:
     """Whether `value` has the exact shape of an id with this prefix (no database needed)."""
     match = _ID_PATTERN.match(value)

@@ -1,7 +1,7 @@
 """The verifier's reads (a key by hash, with its creator's standing) and batched usage writes."""
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
 
@@ -44,13 +44,12 @@ _record_usage = (
 )
 
 
-def record_usage(session: Session, last_used: Mapping[str, float]) -> None:
+def record_usage(session: Session, last_used: Sequence[tuple[str, float]]) -> None:
     """Move `last_used_at` forward for many keys in one statement."""
-    if last_used:
-        session.execute(
-            _record_usage,
-            [
-                {"key_id": key_id, "used_at": datetime.fromtimestamp(at, UTC)}
-                for key_id, at in last_used.items()
-            ],
-        )
+    session.execute(
+        _record_usage,
+        [
+            {"key_id": key_id, "used_at": datetime.fromtimestamp(at, UTC)}
+            for key_id, at in last_used
+        ],
+    )

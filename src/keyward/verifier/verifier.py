@@ -146,9 +146,11 @@ class Verifier:
     def flush_usage(self) -> None:
         """Write buffered `last_used_at` values in one batch; the hot path never writes."""
         used, self._last_used = self._last_used, {}
-        if used:
+        # One C-level copy: a verification racing this swap cannot break the iteration.
+        last_used = list(used.items())
+        if last_used:
             with self._database.transaction() as uow:
-                store.record_usage(uow.session, used)
+                store.record_usage(uow.session, last_used)
 
     def __len__(self) -> int:
         return len(self._entries)
