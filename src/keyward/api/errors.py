@@ -56,9 +56,7 @@ def _audit_refusal(request: Request, error: KeywardError) -> None:
                 uow,
                 actor,
                 action,
-                target_id=next(
-                    (v for v in request.path_params.values() if looks_like_id(v)), None
-                ),
+                target_id=next((v for v in request.path_params.values() if looks_like_id(v)), None),
                 outcome="refused",
                 code=error.code,
                 details={"message": error.message, "method": request.method},

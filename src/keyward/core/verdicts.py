@@ -81,7 +81,8 @@ class KeySnapshot:
     expires_at: float | None
     key_permissions: PermissionSet
     member_permissions: PermissionSet
-    _valid: Verdict = field(init=False, repr=False, compare=False)
+    valid: Verdict = field(init=False, repr=False, compare=False)
+    """The verdict while the key is good: callers may test `verdict is snapshot.valid`."""
     _expired: Verdict = field(init=False, repr=False, compare=False)
     _standing: Verdict | None = field(init=False, repr=False, compare=False)
 
@@ -104,7 +105,7 @@ class KeySnapshot:
             standing = make(KeyCode.KEY_REVOKED)
         elif self.member_id is None or not self.member_active:
             standing = make(KeyCode.KEY_DISABLED)
-        object.__setattr__(self, "_valid", make(KeyCode.VALID, effective))
+        object.__setattr__(self, "valid", make(KeyCode.VALID, effective))
         object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
         object.__setattr__(self, "_standing", standing)
 
@@ -114,4 +115,4 @@ class KeySnapshot:
             return self._standing
         if self.expires_at is not None and now >= self.expires_at:
             return self._expired
-        return self._valid
+        return self.valid

@@ -1,6 +1,7 @@
 """The verifier's reads (a key by hash, with its creator's standing) and batched usage writes."""
 
 import hmac
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
@@ -21,7 +22,8 @@ def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
     member = session.get(Member, key.creator_member_id) if key.creator_member_id else None
     return KeySnapshot(
         key_id=key.id,
-        workspace_id=key.workspace_id,
+        # Interned: the hot path compares workspace ids, and one shared string compares fastest.
+        workspace_id=sys.intern(key.workspace_id),
         member_id=member.id if member else None,
         kind=key.kind,
         acquisition_id=key.acquisition_id,

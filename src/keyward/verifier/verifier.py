@@ -11,18 +11,23 @@ import threading
 from collections.abc import Iterable
 
 from keyward.core.keys import is_well_formed
-from keyward.core.verdicts import UNKNOWN, KeyCode, KeySnapshot, Verdict
+from keyward.core.verdicts import UNKNOWN, KeySnapshot, Verdict
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
 from keyward.verifier import store
 
 
 class _Entry:
-    __slots__ = ("refresh_at", "snapshot")
+    __slots__ = ("refresh_at", "snapshot", "used_at")
 
     def __init__(self, snapshot: KeySnapshot, refresh_at: float) -> None:
         self.snapshot = snapshot
         self.refresh_at = refresh_at
+        self.used_at = 0.0
+
+
+# `last_used_at` is kept to the second: the hot path buffers a use at most once a second per key.
+USAGE_RESOLUTION = 1.0
 
 
 class Verifier:
@@ -35,7 +40,7 @@ class Verifier:
         max_entries: int = 500_000,
     ) -> None:
         self._database = database
-        self._clock = database.clock
+        self._now = database.clock.timestamp
         self._refresh_after = refresh_after
         self._unknown_ttl = unknown_ttl
         self._max_entries = max_entries
@@ -54,18 +59,27 @@ class Verifier:
         A key of another workspace gets exactly the verdict of an unknown key.
         """
         digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        now = self._clock.timestamp()
+        now = self._now()
         entry = self._entries.get(digest)
         if entry is None or now >= entry.refresh_at:
-            snapshot = self._load(secret, digest, now)
-            if snapshot is None:
-                return UNKNOWN
-        else:
-            snapshot = entry.snapshot
+            return self._verify_uncached(secret, digest, workspace_id, now)
+        snapshot = entry.snapshot
         if workspace_id is not None and snapshot.workspace_id != workspace_id:
             return UNKNOWN
         verdict = snapshot.verdict(now)
-        if verdict.code is KeyCode.VALID:
+        if verdict is snapshot.valid and now - entry.used_at >= USAGE_RESOLUTION:
+            entry.used_at = now
+            self._last_used[snapshot.key_id] = now
+        return verdict
+
+    def _verify_uncached(
+        self, secret: str, digest: bytes, workspace_id: str | None, now: float
+    ) -> Verdict:
+        snapshot = self._load(secret, digest, now)
+        if snapshot is None or (workspace_id is not None and snapshot.workspace_id != workspace_id):
+            return UNKNOWN
+        verdict = snapshot.verdict(now)
+        if verdict is snapshot.valid:
             self._last_used[snapshot.key_id] = now
         return verdict
 
