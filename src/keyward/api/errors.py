@@ -5,12 +5,13 @@ because the transaction that attempted the change has been rolled back.
 """
 
 import logging
+import re
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from keyward.api.auth import CHALLENGES
@@ -23,7 +24,7 @@ from keyward.domains.audit import service as audit
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
-    400: "bad_request",
+    400: "invalid_json",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -90,16 +91,43 @@ def validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method the app answers at `path`, read from its OpenAPI document.
+
+    (Starlette's 405 names only the methods of the first route that matched the path.)
+    """
+    allowed: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            allowed |= {m.upper() for m in operations if m in _METHODS}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return allowed
+
+
 def http_error(request: Request, error: Exception) -> JSONResponse:
     error = cast(HTTPException, error)
     code = _HTTP_CODES.get(error.status_code, "http_error")
     message = {
+        # FastAPI answers 400 only when it cannot parse a body (not UTF-8, nested too deep).
+        400: "The request body is not valid JSON (UTF-8, of reasonable depth).",
         404: "There is nothing at this path.",
         405: f"{request.method} is not allowed on this path.",
     }.get(error.status_code, str(error.detail))
-    response = error_response(error.status_code, code, message)
+    details = None
+    if error.status_code == 400:
+        details = {"errors": [{"loc": ["body"], "message": message, "type": "json_invalid"}]}
+    response = error_response(error.status_code, code, message, details)
     if error.headers:
         response.headers.update(error.headers)
+    if error.status_code == 405:
+        response.headers["Allow"] = ", ".join(
+            sorted(allowed_methods(request.app, request.url.path))
+        )
     return response
 
 
@@ -110,11 +138,17 @@ def integrity_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def database_error(request: Request, error: Exception) -> JSONResponse:
+def database_unavailable(request: Request, error: Exception) -> JSONResponse:
     log.error("database error on %s %s: %s", request.method, request.url.path, type(error).__name__)
     return error_response(
         503, "database_unavailable", "The database is not reachable right now; retry shortly."
     )
+
+
+def data_error(request: Request, error: Exception) -> JSONResponse:
+    # Input validation should have caught it; the value is refused, not retried.
+    log.warning("data refused by the database on %s %s", request.method, request.url.path)
+    return error_response(422, "validation_failed", "A value in the request cannot be stored.")
 
 
 def unexpected_error(request: Request, error: Exception) -> JSONResponse:
@@ -138,5 +172,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(IntegrityError, integrity_error)
-    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(DataError, data_error)
+    app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(InterfaceError, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

@@ -6,6 +6,8 @@ import uuid
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyward.api.errors import allowed_methods, error_response
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 
 
@@ -35,44 +37,45 @@ class RequestId:
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes, whether announced or streamed (chunked)."""
+    """Refuse request bodies over `limit` bytes, whether announced or streamed (chunked).
+
+    An announced size is refused before the application runs, whether or not the operation reads
+    a body; a streamed body is cut off as soon as it passes the limit.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
-    def _too_large(self) -> HTTPException:
-        # FastAPI passes an HTTPException raised while reading the body through unchanged.
-        return HTTPException(
-            413, f"The request body is larger than the limit of {self.limit} bytes."
-        )
+    def _message(self) -> str:
+        return f"The request body is larger than the limit of {self.limit} bytes."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         announced = dict(scope["headers"]).get(b"content-length")
-        too_large = False
-        if announced is not None:
-            too_large = not announced.isdigit() or int(announced) > self.limit
+        if announced is not None and (not announced.isdigit() or int(announced) > self.limit):
+            response = error_response(413, "payload_too_large", self._message())
+            await response(scope, receive, send)
+            return
         received = 0
 
         async def counting_receive() -> Message:
             nonlocal received
-            if too_large:
-                raise self._too_large()
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise self._too_large()
+                    # FastAPI passes an HTTPException raised while reading the body through.
+                    raise HTTPException(413, self._message())
             return message
 
         await self.app(scope, counting_receive, send)
 
 
 class JsonBodies:
-    """Answer 415 to a request that sends a body in anything but JSON."""
+    """Answer 415 to a request that sends a body in anything but JSON to an existing operation."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -84,11 +87,13 @@ class JsonBodies:
             has_body = (
                 headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
             )
-            if has_body and media_type != b"application/json" and not media_type.endswith(b"+json"):
-
-                async def refuse(_: Message | None = None) -> Message:
-                    raise HTTPException(415, "Send the request body as application/json.")
-
-                await self.app(scope, refuse, send)
+            json_body = media_type == b"application/json" or media_type.endswith(b"+json")
+            # Unknown paths and methods are left to the router's 404 and 405.
+            routed = scope["method"] in allowed_methods(scope["app"], scope["path"])
+            if has_body and not json_body and routed:
+                response = error_response(
+                    415, "unsupported_media_type", "Send the request body as application/json."
+                )
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

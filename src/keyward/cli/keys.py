@@ -1,11 +1,9 @@
 """`keyward keys ...`: create, list, show, revoke, delete and verify keys."""
 
 import sys
-from datetime import timedelta
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
 from keyward.core.errors import InvalidInput
@@ -26,12 +24,6 @@ PermissionOption = Annotated[
 ]
 
 
-def _duration(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    return TypeAdapter(timedelta).validate_python(text)
-
-
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -45,8 +37,8 @@ def create(
     """Create an account key; its secret is printed this once."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        body = AccountKeyCreate(
-            name=name, permissions=permission or [], expires_in=_duration(expires_in)
+        body = AccountKeyCreate.model_validate(
+            {"name": name, "permissions": permission or [], "expires_in": expires_in}
         )
         with database.transaction() as uow:
             created = service.issue_account_key(uow, actor, body)

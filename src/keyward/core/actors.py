@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from keyward.core.errors import PermissionDenied
+from keyward.core.ids import looks_like_id
 from keyward.core.permissions import PermissionSet
 
 
@@ -37,11 +38,13 @@ class Actor:
         """Raise `permission_denied`, naming the permission, unless the actor holds it."""
         if not self.can(resource, action, resource_id):
             needed = f"{resource}:{action}"
+            # The id comes from the request: named only when it is one of ours in shape.
+            shown = resource_id if resource_id and looks_like_id(resource_id) else None
             raise PermissionDenied(
                 f"This needs the permission {needed!r}"
-                + (f" on {resource_id}" if resource_id else "")
+                + (f" on {shown}" if shown else "")
                 + ", which the caller does not hold.",
-                details={"required": needed, "resource_id": resource_id},
+                details={"required": needed, "resource_id": shown},
             )
 
     def require_all(self, wanted: PermissionSet, what: str) -> None:

@@ -7,7 +7,8 @@ import time
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY_LENGTH = 26
-_ID_PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})\Z")
+ID_REGEX = r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$"
+_ID_PATTERN = re.compile(ID_REGEX.removesuffix("$") + r"\Z")
 
 PREFIXES = frozenset(
     {"ws", "mem", "org", "key", "evt", "api", "ver", "off", "acq", "req", "con", "dlv", "ntf"}
@@ -35,6 +36,11 @@ def new_id(prefix: str) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def quote(value: str, limit: int = 64) -> str:
+    """A user-supplied id, safe to put in a message: escaped, and cut short when too long."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def looks_like_id(value: str) -> bool:

@@ -1,5 +1,6 @@
 """Field types shared by every domain's schemas: clean text, names, permission lists."""
 
+import math
 import unicodedata
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from keyward.core.ids import ID_REGEX
 from keyward.core.permissions import InvalidPermission, parse_permission
 
 
@@ -35,6 +37,8 @@ def clean_json(value: Any, depth: int = 0) -> Any:
         raise ValueError("is nested more than 8 levels deep")
     if isinstance(value, str):
         return _clean(value, multiline=True)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("contains NaN or Infinity, which JSON does not allow")
     if isinstance(value, dict):
         return {_clean_line(k): clean_json(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
@@ -58,6 +62,7 @@ Name = Annotated[
 PermissionText = Annotated[str, StringConstraints(max_length=120), AfterValidator(_permission)]
 Permissions = Annotated[list[PermissionText], Field(max_length=200)]
 Metadata = Annotated[dict[str, Any], AfterValidator(clean_json)]
+Id = Annotated[str, StringConstraints(pattern=ID_REGEX)]
 
 
 class Input(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 from keyward.api.auth import ActorDep
 from keyward.api.routes.common import PageDep, errors
 from keyward.api.runtime import DatabaseDep
+from keyward.core.ids import ID_REGEX
 from keyward.domains.audit import service
 from keyward.domains.audit.schemas import AuditEventOut, AuditFilter
 from keyward.domains.pagination import Page
@@ -22,7 +23,7 @@ def list_audit_events(
     database: DatabaseDep,
     page: PageDep,
     actor_id: Annotated[
-        str | None, Query(alias="actor", max_length=40, description="Member or key id")
+        str | None, Query(alias="actor", pattern=ID_REGEX, description="Member or key id")
     ] = None,
     target: Text = None,
     action: Text = None,

@@ -21,17 +21,22 @@ class ErrorBody(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the error statuses an operation can answer."""
     described = {
-        400: "Malformed request",
+        400: "Malformed request: invalid JSON, or two different keys sent",
         401: "No key, or a key that is not valid (see `error.code`)",
         403: "The key lacks a permission",
         404: "No such resource in this workspace",
         409: "The request conflicts with the resource's state",
+        413: "The request body is over the size limit",
+        415: "The request body is not JSON",
         422: "The request does not validate",
     }
     return {
         status: {"model": ErrorBody, "description": described[status]}
-        for status in (401, 403, 422, *statuses)
+        for status in sorted({400, 401, 403, 422, *statuses})
     }
+
+
+WITH_BODY = (413, 415)
 
 
 def page_request(

@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from keyward.api.auth import ActorDep
-from keyward.api.routes.common import PageDep, errors
+from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, RuntimeDep
+from keyward.core.ids import ID_REGEX
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
 from keyward.domains.keys import service
@@ -24,7 +25,7 @@ from keyward.domains.pagination import Page
 router = APIRouter(tags=["keys"])
 
 
-@router.post("/keys", status_code=201, name="key.create", responses=errors(400))
+@router.post("/keys", status_code=201, name="key.create", responses=errors(*WITH_BODY))
 def create_key(
     body: AccountKeyCreate,
     actor: ActorDep,
@@ -57,8 +58,8 @@ def list_keys(
     page: PageDep,
     kind: KeyKind | None = None,
     state: KeyState | None = None,
-    acquisition_id: Annotated[str | None, Query(alias="acquisition", max_length=40)] = None,
-    creator: Annotated[str | None, Query(max_length=40, description="Creator member id")] = None,
+    acquisition_id: Annotated[str | None, Query(alias="acquisition", pattern=ID_REGEX)] = None,
+    creator: Annotated[str | None, Query(pattern=ID_REGEX, description="Creator member id")] = None,
 ) -> Page[KeyOut]:
     filters = KeyFilter(
         kind=kind, state=state, acquisition_id=acquisition_id, creator_member_id=creator
@@ -67,7 +68,7 @@ def list_keys(
         return service.list_keys(uow, actor, filters, page)
 
 
-@router.post("/keys/verify", name="key.verify", responses=errors())
+@router.post("/keys/verify", name="key.verify", responses=errors(*WITH_BODY))
 def verify_key(body: KeyVerifyRequest, actor: ActorDep, runtime: RuntimeDep) -> KeyVerifyResult:
     """Verify a key of this workspace, optionally that it grants `permissions`.
 
@@ -85,7 +86,7 @@ def read_key(key_id: str, actor: ActorDep, database: DatabaseDep) -> KeyOut:
         return service.get_key(uow, actor, key_id)
 
 
-@router.patch("/keys/{key_id}", name="key.update", responses=errors(404))
+@router.patch("/keys/{key_id}", name="key.update", responses=errors(404, *WITH_BODY))
 def update_key(key_id: str, body: KeyUpdate, actor: ActorDep, database: DatabaseDep) -> KeyOut:
     with database.transaction() as uow:
         return service.update_key(uow, actor, key_id, body)

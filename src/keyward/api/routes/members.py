@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
-from keyward.api.routes.common import PageDep, errors
+from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep
+from keyward.core.ids import ID_REGEX
 from keyward.domains.members import service
 from keyward.domains.members.schemas import (
     MemberCreate,
@@ -20,7 +21,7 @@ from keyward.domains.pagination import Page
 router = APIRouter(tags=["members"])
 
 
-@router.post("/members", status_code=201, name="member.create", responses=errors(409))
+@router.post("/members", status_code=201, name="member.create", responses=errors(409, *WITH_BODY))
 def create_member(body: MemberCreate, actor: ActorDep, database: DatabaseDep) -> MemberOut:
     with database.transaction() as uow:
         return service.create_member(uow, actor, body)
@@ -32,7 +33,7 @@ def list_members(
     database: DatabaseDep,
     page: PageDep,
     active: bool | None = None,
-    organization_id: Annotated[str | None, Query(max_length=40)] = None,
+    organization_id: Annotated[str | None, Query(pattern=ID_REGEX)] = None,
 ) -> Page[MemberOut]:
     with database.transaction(write=False) as uow:
         return service.list_members(
@@ -46,7 +47,7 @@ def read_member(member_id: str, actor: ActorDep, database: DatabaseDep) -> Membe
         return service.get_member(uow, actor, member_id)
 
 
-@router.patch("/members/{member_id}", name="member.update", responses=errors(404, 409))
+@router.patch("/members/{member_id}", name="member.update", responses=errors(404, 409, *WITH_BODY))
 def update_member(
     member_id: str, body: MemberUpdate, actor: ActorDep, database: DatabaseDep
 ) -> MemberOut:
@@ -77,7 +78,7 @@ def read_permissions(
 @router.put(
     "/members/{member_id}/permissions",
     name="member.permissions.update",
-    responses=errors(404, 409),
+    responses=errors(404, 409, *WITH_BODY),
 )
 def replace_permissions(
     member_id: str, body: MemberPermissionsUpdate, actor: ActorDep, database: DatabaseDep

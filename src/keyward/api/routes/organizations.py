@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from keyward.api.auth import ActorDep
-from keyward.api.routes.common import PageDep, errors
+from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep
 from keyward.domains.organizations import service
 from keyward.domains.organizations.schemas import (
@@ -17,7 +17,9 @@ from keyward.domains.pagination import Page
 router = APIRouter(tags=["organizations"])
 
 
-@router.post("/organizations", status_code=201, name="organization.create", responses=errors(409))
+@router.post(
+    "/organizations", status_code=201, name="organization.create", responses=errors(409, *WITH_BODY)
+)
 def create_organization(
     body: OrganizationCreate, actor: ActorDep, database: DatabaseDep
 ) -> OrganizationOut:
@@ -44,7 +46,7 @@ def read_organization(
 @router.patch(
     "/organizations/{organization_id}",
     name="organization.update",
-    responses=errors(404, 409),
+    responses=errors(404, 409, *WITH_BODY),
 )
 def update_organization(
     organization_id: str, body: OrganizationUpdate, actor: ActorDep, database: DatabaseDep

@@ -9,7 +9,7 @@ from typing import Any
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, NotFound
-from keyward.core.ids import is_id, new_id
+from keyward.core.ids import is_id, new_id, quote
 from keyward.core.keys import KeyKind, generate_key, key_state
 from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
@@ -53,7 +53,7 @@ def _out(uow: UnitOfWork, key: ApiKey) -> KeyOut:
 def _find(uow: UnitOfWork, actor: Actor, key_id: str) -> ApiKey:
     key = repository.get(uow.session, actor.workspace_id, key_id) if is_id(key_id, "key") else None
     if key is None:
-        raise NotFound(f"No key {key_id!r} in this workspace.", code="key_not_found")
+        raise NotFound(f"No key {quote(key_id)} in this workspace.", code="key_not_found")
     return key
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, EmailStr, Field, SecretStr, StrictBool
 
 from keyward.core.permissions import ROLES
-from keyward.domains.fields import Input, Name, Output, Patch, Permissions
+from keyward.domains.fields import Id, Input, Name, Output, Patch, Permissions
 
 
 def _role(value: str) -> str:
@@ -24,7 +24,7 @@ def _password(value: SecretStr) -> SecretStr:
 Role = Annotated[str, Field(max_length=40), AfterValidator(_role)]
 Roles = Annotated[list[Role], Field(max_length=len(ROLES))]
 Password = Annotated[SecretStr, Field(min_length=12, max_length=256), AfterValidator(_password)]
-OrganizationIds = Annotated[list[Annotated[str, Field(max_length=40)]], Field(max_length=100)]
+OrganizationIds = Annotated[list[Id], Field(max_length=100)]
 
 
 class MemberCreate(Input):

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id
+from keyward.core.ids import is_id, new_id, quote
 from keyward.core.permissions import PermissionSet, role_permissions
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
@@ -63,7 +63,7 @@ def _find(uow: UnitOfWork, actor: Actor, member_id: str) -> Member:
         else None
     )
     if member is None:
-        raise NotFound(f"No member {member_id!r} in this workspace.", code="member_not_found")
+        raise NotFound(f"No member {quote(member_id)} in this workspace.", code="member_not_found")
     return member
 
 

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, NotFound
-from keyward.core.ids import is_id, new_id
+from keyward.core.ids import is_id, new_id, quote
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Organization
 from keyward.domains.audit import service as audit
@@ -41,7 +41,7 @@ def _find(uow: UnitOfWork, actor: Actor, organization_id: str) -> Organization:
     )
     if organization is None:
         raise NotFound(
-            f"No organization {organization_id!r} in this workspace.",
+            f"No organization {quote(organization_id)} in this workspace.",
             code="organization_not_found",
         )
     return organization

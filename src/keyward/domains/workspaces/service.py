@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from keyward.core.actors import Actor, Via
 from keyward.core.errors import Conflict, NotFound
-from keyward.core.ids import is_id, new_id
+from keyward.core.ids import is_id, new_id, quote
 from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Workspace
@@ -56,7 +56,7 @@ def set_up_workspace(uow: UnitOfWork, body: WorkspaceCreate) -> WorkspaceSetUp:
 def get_workspace(uow: UnitOfWork, workspace_id: str) -> WorkspaceOut:
     workspace = repository.get(uow.session, workspace_id) if is_id(workspace_id, "ws") else None
     if workspace is None:
-        raise NotFound(f"No workspace {workspace_id!r}.", code="workspace_not_found")
+        raise NotFound(f"No workspace {quote(workspace_id)}.", code="workspace_not_found")
     return WorkspaceOut.model_validate(workspace)
 
 
@@ -73,7 +73,7 @@ def resolve_workspace(uow: UnitOfWork, reference: str | None) -> WorkspaceOut:
         return get_workspace(uow, reference)
     workspace = repository.by_name(uow.session, reference)
     if workspace is None:
-        raise NotFound(f"No workspace {reference!r}.", code="workspace_not_found")
+        raise NotFound(f"No workspace {quote(reference)}.", code="workspace_not_found")
     return WorkspaceOut.model_validate(workspace)
 
 
@@ -82,7 +82,7 @@ def actor_for_member(uow: UnitOfWork, workspace_id: str, member_id: str, via: Vi
     member = members.get(uow.session, workspace_id, member_id)
     if member is None or not member.active:
         raise NotFound(
-            f"No active member {member_id!r} in this workspace.", code="member_not_found"
+            f"No active member {quote(member_id)} in this workspace.", code="member_not_found"
         )
     return Actor(workspace_id, member.id, None, member_rights(uow.session, member.id), via)
 
@@ -97,7 +97,7 @@ def admin_actor(uow: UnitOfWork, workspace_id: str, member_reference: str | None
     if not is_id(member_reference, "mem"):
         member = members.by_email(uow.session, workspace_id, member_reference.lower())
         if member is None:
-            raise NotFound(f"No member {member_reference!r}.", code="member_not_found")
+            raise NotFound(f"No member {quote(member_reference)}.", code="member_not_found")
         member_reference = member.id
     return actor_for_member(uow, workspace_id, member_reference, Via.CLI)
 
