@@ -4,6 +4,7 @@ import pytest
 
 from keyward.core.actors import Actor, Via
 from keyward.core.errors import PermissionDenied
+from keyward.core.ids import new_id
 from keyward.core.permissions import PermissionSet
 
 
@@ -36,14 +37,23 @@ def test_require_refuses_with_permission_denied_naming_the_permission() -> None:
 
 
 def test_require_on_one_resource_names_that_resource() -> None:
-    actor = make_actor("keys:revoke@key_1")
-    actor.require("keys", "revoke", "key_1")
+    mine, other = new_id("key"), new_id("key")
+    actor = make_actor(f"keys:revoke@{mine}")
+    actor.require("keys", "revoke", mine)
     with pytest.raises(PermissionDenied) as refused:
-        actor.require("keys", "revoke", "key_2")
+        actor.require("keys", "revoke", other)
     assert refused.value.code == "permission_denied"
-    assert "'keys:revoke' on key_2" in refused.value.message
-    assert refused.value.details == {"required": "keys:revoke", "resource_id": "key_2"}
+    assert f"'keys:revoke' on {other}" in refused.value.message
+    assert refused.value.details == {"required": "keys:revoke", "resource_id": other}
     assert refused.value.to_dict()["error"]["code"] == "permission_denied"
+
+
+def test_a_refusal_never_repeats_an_id_that_is_not_one_of_ours() -> None:
+    hostile = "key_\x00" + "x" * 5000
+    with pytest.raises(PermissionDenied) as refused:
+        make_actor("keys:read").require("keys", "revoke", hostile)
+    assert hostile not in refused.value.message
+    assert refused.value.details == {"required": "keys:revoke", "resource_id": None}
 
 
 def test_actor_without_permissions_is_refused_everything() -> None:
