@@ -6,10 +6,13 @@ import platform
 import sys
 from collections.abc import Callable, Sequence
 
-from benchmarks import verifier
+from benchmarks import openapi_import, verifier
 from benchmarks.rounds import Figure, Scale
 
-BENCHMARKS: dict[str, Callable[[Scale], list[Figure]]] = {verifier.NAME: verifier.run}
+BENCHMARKS: dict[str, Callable[[Scale], list[Figure]]] = {
+    verifier.NAME: verifier.run,
+    openapi_import.NAME: openapi_import.run,
+}
 ROUNDS = 300
 
 

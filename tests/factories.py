@@ -6,10 +6,20 @@ from datetime import timedelta
 
 from keyward.core.actors import Actor, Via
 from keyward.db.engine import Database
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import (
+    AcquisitionCreate,
+    AcquisitionKeyCreate,
+    AcquisitionOut,
+)
+from keyward.domains.apis import service as apis
+from keyward.domains.apis.schemas import ApiImport, ApiImported
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
 from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberCreate, MemberOut
+from keyward.domains.offerings import service as offerings
+from keyward.domains.offerings.schemas import OfferingCreate, OfferingOut
 from keyward.domains.organizations import service as organizations
 from keyward.domains.organizations.schemas import (
     OrganizationCreate,
@@ -19,6 +29,7 @@ from keyward.domains.organizations.schemas import (
 from keyward.domains.workspaces import service as workspaces
 from keyward.domains.workspaces.schemas import WorkspaceCreate
 from keyward.domains.workspaces.service import WorkspaceSetUp
+from keyward.settings import Settings
 
 _serial = itertools.count(1)
 
@@ -102,3 +113,138 @@ def secret(created: KeyCreated) -> str:
 def bearer(created: KeyCreated | str) -> dict[str, str]:
     value = created if isinstance(created, str) else secret(created)
     return {"Authorization": f"Bearer {value}"}
+
+
+PETSTORE_30 = """\
+openapi: 3.0.3
+info: {title: Petstore, version: "1.0"}
+servers:
+  - url: https://petstore.example.com/v1
+paths:
+  /pets:
+    get:
+      operationId: listPets
+      tags: [pets]
+      parameters:
+        - {name: limit, in: query, schema: {type: integer}}
+      responses:
+        "200":
+          description: the pets
+          content:
+            application/json:
+              schema: {type: array, items: {$ref: "#/components/schemas/Pet"}}
+    post:
+      operationId: createPet
+      tags: [admin]
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Pet"}
+      responses:
+        "201": {description: created}
+  /pets/{petId}:
+    get:
+      operationId: showPet
+      tags: [pets]
+      parameters:
+        - {name: petId, in: path, required: true, schema: {type: string}}
+      responses:
+        "200": {description: a pet}
+  /health:
+    get:
+      operationId: health
+      security: []
+      responses:
+        "200": {description: fine}
+components:
+  schemas:
+    Pet:
+      type: object
+      required: [id, name]
+      properties:
+        id: {type: integer}
+        name: {type: string}
+"""
+
+PETSTORE_20 = """{
+  "swagger": "2.0",
+  "info": {"title": "Petstore 2", "version": "1.0"},
+  "host": "petstore.example.com",
+  "basePath": "/v2",
+  "schemes": ["https"],
+  "securityDefinitions": {
+    "api_key": {"type": "apiKey", "in": "header", "name": "X-Pet-Key"}
+  },
+  "security": [{"api_key": []}],
+  "paths": {
+    "/pets": {
+      "get": {
+        "operationId": "listPets",
+        "produces": ["application/json"],
+        "responses": {
+          "200": {"description": "ok", "schema": {"type": "array", "items": {"type": "string"}}}
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def make_api(
+    db: Database,
+    actor: Actor,
+    *,
+    spec: str = PETSTORE_30,
+    name: str | None = None,
+    mount_path: str | None = None,
+) -> ApiImported:
+    n = next(_serial)
+    body = ApiImport.model_validate(
+        {
+            "name": name or f"API {n}",
+            "upstream_url": "https://upstream.example.com",
+            "mount_path": mount_path or f"api{n}",
+            "spec": spec,
+        }
+    )
+    with db.transaction() as uow:
+        return apis.import_api(uow, actor, body, Settings())
+
+
+def make_offering(
+    db: Database,
+    actor: Actor,
+    api_id: str,
+    *,
+    period: str | None = "P30D",
+    tags: Sequence[str] = (),
+    operation_ids: Sequence[str] = (),
+) -> OfferingOut:
+    selection = {"tags": list(tags), "operation_ids": list(operation_ids)}
+    body = OfferingCreate.model_validate(
+        {
+            "api_id": api_id,
+            "name": f"Offering {next(_serial)}",
+            "acquisition_period": period,
+            "operations": selection if tags or operation_ids else None,
+        }
+    )
+    with db.transaction() as uow:
+        return offerings.create_offering(uow, actor, body)
+
+
+def make_acquisition(
+    db: Database, actor: Actor, offering_id: str, organization_id: str
+) -> AcquisitionOut:
+    body = AcquisitionCreate(offering_id=offering_id, organization_id=organization_id)
+    with db.transaction() as uow:
+        return acquisitions.acquire(uow, actor, body)
+
+
+def make_acquisition_key(
+    db: Database, actor: Actor, acquisition_id: str, *, name: str | None = None
+) -> KeyCreated:
+    body = AcquisitionKeyCreate(name=name or f"key {next(_serial)}")
+    with db.transaction() as uow:
+        return acquisitions.create_key(uow, actor, acquisition_id, body)

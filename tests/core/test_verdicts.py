@@ -24,7 +24,7 @@ def make_snapshot(
         workspace_id="ws_1",
         member_id=member_id,
         kind="account",
-        acquisition_id=None,
+        acquisition=None,
         revoked=revoked,
         member_active=member_active,
         expires_at=expires_at,

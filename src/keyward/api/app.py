@@ -1,15 +1,29 @@
 """The management application: routes under /v1, errors as JSON, the change-feed follower."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from keyward import __version__
 from keyward.api import errors
 from keyward.api.middleware import BodyLimit, JsonBodies, RequestId
-from keyward.api.routes import audit, health, keys, me, members, organizations
+from keyward.api.routes import (
+    acquisitions,
+    apis,
+    audit,
+    health,
+    keys,
+    me,
+    members,
+    offerings,
+    organizations,
+)
 from keyward.api.runtime import Runtime
+from keyward.settings import Settings
 from keyward.verifier import FeedFollower
 
 DESCRIPTION = """
@@ -18,6 +32,16 @@ Manage keyward: members and their permissions, organizations, API keys and the a
 Authenticate every `/v1` call with an account key, either as `Authorization: Bearer <key>` or
 as `X-API-Key: <key>`. Errors are `{"error": {"code", "message", "details"}}`; codes are stable.
 """
+
+
+_SPEC_UPLOAD = re.compile(r"^/v1/apis(/[^/]+/versions)?/?$")
+
+
+def body_limit(settings: Settings, scope: Scope) -> int:
+    """Spec uploads carry a whole document, JSON-escaped (up to twice its size); others less."""
+    if scope["method"] == "POST" and _SPEC_UPLOAD.match(scope["path"]):
+        return 2 * settings.max_spec_bytes + settings.max_body_bytes
+    return settings.max_body_bytes
 
 
 def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
@@ -49,10 +73,10 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
     # Changes committed by this process reach its own cache before the response is sent.
     runtime.database.add_commit_listener(runtime.verifier.apply)
     errors.install(app)
-    for module in (me, members, organizations, keys, audit):
+    for module in (me, members, organizations, keys, apis, offerings, acquisitions, audit):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
-    app.add_middleware(BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit_for=partial(body_limit, runtime.settings))
     app.add_middleware(JsonBodies)
     app.add_middleware(RequestId)
     return app

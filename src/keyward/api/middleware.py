@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,39 +38,39 @@ class RequestId:
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes, whether announced or streamed (chunked).
+    """Refuse request bodies over the limit, whether announced or streamed (chunked).
 
     An announced size is refused before the application runs, whether or not the operation reads
-    a body; a streamed body is cut off as soon as it passes the limit.
+    a body; a streamed body is cut off as soon as it passes the limit. `limit_for` gives the
+    limit of a request (spec uploads may be larger than other bodies).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int]) -> None:
         self.app = app
-        self.limit = limit
-
-    def _message(self) -> str:
-        return f"The request body is larger than the limit of {self.limit} bytes."
+        self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
+        message = f"The request body is larger than the limit of {limit} bytes."
         announced = dict(scope["headers"]).get(b"content-length")
-        if announced is not None and (not announced.isdigit() or int(announced) > self.limit):
-            response = error_response(413, "payload_too_large", self._message())
+        if announced is not None and (not announced.isdigit() or int(announced) > limit):
+            response = error_response(413, "payload_too_large", message)
             await response(scope, receive, send)
             return
         received = 0
 
         async def counting_receive() -> Message:
             nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
+            chunk = await receive()
+            if chunk["type"] == "http.request":
+                received += len(chunk.get("body", b""))
+                if received > limit:
                     # FastAPI passes an HTTPException raised while reading the body through.
-                    raise HTTPException(413, self._message())
-            return message
+                    raise HTTPException(413, message)
+            return chunk
 
         await self.app(scope, counting_receive, send)
 

@@ -25,5 +25,10 @@ def database(request: Request) -> Database:
     return runtime(request).database
 
 
+def settings(request: Request) -> Settings:
+    return runtime(request).settings
+
+
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 DatabaseDep = Annotated[Database, Depends(database)]
+SettingsDep = Annotated[Settings, Depends(settings)]

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from keyward.cli import audit, keys, members, organizations, setup
+from keyward.cli import acquisitions, apis, audit, keys, members, offerings, organizations, setup
 from keyward.cli.context import CliState
 from keyward.settings import Settings
 
@@ -46,6 +46,10 @@ app.add_typer(setup.workspaces_app, name="workspaces")
 app.add_typer(members.app, name="members")
 app.add_typer(organizations.app, name="organizations")
 app.add_typer(keys.app, name="keys")
+app.add_typer(apis.app, name="apis")
+app.add_typer(offerings.app, name="offerings")
+app.add_typer(acquisitions.app, name="acquisitions")
+app.command()(acquisitions.export)
 app.add_typer(audit.app, name="audit")
 
 

@@ -52,3 +52,8 @@ class Conflict(KeywardError):
     status = 409
     default_code = "conflict"
     audited = True
+
+
+class TooLarge(KeywardError):
+    status = 413
+    default_code = "payload_too_large"

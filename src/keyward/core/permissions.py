@@ -22,7 +22,8 @@ CATALOG: dict[str, frozenset[str]] = {
     "audit": frozenset({"read"}),
     "apis": frozenset({"read", "create", "update", "delete"}),
     "offerings": frozenset({"read", "create", "update", "delete"}),
-    "acquisitions": frozenset({"read", "create", "update", "delete"}),
+    # `use`: consume an acquisition through the gateway (what acquisition keys carry).
+    "acquisitions": frozenset({"read", "create", "update", "delete", "use"}),
     "connectors": frozenset({"read", "create", "update", "delete"}),
 }
 ALL_ACTIONS = frozenset().union(*CATALOG.values())

@@ -19,6 +19,7 @@ class KeyCode(StrEnum):
     KEY_EXPIRED = "key_expired"
     KEY_REVOKED = "key_revoked"
     KEY_DISABLED = "key_disabled"
+    ACQUISITION_EXPIRED = "acquisition_expired"
     INSUFFICIENT_RIGHTS = "insufficient_rights"
 
 
@@ -31,8 +32,25 @@ MESSAGES: dict[KeyCode, str] = {
     KeyCode.KEY_REVOKED: "The API key has been revoked and can never be used again.",
     KeyCode.KEY_DISABLED: "The member who created this API key is deactivated, "
     "so the key does not work.",
+    KeyCode.ACQUISITION_EXPIRED: "The acquisition this key belongs to is not valid now: "
+    "reacquire the offering to make the key work again.",
     KeyCode.INSUFFICIENT_RIGHTS: "The API key is valid but does not grant what was asked.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class AcquisitionTerms:
+    """What an acquisition key consumes, and when: the acquisition's API and validity."""
+
+    acquisition_id: str
+    organization_id: str
+    offering_id: str
+    api_id: str
+    valid_from: float
+    valid_until: float | None
+
+    def covers(self, now: float) -> bool:
+        return self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +62,13 @@ class Verdict:
     workspace_id: str | None = None
     member_id: str | None = None
     kind: str | None = None
-    acquisition_id: str | None = None
+    acquisition: AcquisitionTerms | None = None
     permissions: PermissionSet = EMPTY
     expires_at: float | None = None
+
+    @property
+    def acquisition_id(self) -> str | None:
+        return self.acquisition.acquisition_id if self.acquisition else None
 
     @property
     def valid(self) -> bool:
@@ -75,7 +97,7 @@ class KeySnapshot:
     workspace_id: str
     member_id: str | None
     kind: str
-    acquisition_id: str | None
+    acquisition: AcquisitionTerms | None
     revoked: bool
     member_active: bool
     expires_at: float | None
@@ -84,7 +106,12 @@ class KeySnapshot:
     valid: Verdict = field(init=False, repr=False, compare=False)
     """The verdict while the key is good: callers may test `verdict is snapshot.valid`."""
     _expired: Verdict = field(init=False, repr=False, compare=False)
+    _acquisition_expired: Verdict = field(init=False, repr=False, compare=False)
     _standing: Verdict | None = field(init=False, repr=False, compare=False)
+
+    @property
+    def acquisition_id(self) -> str | None:
+        return self.acquisition.acquisition_id if self.acquisition else None
 
     def __post_init__(self) -> None:
         def make(code: KeyCode, permissions: PermissionSet = EMPTY) -> Verdict:
@@ -94,7 +121,7 @@ class KeySnapshot:
                 workspace_id=self.workspace_id,
                 member_id=self.member_id,
                 kind=self.kind,
-                acquisition_id=self.acquisition_id,
+                acquisition=self.acquisition,
                 permissions=permissions,
                 expires_at=self.expires_at,
             )
@@ -105,14 +132,23 @@ class KeySnapshot:
             standing = make(KeyCode.KEY_REVOKED)
         elif self.member_id is None or not self.member_active:
             standing = make(KeyCode.KEY_DISABLED)
+        elif self.acquisition is not None and not effective.allows(
+            "acquisitions", "use", self.acquisition.acquisition_id
+        ):
+            # The creator no longer holds the acquisition: the key cannot hold more.
+            standing = make(KeyCode.INSUFFICIENT_RIGHTS)
         object.__setattr__(self, "valid", make(KeyCode.VALID, effective))
         object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
+        object.__setattr__(self, "_acquisition_expired", make(KeyCode.ACQUISITION_EXPIRED))
         object.__setattr__(self, "_standing", standing)
 
     def verdict(self, now: float) -> Verdict:
-        """The verdict at POSIX time `now`: revoked beats disabled beats expired beats valid."""
+        """The verdict at POSIX time `now`: revoked, then disabled, then lacking rights, then
+        key expired, then acquisition not valid now, else valid."""
         if self._standing is not None:
             return self._standing
         if self.expires_at is not None and now >= self.expires_at:
             return self._expired
+        if self.acquisition is not None and not self.acquisition.covers(now):
+            return self._acquisition_expired
         return self.valid

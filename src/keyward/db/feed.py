@@ -19,7 +19,11 @@ class Entity(StrEnum):
 
     KEY = "key"
     MEMBER = "member"
+    ACQUISITION = "acquisition"
     WORKSPACE = "workspace"
+    # Not about any key by itself: for the gateway's routes and entitlements.
+    API = "api"
+    OFFERING = "offering"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,15 @@
 """Field types shared by every domain's schemas: clean text, names, permission lists."""
 
 import math
+import re
 import unicodedata
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,6 +32,31 @@ def _clean(value: str, *, multiline: bool) -> str:
 
 def _clean_line(value: str) -> str:
     return _clean(value, multiline=False)
+
+
+def _clean_text(value: str) -> str:
+    return _clean(value, multiline=True)
+
+
+_ISO_DURATION = re.compile(
+    r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?\Z"
+)
+MAX_DURATION = timedelta(days=36600)
+
+
+def _iso_duration(value: object) -> object:
+    """On the wire a duration is an ISO-8601 string; numbers of seconds are not accepted."""
+    if isinstance(value, timedelta) or (isinstance(value, str) and _ISO_DURATION.match(value)):
+        return value
+    raise ValueError("must be an ISO-8601 duration such as P90D or PT12H")
+
+
+def _positive_duration(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive ISO-8601 duration such as P30D or PT12H")
+    if value > MAX_DURATION:
+        raise ValueError("must be at most 100 years; leave it out for no limit")
+    return value
 
 
 def clean_json(value: Any, depth: int = 0) -> Any:
@@ -61,7 +89,10 @@ Name = Annotated[
 ]
 PermissionText = Annotated[str, StringConstraints(max_length=120), AfterValidator(_permission)]
 Permissions = Annotated[list[PermissionText], Field(max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_clean_text)]
 Metadata = Annotated[dict[str, Any], AfterValidator(clean_json)]
+Duration = Annotated[timedelta, BeforeValidator(_iso_duration), AfterValidator(_positive_duration)]
+"""A positive ISO-8601 duration (P90D, PT12H), at most 100 years; shown as ISO-8601 too."""
 Id = Annotated[str, StringConstraints(pattern=ID_REGEX)]
 
 
@@ -77,11 +108,16 @@ class Output(BaseModel):
 
 
 class Patch(Input):
-    """A partial update: absent fields stay as they are; `null` is refused for every field."""
+    """A partial update: absent fields stay as they are; `null` is refused except for the
+    fields in `nullable`, where it clears the value."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")
     def _no_nulls(self) -> "Patch":
-        nulls = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        nulls = sorted(
+            f for f in self.model_fields_set if getattr(self, f) is None and f not in self.nullable
+        )
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null; leave the field out instead")
         return self

@@ -52,9 +52,10 @@ def decode_cursor(cursor: str) -> str:
     return value
 
 
-def paginate(
-    query: Select[Any], id_column: InstrumentedAttribute[str], page: PageRequest
-) -> Select[Any]:
+Query = TypeVar("Query", bound="Select[*tuple[Any, ...]]")
+
+
+def paginate(query: Query, id_column: InstrumentedAttribute[str], page: PageRequest) -> Query:
     """Order `query` newest first and restrict it to the page after `page.cursor` (+1 row)."""
     if page.cursor is not None:
         query = query.where(id_column < decode_cursor(page.cursor))

@@ -10,9 +10,28 @@ from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.core.permissions import EMPTY, PermissionSet
-from keyward.core.verdicts import KeySnapshot
-from keyward.db.models import ApiKey, Member
+from keyward.core.verdicts import AcquisitionTerms, KeySnapshot
+from keyward.db.models import Acquisition, ApiKey, Member, Offering
 from keyward.db.rights import member_rights
+
+
+def _terms(session: Session, acquisition_id: str) -> AcquisitionTerms | None:
+    row = session.execute(
+        select(Acquisition, Offering.api_id)
+        .join(Offering, Offering.id == Acquisition.offering_id)
+        .where(Acquisition.id == acquisition_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    acquisition, api_id = row
+    return AcquisitionTerms(
+        acquisition_id=acquisition.id,
+        organization_id=acquisition.organization_id,
+        offering_id=acquisition.offering_id,
+        api_id=api_id,
+        valid_from=acquisition.valid_from.timestamp(),
+        valid_until=acquisition.valid_until.timestamp() if acquisition.valid_until else None,
+    )
 
 
 def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
@@ -26,7 +45,7 @@ def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
         workspace_id=sys.intern(key.workspace_id),
         member_id=member.id if member else None,
         kind=key.kind,
-        acquisition_id=key.acquisition_id,
+        acquisition=_terms(session, key.acquisition_id) if key.acquisition_id else None,
         revoked=key.revoked_at is not None,
         member_active=bool(member and member.active),
         expires_at=key.expires_at.timestamp() if key.expires_at else None,

@@ -48,6 +48,7 @@ class Verifier:
         self._unknown: dict[bytes, float] = {}
         self._by_key: dict[str, set[bytes]] = {}
         self._by_member: dict[str, set[bytes]] = {}
+        self._by_acquisition: dict[str, set[bytes]] = {}
         self._by_workspace: dict[str, set[bytes]] = {}
         self._lock = threading.Lock()
         self._generation = 0
@@ -115,6 +116,8 @@ class Verifier:
         self._by_workspace.setdefault(snapshot.workspace_id, set()).add(digest)
         if snapshot.member_id is not None:
             self._by_member.setdefault(snapshot.member_id, set()).add(digest)
+        if snapshot.acquisition is not None:
+            self._by_acquisition.setdefault(snapshot.acquisition.acquisition_id, set()).add(digest)
 
     def _evict(self, digest: bytes) -> None:
         entry = self._entries.pop(digest, None)
@@ -125,6 +128,7 @@ class Verifier:
             (self._by_key, snapshot.key_id),
             (self._by_workspace, snapshot.workspace_id),
             (self._by_member, snapshot.member_id),
+            (self._by_acquisition, snapshot.acquisition_id),
         ):
             if ident is not None and (digests := index.get(ident)) is not None:
                 digests.discard(digest)
@@ -142,8 +146,12 @@ class Verifier:
                     index = self._by_key
                 elif change.entity is Entity.MEMBER:
                     index = self._by_member
-                else:
+                elif change.entity is Entity.ACQUISITION:
+                    index = self._by_acquisition
+                elif change.entity is Entity.WORKSPACE:
                     index = self._by_workspace
+                else:
+                    continue
                 for digest in list(index.get(change.entity_id, ())):
                     self._evict(digest)
 
@@ -155,6 +163,7 @@ class Verifier:
             self._unknown.clear()
             self._by_key.clear()
             self._by_member.clear()
+            self._by_acquisition.clear()
             self._by_workspace.clear()
 
     def flush_usage(self) -> None:

@@ -1,5 +1,6 @@
 """Every table keyward stores, split by domain."""
 
+from keyward.db.models.apis import Acquisition, Api, ApiVersion, Offering
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
 from keyward.db.models.keys import ApiKey, IdempotencyRecord
@@ -13,7 +14,10 @@ from keyward.db.models.workspaces import (
 )
 
 __all__ = [
+    "Acquisition",
+    "Api",
     "ApiKey",
+    "ApiVersion",
     "AuditEvent",
     "Base",
     "ChangeFeedEntry",
@@ -21,6 +25,7 @@ __all__ = [
     "Member",
     "MemberPermission",
     "MemberRole",
+    "Offering",
     "Organization",
     "OrganizationMember",
     "Workspace",

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base, JSONDocument
@@ -16,6 +16,8 @@ class ApiKey(Base):
     __table_args__ = (
         Index("ix_api_keys_workspace_id_creator", "workspace_id", "creator_member_id"),
         Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id"),
+        # Names are unique within an acquisition (account keys have none and never collide).
+        UniqueConstraint("acquisition_id", "name"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -27,7 +29,7 @@ class ApiKey(Base):
     creator_member_id: Mapped[str | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")
     )
-    acquisition_id: Mapped[str | None] = mapped_column(ID)
+    acquisition_id: Mapped[str | None] = mapped_column(ForeignKey("acquisitions.id"))
     permissions: Mapped[list[str]] = mapped_column(JSONDocument)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument)
     expires_at: Mapped[datetime | None]

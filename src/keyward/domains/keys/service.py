@@ -5,6 +5,7 @@ grant more than its creator holds; the verifier intersects with the creator's ri
 every use, so taking a right away later takes it from the key too.
 """
 
+from datetime import datetime
 from typing import Any
 
 from keyward.core.actors import Actor
@@ -61,30 +62,42 @@ def _changed(uow: UnitOfWork, key: ApiKey) -> None:
     uow.record_change(Change(key.workspace_id, Entity.KEY, key.id))
 
 
-def issue_account_key(uow: UnitOfWork, actor: Actor, body: AccountKeyCreate) -> KeyCreated:
-    """Create an account key for the acting member. The secret is in the answer and nowhere else."""
+def issue_key(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    kind: KeyKind,
+    name: str,
+    permissions: PermissionSet,
+    expires_at: datetime | None,
+    metadata: dict[str, Any],
+    acquisition_id: str | None = None,
+) -> KeyCreated:
+    """Create a key for the acting member. The secret is in the answer and nowhere else.
+
+    The key's permissions must be covered by the actor's own rights.
+    """
     actor.require("keys", "create")
-    wanted = PermissionSet.parse(body.permissions)
-    actor.require_all(wanted, "create this key")
+    actor.require_all(permissions, "create this key")
     if actor.member_id is None:
-        raise Conflict("Only a member can own an account key.", code="key_needs_member")
+        raise Conflict("Only a member can own a key.", code="key_needs_member")
     workspace = workspaces.get(uow.session, actor.workspace_id)
     if workspace is None:
-        raise NotFound(f"No workspace {actor.workspace_id!r}.", code="workspace_not_found")
+        raise NotFound(f"No workspace {quote(actor.workspace_id)}.", code="workspace_not_found")
     new = generate_key(workspace.key_prefix)
     now = uow.clock.now()
     key = ApiKey(
         id=new_id("key"),
         workspace_id=actor.workspace_id,
-        kind=KeyKind.ACCOUNT.value,
-        name=body.name,
+        kind=kind.value,
+        name=name,
         start=new.start,
         hash=new.hash,
         creator_member_id=actor.member_id,
-        acquisition_id=None,
-        permissions=wanted.strings(),
-        meta=body.metadata,
-        expires_at=now + body.expires_in if body.expires_in is not None else None,
+        acquisition_id=acquisition_id,
+        permissions=permissions.strings(),
+        meta=metadata,
+        expires_at=expires_at,
         revoked_at=None,
         revoked_by=None,
         created_at=now,
@@ -102,11 +115,25 @@ def issue_account_key(uow: UnitOfWork, actor: Actor, body: AccountKeyCreate) -> 
         details={
             "name": key.name,
             "kind": key.kind,
+            "acquisition_id": key.acquisition_id,
             "permissions": key.permissions,
             "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         },
     )
     return KeyCreated(**_out(uow, key).model_dump(), key=new.secret, notice=COPY_NOTICE)
+
+
+def issue_account_key(uow: UnitOfWork, actor: Actor, body: AccountKeyCreate) -> KeyCreated:
+    """Create an account key (to call the management API) for the acting member."""
+    return issue_key(
+        uow,
+        actor,
+        kind=KeyKind.ACCOUNT,
+        name=body.name,
+        permissions=PermissionSet.parse(body.permissions),
+        expires_at=uow.clock.now() + body.expires_in if body.expires_in is not None else None,
+        metadata=body.metadata,
+    )
 
 
 def create_account_key(
@@ -184,11 +211,12 @@ def revoke_key(uow: UnitOfWork, actor: Actor, key_id: str) -> KeyOut:
 
 
 def delete_key(uow: UnitOfWork, actor: Actor, key_id: str, *, revoke: bool = False) -> None:
-    """Delete a revoked key (its audit trail stays). With `revoke`, revoke it first in one step."""
+    """Delete a revoked key (its audit trail stays). With `revoke`, revoke it first in one step;
+    an acquisition key is always revoked and deleted in one step."""
     actor.require("keys", "delete", key_id)
     key = _find(uow, actor, key_id)
     if key.revoked_at is None:
-        if not revoke:
+        if not revoke and key.kind != KeyKind.ACQUISITION:
             raise Conflict(
                 "Only a revoked key can be deleted: revoke it first, or delete with "
                 "?revoke=true to revoke and delete in one step.",

@@ -1,0 +1,117 @@
+"""`keyward acquisitions ...` and `keyward export`: acquire, make named keys, export the spec."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.core.openapi.rendering import Format, render
+from keyward.domains.acquisitions import service
+from keyward.domains.acquisitions.schemas import (
+    AcquisitionCreate,
+    AcquisitionKeyCreate,
+    ExportVersion,
+)
+from keyward.domains.pagination import PageRequest
+
+app = typer.Typer(help="Acquire offerings and manage their named keys.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    offering_id: Annotated[str, typer.Option("--offering")],
+    organization_id: Annotated[str, typer.Option("--organization")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Acquire an offering for an acquirer organization."""
+    with reporting(as_json):
+        body = AcquisitionCreate(offering_id=offering_id, organization_id=organization_id)
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            created = service.acquire(uow, actor, body)
+    emit(created, as_json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List acquisitions, newest first."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_acquisitions(uow, actor, PageRequest())
+    emit(page, as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> None:
+    """Show one acquisition and whether it is valid now."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            emit(service.get_acquisition(uow, actor, acquisition_id), as_json)
+
+
+@app.command("reacquire")
+def reacquire(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> None:
+    """Renew an acquisition for another period; its keys work again."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            renewed = service.reacquire(uow, actor, acquisition_id)
+    emit(renewed, as_json)
+
+
+@app.command("create-key")
+def create_key(
+    ctx: typer.Context,
+    acquisition_id: str,
+    name: Annotated[str, typer.Option(help="Who uses the key; unique in the acquisition.")],
+    expires_in: Annotated[str | None, typer.Option(help="ISO-8601 duration.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a named key for the acquisition; its secret is printed this once."""
+    with reporting(as_json):
+        body = AcquisitionKeyCreate.model_validate({"name": name, "expires_in": expires_in})
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            created = service.create_key(uow, actor, acquisition_id, body)
+    emit(created, as_json)
+
+
+@app.command("keys")
+def keys(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> None:
+    """List the acquisition's keys (never their secrets)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_keys(uow, actor, acquisition_id, PageRequest())
+    emit(page, as_json)
+
+
+def export(
+    ctx: typer.Context,
+    acquisition_id: str,
+    version: Annotated[ExportVersion, typer.Option("--version", "-v")] = ExportVersion.V3,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.JSON,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse what the version cannot express.")] = False,
+) -> None:
+    """Export an acquisition's spec (gateway servers, key scheme injected) as 2.0 or 3.0."""
+    with reporting(True):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            exported = service.export_spec(
+                uow, actor, acquisition_id, version, state(ctx).settings, strict=strict
+            )
+    data = render(exported.document, format)
+    for warning in exported.warnings:
+        sys.stderr.write(f"warning [{warning.code}] {warning.pointer}: {warning.message}\n")
+    if output is None:
+        sys.stdout.buffer.write(data)
+    else:
+        output.write_bytes(data)

@@ -1,0 +1,156 @@
+"""What an acquirer downloads: the provider's spec as served by keyward's gateway.
+
+Servers point at the gateway; only the offering's operations remain; the key policy's schemes
+are described where the gateway expects them, with AND/OR kept as the spec's DNF; every
+operation that needs a keyward key documents the gateway's 401 with `WWW-Authenticate`.
+"""
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from keyward.core.openapi import Document
+from keyward.core.openapi.security import (
+    HTTP_METHODS,
+    KeyLocation,
+    KeyRole,
+    iter_operations,
+    operation_requirements,
+    unique_name,
+)
+
+UNAUTHORIZED = "UnauthorizedError"
+_VARIABLE = re.compile(r"\{([^}]+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationFilter:
+    """The operations an offering includes: those with one of the tags or operationIds.
+
+    Both empty means every operation.
+    """
+
+    tags: frozenset[str] = frozenset()
+    operation_ids: frozenset[str] = frozenset()
+
+    def includes(self, operation: Mapping[str, Any]) -> bool:
+        if not self.tags and not self.operation_ids:
+            return True
+        return operation.get("operationId") in self.operation_ids or bool(
+            self.tags.intersection(operation.get("tags") or ())
+        )
+
+
+def base_path(doc: Document) -> str:
+    """The path part of the first server URL (variables at their defaults), without a
+    trailing slash: the gateway serves the spec's paths below it."""
+    servers = doc.get("servers") or [{"url": "/"}]
+    server: dict[str, Any] = servers[0] if isinstance(servers[0], dict) else {"url": "/"}
+    variables = server.get("variables") or {}
+
+    def default(match: re.Match[str]) -> str:
+        return str((variables.get(match.group(1)) or {}).get("default", ""))
+
+    url = _VARIABLE.sub(default, str(server.get("url", "/")))
+    return urlsplit(url).path.rstrip("/")
+
+
+def _describe(location: KeyLocation, realm: str) -> dict[str, Any]:
+    what = {
+        KeyRole.KEY: f"Your keyward API key for {realm}.",
+        KeyRole.ACQUISITION_ID: f"The id of your acquisition of {realm}.",
+        KeyRole.PASSTHROUGH: "The provider's own credential, passed through unchanged.",
+    }[location.role]
+    return {
+        "type": "apiKey",
+        "in": location.location.value,
+        "name": location.name,
+        "description": what,
+    }
+
+
+def _unauthorized(realm: str, locations: Iterable[KeyLocation]) -> dict[str, Any]:
+    challenges = [
+        f'ApiKey realm="{realm}", in="{loc.location.value}", name="{loc.name}"'
+        for loc in locations
+        if loc.role is KeyRole.KEY
+    ]
+    return {
+        "description": "The API key is missing, unknown, expired or revoked.",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "One challenge per place a key is accepted: "
+                + "; ".join(challenges),
+                "schema": {"type": "string"},
+            }
+        },
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {
+                                    "type": "string",
+                                    "enum": [
+                                        "key_missing",
+                                        "key_invalid",
+                                        "key_expired",
+                                        "key_revoked",
+                                    ],
+                                },
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+
+
+def export_document(
+    doc: Document,
+    locations: list[KeyLocation],
+    *,
+    server_url: str,
+    realm: str,
+    operations: OperationFilter | None = None,
+) -> Document:
+    """The exported OpenAPI 3 document (same minor version as `doc`; `doc` is not changed)."""
+    result = copy.deepcopy(doc)
+    wanted = operations or OperationFilter()
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    for location in locations:
+        schemes[location.scheme] = _describe(location, realm)
+    keyed = {loc.scheme for loc in locations if loc.role is KeyRole.KEY}
+
+    responses = result["components"].setdefault("responses", {})
+    unauthorized = unique_name(UNAUTHORIZED, responses)
+    responses[unauthorized] = _unauthorized(realm, locations)
+
+    for path, method, operation in list(iter_operations(result)):
+        if not wanted.includes(operation):
+            del result["paths"][path][method]
+            continue
+        requirements = operation_requirements(doc, operation, locations)
+        operation["security"] = requirements
+        if any(keyed.intersection(requirement) for requirement in requirements):
+            operation.setdefault("responses", {})["401"] = {
+                "$ref": f"#/components/responses/{unauthorized}"
+            }
+    result.pop("security", None)
+    result["paths"] = {
+        path: item
+        for path, item in result.get("paths", {}).items()
+        if not isinstance(item, dict) or any(m in item for m in HTTP_METHODS)
+    }
+    result["servers"] = [{"url": server_url, "description": f"keyward gateway for {realm}"}]
+    return result

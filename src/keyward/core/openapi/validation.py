@@ -1,0 +1,654 @@
+"""Checking a loaded OpenAPI document: our own rules, then openapi-spec-validator's, all problems.
+
+`check` returns every problem found (an empty list means the document is fine), each located
+by a JSON pointer into the document. First our own checks, in this order:
+
+- references (`ref_not_local`, `ref_unresolved`): every `$ref` must point inside the document
+  (`#/...`) at something that exists. Remote (`http:`, `https:`), file and relative references
+  are refused, never fetched. Values that are data rather than OpenAPI structure (`example`,
+  `examples` holding data, `enum`, `const`, an Example's `value`, `x-` extensions, `default`
+  unless it is itself a `{"$ref": ...}`, which the validator follows) are not searched, since a
+  `$ref` key there is just data; a schema *property* named `$ref` is a property, not a
+  reference. Problems come in document order.
+- security (`security_scheme_undefined`): every name in a global or per-operation `security`
+  requirement must be a scheme of `securityDefinitions` (2.0) or `components.securitySchemes`.
+- path templates: two paths that differ only in their parameters' names, such as `/a/{x}` and
+  `/a/{y}`, match the same requests (`path_ambiguous`). A trailing slash is significant: `/a`
+  and `/a/` are different paths, not ambiguous ones (OpenAPI compares paths as written, and so
+  does keyward's gateway). A template must be well formed and name each parameter once
+  (`path_template_invalid`); every operation must declare each of its path's parameters as
+  `in: path`, at the operation or path level (`path_parameter_undeclared`); a declared path
+  parameter must appear in its template (`path_parameter_not_in_template`).
+- operation ids (`operation_id_duplicate`): unique among all operations, callbacks and 3.1
+  webhooks included.
+
+Then openapi-spec-validator for the document's version (`spec_invalid`, or
+`parameter_duplicate` and `schema_required_undefined` for the validator's own rule checks),
+only when every reference resolved inside the document: the validator could not check the
+others, and it must never try to fetch one. As a second line of defence it runs with a resolver
+that refuses to retrieve anything. Its messages are located at the place in the document where
+the faulty value is written, following `$ref`s, so a fault in a shared schema is reported once
+at the schema. A document too deep for it to walk is `document_too_deep`.
+"""
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from jsonschema.exceptions import ValidationError
+from jsonschema_path import SchemaPath
+from openapi_spec_validator import (
+    OpenAPIV2SpecValidator,
+    OpenAPIV30SpecValidator,
+    OpenAPIV31SpecValidator,
+)
+from openapi_spec_validator.validation.exceptions import (
+    DuplicateOperationIDError,
+    ExtraParametersError,
+    ParameterDuplicateError,
+    UnresolvableParameterError,
+)
+from openapi_spec_validator.validation.keywords import KeywordValidator, ValueValidator
+from openapi_spec_validator.validation.validators import SpecValidator
+from referencing.exceptions import Unresolvable
+
+from keyward.core.openapi import Document
+from keyward.core.openapi.loading import LoadedDocument, Version
+from keyward.core.openapi.operations import HTTP_METHODS
+from keyward.core.openapi.problems import (
+    Location,
+    Problem,
+    dereferenced,
+    follow,
+    local_ref_parts,
+    pointer_to,
+)
+
+# Keys under which a value is data, not OpenAPI structure: a `$ref` inside is not a reference.
+_DATA_KEYS = frozenset({"example", "default", "enum", "const", "value"})
+# Keys whose mapping is keyed by names the author chose (properties, status codes, media types,
+# component names...): those names are never keywords, so a property called `default` or a
+# response called `default` is searched like any other.
+_NAMED_MAPS = frozenset(
+    {
+        "properties",
+        "patternProperties",
+        "dependentSchemas",
+        "definitions",
+        "$defs",
+        "schemas",
+        "paths",
+        "webhooks",
+        "pathItems",
+        "callbacks",
+        "responses",
+        "parameters",
+        "headers",
+        "securityDefinitions",
+        "securitySchemes",
+        "requestBodies",
+        "examples",
+        "links",
+        "content",
+        "encoding",
+        "variables",
+    }
+)
+_TEMPLATE_PARAMETER = re.compile(r"\{([^{}/]+)\}")
+_MAX_MESSAGE = 300
+_MAX_VALUE = 80
+
+
+def check(loaded: LoadedDocument) -> list[Problem]:
+    """Every problem of the document: our own checks, then the validator's (see module doc)."""
+    document = loaded.document
+    reference_problems = _reference_problems(document, loaded.version)
+    problems = [
+        *reference_problems,
+        *_security_problems(document, loaded.version),
+        *_path_problems(document),
+        *_operation_id_problems(document),
+    ]
+    if not reference_problems:
+        problems += _validator_problems(loaded, already_found=bool(problems))
+    return _unique(problems)
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+# References
+
+
+def _reference_problems(document: Document, version: Version) -> list[Problem]:
+    problems: list[Problem] = []
+    resolved: dict[str, Problem | None] = {}
+    # (value, where it is, whether a mapping there is keyed by names rather than keywords)
+    pending: list[tuple[Any, Location, bool]] = [(document, (), False)]
+    while pending:
+        value, path, named = pending.pop()
+        # Children are stacked last first, so they are searched in document order.
+        if isinstance(value, list):
+            pending.extend(
+                (item, (*path, index), False) for index, item in reversed(list(enumerate(value)))
+            )
+            continue
+        if not isinstance(value, dict):
+            continue
+        for key, child in reversed(value.items()):
+            if named:
+                pending.append((child, (*path, key), False))
+                continue
+            if key == "$ref" and isinstance(child, str):
+                if child not in resolved:
+                    resolved[child] = _reference_problem(document, child)
+                found = resolved[child]
+                if found is not None:
+                    problems.append(Problem(pointer_to((*path, key)), found.message, found.code))
+                continue
+            if key == "default" and isinstance(child, dict) and isinstance(child.get("$ref"), str):
+                # The validator reads a default through a `$ref` written directly in it.
+                pending.append((child, (*path, key), False))
+                continue
+            if key in _DATA_KEYS or key.startswith("x-"):
+                continue
+            if key == "examples" and (version == "2.0" or not isinstance(child, dict)):
+                continue  # 2.0's examples by media type and 3.1 schemas' lists hold data
+            pending.append((child, (*path, key), key in _NAMED_MAPS and isinstance(child, dict)))
+    return problems
+
+
+def _reference_problem(document: Document, ref: str) -> Problem | None:
+    try:
+        parts = local_ref_parts(ref)
+    except ValueError:
+        return Problem(
+            "",
+            f"The reference {ref!r} is not a valid JSON pointer; escape '~' as '~0' and '/' "
+            "as '~1' in names.",
+            "ref_unresolved",
+        )
+    if parts is None:
+        return Problem(
+            "",
+            f"The reference {ref!r} points outside the document; keyward never fetches "
+            "references. Bundle the referenced files into one document (for example with "
+            "`redocly bundle`) and upload that.",
+            "ref_not_local",
+        )
+    try:
+        follow(document, parts)
+    except LookupError:
+        return Problem(
+            "",
+            f"The reference {ref!r} points at nothing in the document; define what it names "
+            "or correct the reference.",
+            "ref_unresolved",
+        )
+    return None
+
+
+# Operations, as our checks see them
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    method: str
+    location: Location  # where the operation is written
+    template: str | None  # its path template, for operations of `paths`
+    operation: dict[str, Any]
+
+
+# Callbacks may declare callbacks of their own; three levels is more than any API uses.
+_MAX_CALLBACK_NESTING = 3
+
+
+def _path_items(document: Document) -> Iterator[tuple[str, dict[str, Any], Location]]:
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return
+    for template, item in paths.items():
+        item, where = dereferenced(document, item, ("paths", template))
+        if isinstance(item, dict):
+            yield template, item, where
+
+
+def _item_operations(
+    document: Document, item: dict[str, Any], where: Location, template: str | None
+) -> Iterator[_Operation]:
+    for method in HTTP_METHODS:
+        operation, at = dereferenced(document, item.get(method), (*where, method))
+        if isinstance(operation, dict):
+            yield _Operation(method, at, template, operation)
+
+
+def _with_callbacks(
+    document: Document, operations: Iterable[_Operation], nesting: int = 0
+) -> Iterator[_Operation]:
+    for operation in operations:
+        yield operation
+        callbacks = operation.operation.get("callbacks")
+        if nesting >= _MAX_CALLBACK_NESTING or not isinstance(callbacks, dict):
+            continue
+        for name, callback in callbacks.items():
+            callback, at = dereferenced(
+                document, callback, (*operation.location, "callbacks", name)
+            )
+            if not isinstance(callback, dict):
+                continue
+            for expression, item in callback.items():
+                item, where = dereferenced(document, item, (*at, expression))
+                if isinstance(item, dict):
+                    yield from _with_callbacks(
+                        document, _item_operations(document, item, where, None), nesting + 1
+                    )
+
+
+def _all_operations(document: Document) -> Iterator[_Operation]:
+    """Every operation: of paths, of 3.1 webhooks, and of their callbacks."""
+    for template, item, where in _path_items(document):
+        yield from _with_callbacks(document, _item_operations(document, item, where, template))
+    webhooks = document.get("webhooks")
+    if isinstance(webhooks, dict):
+        for name, item in webhooks.items():
+            item, where = dereferenced(document, item, ("webhooks", name))
+            if isinstance(item, dict):
+                yield from _with_callbacks(document, _item_operations(document, item, where, None))
+
+
+def _describe(operation: _Operation) -> str:
+    where = operation.template if operation.template is not None else pointer_to(operation.location)
+    return f"{operation.method.upper()} {where}"
+
+
+# Security
+
+
+def _security_problems(document: Document, version: Version) -> list[Problem]:
+    if version == "2.0":
+        schemes = document.get("securityDefinitions")
+        defined_in = "securityDefinitions"
+    else:
+        components = document.get("components")
+        schemes = components.get("securitySchemes") if isinstance(components, dict) else None
+        defined_in = "components.securitySchemes"
+    defined = set(schemes) if isinstance(schemes, dict) else set()
+    problems = _requirement_problems(document.get("security"), ("security",), defined, defined_in)
+    for operation in _all_operations(document):
+        problems += _requirement_problems(
+            operation.operation.get("security"),
+            (*operation.location, "security"),
+            defined,
+            defined_in,
+        )
+    return problems
+
+
+def _requirement_problems(
+    requirements: Any, path: Location, defined: set[str], defined_in: str
+) -> list[Problem]:
+    if not isinstance(requirements, list):
+        return []  # absent, or malformed: the validator says so
+    return [
+        Problem(
+            pointer_to((*path, index, name)),
+            f"The security requirement names the scheme {name!r}, which {defined_in} does not "
+            "define; define it there or correct the name.",
+            "security_scheme_undefined",
+        )
+        for index, requirement in enumerate(requirements)
+        if isinstance(requirement, dict)
+        for name in requirement
+        if name not in defined
+    ]
+
+
+# Paths
+
+
+def _template_names(template: str) -> list[str] | None:
+    """The parameter names of a path template in order, or None if its braces are malformed."""
+    names = _TEMPLATE_PARAMETER.findall(template)
+    remainder = _TEMPLATE_PARAMETER.sub("", template)
+    if "{" in remainder or "}" in remainder:
+        return None
+    return names
+
+
+def _path_problems(document: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    paths = document.get("paths")
+    if not isinstance(paths, dict):
+        return problems
+    first_by_shape: dict[str, str] = {}
+    for template in paths:
+        if not template.startswith("/"):
+            continue  # `x-` extensions; anything else the validator reports
+        pointer = pointer_to(("paths", template))
+        names = _template_names(template)
+        if names is None:
+            problems.append(
+                Problem(
+                    pointer,
+                    f"The path {template!r} has unbalanced braces; write each parameter as "
+                    "{name}.",
+                    "path_template_invalid",
+                )
+            )
+            continue
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            problems.append(
+                Problem(
+                    pointer,
+                    f"The path {template!r} names the parameter(s) {', '.join(repeated)} more "
+                    "than once; give each parameter its own name.",
+                    "path_template_invalid",
+                )
+            )
+        shape = _TEMPLATE_PARAMETER.sub("{}", template)
+        earlier = first_by_shape.setdefault(shape, template)
+        if earlier != template:
+            problems.append(
+                Problem(
+                    pointer,
+                    f"The path {template!r} matches the same requests as {earlier!r}: they "
+                    "differ only in parameter names. Merge them into one path.",
+                    "path_ambiguous",
+                )
+            )
+    for template, item, where in _path_items(document):
+        names = _template_names(template)
+        if names is not None:
+            problems += _path_parameter_problems(document, template, set(names), item, where)
+    return problems
+
+
+def _declared_path_parameters(
+    document: Document, parameters: Any, path: Location
+) -> Iterator[tuple[str, Location]]:
+    if not isinstance(parameters, list):
+        return
+    for index, parameter in enumerate(parameters):
+        parameter, at = dereferenced(document, parameter, (*path, index))
+        if isinstance(parameter, dict) and parameter.get("in") == "path":
+            name = parameter.get("name")
+            if isinstance(name, str):
+                yield name, at
+
+
+def _path_parameter_problems(
+    document: Document, template: str, in_template: set[str], item: dict[str, Any], where: Location
+) -> list[Problem]:
+    problems: list[Problem] = []
+    shared = dict(
+        _declared_path_parameters(document, item.get("parameters"), (*where, "parameters"))
+    )
+    reported: set[Location] = set()
+
+    def not_in_template(name: str, at: Location) -> None:
+        if name not in in_template and at not in reported:
+            reported.add(at)  # a shared component parameter is reported once per path
+            problems.append(
+                Problem(
+                    pointer_to(at),
+                    f"The path parameter {name!r} does not appear in {template!r}; add "
+                    f"{{{name}}} to the path or remove the parameter.",
+                    "path_parameter_not_in_template",
+                )
+            )
+
+    for name, at in shared.items():
+        not_in_template(name, at)
+    for operation in _item_operations(document, item, where, template):
+        own = dict(
+            _declared_path_parameters(
+                document, operation.operation.get("parameters"), (*operation.location, "parameters")
+            )
+        )
+        for name, at in own.items():
+            not_in_template(name, at)
+        for name in sorted(in_template - set(shared) - set(own)):
+            problems.append(
+                Problem(
+                    pointer_to(operation.location),
+                    f"{_describe(operation)} does not declare the path parameter {name!r}; add "
+                    f"a parameter with `name: {name}`, `in: path` and `required: true` to the "
+                    "operation or its path.",
+                    "path_parameter_undeclared",
+                )
+            )
+    return problems
+
+
+# Operation ids
+
+
+def _operation_id_problems(document: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    first: dict[str, _Operation] = {}
+    seen_at: set[Location] = set()
+    for operation in _all_operations(document):
+        if operation.location in seen_at:
+            continue  # one operation reached twice through `$ref`s is still one operation
+        seen_at.add(operation.location)
+        operation_id = operation.operation.get("operationId")
+        if not isinstance(operation_id, str):
+            continue
+        earlier = first.setdefault(operation_id, operation)
+        if earlier is not operation:
+            problems.append(
+                Problem(
+                    pointer_to((*operation.location, "operationId")),
+                    f"The operationId {operation_id!r} of {_describe(operation)} is already "
+                    f"used by {_describe(earlier)}; operation ids must be unique.",
+                    "operation_id_duplicate",
+                )
+            )
+    return problems
+
+
+# openapi-spec-validator
+
+
+class RetrievalRefused(Exception):
+    """The validator tried to fetch a reference; keyward never fetches anything."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self.uri = uri
+
+
+def _refuse(uri: str) -> NoReturn:
+    raise RetrievalRefused(uri)
+
+
+class _NoRetrieval(Mapping[str, Any]):
+    """Resolver handlers claiming every URI scheme, each refusing to retrieve.
+
+    jsonschema-path falls back to `urllib.request.urlopen` for a scheme it has no handler for,
+    so an empty mapping would not do: every scheme, "" (relative paths) included, is "handled".
+    """
+
+    def __contains__(self, scheme: object) -> bool:
+        return True
+
+    def __getitem__(self, scheme: str) -> Any:
+        return _refuse
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+_LOCATION = "keyward_location"
+
+
+def _locating(keyword_class: type[KeywordValidator]) -> type[KeywordValidator]:
+    """`keyword_class`, marking each error it yields with where in the document it is.
+
+    The validator's own rule checks raise errors without a location; the keyword validator
+    that yields one first is the one that received the faulty value, so its `SchemaPath` says
+    where. (A default value's errors are located below the `default` it was read from.)
+    """
+    below = ("default",) if issubclass(keyword_class, ValueValidator) else ()
+
+    def __call__(self: KeywordValidator, *args: Any, **kwargs: Any) -> Iterator[ValidationError]:
+        at = next((arg for arg in args if isinstance(arg, SchemaPath)), None)
+        for error in keyword_class.__call__(self, *args, **kwargs):
+            if at is not None and not hasattr(error, _LOCATION):
+                setattr(error, _LOCATION, (*at.parts, *below))
+            yield error
+
+    return type(keyword_class.__name__, (keyword_class,), {"__call__": __call__})
+
+
+def _local_only(validator_class: type[SpecValidator]) -> type[SpecValidator]:
+    """`validator_class` that never retrieves, locates its errors and keeps no results."""
+
+    def iter_errors(self: SpecValidator) -> Iterator[ValidationError]:
+        # The base class memoises this method in an unbounded lru_cache keyed by the validator,
+        # which would keep every document ever checked alive; what it runs is these two steps.
+        yield from self.schema_validator.iter_errors(self.schema)
+        yield from self.root_validator(self.schema_path)
+
+    return type(
+        validator_class.__name__,
+        (validator_class,),
+        {
+            "resolver_handlers": _NoRetrieval(),
+            "keyword_validators": {
+                name: _locating(keyword_class)
+                for name, keyword_class in validator_class.keyword_validators.items()
+            },
+            "iter_errors": iter_errors,
+        },
+    )
+
+
+_VALIDATORS: dict[Version, type[SpecValidator]] = {
+    "2.0": _local_only(OpenAPIV2SpecValidator),
+    "3.0": _local_only(OpenAPIV30SpecValidator),
+    "3.1": _local_only(OpenAPIV31SpecValidator),
+}
+# Ours report these with a location and a clearer message.
+_REPLACED = (DuplicateOperationIDError, UnresolvableParameterError)
+_CODES: dict[type[ValidationError], str] = {
+    ParameterDuplicateError: "parameter_duplicate",
+    ExtraParametersError: "schema_required_undefined",
+}
+
+
+def _validator_problems(loaded: LoadedDocument, *, already_found: bool) -> list[Problem]:
+    validator = _VALIDATORS[loaded.version](loaded.document)
+    problems: list[Problem] = []
+    errors = validator.iter_errors()
+    try:
+        for error in errors:
+            if not isinstance(error, _REPLACED):
+                problems.append(_problem(loaded, error))
+    except RecursionError:
+        problems.append(
+            Problem(
+                "",
+                "The document nests too deeply to be validated; flatten it, for example with "
+                "`$ref`s to components.",
+                "document_too_deep",
+            )
+        )
+    except (RetrievalRefused, Unresolvable) as error:
+        # referencing wraps what a retriever raises: Unresolvable, from Unretrievable, from ours.
+        uri = error.uri if isinstance(error, RetrievalRefused) else error.ref
+        problems.append(
+            Problem(
+                "",
+                f"The validator met a reference to {uri!r}, outside the document; keyward "
+                "never fetches references. Bundle what it refers to into the document.",
+                "ref_not_local",
+            )
+        )
+    except Exception as error:
+        # The validator's rule checks assume a well-formed document and can fail on one that
+        # has problems already found; only a failure on a document found well formed is news.
+        if not problems and not already_found:
+            problems.append(
+                Problem(
+                    "",
+                    f"The document could not be validated completely ({type(error).__name__}: "
+                    f"{str(error)[:_MAX_VALUE]}); check its structure against the OpenAPI "
+                    f"{loaded.version} specification.",
+                    "validation_incomplete",
+                )
+            )
+    return problems
+
+
+def _problem(loaded: LoadedDocument, error: ValidationError) -> Problem:
+    location = getattr(error, _LOCATION, None)
+    error = _most_specific(error)
+    if location is None:  # the schema check of the document as written: a path in it
+        pointer = pointer_to(error.absolute_path)
+    else:  # a rule check, which reads through references
+        pointer = _written_at(loaded.document, (*location, *error.absolute_path))
+    if error.validator in ("oneOf", "anyOf"):
+        # Its message starts with the whole value, which can be a whole operation.
+        value = repr(error.instance)
+        message = (
+            f"{value if len(value) <= _MAX_VALUE else 'the value'} is not valid under any of "
+            "the forms OpenAPI allows here"
+        )
+    else:
+        message = str(error.message).rstrip(".")
+        if len(message) > _MAX_MESSAGE:
+            message = message[: _MAX_MESSAGE - 1] + "…"
+    return Problem(
+        pointer,
+        f"Not valid OpenAPI {loaded.version}: {message}.",
+        _CODES.get(type(error), "spec_invalid"),
+    )
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    """The error to report for a schema error: the only alternative that could have applied.
+
+    Where OpenAPI allows an object or a Reference Object, an invalid object fails both
+    alternatives; the Reference's failure ("'$ref' is a required property") is noise, and when
+    a single alternative remains its own errors say what is wrong, further down.
+    """
+    while error.context:
+        candidates = [
+            alternative
+            for alternative in error.context
+            if not (alternative.validator == "required" and alternative.validator_value == ["$ref"])
+        ]
+        if len(candidates) != 1:
+            break
+        error = candidates[0]
+    return error
+
+
+def _written_at(document: Document, parts: Location) -> str:
+    """The pointer of the value the validator reached by `parts`, stepping through `$ref`s.
+
+    The validator walks the document as an API reads it, through references, so a fault in a
+    shared schema has a path through the first operation using it; users fix it where it is
+    written. A path that cannot be followed is reported as the validator gave it.
+    """
+    value: Any = document
+    written: list[str | int] = []
+    for part in parts:
+        value, at = dereferenced(document, value, tuple(written))
+        written = list(at)
+        steppable = (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        )
+        if not steppable:
+            return pointer_to(parts)
+        value = value[part]
+        written.append(part)
+    _, at = dereferenced(document, value, tuple(written))
+    return pointer_to(at)

@@ -1,0 +1,92 @@
+"""Provider APIs with their immutable spec versions and key policy; offerings; acquisitions."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from keyward.db.models.base import ID, Base, JSONDocument
+
+
+class Api(Base):
+    """An API a provider publishes, with its key policy (one row: the policy is per API)."""
+
+    __tablename__ = "apis"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    provider_organization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL")
+    )
+    upstream_url: Mapped[str] = mapped_column(String(2000))
+    # The gateway serves every workspace's APIs, so a mount path is unique across all of them.
+    mount_path: Mapped[str] = mapped_column(String(200), unique=True)
+    # The path of the spec's first server: the gateway serves the spec's paths below it.
+    base_path: Mapped[str] = mapped_column(String(500))
+    current_version: Mapped[int]
+    key_locations: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)
+    key_lifetime: Mapped[str | None] = mapped_column(String(40))
+    max_rotation_grace: Mapped[str | None] = mapped_column(String(40))
+    renewal_requires_approval: Mapped[bool]
+    revocation_requires_approval: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiVersion(Base):
+    """One upload of an API's spec: the original bytes and its normalised OpenAPI 3 form."""
+
+    __tablename__ = "api_versions"
+    __table_args__ = (UniqueConstraint("api_id", "number"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    api_id: Mapped[str] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    source_version: Mapped[str] = mapped_column(String(10))
+    media_type: Mapped[str] = mapped_column(String(10))
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    normalized: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    operation_count: Mapped[int]
+    changes: Mapped[dict[str, list[str]]] = mapped_column(JSONDocument)
+    created_by: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+
+
+class Offering(Base):
+    """What acquirers acquire: an API, for how long, and optionally only some operations."""
+
+    __tablename__ = "offerings"
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    api_id: Mapped[str] = mapped_column(ForeignKey("apis.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    available_until: Mapped[datetime | None]
+    acquisition_period: Mapped[str | None] = mapped_column(String(40))
+    operation_tags: Mapped[list[str]] = mapped_column(JSONDocument)
+    operation_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Acquisition(Base):
+    """An acquirer organization's acquisition of an offering, valid from/until."""
+
+    __tablename__ = "acquisitions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    offering_id: Mapped[str] = mapped_column(ForeignKey("offerings.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,324 @@
+"""The rules for acquisitions: acquiring an offering for an organization, reacquiring it,
+its named keys, and the spec acquirers export.
+
+Keys of an acquisition carry one permission, `acquisitions:use@<acquisition>`, so they can
+never do more than their creator: the verifier checks the creator still holds it on every use.
+While the acquisition is not valid, its keys are kept and listed but answer
+`acquisition_expired`; reacquiring makes the same keys work again.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from keyward.core.actors import Actor
+from keyward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from keyward.core.ids import is_id, new_id, quote
+from keyward.core.keys import KeyKind
+from keyward.core.openapi import Document
+from keyward.core.openapi.conversion import ConversionWarning
+from keyward.core.openapi.export import export_document
+from keyward.core.openapi.openapi3 import to_swagger2
+from keyward.core.openapi.openapi31 import to_openapi30
+from keyward.core.permissions import PermissionSet
+from keyward.db.engine import UnitOfWork
+from keyward.db.feed import Change, Entity
+from keyward.db.models import Acquisition, Offering
+from keyward.domains.acquisitions import repository
+from keyward.domains.acquisitions.schemas import (
+    AcquisitionCreate,
+    AcquisitionKeyCreate,
+    AcquisitionOut,
+    AcquisitionState,
+    ExportVersion,
+)
+from keyward.domains.apis.service import (
+    current_document,
+    find_api,
+    gateway_url,
+    policy_lifetime,
+    stored_locations,
+)
+from keyward.domains.audit import service as audit
+from keyward.domains.keys import service as keys
+from keyward.domains.keys.schemas import KeyCreated, KeyFilter, KeyOut
+from keyward.domains.offerings.service import acquisition_period, find_offering, operation_filter
+from keyward.domains.organizations.schemas import OrganizationKind
+from keyward.domains.pagination import Page, PageRequest, split_page
+from keyward.settings import Settings
+
+
+def state(acquisition: Acquisition, now: datetime) -> AcquisitionState:
+    if now < acquisition.valid_from:
+        return AcquisitionState.SCHEDULED
+    if acquisition.valid_until is not None and now >= acquisition.valid_until:
+        return AcquisitionState.EXPIRED
+    return AcquisitionState.ACTIVE
+
+
+def _out(uow: UnitOfWork, acquisition: Acquisition, api_id: str) -> AcquisitionOut:
+    return AcquisitionOut(
+        id=acquisition.id,
+        offering_id=acquisition.offering_id,
+        api_id=api_id,
+        organization_id=acquisition.organization_id,
+        state=state(acquisition, uow.clock.now()),
+        valid_from=acquisition.valid_from,
+        valid_until=acquisition.valid_until,
+        created_by=acquisition.created_by,
+        created_at=acquisition.created_at,
+        updated_at=acquisition.updated_at,
+    )
+
+
+def find_acquisition(
+    uow: UnitOfWork, actor: Actor, acquisition_id: str, action: str
+) -> tuple[Acquisition, Offering]:
+    """The acquisition, if the actor may `action` it; its offering too."""
+    actor.require("acquisitions", action, acquisition_id)
+    acquisition = (
+        repository.get(uow.session, actor.workspace_id, acquisition_id)
+        if is_id(acquisition_id, "acq")
+        else None
+    )
+    if acquisition is None:
+        raise NotFound(
+            f"No acquisition {quote(acquisition_id)} in this workspace.",
+            code="acquisition_not_found",
+        )
+    return acquisition, find_offering(uow, actor, acquisition.offering_id)
+
+
+def _check_available(offering: Offering, now: datetime) -> None:
+    if offering.available_until is not None and now >= offering.available_until:
+        raise Conflict(
+            f"The offering {offering.name!r} can no longer be acquired "
+            f"(it closed at {offering.available_until.isoformat()}).",
+            code="offering_closed",
+        )
+
+
+def _until(offering: Offering, start: datetime) -> datetime | None:
+    period = acquisition_period(offering)
+    return start + period if period is not None else None
+
+
+def _changed(uow: UnitOfWork, acquisition: Acquisition) -> None:
+    uow.record_change(Change(acquisition.workspace_id, Entity.ACQUISITION, acquisition.id))
+
+
+def acquire(uow: UnitOfWork, actor: Actor, body: AcquisitionCreate) -> AcquisitionOut:
+    """Acquire an offering for an acquirer organization the actor belongs to."""
+    actor.require("acquisitions", "create")
+    offering = find_offering(uow, actor, body.offering_id)
+    now = uow.clock.now()
+    _check_available(offering, now)
+    organization = repository.organization(uow.session, actor.workspace_id, body.organization_id)
+    if organization is None:
+        raise InvalidInput(
+            f"No organization {quote(body.organization_id)} in this workspace.",
+            code="organization_not_found",
+        )
+    if organization.kind != OrganizationKind.ACQUIRER:
+        raise InvalidInput(
+            f"{organization.name!r} is a {organization.kind} organization; only acquirer "
+            "organizations acquire offerings.",
+            code="organization_not_acquirer",
+        )
+    member_of = actor.member_id is not None and repository.is_member(
+        uow.session, organization.id, actor.member_id
+    )
+    if not member_of and not actor.can("organizations", "update"):
+        raise PermissionDenied(
+            f"Only members of {organization.name!r} acquire for it.",
+            code="not_organization_member",
+        )
+    earlier = repository.existing(uow.session, offering.id, organization.id)
+    if earlier is not None:
+        raise Conflict(
+            f"{organization.name!r} already acquired this offering as {earlier.id}; "
+            "reacquire that one instead.",
+            code="already_acquired",
+            details={"acquisition_id": earlier.id},
+        )
+    valid_from = body.valid_from or now
+    longest = _until(offering, valid_from)
+    valid_until = body.valid_until or longest
+    if valid_until is not None and valid_until <= valid_from:
+        raise InvalidInput("valid_until must be after valid_from.", code="invalid_period")
+    if longest is not None and valid_until is not None and valid_until > longest:
+        raise InvalidInput(
+            f"The offering's acquisitions last at most until {longest.isoformat()}.",
+            code="beyond_acquisition_period",
+        )
+    acquisition = Acquisition(
+        id=new_id("acq"),
+        workspace_id=actor.workspace_id,
+        offering_id=offering.id,
+        organization_id=organization.id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        created_by=actor.member_id,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, acquisition)
+    _changed(uow, acquisition)
+    audit.record(
+        uow,
+        actor,
+        "acquisition.create",
+        target_type="acquisition",
+        target_id=acquisition.id,
+        details={
+            "offering_id": offering.id,
+            "organization_id": organization.id,
+            "valid_until": valid_until.isoformat() if valid_until else None,
+        },
+    )
+    return _out(uow, acquisition, offering.api_id)
+
+
+def get_acquisition(uow: UnitOfWork, actor: Actor, acquisition_id: str) -> AcquisitionOut:
+    acquisition, offering = find_acquisition(uow, actor, acquisition_id, "read")
+    return _out(uow, acquisition, offering.api_id)
+
+
+def list_acquisitions(
+    uow: UnitOfWork,
+    actor: Actor,
+    page: PageRequest,
+    *,
+    organization_id: str | None = None,
+    offering_id: str | None = None,
+    api_id: str | None = None,
+) -> Page[AcquisitionOut]:
+    actor.require("acquisitions", "read")
+    rows = repository.list_acquisitions(
+        uow.session,
+        actor.workspace_id,
+        page,
+        organization_id=organization_id,
+        offering_id=offering_id,
+        api_id=api_id,
+    )
+    kept, cursor = split_page(rows, page, lambda row: row[0].id)
+    return Page[AcquisitionOut](
+        data=[_out(uow, acquisition, api) for acquisition, api in kept], next_cursor=cursor
+    )
+
+
+def reacquire(uow: UnitOfWork, actor: Actor, acquisition_id: str) -> AcquisitionOut:
+    """Renew an acquisition for another period from now: its keys (the same ones) work again."""
+    acquisition, offering = find_acquisition(uow, actor, acquisition_id, "update")
+    now = uow.clock.now()
+    _check_available(offering, now)
+    extended = _until(offering, now)
+    current = acquisition.valid_until
+    acquisition.valid_from = min(acquisition.valid_from, now)
+    acquisition.valid_until = (
+        None if extended is None else max(extended, current) if current else extended
+    )
+    acquisition.updated_at = now
+    uow.session.flush()
+    _changed(uow, acquisition)
+    audit.record(
+        uow,
+        actor,
+        "acquisition.reacquire",
+        target_type="acquisition",
+        target_id=acquisition.id,
+        details={
+            "valid_until": acquisition.valid_until.isoformat() if acquisition.valid_until else None
+        },
+    )
+    return _out(uow, acquisition, offering.api_id)
+
+
+def _key_lifetime(policy_lifetime: timedelta | None, asked: timedelta | None) -> timedelta | None:
+    if policy_lifetime is None:
+        return asked
+    if asked is None:
+        return policy_lifetime
+    if asked > policy_lifetime:
+        raise InvalidInput(
+            f"Keys of this API live at most {policy_lifetime}; ask for less or leave "
+            "expires_in out.",
+            code="lifetime_exceeds_policy",
+        )
+    return asked
+
+
+def create_key(
+    uow: UnitOfWork, actor: Actor, acquisition_id: str, body: AcquisitionKeyCreate
+) -> KeyCreated:
+    """A named key of the acquisition. The secret is in this answer only."""
+    acquisition, offering = find_acquisition(uow, actor, acquisition_id, "use")
+    now = uow.clock.now()
+    if state(acquisition, now) is not AcquisitionState.ACTIVE:
+        raise Conflict(
+            "The acquisition is not valid now; reacquire it before making keys.",
+            code="acquisition_expired",
+        )
+    if repository.key_named(uow.session, acquisition.id, body.name) is not None:
+        raise Conflict(
+            f"This acquisition already has a key named {body.name!r}.", code="key_name_taken"
+        )
+    api = find_api(uow, actor, offering.api_id)
+    lifetime = _key_lifetime(policy_lifetime(api), body.expires_in)
+    return keys.issue_key(
+        uow,
+        actor,
+        kind=KeyKind.ACQUISITION,
+        name=body.name,
+        permissions=PermissionSet.parse([f"acquisitions:use@{acquisition.id}"]),
+        expires_at=now + lifetime if lifetime is not None else None,
+        metadata=body.metadata,
+        acquisition_id=acquisition.id,
+    )
+
+
+def list_keys(
+    uow: UnitOfWork, actor: Actor, acquisition_id: str, page: PageRequest
+) -> Page[KeyOut]:
+    acquisition, _ = find_acquisition(uow, actor, acquisition_id, "read")
+    return keys.list_keys(uow, actor, KeyFilter(acquisition_id=acquisition.id), page)
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    document: Document
+    warnings: tuple[ConversionWarning, ...]
+
+
+def export_spec(
+    uow: UnitOfWork,
+    actor: Actor,
+    acquisition_id: str,
+    version: ExportVersion,
+    settings: Settings,
+    *,
+    strict: bool = False,
+) -> Export:
+    """The API's current spec as this acquisition reaches it through the gateway."""
+    _, offering = find_acquisition(uow, actor, acquisition_id, "read")
+    api = find_api(uow, actor, offering.api_id)
+    document = export_document(
+        current_document(uow, api),
+        stored_locations(api),
+        server_url=gateway_url(api, settings),
+        realm=api.name,
+        operations=operation_filter(offering),
+    )
+    # What a version cannot express is dropped with a warning, or refused with `strict`;
+    # a refusal (a cookie key in 2.0) is a ConversionError, answered 422 with its problems.
+    warnings: list[ConversionWarning] = []
+    if str(document.get("openapi", "")).startswith("3.1"):
+        converted = to_openapi30(document, strict=strict)
+        document, warnings = converted.document, list(converted.warnings)
+    if version is ExportVersion.V2:
+        converted = to_swagger2(document, strict=strict)
+        document = converted.document
+        warnings += converted.warnings
+    if warnings:
+        document["x-keyward-warnings"] = [w.to_dict() for w in warnings]
+    return Export(document, tuple(warnings))

@@ -1,0 +1,1 @@
+"""Provider APIs: importing OpenAPI documents, immutable versions, the key policy."""

@@ -1,0 +1,115 @@
+"""APIs, their versions and key policy as the API takes and shows them."""
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, HttpUrl, StrictBool, StringConstraints
+
+from keyward.core.openapi.security import KeyRole, Location
+from keyward.domains.fields import Description, Duration, Id, Input, Name, Output, Patch
+
+MountPath = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,62}(/[a-z0-9][a-z0-9._-]{0,62}){0,3}$", max_length=200
+    ),
+    Field(description="Where the gateway serves the API: http://<gateway>/<mount_path>/..."),
+]
+SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+ParameterName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")]
+
+
+class ApiImport(Input):
+    name: Name
+    description: Description = ""
+    upstream_url: HttpUrl = Field(description="Where the gateway forwards requests.")
+    mount_path: MountPath
+    provider_organization_id: Id | None = None
+    spec: str = Field(description="The OpenAPI 2.0, 3.0 or 3.1 document, as JSON or YAML text.")
+
+
+class ApiUpdate(Patch):
+    name: Name | None = None
+    description: Description | None = None
+    upstream_url: HttpUrl | None = None
+    mount_path: MountPath | None = None
+    provider_organization_id: Id | None = None
+
+
+class SpecUpload(Input):
+    spec: str = Field(description="The new OpenAPI document, as JSON or YAML text.")
+
+
+class KeyLocationPolicy(Input):
+    """One place a credential travels: a security scheme of the spec and its role."""
+
+    scheme: SchemeName
+    location: Location = Field(alias="in")
+    name: ParameterName
+    role: KeyRole
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+
+class KeyLocationOut(KeyLocationPolicy):
+    synthetic: bool = Field(
+        description="Keyward's own scheme, for a spec without apiKey schemes of its own."
+    )
+
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True, from_attributes=True)
+
+
+class KeyPolicy(Input):
+    key_locations: Annotated[list[KeyLocationPolicy], Field(min_length=1, max_length=20)]
+    key_lifetime: Duration | None = Field(
+        default=None, description="How long new keys live (ISO-8601); null: they never expire."
+    )
+    max_rotation_grace: Duration | None = Field(
+        default=None, description="Longest grace an old secret keeps after a rotation."
+    )
+    renewal_requires_approval: StrictBool = False
+    revocation_requires_approval: StrictBool = False
+
+
+class KeyPolicyOut(Output):
+    key_locations: list[KeyLocationOut]
+    key_lifetime: timedelta | None
+    max_rotation_grace: timedelta | None
+    renewal_requires_approval: bool
+    revocation_requires_approval: bool
+
+
+class OperationChanges(Output):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class ApiVersionOut(Output):
+    id: str
+    api_id: str
+    number: int
+    source_version: str
+    media_type: str
+    operation_count: int
+    changes: OperationChanges
+    created_by: str | None
+    created_at: datetime
+
+
+class ApiOut(Output):
+    id: str
+    name: str
+    description: str
+    provider_organization_id: str | None
+    upstream_url: str
+    mount_path: str
+    gateway_url: str = Field(description="Where acquirers call this API through the gateway.")
+    current_version: int
+    policy: KeyPolicyOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiImported(ApiOut):
+    version: ApiVersionOut

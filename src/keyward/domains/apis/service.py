@@ -1,0 +1,411 @@
+"""The rules for provider APIs: import, update, versions (immutable), key policy.
+
+A spec is checked whole before anything is stored; a refused upload leaves nothing behind. An
+update adds a version and reports which operations were added, removed or changed; the key
+policy follows the spec's apiKey schemes from version to version.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from keyward.core.actors import Actor
+from keyward.core.errors import Conflict, InvalidInput, NotFound, TooLarge
+from keyward.core.ids import is_id, new_id, quote
+from keyward.core.openapi import Document
+from keyward.core.openapi.diff import diff
+from keyward.core.openapi.export import base_path
+from keyward.core.openapi.intake import Spec, read_spec
+from keyward.core.openapi.operations import operations
+from keyward.core.openapi.problems import SpecError
+from keyward.core.openapi.security import (
+    KeyLocation,
+    KeyRole,
+    Location,
+    api_key_schemes,
+    default_locations,
+    policy_problems,
+    rebind,
+)
+from keyward.db.engine import UnitOfWork
+from keyward.db.feed import Change, Entity
+from keyward.db.models import Api, ApiVersion
+from keyward.domains.apis import repository
+from keyward.domains.apis.schemas import (
+    ApiImport,
+    ApiImported,
+    ApiOut,
+    ApiUpdate,
+    ApiVersionOut,
+    KeyLocationOut,
+    KeyPolicy,
+    KeyPolicyOut,
+    OperationChanges,
+    SpecUpload,
+)
+from keyward.domains.audit import service as audit
+from keyward.domains.pagination import Page, PageRequest, split_page
+from keyward.settings import Settings
+
+_durations = TypeAdapter(timedelta)
+
+
+def _iso(value: timedelta | None) -> str | None:
+    return None if value is None else str(_durations.dump_python(value, mode="json"))
+
+
+def _duration(value: str | None) -> timedelta | None:
+    return None if value is None else _durations.validate_python(value)
+
+
+def policy_lifetime(api: Api) -> timedelta | None:
+    """How long new keys of this API live; None: they never expire."""
+    return _duration(api.key_lifetime)
+
+
+def stored_locations(api: Api) -> list[KeyLocation]:
+    return [
+        KeyLocation(
+            loc["scheme"],
+            Location(loc["in"]),
+            loc["name"],
+            KeyRole(loc["role"]),
+            synthetic=bool(loc.get("synthetic")),
+        )
+        for loc in api.key_locations
+    ]
+
+
+def _store_locations(locations: list[KeyLocation]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scheme": loc.scheme,
+            "in": loc.location.value,
+            "name": loc.name,
+            "role": loc.role.value,
+            "synthetic": loc.synthetic,
+        }
+        for loc in locations
+    ]
+
+
+def _policy_out(api: Api) -> KeyPolicyOut:
+    return KeyPolicyOut(
+        key_locations=[KeyLocationOut.model_validate(loc) for loc in api.key_locations],
+        key_lifetime=_duration(api.key_lifetime),
+        max_rotation_grace=_duration(api.max_rotation_grace),
+        renewal_requires_approval=api.renewal_requires_approval,
+        revocation_requires_approval=api.revocation_requires_approval,
+    )
+
+
+def gateway_url(api: Api, settings: Settings) -> str:
+    return f"{settings.gateway_url.rstrip('/')}/{api.mount_path}{api.base_path}"
+
+
+def _out(api: Api, settings: Settings) -> ApiOut:
+    return ApiOut(
+        id=api.id,
+        name=api.name,
+        description=api.description,
+        provider_organization_id=api.provider_organization_id,
+        upstream_url=api.upstream_url,
+        mount_path=api.mount_path,
+        gateway_url=gateway_url(api, settings),
+        current_version=api.current_version,
+        policy=_policy_out(api),
+        created_at=api.created_at,
+        updated_at=api.updated_at,
+    )
+
+
+def _version_out(version: ApiVersion) -> ApiVersionOut:
+    return ApiVersionOut(
+        id=version.id,
+        api_id=version.api_id,
+        number=version.number,
+        source_version=version.source_version,
+        media_type=version.media_type,
+        operation_count=version.operation_count,
+        changes=OperationChanges.model_validate(version.changes),
+        created_by=version.created_by,
+        created_at=version.created_at,
+    )
+
+
+def find_api(uow: UnitOfWork, actor: Actor, api_id: str) -> Api:
+    api = repository.get(uow.session, actor.workspace_id, api_id) if is_id(api_id, "api") else None
+    if api is None:
+        raise NotFound(f"No API {quote(api_id)} in this workspace.", code="api_not_found")
+    return api
+
+
+def current_document(uow: UnitOfWork, api: Api) -> Document:
+    version = repository.version(uow.session, api.id, api.current_version)
+    if version is None:
+        raise NotFound(f"API {api.id} has no version {api.current_version}.", code="api_not_found")
+    return version.normalized
+
+
+def _read(spec_text: str, settings: Settings) -> Spec:
+    raw = spec_text.encode("utf-8", "surrogatepass")
+    try:
+        return read_spec(raw, max_bytes=settings.max_spec_bytes)
+    except SpecError as error:
+        problems = [
+            {"pointer": p.pointer, "message": p.message, "code": p.code} for p in error.problems
+        ]
+        if error.too_large:
+            raise TooLarge(
+                f"The spec is larger than the limit of {settings.max_spec_bytes} bytes.",
+                code="spec_too_large",
+                details={"limit": settings.max_spec_bytes},
+            ) from None
+        raise InvalidInput(
+            f"The spec has {len(problems)} problem(s); nothing was stored. "
+            "See details.problems, each with a JSON pointer into the document.",
+            code="invalid_spec",
+            details={"problems": problems},
+        ) from None
+
+
+def _check_unique(
+    uow: UnitOfWork, actor: Actor, *, name: str | None, mount_path: str | None
+) -> None:
+    if name is not None and repository.by_name(uow.session, actor.workspace_id, name):
+        raise Conflict(f"An API named {name!r} already exists.", code="api_exists")
+    if mount_path is not None and repository.mount_taken(uow.session, mount_path):
+        raise Conflict(
+            f"The mount path {mount_path!r} is taken; choose another.", code="mount_path_taken"
+        )
+
+
+def _check_organization(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> None:
+    if organization_id is not None and not repository.organization_exists(
+        uow.session, actor.workspace_id, organization_id
+    ):
+        raise InvalidInput(
+            f"No organization {quote(organization_id)} in this workspace.",
+            code="organization_not_found",
+        )
+
+
+def _new_version(
+    uow: UnitOfWork,
+    actor: Actor,
+    api: Api,
+    spec: Spec,
+    original: bytes,
+    changes: dict[str, list[str]],
+) -> ApiVersion:
+    version = ApiVersion(
+        id=new_id("ver"),
+        workspace_id=api.workspace_id,
+        api_id=api.id,
+        number=api.current_version,
+        source_version=spec.source_version,
+        media_type=spec.media_type,
+        original=original,
+        normalized=spec.normalized,
+        operation_count=len(operations(spec.normalized)),
+        changes=changes,
+        created_by=actor.member_id,
+        created_at=uow.clock.now(),
+    )
+    repository.add(uow.session, version)
+    return version
+
+
+def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Settings) -> ApiImported:
+    """Import an API from its spec: version 1, with the default key policy."""
+    actor.require("apis", "create")
+    spec = _read(body.spec, settings)
+    _check_unique(uow, actor, name=body.name, mount_path=body.mount_path)
+    _check_organization(uow, actor, body.provider_organization_id)
+    now = uow.clock.now()
+    api = Api(
+        id=new_id("api"),
+        workspace_id=actor.workspace_id,
+        name=body.name,
+        description=body.description,
+        provider_organization_id=body.provider_organization_id,
+        upstream_url=str(body.upstream_url),
+        mount_path=body.mount_path,
+        base_path=base_path(spec.normalized),
+        current_version=1,
+        key_locations=_store_locations(default_locations(spec.normalized)),
+        key_lifetime=None,
+        max_rotation_grace=None,
+        renewal_requires_approval=False,
+        revocation_requires_approval=False,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, api)
+    added = sorted(f"{o.method.upper()} {o.path}" for o in operations(spec.normalized))
+    version = _new_version(
+        uow,
+        actor,
+        api,
+        spec,
+        body.spec.encode("utf-8", "surrogatepass"),
+        {"added": added, "removed": [], "changed": []},
+    )
+    uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    audit.record(
+        uow,
+        actor,
+        "api.create",
+        target_type="api",
+        target_id=api.id,
+        details={
+            "name": api.name,
+            "mount_path": api.mount_path,
+            "source_version": spec.source_version,
+            "operations": version.operation_count,
+        },
+    )
+    return ApiImported(**_out(api, settings).model_dump(), version=_version_out(version))
+
+
+def add_version(
+    uow: UnitOfWork, actor: Actor, api_id: str, body: SpecUpload, settings: Settings
+) -> ApiVersionOut:
+    """Store a new immutable version and report what changed; the key policy follows along."""
+    actor.require("apis", "update", api_id)
+    api = find_api(uow, actor, api_id)
+    spec = _read(body.spec, settings)
+    changes = diff(current_document(uow, api), spec.normalized)
+    api.current_version += 1
+    api.base_path = base_path(spec.normalized)
+    api.key_locations = _store_locations(rebind(stored_locations(api), spec.normalized))
+    api.updated_at = uow.clock.now()
+    version = _new_version(
+        uow,
+        actor,
+        api,
+        spec,
+        body.spec.encode("utf-8", "surrogatepass"),
+        {
+            "added": list(changes.added),
+            "removed": list(changes.removed),
+            "changed": list(changes.changed),
+        },
+    )
+    uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    audit.record(
+        uow,
+        actor,
+        "api.version.create",
+        target_type="api",
+        target_id=api.id,
+        details={"number": version.number, **version.changes},
+    )
+    return _version_out(version)
+
+
+def get_api(uow: UnitOfWork, actor: Actor, api_id: str, settings: Settings) -> ApiOut:
+    actor.require("apis", "read", api_id)
+    return _out(find_api(uow, actor, api_id), settings)
+
+
+def list_apis(uow: UnitOfWork, actor: Actor, page: PageRequest, settings: Settings) -> Page[ApiOut]:
+    actor.require("apis", "read")
+    rows = repository.list_apis(uow.session, actor.workspace_id, page)
+    kept, cursor = split_page(rows, page, lambda a: a.id)
+    return Page[ApiOut](data=[_out(a, settings) for a in kept], next_cursor=cursor)
+
+
+def update_api(
+    uow: UnitOfWork, actor: Actor, api_id: str, body: ApiUpdate, settings: Settings
+) -> ApiOut:
+    actor.require("apis", "update", api_id)
+    api = find_api(uow, actor, api_id)
+    changed: dict[str, Any] = {}
+    if body.name is not None and body.name != api.name:
+        _check_unique(uow, actor, name=body.name, mount_path=None)
+        changed["name"] = body.name
+    if body.mount_path is not None and body.mount_path != api.mount_path:
+        _check_unique(uow, actor, name=None, mount_path=body.mount_path)
+        changed["mount_path"] = body.mount_path
+    if body.upstream_url is not None and str(body.upstream_url) != api.upstream_url:
+        changed["upstream_url"] = str(body.upstream_url)
+    if body.description is not None and body.description != api.description:
+        changed["description"] = body.description
+    if "provider_organization_id" in body.model_fields_set:
+        _check_organization(uow, actor, body.provider_organization_id)
+        changed["provider_organization_id"] = body.provider_organization_id
+    if changed:
+        for field, value in changed.items():
+            setattr(api, field, value)
+        api.updated_at = uow.clock.now()
+        uow.session.flush()
+        uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+        audit.record(uow, actor, "api.update", target_type="api", target_id=api.id, details=changed)
+    return _out(api, settings)
+
+
+def delete_api(uow: UnitOfWork, actor: Actor, api_id: str) -> None:
+    actor.require("apis", "delete", api_id)
+    api = find_api(uow, actor, api_id)
+    if repository.has_offerings(uow.session, api.id):
+        raise Conflict("The API still has offerings; delete them first.", code="api_has_offerings")
+    repository.delete(uow.session, api)
+    uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    audit.record(
+        uow, actor, "api.delete", target_type="api", target_id=api.id, details={"name": api.name}
+    )
+
+
+def list_versions(
+    uow: UnitOfWork, actor: Actor, api_id: str, page: PageRequest
+) -> Page[ApiVersionOut]:
+    actor.require("apis", "read", api_id)
+    api = find_api(uow, actor, api_id)
+    rows = repository.list_versions(uow.session, api.id, page)
+    kept, cursor = split_page(rows, page, lambda v: v.id)
+    return Page[ApiVersionOut](data=[_version_out(v) for v in kept], next_cursor=cursor)
+
+
+def get_policy(uow: UnitOfWork, actor: Actor, api_id: str) -> KeyPolicyOut:
+    actor.require("apis", "read", api_id)
+    return _policy_out(find_api(uow, actor, api_id))
+
+
+def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> KeyPolicyOut:
+    """Replace the key policy. Existing keys keep their expiry."""
+    actor.require("apis", "update", api_id)
+    api = find_api(uow, actor, api_id)
+    document = current_document(uow, api)
+    # Without apiKey schemes in the spec, the one location is keyward's own scheme.
+    synthetic = not api_key_schemes(document)
+    locations = [
+        KeyLocation(loc.scheme, loc.location, loc.name, loc.role, synthetic)
+        for loc in body.key_locations
+    ]
+    problems = policy_problems(locations, document)
+    if problems:
+        raise InvalidInput(
+            "The key policy does not fit the API's spec: " + "; ".join(problems) + ".",
+            code="invalid_policy",
+            details={"problems": problems},
+        )
+    api.key_locations = _store_locations(locations)
+    api.key_lifetime = _iso(body.key_lifetime)
+    api.max_rotation_grace = _iso(body.max_rotation_grace)
+    api.renewal_requires_approval = body.renewal_requires_approval
+    api.revocation_requires_approval = body.revocation_requires_approval
+    api.updated_at = uow.clock.now()
+    uow.session.flush()
+    uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    policy = _policy_out(api)
+    audit.record(
+        uow,
+        actor,
+        "api.policy.update",
+        target_type="api",
+        target_id=api.id,
+        details=policy.model_dump(mode="json"),
+    )
+    return policy

@@ -1,0 +1,1 @@
+"""Offerings: what acquirers acquire, for how long, which operations."""

@@ -1,0 +1,45 @@
+"""SQL for offerings. Always scoped to a workspace."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from keyward.db.models import Acquisition, Offering
+from keyward.domains.pagination import PageRequest, paginate
+
+
+def get(session: Session, workspace_id: str, offering_id: str) -> Offering | None:
+    return session.scalar(
+        select(Offering).where(Offering.workspace_id == workspace_id, Offering.id == offering_id)
+    )
+
+
+def by_name(session: Session, workspace_id: str, name: str) -> Offering | None:
+    return session.scalar(
+        select(Offering).where(Offering.workspace_id == workspace_id, Offering.name == name)
+    )
+
+
+def list_offerings(
+    session: Session, workspace_id: str, page: PageRequest, *, api_id: str | None = None
+) -> Sequence[Offering]:
+    query = select(Offering).where(Offering.workspace_id == workspace_id)
+    if api_id is not None:
+        query = query.where(Offering.api_id == api_id)
+    return session.scalars(paginate(query, Offering.id, page)).all()
+
+
+def add(session: Session, offering: Offering) -> None:
+    session.add(offering)
+    session.flush()
+
+
+def delete(session: Session, offering: Offering) -> None:
+    session.delete(offering)
+    session.flush()
+
+
+def has_acquisitions(session: Session, offering_id: str) -> bool:
+    count = session.scalar(select(func.count()).where(Acquisition.offering_id == offering_id))
+    return bool(count)

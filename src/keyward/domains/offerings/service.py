@@ -1,0 +1,224 @@
+"""The rules for offerings: an API, how long acquisitions last, which operations are offered.
+
+An operation selection must name tags and operationIds the API's current spec has, so an
+offering never silently offers nothing.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from keyward.core.actors import Actor
+from keyward.core.errors import Conflict, InvalidInput, NotFound
+from keyward.core.ids import is_id, new_id, quote
+from keyward.core.openapi import Document
+from keyward.core.openapi.export import OperationFilter
+from keyward.core.openapi.security import iter_operations
+from keyward.db.engine import UnitOfWork
+from keyward.db.feed import Change, Entity
+from keyward.db.models import Offering
+from keyward.domains.apis.service import current_document, find_api
+from keyward.domains.audit import service as audit
+from keyward.domains.offerings import repository
+from keyward.domains.offerings.schemas import (
+    OfferingCreate,
+    OfferingOut,
+    OfferingUpdate,
+    OperationSelection,
+)
+from keyward.domains.pagination import Page, PageRequest, split_page
+
+_durations = TypeAdapter(timedelta)
+
+
+def operation_filter(offering: Offering) -> OperationFilter:
+    return OperationFilter(frozenset(offering.operation_tags), frozenset(offering.operation_ids))
+
+
+def acquisition_period(offering: Offering) -> timedelta | None:
+    if offering.acquisition_period is None:
+        return None
+    return _durations.validate_python(offering.acquisition_period)
+
+
+def _out(offering: Offering) -> OfferingOut:
+    selected = offering.operation_tags or offering.operation_ids
+    return OfferingOut(
+        id=offering.id,
+        api_id=offering.api_id,
+        name=offering.name,
+        description=offering.description,
+        available_until=offering.available_until,
+        acquisition_period=acquisition_period(offering),
+        operations=OperationSelection(
+            tags=offering.operation_tags, operation_ids=offering.operation_ids
+        )
+        if selected
+        else None,
+        created_at=offering.created_at,
+        updated_at=offering.updated_at,
+    )
+
+
+def find_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> Offering:
+    offering = (
+        repository.get(uow.session, actor.workspace_id, offering_id)
+        if is_id(offering_id, "off")
+        else None
+    )
+    if offering is None:
+        raise NotFound(
+            f"No offering {quote(offering_id)} in this workspace.", code="offering_not_found"
+        )
+    return offering
+
+
+def _check_selection(doc: Document, selection: OperationSelection | None) -> None:
+    if selection is None:
+        return
+    tags: set[str] = set()
+    ids: set[str] = set()
+    for _, _, operation in iter_operations(doc):
+        tags.update(operation.get("tags") or ())
+        if operation.get("operationId"):
+            ids.add(operation["operationId"])
+    unknown_tags = sorted(set(selection.tags) - tags)
+    unknown_ids = sorted(set(selection.operation_ids) - ids)
+    if unknown_tags or unknown_ids:
+        raise InvalidInput(
+            "The selection names operations the API does not have.",
+            code="unknown_operations",
+            details={"tags": unknown_tags, "operation_ids": unknown_ids},
+        )
+    if not selection.tags and not selection.operation_ids:
+        raise InvalidInput(
+            "An empty selection offers nothing: leave `operations` out to offer every operation.",
+            code="empty_selection",
+        )
+
+
+def _check_name_free(uow: UnitOfWork, actor: Actor, name: str) -> None:
+    if repository.by_name(uow.session, actor.workspace_id, name) is not None:
+        raise Conflict(f"An offering named {name!r} already exists.", code="offering_exists")
+
+
+def _changed(uow: UnitOfWork, offering: Offering) -> None:
+    uow.record_change(Change(offering.workspace_id, Entity.OFFERING, offering.id))
+
+
+def create_offering(uow: UnitOfWork, actor: Actor, body: OfferingCreate) -> OfferingOut:
+    actor.require("offerings", "create")
+    api = find_api(uow, actor, body.api_id)
+    _check_selection(current_document(uow, api), body.operations)
+    _check_name_free(uow, actor, body.name)
+    now = uow.clock.now()
+    offering = Offering(
+        id=new_id("off"),
+        workspace_id=actor.workspace_id,
+        api_id=api.id,
+        name=body.name,
+        description=body.description,
+        available_until=body.available_until,
+        acquisition_period=(
+            _durations.dump_python(body.acquisition_period, mode="json")
+            if body.acquisition_period
+            else None
+        ),
+        operation_tags=sorted(set(body.operations.tags)) if body.operations else [],
+        operation_ids=sorted(set(body.operations.operation_ids)) if body.operations else [],
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, offering)
+    _changed(uow, offering)
+    out = _out(offering)
+    audit.record(
+        uow,
+        actor,
+        "offering.create",
+        target_type="offering",
+        target_id=offering.id,
+        details=out.model_dump(mode="json", include={"api_id", "name", "acquisition_period"}),
+    )
+    return out
+
+
+def get_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> OfferingOut:
+    actor.require("offerings", "read", offering_id)
+    return _out(find_offering(uow, actor, offering_id))
+
+
+def list_offerings(
+    uow: UnitOfWork, actor: Actor, page: PageRequest, *, api_id: str | None = None
+) -> Page[OfferingOut]:
+    actor.require("offerings", "read")
+    rows = repository.list_offerings(uow.session, actor.workspace_id, page, api_id=api_id)
+    kept, cursor = split_page(rows, page, lambda o: o.id)
+    return Page[OfferingOut](data=[_out(o) for o in kept], next_cursor=cursor)
+
+
+def update_offering(
+    uow: UnitOfWork, actor: Actor, offering_id: str, body: OfferingUpdate
+) -> OfferingOut:
+    actor.require("offerings", "update", offering_id)
+    offering = find_offering(uow, actor, offering_id)
+    fields = body.model_fields_set
+    changed: dict[str, Any] = {}
+    if body.name is not None and body.name != offering.name:
+        _check_name_free(uow, actor, body.name)
+        offering.name = changed["name"] = body.name
+    if body.description is not None:
+        offering.description = body.description
+        changed["description"] = True
+    if "available_until" in fields:
+        until = offering.available_until = body.available_until
+        changed["available_until"] = until.isoformat() if until else None
+    if "acquisition_period" in fields:
+        period = body.acquisition_period
+        offering.acquisition_period = (
+            _durations.dump_python(period, mode="json") if period else None
+        )
+        changed["acquisition_period"] = offering.acquisition_period
+    if "operations" in fields:
+        api = find_api(uow, actor, offering.api_id)
+        _check_selection(current_document(uow, api), body.operations)
+        offering.operation_tags = sorted(set(body.operations.tags)) if body.operations else []
+        offering.operation_ids = (
+            sorted(set(body.operations.operation_ids)) if body.operations else []
+        )
+        changed["operations"] = True
+    if changed:
+        offering.updated_at = uow.clock.now()
+        uow.session.flush()
+        _changed(uow, offering)
+        audit.record(
+            uow,
+            actor,
+            "offering.update",
+            target_type="offering",
+            target_id=offering.id,
+            details=changed,
+        )
+    return _out(offering)
+
+
+def delete_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> None:
+    actor.require("offerings", "delete", offering_id)
+    offering = find_offering(uow, actor, offering_id)
+    if repository.has_acquisitions(uow.session, offering.id):
+        raise Conflict(
+            "The offering has acquisitions; it can no longer be deleted. Set available_until "
+            "to stop new acquisitions.",
+            code="offering_has_acquisitions",
+        )
+    repository.delete(uow.session, offering)
+    _changed(uow, offering)
+    audit.record(
+        uow,
+        actor,
+        "offering.delete",
+        target_type="offering",
+        target_id=offering.id,
+        details={"name": offering.name},
+    )

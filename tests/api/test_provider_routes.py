@@ -1,0 +1,227 @@
+"""`/v1/apis`, `/v1/offerings`, `/v1/acquisitions`: one test per documented answer."""
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from openapi_spec_validator import validate
+
+from keyward.api import create_app
+from keyward.api.runtime import Runtime
+from keyward.db.engine import Database
+from keyward.settings import Settings
+from keyward.verifier import Verifier
+from tests.factories import PETSTORE_20, PETSTORE_30, bearer, make_workspace
+
+
+def _import(
+    api: TestClient, headers: dict[str, str], spec: str, mount: str = "pets"
+) -> dict[str, Any]:
+    response = api.post(
+        "/v1/apis",
+        headers=headers,
+        json={
+            "name": f"Pets at {mount}",
+            "upstream_url": "https://upstream.example.com",
+            "mount_path": mount,
+            "spec": spec,
+        },
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def provider(api: TestClient, db: Database) -> dict[str, str]:
+    return bearer(make_workspace(db).admin_key)
+
+
+def test_import_answers_201_with_version_and_policy(
+    api: TestClient, provider: dict[str, str]
+) -> None:
+    body = _import(api, provider, PETSTORE_20)
+    assert body["version"]["number"] == 1
+    assert body["version"]["source_version"] == "2.0"
+    assert body["policy"]["key_locations"] == [
+        {
+            "scheme": "api_key",
+            "in": "header",
+            "name": "X-Pet-Key",
+            "role": "key",
+            "synthetic": False,
+        }
+    ]
+    shown = api.get(f"/v1/apis/{body['id']}", headers=provider).json()
+    assert shown["gateway_url"] == "http://127.0.0.1:8080/pets/v2"
+
+
+def test_an_invalid_spec_is_a_422_with_every_problem(
+    api: TestClient, provider: dict[str, str]
+) -> None:
+    response = api.post(
+        "/v1/apis",
+        headers=provider,
+        json={
+            "name": "Broken",
+            "upstream_url": "https://upstream.example.com",
+            "mount_path": "broken",
+            "spec": "openapi: 3.0.3\npaths: {}\n",
+        },
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_spec"
+    assert error["details"]["problems"]
+    assert all({"pointer", "message", "code"} == set(p) for p in error["details"]["problems"])
+    assert api.get("/v1/apis", headers=provider).json()["data"] == []
+
+
+def test_specs_may_exceed_the_usual_body_limit_up_to_the_spec_limit(db: Database) -> None:
+    headers = bearer(make_workspace(db).admin_key)
+    settings = Settings(database_url=db.url, max_body_bytes=4096, max_spec_bytes=64 * 1024)
+    runtime = Runtime(settings, db, Verifier(db))
+    padding = "# " + "x" * 20_000 + "\n"
+    with TestClient(create_app(runtime, follow_feed=False)) as client:
+        assert (
+            _import(client, headers, PETSTORE_30 + padding, mount="big")["version"]["number"] == 1
+        )
+        too_big = client.post(
+            "/v1/apis",
+            headers=headers,
+            json={
+                "name": "Huge",
+                "upstream_url": "https://upstream.example.com",
+                "mount_path": "huge",
+                "spec": PETSTORE_30 + padding * 4,
+            },
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "spec_too_large"
+        elsewhere = client.post(
+            "/v1/keys", headers=headers, json={"name": "x" * 5000, "permissions": []}
+        )
+        assert elsewhere.status_code == 413
+
+
+def test_versions_and_policy(api: TestClient, provider: dict[str, str]) -> None:
+    api_id = _import(api, provider, PETSTORE_30)["id"]
+    updated = PETSTORE_30.replace("operationId: health", "operationId: healthCheck")
+    version = api.post(f"/v1/apis/{api_id}/versions", headers=provider, json={"spec": updated})
+    assert version.status_code == 201
+    assert version.json()["changes"]["changed"] == ["GET /health"]
+    listed = api.get(f"/v1/apis/{api_id}/versions", headers=provider).json()["data"]
+    assert [v["number"] for v in listed] == [2, 1]
+    policy = api.get(f"/v1/apis/{api_id}/policy", headers=provider).json()
+    assert policy["key_lifetime"] is None
+    policy["key_locations"][0]["name"] = "X-Pet-Token"
+    for location in policy["key_locations"]:
+        location.pop("synthetic")
+    policy["key_lifetime"] = "P30D"
+    replaced = api.put(f"/v1/apis/{api_id}/policy", headers=provider, json=policy)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["key_lifetime"] == "P30D"
+    assert replaced.json()["key_locations"][0]["name"] == "X-Pet-Token"
+    bad = api.put(
+        f"/v1/apis/{api_id}/policy",
+        headers=provider,
+        json={"key_locations": [], "key_lifetime": "soon"},
+    )
+    assert bad.status_code == 422
+
+
+def test_patch_and_delete(api: TestClient, provider: dict[str, str]) -> None:
+    first = _import(api, provider, PETSTORE_30, mount="first")["id"]
+    _import(api, provider, PETSTORE_30, mount="second")
+    clash = api.patch(f"/v1/apis/{first}", headers=provider, json={"mount_path": "second"})
+    assert clash.status_code == 409
+    assert clash.json()["error"]["code"] == "mount_path_taken"
+    moved = api.patch(f"/v1/apis/{first}", headers=provider, json={"mount_path": "third"})
+    assert moved.json()["gateway_url"].endswith("/third/v1")
+    assert api.delete(f"/v1/apis/{first}", headers=provider).status_code == 204
+    assert api.get(f"/v1/apis/{first}", headers=provider).status_code == 404
+
+
+@pytest.fixture
+def acquisition(api: TestClient, provider: dict[str, str]) -> str:
+    api_id = _import(api, provider, PETSTORE_30)["id"]
+    offering = api.post(
+        "/v1/offerings",
+        headers=provider,
+        json={"api_id": api_id, "name": "Pets basic", "acquisition_period": "P1Y"},
+    )
+    assert offering.status_code == 201, offering.text
+    organization = api.post(
+        "/v1/organizations", headers=provider, json={"name": "Globex", "kind": "acquirer"}
+    ).json()
+    acquired = api.post(
+        "/v1/acquisitions",
+        headers=provider,
+        json={"offering_id": offering.json()["id"], "organization_id": organization["id"]},
+    )
+    assert acquired.status_code == 201, acquired.text
+    acquisition_id: str = acquired.json()["id"]
+    return acquisition_id
+
+
+def test_acquisition_keys_are_shown_once_and_listed_without_secret(
+    api: TestClient, provider: dict[str, str], acquisition: str
+) -> None:
+    created = api.post(
+        f"/v1/acquisitions/{acquisition}/keys", headers=provider, json={"name": "alice"}
+    )
+    assert created.status_code == 201
+    assert created.headers["cache-control"] == "no-store"
+    assert created.json()["key"]
+    assert created.json()["kind"] == "acquisition"
+    again = api.post(
+        f"/v1/acquisitions/{acquisition}/keys", headers=provider, json={"name": "alice"}
+    )
+    assert again.status_code == 409
+    listed = api.get(f"/v1/acquisitions/{acquisition}/keys", headers=provider).json()
+    assert [k["name"] for k in listed["data"]] == ["alice"]
+    assert "key" not in listed["data"][0]
+    verified = api.post(
+        "/v1/keys/verify", headers=provider, json={"key": created.json()["key"]}
+    ).json()
+    assert verified["valid"]
+    assert verified["acquisition_id"] == acquisition
+    assert (
+        api.post(f"/v1/acquisitions/{acquisition}/reacquire", headers=provider).status_code == 200
+    )
+    deleted = api.delete(f"/v1/keys/{created.json()['id']}", headers=provider)
+    assert deleted.status_code == 204
+
+
+@pytest.mark.parametrize(("version", "fmt"), [("3.0", "json"), ("3.0", "yaml"), ("2.0", "yaml")])
+def test_export_downloads_a_valid_spec(
+    api: TestClient, provider: dict[str, str], acquisition: str, version: str, fmt: str
+) -> None:
+    response = api.get(
+        f"/v1/acquisitions/{acquisition}/openapi",
+        headers=provider,
+        params={"version": version, "format": fmt},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(f"application/{fmt}")
+    assert (
+        f'filename="{acquisition}-openapi-{version}.{fmt}"'
+        in response.headers["content-disposition"]
+    )
+    document = json.loads(response.content) if fmt == "json" else yaml.safe_load(response.content)
+    validate(document)
+    assert document.get("openapi", document.get("swagger", "")).startswith(version[0])
+
+
+def test_export_parameters_are_validated(
+    api: TestClient, provider: dict[str, str], acquisition: str
+) -> None:
+    for params in ({"version": "1.2"}, {"format": "xml"}):
+        response = api.get(
+            f"/v1/acquisitions/{acquisition}/openapi", headers=provider, params=params
+        )
+        assert response.status_code == 422
+    missing = api.get("/v1/acquisitions/acq_00000000000000000000000000/openapi", headers=provider)
+    assert missing.status_code == 404
