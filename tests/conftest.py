@@ -20,6 +20,18 @@ from keyward.verifier import Verifier
 from tests.backends import PostgresDatabases, SqliteDatabases, require_postgres, throwaway_postgres
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+def settings_for(database_url: str, **overrides: object) -> Settings:
+    """Settings that keep every file a test makes out of the working tree."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": "a test server secret of enough length",
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
 START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -86,6 +98,6 @@ def verifier(db: Database) -> Verifier:
 @pytest.fixture
 def api(db: Database, verifier: Verifier) -> Iterator[TestClient]:
     """The management app over `db`, in-process. Its own commits reach its cache at once."""
-    runtime = Runtime(Settings(database_url=db.url), db, verifier)
+    runtime = Runtime(settings_for(db.url), db, verifier)
     with TestClient(create_app(runtime, follow_feed=False)) as client:
         yield client

@@ -1,6 +1,10 @@
 """Configuration from `KEYWARD_*` environment variables: one Settings object, passed down."""
 
-from pydantic import Field
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,3 +32,29 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="Seconds after which a cached key is re-read anyway."
     )
     log_level: str = "info"
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Server secret that seals what connectors deliver (keys, webhook secrets).",
+    )
+    secret_key_file: Path = Field(
+        default=Path("./var/secret.key"),
+        description="Where the server secret is kept when KEYWARD_SECRET_KEY is not set; "
+        "created on first use.",
+    )
+    connector_file_root: Path = Field(
+        default=Path("./var/exports"),
+        description="file:// connectors may only write below this directory.",
+    )
+    worker_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls.")
+
+    def server_secret(self) -> bytes:
+        """The server secret: KEYWARD_SECRET_KEY, else the key file (made on first use)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.secret_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_bytes().strip()

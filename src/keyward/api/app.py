@@ -15,6 +15,7 @@ from keyward.api.routes import (
     acquisitions,
     apis,
     audit,
+    connectors,
     health,
     keys,
     me,
@@ -73,7 +74,17 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
     # Changes committed by this process reach its own cache before the response is sent.
     runtime.database.add_commit_listener(runtime.verifier.apply)
     errors.install(app)
-    for module in (me, members, organizations, keys, apis, offerings, acquisitions, audit):
+    for module in (
+        me,
+        members,
+        organizations,
+        keys,
+        apis,
+        offerings,
+        acquisitions,
+        connectors,
+        audit,
+    ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
     app.add_middleware(BodyLimit, limit_for=partial(body_limit, runtime.settings))

@@ -1,20 +1,27 @@
 """What the API needs at run time, built once per process and handed to the app."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     database: Database
     verifier: Verifier
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Seals connector secrets with the server secret (read once, on first need)."""
+        return Sealer(self.settings.server_secret())
 
 
 def runtime(request: Request) -> Runtime:

@@ -5,7 +5,17 @@ from typing import Annotated
 
 import typer
 
-from keyward.cli import acquisitions, apis, audit, keys, members, offerings, organizations, setup
+from keyward.cli import (
+    acquisitions,
+    apis,
+    audit,
+    connectors,
+    keys,
+    members,
+    offerings,
+    organizations,
+    setup,
+)
 from keyward.cli.context import CliState
 from keyward.settings import Settings
 
@@ -50,6 +60,8 @@ app.add_typer(apis.app, name="apis")
 app.add_typer(offerings.app, name="offerings")
 app.add_typer(acquisitions.app, name="acquisitions")
 app.command()(acquisitions.export)
+app.add_typer(connectors.app, name="connectors")
+app.command()(connectors.worker)
 app.add_typer(audit.app, name="audit")
 
 

@@ -23,6 +23,7 @@ from keyward.domains.workspaces.service import (
     resolve_workspace,
     set_up_workspace,
 )
+from keyward.jobs.worker import Worker
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 
@@ -136,7 +137,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port of the management API.")] = None,
 ) -> None:
-    """Run the management API (with its change-feed follower) until interrupted."""
+    """Run the management API (with its change-feed follower) and the worker until
+    interrupted."""
     # The web stack loads only for the command that serves; every other command starts faster.
     import uvicorn
 
@@ -147,13 +149,18 @@ def serve(
     with reporting(False):
         database = open_database(settings)
     runtime = Runtime(settings, database, Verifier(database, refresh_after=settings.cache_refresh))
-    uvicorn.run(
-        create_app(runtime),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        server_header=False,
-    )
+    worker = Worker(database, settings)
+    worker.start()
+    try:
+        uvicorn.run(
+            create_app(runtime),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+            server_header=False,
+        )
+    finally:
+        worker.stop()
 
 
 @workspaces_app.command("create")

@@ -4,6 +4,7 @@ from keyward.db.models.apis import Acquisition, Api, ApiVersion, Offering
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
 from keyward.db.models.keys import ApiKey, IdempotencyRecord
+from keyward.db.models.outbox import Connector, Delivery, OutboxMessage
 from keyward.db.models.workspaces import (
     Member,
     MemberPermission,
@@ -21,6 +22,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "ChangeFeedEntry",
+    "Connector",
+    "Delivery",
     "IdempotencyRecord",
     "Member",
     "MemberPermission",
@@ -28,5 +31,6 @@ __all__ = [
     "Offering",
     "Organization",
     "OrganizationMember",
+    "OutboxMessage",
     "Workspace",
 ]

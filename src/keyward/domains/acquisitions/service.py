@@ -32,7 +32,7 @@ from keyward.domains.acquisitions.schemas import (
     ExportVersion,
 )
 from keyward.domains.apis.service import (
-    current_document,
+    document_of,
     find_api,
     gateway_url,
     policy_lifetime,
@@ -288,6 +288,8 @@ def list_keys(
 class Export:
     document: Document
     warnings: tuple[ConversionWarning, ...]
+    api_id: str
+    api_version: int
 
 
 def export_spec(
@@ -298,12 +300,15 @@ def export_spec(
     settings: Settings,
     *,
     strict: bool = False,
+    api_version: int | None = None,
 ) -> Export:
-    """The API's current spec as this acquisition reaches it through the gateway."""
+    """The API's spec (current, or version `api_version`) as this acquisition reaches it
+    through the gateway."""
     _, offering = find_acquisition(uow, actor, acquisition_id, "read")
     api = find_api(uow, actor, offering.api_id)
+    number = api_version or api.current_version
     document = export_document(
-        current_document(uow, api),
+        document_of(uow, api, number),
         stored_locations(api),
         server_url=gateway_url(api, settings),
         realm=api.name,
@@ -321,4 +326,4 @@ def export_spec(
         warnings += converted.warnings
     if warnings:
         document["x-keyward-warnings"] = [w.to_dict() for w in warnings]
-    return Export(document, tuple(warnings))
+    return Export(document, tuple(warnings), api.id, number)

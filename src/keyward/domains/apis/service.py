@@ -45,6 +45,7 @@ from keyward.domains.apis.schemas import (
     SpecUpload,
 )
 from keyward.domains.audit import service as audit
+from keyward.domains.connectors.updates import announce_version
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.settings import Settings
 
@@ -142,9 +143,14 @@ def find_api(uow: UnitOfWork, actor: Actor, api_id: str) -> Api:
 
 
 def current_document(uow: UnitOfWork, api: Api) -> Document:
-    version = repository.version(uow.session, api.id, api.current_version)
+    return document_of(uow, api, api.current_version)
+
+
+def document_of(uow: UnitOfWork, api: Api, number: int) -> Document:
+    """The normalised spec of one version of the API."""
+    version = repository.version(uow.session, api.id, number)
     if version is None:
-        raise NotFound(f"API {api.id} has no version {api.current_version}.", code="api_not_found")
+        raise NotFound(f"API {api.id} has no version {number}.", code="api_version_not_found")
     return version.normalized
 
 
@@ -294,6 +300,7 @@ def add_version(
         },
     )
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    announce_version(uow, api.workspace_id, api.id, version.number, version.changes)
     audit.record(
         uow,
         actor,

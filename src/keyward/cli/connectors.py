@@ -1,0 +1,116 @@
+"""`keyward connectors ...` and `keyward worker`: automatic exports and who delivers them."""
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keyward.cli.context import JsonFlag, connect, emit, open_database, reporting, state
+from keyward.core.sealing import Sealer
+from keyward.domains.connectors import service
+from keyward.domains.connectors.schemas import ConnectorCreate
+from keyward.domains.pagination import PageRequest
+from keyward.jobs.worker import Worker
+from keyward.verifier import Verifier
+
+app = typer.Typer(help="Deliver acquisitions' specs automatically.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    acquisition_id: str,
+    kind: Annotated[str, typer.Option(help="webhook or storage")],
+    url: Annotated[str, typer.Option(help="https://... for webhooks; file:///... or s3://...")],
+    version: Annotated[str, typer.Option(help="2.0 or 3.0")] = "3.0",
+    format: Annotated[str, typer.Option(help="json or yaml")] = "json",
+    options: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="JSON file of storage options."),
+    ] = None,
+    key_stdin: Annotated[
+        bool, typer.Option(help="Read an existing key of the acquisition from stdin.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Make a connector; the current spec is delivered at once, then after every update."""
+    with reporting(as_json):
+        body = ConnectorCreate.model_validate(
+            {
+                "kind": kind,
+                "url": url,
+                "version": version,
+                "format": format,
+                "storage_options": json.loads(options.read_text()) if options else None,
+                "key": sys.stdin.readline().strip() if key_stdin else None,
+            }
+        )
+        database, actor = connect(ctx)
+        settings = state(ctx).settings
+        verifier = Verifier(database)
+        with database.transaction() as uow:
+            created = service.create_connector(
+                uow,
+                actor,
+                acquisition_id,
+                body,
+                verify=lambda key: verifier.verify(key, actor.workspace_id),
+                sealer=Sealer(settings.server_secret()),
+                file_root=settings.connector_file_root,
+            )
+    emit(created, as_json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> None:
+    """An acquisition's connectors."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_connectors(uow, actor, acquisition_id, PageRequest())
+    emit(page, as_json)
+
+
+@app.command("deliveries")
+def deliveries(ctx: typer.Context, connector_id: str, as_json: JsonFlag = False) -> None:
+    """Every delivery attempt of a connector, newest first."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_deliveries(uow, actor, connector_id, PageRequest())
+    emit(page, as_json)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, connector_id: str, as_json: JsonFlag = False) -> None:
+    """Stop a connector (the key it delivered stays)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            service.delete_connector(uow, actor, connector_id)
+    emit({"id": connector_id, "deleted": True}, as_json)
+
+
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+) -> None:
+    """Deliver the outbox (connector exports) with retries, until interrupted."""
+    settings = state(ctx).settings
+    with reporting(False):
+        database = open_database(settings)
+    runner = Worker(database, settings)
+    if once:
+        typer.echo(f"delivered {runner.drain()} message(s)")
+        return
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    runner.start()
+    typer.echo("keyward worker running; Ctrl-C to stop")
+    stopped.wait()
+    runner.stop()

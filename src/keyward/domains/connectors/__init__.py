@@ -1,0 +1,1 @@
+"""Connectors: an acquisition's spec, re-exported automatically to a webhook or a storage URL."""

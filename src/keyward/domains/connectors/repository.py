@@ -1,0 +1,65 @@
+"""SQL for connectors and their deliveries. Always scoped to a workspace."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from keyward.db.models import Acquisition, Connector, Delivery, Offering
+from keyward.domains.pagination import PageRequest, paginate
+
+
+def get(session: Session, workspace_id: str, connector_id: str) -> Connector | None:
+    return session.scalar(
+        select(Connector).where(
+            Connector.workspace_id == workspace_id, Connector.id == connector_id
+        )
+    )
+
+
+def add(session: Session, row: Connector | Delivery) -> None:
+    session.add(row)
+    session.flush()
+
+
+def delete(session: Session, connector: Connector) -> None:
+    session.delete(connector)
+    session.flush()
+
+
+def list_connectors(
+    session: Session, acquisition_id: str, page: PageRequest
+) -> Sequence[Connector]:
+    query = select(Connector).where(Connector.acquisition_id == acquisition_id)
+    return session.scalars(paginate(query, Connector.id, page)).all()
+
+
+def list_deliveries(session: Session, connector_id: str, page: PageRequest) -> Sequence[Delivery]:
+    query = select(Delivery).where(Delivery.connector_id == connector_id)
+    return session.scalars(paginate(query, Delivery.id, page)).all()
+
+
+def last_delivery(session: Session, connector_id: str) -> Delivery | None:
+    return session.scalar(
+        select(Delivery)
+        .where(Delivery.connector_id == connector_id)
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+
+
+def acquisitions_of_api(session: Session, api_id: str) -> Sequence[Acquisition]:
+    return session.scalars(
+        select(Acquisition)
+        .join(Offering, Offering.id == Acquisition.offering_id)
+        .where(Offering.api_id == api_id)
+        .order_by(Acquisition.id)
+    ).all()
+
+
+def connectors_of(session: Session, acquisition_ids: Sequence[str]) -> Sequence[Connector]:
+    return session.scalars(
+        select(Connector)
+        .where(Connector.acquisition_id.in_(acquisition_ids))
+        .order_by(Connector.id)
+    ).all()

@@ -1,0 +1,278 @@
+"""The rules for connectors: where an acquisition's spec goes, with which key, and the log of
+every delivery.
+
+The key a connector delivers is either one of the acquisition's keys the acquirer pastes (the
+verifier confirms it is valid and belongs to this acquisition) or a new key made for it. Its
+secret, like a webhook's signing secret and storage credentials, is kept sealed with the server
+secret and opened only to deliver. A `file://` destination must lie below the server's export
+root.
+"""
+
+import json
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from keyward.core.actors import Actor
+from keyward.core.errors import InvalidInput, NotFound
+from keyward.core.ids import is_id, new_id, quote
+from keyward.core.openapi.rendering import Format
+from keyward.core.sealing import Sealer
+from keyward.core.verdicts import Verdict
+from keyward.db.engine import UnitOfWork
+from keyward.db.models import Connector, Delivery
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import AcquisitionKeyCreate, ExportVersion
+from keyward.domains.apis.service import find_api
+from keyward.domains.audit import service as audit
+from keyward.domains.connectors import repository
+from keyward.domains.connectors.schemas import (
+    ConnectorCreate,
+    ConnectorCreated,
+    ConnectorKind,
+    ConnectorOut,
+    DeliveryOut,
+)
+from keyward.domains.connectors.updates import EXPORT
+from keyward.domains.outbox import service as outbox
+from keyward.domains.pagination import Page, PageRequest, split_page
+
+KeyCheck = Callable[[str], Verdict]
+"""The verifier's verdict on a key, in the actor's workspace."""
+
+NOTICE = (
+    "The signing secret and a generated key are shown only in this response; keyward keeps "
+    "them sealed and uses them only to deliver."
+)
+STORAGE_PROTOCOLS = frozenset({"file", "s3"})
+
+
+def file_path(url: str, root: Path) -> Path:
+    """The local path of a file:// URL, refused unless it lies below `root`."""
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidInput(
+            "A file:// URL names a local path: file:///dir/spec.json.", code="invalid_destination"
+        )
+    path = Path(parts.path).resolve()
+    base = root.resolve()
+    if not path.is_relative_to(base) or path == base:
+        raise InvalidInput(
+            f"file:// destinations must lie below the export root {base}.",
+            code="destination_outside_root",
+        )
+    return path
+
+
+def _check_destination(body: ConnectorCreate, file_root: Path) -> None:
+    scheme = urlsplit(body.url).scheme.lower()
+    if body.kind is ConnectorKind.WEBHOOK:
+        if scheme not in ("http", "https") or not urlsplit(body.url).netloc:
+            raise InvalidInput(
+                "A webhook URL is http:// or https://, with a host.", code="invalid_destination"
+            )
+        if body.storage_options:
+            raise InvalidInput(
+                "storage_options are for storage connectors.", code="invalid_destination"
+            )
+        return
+    if scheme not in STORAGE_PROTOCOLS:
+        raise InvalidInput(
+            f"Storage URLs are {' or '.join(sorted(p + '://' for p in STORAGE_PROTOCOLS))}.",
+            code="invalid_destination",
+        )
+    if scheme == "file":
+        file_path(body.url, file_root)
+
+
+def shown_url(url: str) -> str:
+    """The URL without any user:password it might carry."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _out(uow: UnitOfWork, connector: Connector) -> ConnectorOut:
+    last = repository.last_delivery(uow.session, connector.id)
+    return ConnectorOut(
+        id=connector.id,
+        acquisition_id=connector.acquisition_id,
+        kind=ConnectorKind(connector.kind),
+        url=shown_url(connector.url),
+        version=ExportVersion(connector.openapi_version),
+        format=Format(connector.format),
+        key_id=connector.key_id,
+        created_by=connector.created_by,
+        created_at=connector.created_at,
+        last_delivery=DeliveryOut.model_validate(last) if last else None,
+    )
+
+
+def find_connector(uow: UnitOfWork, actor: Actor, connector_id: str, action: str) -> Connector:
+    actor.require("connectors", action, connector_id)
+    connector = (
+        repository.get(uow.session, actor.workspace_id, connector_id)
+        if is_id(connector_id, "con")
+        else None
+    )
+    if connector is None:
+        raise NotFound(
+            f"No connector {quote(connector_id)} in this workspace.", code="connector_not_found"
+        )
+    # Seeing a connector means seeing its acquisition.
+    acquisitions.find_acquisition(uow, actor, connector.acquisition_id, "read")
+    return connector
+
+
+def create_connector(
+    uow: UnitOfWork,
+    actor: Actor,
+    acquisition_id: str,
+    body: ConnectorCreate,
+    *,
+    verify: KeyCheck,
+    sealer: Sealer,
+    file_root: Path,
+) -> ConnectorCreated:
+    """A connector, with a first delivery of the current spec queued at once."""
+    actor.require("connectors", "create")
+    acquisition, offering = acquisitions.find_acquisition(uow, actor, acquisition_id, "read")
+    _check_destination(body, file_root)
+    generated = None
+    if body.key is not None:
+        verdict = verify(body.key)
+        if not verdict.valid or verdict.acquisition_id != acquisition.id or verdict.key_id is None:
+            raise InvalidInput(
+                "That key is not a valid key of this acquisition.", code="key_not_of_acquisition"
+            )
+        key_id, secret = verdict.key_id, body.key
+    else:
+        name = body.key_name or f"connector to {urlsplit(body.url).hostname or 'storage'}"
+        generated = acquisitions.create_key(
+            uow, actor, acquisition.id, AcquisitionKeyCreate(name=name)
+        )
+        if generated.key is None:  # a key made just now always carries its secret
+            raise RuntimeError("a generated key came without its secret")
+        key_id, secret = generated.id, generated.key
+    signing_secret = (
+        f"whsec_{secrets.token_urlsafe(32)}" if body.kind is ConnectorKind.WEBHOOK else None
+    )
+    now = uow.clock.now()
+    connector = Connector(
+        id=new_id("con"),
+        workspace_id=actor.workspace_id,
+        acquisition_id=acquisition.id,
+        kind=body.kind.value,
+        url=body.url,
+        openapi_version=body.version.value,
+        format=body.format.value,
+        key_id=key_id,
+        sealed_key=sealer.seal(secret),
+        sealed_signing_secret=sealer.seal(signing_secret) if signing_secret else None,
+        sealed_options=(
+            sealer.seal(json.dumps(body.storage_options, sort_keys=True))
+            if body.storage_options
+            else None
+        ),
+        created_by=actor.member_id,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, connector)
+    api = find_api(uow, actor, offering.api_id)
+    outbox.enqueue(
+        uow,
+        actor.workspace_id,
+        EXPORT,
+        {"connector_id": connector.id, "api_version": api.current_version},
+    )
+    audit.record(
+        uow,
+        actor,
+        "connector.create",
+        target_type="connector",
+        target_id=connector.id,
+        details={
+            "acquisition_id": acquisition.id,
+            "kind": connector.kind,
+            "url": shown_url(connector.url),
+            "version": connector.openapi_version,
+            "format": connector.format,
+            "key_id": key_id,
+        },
+    )
+    return ConnectorCreated(
+        **_out(uow, connector).model_dump(),
+        signing_secret=signing_secret,
+        key=generated.key if generated else None,
+        notice=NOTICE,
+    )
+
+
+def get_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> ConnectorOut:
+    return _out(uow, find_connector(uow, actor, connector_id, "read"))
+
+
+def list_connectors(
+    uow: UnitOfWork, actor: Actor, acquisition_id: str, page: PageRequest
+) -> Page[ConnectorOut]:
+    actor.require("connectors", "read")
+    acquisition, _ = acquisitions.find_acquisition(uow, actor, acquisition_id, "read")
+    rows = repository.list_connectors(uow.session, acquisition.id, page)
+    kept, cursor = split_page(rows, page, lambda c: c.id)
+    return Page[ConnectorOut](data=[_out(uow, c) for c in kept], next_cursor=cursor)
+
+
+def delete_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> None:
+    """Stop delivering; the key it delivered stays (revoke it separately if need be)."""
+    connector = find_connector(uow, actor, connector_id, "delete")
+    repository.delete(uow.session, connector)
+    audit.record(
+        uow,
+        actor,
+        "connector.delete",
+        target_type="connector",
+        target_id=connector.id,
+        details={"url": shown_url(connector.url)},
+    )
+
+
+def list_deliveries(
+    uow: UnitOfWork, actor: Actor, connector_id: str, page: PageRequest
+) -> Page[DeliveryOut]:
+    connector = find_connector(uow, actor, connector_id, "read")
+    rows = repository.list_deliveries(uow.session, connector.id, page)
+    kept, cursor = split_page(rows, page, lambda d: d.id)
+    return Page[DeliveryOut](data=[DeliveryOut.model_validate(d) for d in kept], next_cursor=cursor)
+
+
+def record_delivery(
+    uow: UnitOfWork,
+    connector: Connector,
+    *,
+    message_id: str,
+    api_version: int,
+    attempt: int,
+    error: str | None,
+    detail: str,
+    started_at: datetime,
+) -> None:
+    """Log one attempt: `error` when it failed, else `detail` says what was delivered."""
+    repository.add(
+        uow.session,
+        Delivery(
+            id=new_id("dlv"),
+            workspace_id=connector.workspace_id,
+            connector_id=connector.id,
+            message_id=message_id,
+            api_version=api_version,
+            attempt=attempt,
+            status="failed" if error else "succeeded",
+            detail=(error or detail)[:500],
+            started_at=started_at,
+            finished_at=uow.clock.now(),
+        ),
+    )

@@ -1,0 +1,59 @@
+"""SQL for the outbox: enqueue, claim with a lease, and settle."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from keyward.db.models import OutboxMessage
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"
+
+
+def add(session: Session, message: OutboxMessage) -> None:
+    session.add(message)
+    session.flush()
+
+
+def claim(
+    session: Session, kinds: Iterable[str], now: datetime, limit: int, lease_until: datetime
+) -> Sequence[OutboxMessage]:
+    """Due messages of these kinds, leased to the caller until `lease_until`.
+
+    On PostgreSQL rows another worker is claiming are skipped (FOR UPDATE SKIP LOCKED); SQLite
+    runs the claim under its single write lock. Either way a message is leased to one worker.
+    """
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == PENDING,
+            OutboxMessage.kind.in_(list(kinds)),
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.locked_until.is_(None), OutboxMessage.locked_until <= now),
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    messages = session.scalars(query).all()
+    for message in messages:
+        message.locked_until = lease_until
+        message.attempts += 1
+    session.flush()
+    return messages
+
+
+def get(session: Session, message_id: str) -> OutboxMessage | None:
+    return session.get(OutboxMessage, message_id)
+
+
+def pending(session: Session, kind: str) -> Sequence[OutboxMessage]:
+    return session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.kind == kind, OutboxMessage.status == PENDING)
+        .order_by(OutboxMessage.id)
+    ).all()

@@ -1,0 +1,1 @@
+"""The worker: delivers what the outbox holds (connector exports, later notifications)."""
