@@ -27,7 +27,14 @@ def free_port() -> int:
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
-    env.update({"KEYWARD_DATABASE_URL": database_url, "KEYWARD_FEED_INTERVAL": "0.1", **extra})
+    env.update(
+        {
+            "KEYWARD_DATABASE_URL": database_url,
+            "KEYWARD_FEED_INTERVAL": "0.1",
+            "KEYWARD_SECRET_KEY": "the end-to-end tests' server secret",
+            **extra,
+        }
+    )
     return env
 
 

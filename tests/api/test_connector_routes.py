@@ -1,0 +1,93 @@
+"""`/v1/acquisitions/{id}/connectors`, `/v1/connectors/{id}` and its deliveries."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from keyward.db.engine import Database
+from keyward.jobs.worker import Worker
+from tests.conftest import settings_for
+from tests.factories import (
+    admin,
+    bearer,
+    make_acquisition,
+    make_acquisition_key,
+    make_api,
+    make_offering,
+    make_organization,
+    make_workspace,
+    secret,
+)
+from tests.servers import WebhookReceiver, webhook_receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as running:
+        yield running
+
+
+def test_connector_lifecycle_over_http(
+    api: TestClient, db: Database, receiver: WebhookReceiver
+) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    headers = bearer(set_up.admin_key)
+    offering = make_offering(db, actor, make_api(db, actor).id)
+    acquisition = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    created = api.post(
+        f"/v1/acquisitions/{acquisition.id}/connectors",
+        headers=headers,
+        json={"kind": "webhook", "url": receiver.url, "version": "2.0", "format": "yaml"},
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["cache-control"] == "no-store"
+    assert body["signing_secret"].startswith("whsec_")
+    assert body["key"].startswith("kw_")
+    connector_id = body["id"]
+    shown = api.get(f"/v1/connectors/{connector_id}", headers=headers).json()
+    assert "signing_secret" not in shown
+    assert "key" not in shown
+    assert shown["last_delivery"] is None
+    Worker(db, settings_for(db.url)).drain()
+    deliveries = api.get(f"/v1/connectors/{connector_id}/deliveries", headers=headers).json()
+    assert [d["status"] for d in deliveries["data"]] == ["succeeded"]
+    listed = api.get(f"/v1/acquisitions/{acquisition.id}/connectors", headers=headers).json()
+    assert listed["data"][0]["last_delivery"]["status"] == "succeeded"
+    assert api.delete(f"/v1/connectors/{connector_id}", headers=headers).status_code == 204
+    assert api.get(f"/v1/connectors/{connector_id}", headers=headers).status_code == 404
+
+
+def test_connector_input_is_checked(
+    api: TestClient, db: Database, receiver: WebhookReceiver
+) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    headers = bearer(set_up.admin_key)
+    offering = make_offering(db, actor, make_api(db, actor).id)
+    acquisition = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    path = f"/v1/acquisitions/{acquisition.id}/connectors"
+    for body, code in (
+        ({"kind": "webhook", "url": "ftp://example.com/x"}, "invalid_destination"),
+        ({"kind": "storage", "url": "gopher://x/y"}, "invalid_destination"),
+        ({"kind": "storage", "url": "file:///etc/passwd"}, "destination_outside_root"),
+        ({"kind": "webhook", "url": receiver.url, "key": "kw_nonsense"}, "key_not_of_acquisition"),
+        ({"kind": "webhook", "url": receiver.url, "version": "1.2"}, "validation_failed"),
+    ):
+        response = api.post(path, headers=headers, json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == code
+    own = make_acquisition_key(db, actor, acquisition.id)
+    pasted = api.post(
+        path, headers=headers, json={"kind": "webhook", "url": receiver.url, "key": secret(own)}
+    )
+    assert pasted.status_code == 201
+    assert (pasted.json()["key_id"], pasted.json()["key"]) == (own.id, None)
+    missing = api.post(
+        "/v1/acquisitions/acq_00000000000000000000000000/connectors",
+        headers=headers,
+        json={"kind": "webhook", "url": receiver.url},
+    )
+    assert missing.status_code == 404

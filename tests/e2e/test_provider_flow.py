@@ -1,0 +1,96 @@
+"""From provider to acquirer with real processes: import a real spec with the CLI, offer it,
+acquire it, make named keys, export it, and let a connector follow a provider update."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from tests.e2e.processes import cli, serve
+from tests.fixtures import openapi_fixtures
+
+pytestmark = pytest.mark.e2e
+
+
+def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_path: Path) -> None:
+    env = {"KEYWARD_CONNECTOR_FILE_ROOT": str(tmp_path)}
+    spec_file = openapi_fixtures() / "oai-examples" / "v2.0" / "petstore.json"
+    assert cli(fresh_url, "init", "--json").code == 0
+    imported = cli(
+        fresh_url, "apis", "import", str(spec_file), "--mount", "petstore", "--json", **env
+    )
+    assert imported.code == 0, imported.stderr
+    api = imported.json()
+    assert api["version"]["source_version"] == "2.0"
+    assert api["name"] == "Swagger Petstore"
+    offering = cli(
+        fresh_url, "offerings", "create", "--api", api["id"], "--name", "Pets", "--period", "P1Y",
+        "--json",
+    ).json()  # fmt: skip
+    organization = cli(
+        fresh_url, "organizations", "create", "Globex", "--kind", "acquirer", "--json"
+    ).json()
+    acquisition = cli(
+        fresh_url, "acquisitions", "create", "--offering", offering["id"],
+        "--organization", organization["id"], "--json",
+    ).json()  # fmt: skip
+    keys = [
+        cli(
+            fresh_url, "acquisitions", "create-key", acquisition["id"], "--name", name, "--json"
+        ).json()
+        for name in ("alice", "partner")
+    ]
+    assert len({k["key"] for k in keys}) == 2
+    for key in keys:
+        verified = cli(fresh_url, "keys", "verify", key["key"], "--json").json()
+        assert verified["acquisition_id"] == acquisition["id"]
+
+    exported = tmp_path / "petstore-2.0.yaml"
+    done = cli(
+        fresh_url, "export", acquisition["id"], "-v", "2.0", "-f", "yaml", "-o", str(exported)
+    )
+    assert done.code == 0, done.stderr
+    document = yaml.safe_load(exported.read_text())
+    validate(document)
+    assert document["basePath"] == "/petstore/v1"
+
+    target = tmp_path / "globex" / "openapi.json"
+    connector = cli(
+        fresh_url, "connectors", "create", acquisition["id"], "--kind", "storage",
+        "--url", f"file://{target}", "--json", **env,
+    )  # fmt: skip
+    assert connector.code == 0, connector.stderr
+    assert cli(fresh_url, "worker", "--once", **env).code == 0
+    assert json.loads(target.read_text())["info"]["title"] == "Swagger Petstore"
+
+    updated_spec = tmp_path / "petstore-v2.json"
+    source = json.loads(spec_file.read_text())
+    source["info"]["title"] = "Swagger Petstore, revised"
+    updated_spec.write_text(json.dumps(source))
+    version = cli(fresh_url, "apis", "update", api["id"], str(updated_spec), "--json", **env)
+    assert version.json()["number"] == 2
+    assert cli(fresh_url, "worker", "--once", **env).code == 0
+    assert json.loads(target.read_text())["info"]["title"] == "Swagger Petstore, revised"
+
+    with (
+        serve(fresh_url, tmp_path) as server,
+        server.client(
+            cli(fresh_url, "keys", "create", "--name", "reader", "-p", "*:read", "--json").json()[
+                "key"
+            ]
+        ) as client,
+    ):
+        response = client.get(
+            f"/v1/acquisitions/{acquisition['id']}/openapi", params={"version": "3.0"}
+        )
+        assert response.status_code == 200
+        validate(response.json())
+        deliveries = client.get(f"/v1/connectors/{connector.json()['id']}/deliveries").json()[
+            "data"
+        ]
+    assert [(d["api_version"], d["status"]) for d in deliveries] == [
+        (2, "succeeded"),
+        (1, "succeeded"),
+    ]
