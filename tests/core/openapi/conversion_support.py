@@ -12,7 +12,8 @@ from jsonschema_path.handlers import file_handler
 from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV30SpecValidator
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.conversion import ref_tokens, resolve
+from keyward.core.openapi.conversion import ref_parts
+from keyward.core.openapi.documents import lookup
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -56,8 +57,8 @@ def unresolved_refs(doc: Document) -> list[str]:
     missing = []
     for _, node in walk(doc):
         if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            tokens = ref_tokens(node["$ref"])
-            if tokens is not None and resolve(doc, tokens) is None:
+            tokens = ref_parts(node["$ref"])
+            if tokens is not None and lookup(doc, tokens) is None:
                 missing.append(node["$ref"])
     return missing
 
@@ -79,8 +80,8 @@ def _follow(doc: Document, node: Any) -> Any:
     seen = set()
     while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"] not in seen:
         seen.add(node["$ref"])
-        tokens = ref_tokens(node["$ref"])
-        target = resolve(doc, tokens) if tokens is not None else None
+        tokens = ref_parts(node["$ref"])
+        target = lookup(doc, tokens) if tokens is not None else None
         if target is None:
             break
         node = target

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.conversion import copy_json, ref_to
+from keyward.core.openapi.conversion import copy_json
+from keyward.core.openapi.documents import ref_to
 from keyward.core.openapi.openapi3 import to_swagger2
 from keyward.core.openapi.swagger2 import to_openapi3
 from tests.core.openapi.conversion_support import (

@@ -1,20 +1,27 @@
 """What every OpenAPI converter answers: the converted document, warnings, and the refusal error.
 
 A warning names a place in the *source* document (a JSON pointer), a stable snake_case code and a
-sentence; it says what the target version could not express and what was done instead. Also the
-small JSON helpers the converters share: pointers, `$ref` parsing, copying plain JSON values.
+sentence; it says what the target version could not express and what was done instead. Also
+what the converters share: reading a document leniently (as far as it makes sense), copying
+plain JSON values, and the spellings the 2.0 <-> 3.0 pair must agree on.
 """
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote
 
 from keyward.core.errors import InvalidInput
 from keyward.core.openapi import Document
+from keyward.core.openapi.documents import local_ref_parts, lookup, pointer_to, unique_name
 
 Where = Sequence[str | int]
 """A place in the source document, as the tokens of a JSON pointer."""
+
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Where 3.0 keeps the name of a 2.0 body parameter, which 3.0 request bodies do not have.
+BODY_NAME_EXTENSION = "x-codegen-request-body-name"
+_INVALID_NAME_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +67,7 @@ class WarningLog:
         self._warnings: list[ConversionWarning] = []
 
     def add(self, where: Iterable[str | int], code: str, message: str) -> None:
-        self._warnings.append(ConversionWarning(pointer(where), code, message))
+        self._warnings.append(ConversionWarning(pointer_to(where), code, message))
 
     def conversion(self, document: Document, *, strict: bool, target: str) -> Conversion:
         """The result, or in strict mode a `ConversionError` if anything was lost."""
@@ -75,38 +82,31 @@ class WarningLog:
         return Conversion(document, warnings)
 
 
-def pointer(tokens: Iterable[str | int]) -> str:
-    """The JSON pointer (RFC 6901) made of `tokens`; no tokens is the whole document, ''."""
-    return "".join("/" + str(token).replace("~", "~0").replace("/", "~1") for token in tokens)
+def ref_parts(ref: str) -> list[str] | None:
+    """The pointer tokens of a local `$ref`, else None (see `documents.local_ref_parts`).
+
+    Never raises: a "~" that escapes nothing is read as written, so a malformed reference to
+    something the document has still finds it.
+    """
+    return local_ref_parts(ref, strict=False)
 
 
-def ref_to(tokens: Iterable[str]) -> str:
-    """A local `$ref` to `tokens`, escaped as a pointer and as a URI fragment."""
-    return "#" + quote(pointer(tokens), safe="/~!$&'()*+,;=:@")
+def ref_target(document: Any, node: Any) -> Any:
+    """`node` with local `$ref`s followed to what they name.
 
-
-def ref_tokens(ref: str) -> list[str] | None:
-    """The pointer tokens of a local `$ref` (`#/a/b`), or None for a remote or malformed one."""
-    if not ref.startswith("#"):
-        return None
-    fragment = unquote(ref[1:])
-    if fragment == "":
-        return []
-    if not fragment.startswith("/"):
-        return None
-    return [token.replace("~1", "/").replace("~0", "~") for token in fragment[1:].split("/")]
-
-
-def resolve(doc: Any, tokens: Iterable[str]) -> Any:
-    """The value at `tokens` inside `doc`, or None when the path does not exist."""
-    node = doc
-    for token in tokens:
-        if isinstance(node, dict):
-            node = node.get(token)
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return None
+    Stops at the reference that is not local, names nothing (or null) or loops, and answers it.
+    """
+    seen: set[str] = set()
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        ref = node["$ref"]
+        parts = ref_parts(ref)
+        if parts is None or ref in seen:
+            return node
+        seen.add(ref)
+        target = lookup(document, parts)
+        if target is None:
+            return node
+        node = target
     return node
 
 
@@ -144,11 +144,12 @@ def extensions(node: Any, refs: Callable[[str], str] | None = None) -> dict[str,
     }
 
 
-def unique_name(name: str, taken: Iterable[str]) -> str:
-    """`name`, or `name2`, `name3`… whichever is not taken."""
-    used = set(taken)
-    candidate, n = name, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{name}{n}"
-    return candidate
+def is_form(media_type: str) -> bool:
+    """Whether a media type, its parameters (`; charset=...`) aside, is a form's."""
+    return media_type.split(";")[0].strip().lower() in FORM_MEDIA_TYPES
+
+
+def component_name(wanted: str, taken: Iterable[str], *, fallback: str) -> str:
+    """A free name for a component, close to `wanted`: each character a 3.0 component name
+    cannot have becomes "_" (`fallback` when nothing is left)."""
+    return unique_name(_INVALID_NAME_CHARACTER.sub("_", wanted) or fallback, taken)

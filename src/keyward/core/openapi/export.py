@@ -13,14 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.security import (
-    HTTP_METHODS,
-    KeyLocation,
-    KeyRole,
-    iter_operations,
-    operation_requirements,
-    unique_name,
-)
+from keyward.core.openapi.documents import HTTP_METHODS, iter_operations, unique_name
+from keyward.core.openapi.security import KeyLocation, KeyRole, operation_requirements
 
 UNAUTHORIZED = "UnauthorizedError"
 _VARIABLE = re.compile(r"\{([^}]+)\}")

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from keyward.core.openapi import Document
+from keyward.core.openapi.documents import pointer_to
 from keyward.core.openapi.loading import load
 from keyward.core.openapi.problems import Problem, SpecError
 from keyward.core.openapi.swagger2 import to_openapi3
@@ -23,10 +24,10 @@ def _nul_pointers(value: object, pointer: str = "") -> list[str]:
     found = []
     if isinstance(value, dict):
         for key, item in value.items():
-            escaped = str(key).replace("~", "~0").replace("/", "~1")
+            here = pointer + pointer_to([key])
             if "\x00" in str(key):
-                found.append(f"{pointer}/{escaped}")
-            found += _nul_pointers(item, f"{pointer}/{escaped}")
+                found.append(here)
+            found += _nul_pointers(item, here)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found += _nul_pointers(item, f"{pointer}/{index}")

@@ -46,7 +46,8 @@ from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.problems import Problem, SpecError, pointer_to
+from keyward.core.openapi.documents import pointer_to
+from keyward.core.openapi.problems import Problem, SpecError
 
 MediaType = Literal["json", "yaml"]
 Version = Literal["2.0", "3.0", "3.1"]

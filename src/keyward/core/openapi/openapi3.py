@@ -22,14 +22,12 @@ from keyward.core.openapi.conversion import (
     Where,
     as_dict,
     copy_json,
-    pointer,
-    ref_to,
-    ref_tokens,
+    ref_parts,
 )
+from keyward.core.openapi.documents import SWAGGER2_HTTP_METHODS, pointer_to, ref_to
 from keyward.core.openapi.openapi3_parameters import ParametersToSwagger2
 from keyward.core.openapi.openapi3_schemas import SchemasToSwagger2
 
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
 SCHEMES = ("http", "https", "ws", "wss")
 OAUTH2_FLOWS = {
     "implicit": "implicit",
@@ -78,7 +76,7 @@ def _refuse_cookie_api_keys(doc: Document) -> None:
             "export OpenAPI 3.0 instead, or accept the key in a header or query parameter.",
             [
                 ConversionWarning(
-                    pointer(["components", "securitySchemes", name]),
+                    pointer_to(["components", "securitySchemes", name]),
                     "cookie_api_key",
                     f"The security scheme {name!r} sends its API key in a cookie.",
                 )
@@ -300,7 +298,7 @@ class _Converter:
         parameters = self.parameters.parameters(item.get("parameters"), [*where, "parameters"])
         if parameters:
             out["parameters"] = parameters
-        for method in METHODS:
+        for method in SWAGGER2_HTTP_METHODS:
             if isinstance(item.get(method), dict):
                 out[method] = self._operation(item[method], [*where, method])
         if "trace" in item:
@@ -369,7 +367,7 @@ class _Converter:
                 )
                 continue
             response = self.schemas.follow(raw)
-            tokens = ref_tokens(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
+            tokens = ref_parts(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
             if (
                 tokens is not None
                 and tokens[:2] == ["components", "responses"]

@@ -19,55 +19,14 @@ from keyward.core.openapi.conversion import (
     Where,
     as_dict,
     copy_json,
-    ref_tokens,
-    resolve,
+    ref_parts,
 )
+from keyward.core.openapi.documents import HTTP_METHODS, lookup
+from keyward.core.openapi.schema_keywords import OPENAPI30_SCHEMA_KEYWORDS
 
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DEFAULT_DIALECT = "https://spec.openapis.org/oas/3.1/dialect/base"
 # 2020-12 keywords 3.0 has no word for; kept silently when they only annotate.
 SILENT_KEYWORDS = frozenset({"$schema", "$comment"})
-# What a 3.0 Schema Object may contain besides `x-` extensions.
-OPENAPI30_SCHEMA_KEYWORDS = frozenset(
-    {
-        "$ref",
-        "title",
-        "multipleOf",
-        "maximum",
-        "exclusiveMaximum",
-        "minimum",
-        "exclusiveMinimum",
-        "maxLength",
-        "minLength",
-        "pattern",
-        "maxItems",
-        "minItems",
-        "uniqueItems",
-        "maxProperties",
-        "minProperties",
-        "required",
-        "enum",
-        "type",
-        "not",
-        "allOf",
-        "oneOf",
-        "anyOf",
-        "items",
-        "properties",
-        "additionalProperties",
-        "description",
-        "format",
-        "default",
-        "nullable",
-        "discriminator",
-        "readOnly",
-        "writeOnly",
-        "example",
-        "externalDocs",
-        "deprecated",
-        "xml",
-    }
-)
 
 
 def to_openapi30(doc: Document, *, strict: bool = False) -> Conversion:
@@ -226,15 +185,15 @@ class _Converter:
 
     def _path_item(self, item: Any, where: Where) -> Any:
         item = as_dict(item)
-        tokens = ref_tokens(item["$ref"]) if isinstance(item.get("$ref"), str) else None
+        tokens = ref_parts(item["$ref"]) if isinstance(item.get("$ref"), str) else None
         if tokens is not None and tokens[:2] == ["components", "pathItems"]:
-            target = resolve(self.source, tokens)
+            target = lookup(self.source, tokens)
             if isinstance(target, dict):
                 merged = {**target, **{k: v for k, v in item.items() if k != "$ref"}}
                 return self._path_item(merged, where)
         out: dict[str, Any] = {}
         for key, value in item.items():
-            if key in METHODS:
+            if key in HTTP_METHODS:
                 out[key] = self._operation(as_dict(value), [*where, key])
             elif key == "parameters" and isinstance(value, list):
                 out[key] = [self._parameter(p, [*where, key, i]) for i, p in enumerate(value)]

@@ -10,22 +10,17 @@ from typing import Any
 
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import (
+    BODY_NAME_EXTENSION,
+    FORM_MEDIA_TYPES,
     WarningLog,
     Where,
     as_dict,
     copy_json,
-    ref_to,
-    ref_tokens,
-    unique_name,
+    is_form,
+    ref_parts,
 )
+from keyward.core.openapi.documents import ref_to, unique_name
 from keyward.core.openapi.openapi3_schemas import SchemasToSwagger2
-
-FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-BODY_NAME_EXTENSION = "x-codegen-request-body-name"
-
-
-def _is_form(media_type: str) -> bool:
-    return media_type.split(";")[0].strip().lower() in FORM_MEDIA_TYPES
 
 
 def _collection_format(style: str, explode: bool) -> str | None:
@@ -82,7 +77,7 @@ class ParametersToSwagger2:
     def parameters(self, parameters: Any, where: Where) -> list[Any]:
         out: list[Any] = []
         for index, raw in enumerate(parameters if isinstance(parameters, list) else []):
-            tokens = ref_tokens(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
+            tokens = ref_parts(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
             if (
                 tokens is not None
                 and tokens[:2] == ["components", "parameters"]
@@ -202,7 +197,7 @@ class ParametersToSwagger2:
             )
 
     def operation_body(self, raw: Any, where: Where) -> tuple[list[dict[str, Any]], list[str]]:
-        tokens = ref_tokens(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
+        tokens = ref_parts(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
         if (
             tokens is not None
             and tokens[:2] == ["components", "requestBodies"]
@@ -226,9 +221,9 @@ class ParametersToSwagger2:
         if not isinstance(content, dict) or not content:
             return [], []
         media_types = list(content)
-        forms = [media_type for media_type in media_types if _is_form(media_type)]
-        others = [media_type for media_type in media_types if not _is_form(media_type)]
-        kept, dropped = (forms, others) if _is_form(media_types[0]) else (others, forms)
+        forms = [media_type for media_type in media_types if is_form(media_type)]
+        others = [media_type for media_type in media_types if not is_form(media_type)]
+        kept, dropped = (forms, others) if is_form(media_types[0]) else (others, forms)
         if dropped:
             self.log.add(
                 [*where, "content"],

@@ -8,78 +8,27 @@ Non-body parameters, headers and form fields need a simple type (string, number,
 boolean or an array of those); anything richer is described as a string, with a warning.
 """
 
-import re
 from typing import Any
 
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import (
     WarningLog,
     Where,
+    component_name,
     copy_json,
     extensions,
-    ref_to,
-    ref_tokens,
-    resolve,
-    unique_name,
+    ref_parts,
+    ref_target,
+)
+from keyward.core.openapi.documents import lookup, ref_to
+from keyward.core.openapi.schema_keywords import (
+    SIMPLE_SCHEMA_KEYWORDS,
+    SWAGGER2_ANNOTATIONS,
+    SWAGGER2_SCHEMA_KEYWORDS,
 )
 
-# What a 2.0 Schema Object may contain besides `x-` extensions.
-SWAGGER2_SCHEMA_KEYWORDS = frozenset(
-    {
-        "$ref",
-        "format",
-        "title",
-        "description",
-        "default",
-        "multipleOf",
-        "maximum",
-        "exclusiveMaximum",
-        "minimum",
-        "exclusiveMinimum",
-        "maxLength",
-        "minLength",
-        "pattern",
-        "maxItems",
-        "minItems",
-        "uniqueItems",
-        "maxProperties",
-        "minProperties",
-        "required",
-        "enum",
-        "additionalProperties",
-        "type",
-        "items",
-        "allOf",
-        "properties",
-        "discriminator",
-        "readOnly",
-        "xml",
-        "externalDocs",
-        "example",
-    }
-)
-# The keywords of a 2.0 non-body parameter, header or items object that describe its value.
-SIMPLE_KEYWORDS = (
-    "type",
-    "format",
-    "default",
-    "maximum",
-    "exclusiveMaximum",
-    "minimum",
-    "exclusiveMinimum",
-    "maxLength",
-    "minLength",
-    "pattern",
-    "maxItems",
-    "minItems",
-    "uniqueItems",
-    "enum",
-    "multipleOf",
-)
 SIMPLE_TYPES = ("string", "number", "integer", "boolean", "array")
-ANNOTATIONS = {"nullable": "x-nullable", "writeOnly": "x-writeOnly", "deprecated": "x-deprecated"}
 COMBINATIONS = {"oneOf": "one_of_dropped", "anyOf": "any_of_dropped"}
-_INVALID_NAME_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class SchemasToSwagger2:
@@ -94,21 +43,21 @@ class SchemasToSwagger2:
 
     def ref(self, ref: str) -> str:
         """The 2.0 `$ref` of a 3.0 schema `$ref`."""
-        tokens = ref_tokens(ref)
+        tokens = ref_parts(ref)
         if tokens is None:
             return ref
         if tokens[:2] == ["components", "schemas"] and len(tokens) > 2:
             return ref_to(["definitions", *tokens[2:]])
         if ref in self.hoisted:
             return self.hoisted[ref]
-        target = resolve(self.source, tokens)
+        target = lookup(self.source, tokens)
         if not isinstance(target, dict) or not tokens:
             return ref
         taken = [
             *(self.source.get("components") or {}).get("schemas", {}),
             *self.hoisted_definitions,
         ]
-        name = unique_name(_INVALID_NAME_CHARACTER.sub("_", tokens[-1]) or "schema", taken)
+        name = component_name(tokens[-1], taken, fallback="schema")
         self.hoisted[ref] = ref_to(["definitions", name])
         self.hoisted_definitions[name] = {}
         self.hoisted_definitions[name] = self.schema(target, tokens)
@@ -116,7 +65,7 @@ class SchemasToSwagger2:
 
     def extension_ref(self, ref: str) -> str:
         """Where a `$ref` inside an extension points in 2.0: the same component, moved."""
-        tokens = ref_tokens(ref)
+        tokens = ref_parts(ref)
         if tokens is None or len(tokens) < 3 or tokens[0] != "components":
             return ref
         sections = {"schemas": "definitions", "parameters": "parameters", "responses": "responses"}
@@ -129,18 +78,7 @@ class SchemasToSwagger2:
 
     def follow(self, node: Any) -> Any:
         """`node` with local `$ref`s followed to what they name (cycles stop where they loop)."""
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            tokens = ref_tokens(ref)
-            if tokens is None or ref in seen:
-                return node
-            seen.add(ref)
-            target = resolve(self.source, tokens)
-            if target is None:
-                return node
-            node = target
-        return node
+        return ref_target(self.source, node)
 
     # -- full schemas --------------------------------------------------------------------------
 
@@ -177,8 +115,8 @@ class SchemasToSwagger2:
                     "OpenAPI 2.0 has no not: the exclusion is kept as x-not and not enforced.",
                 )
                 out["x-not"] = self.schema(value, here)
-            elif key in ANNOTATIONS:
-                out[ANNOTATIONS[key]] = copy_json(value)
+            elif key in SWAGGER2_ANNOTATIONS:
+                out[SWAGGER2_ANNOTATIONS[key]] = copy_json(value)
             elif key == "discriminator" and isinstance(value, dict):
                 out.update(self._discriminator(value))
             elif key == "default" and value is None:
@@ -244,7 +182,7 @@ class SchemasToSwagger2:
         if kind not in SIMPLE_TYPES:
             return None
         out: dict[str, Any] = {}
-        for key in SIMPLE_KEYWORDS:
+        for key in SIMPLE_SCHEMA_KEYWORDS:
             if key in schema:
                 out[key] = copy_json(schema[key])
         if out.get("default", ...) is None:

@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.problems import dereferenced, follow, local_ref_parts
-
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+from keyward.core.openapi.documents import (
+    dereferenced,
+    follow,
+    local_ref_parts,
+    path_operations,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +89,8 @@ def _written_operations(document: Document) -> Iterator[_Written]:
         item, _ = dereferenced(document, item, ("paths", path))
         if not isinstance(item, dict):
             continue
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if isinstance(operation, dict):
-                yield _Written(method, path, operation, item)
+        for method, operation in path_operations(item):
+            yield _Written(method, path, operation, item)
 
 
 def _operation_id(operation: dict[str, Any]) -> str | None:

@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from keyward.core.openapi import Document
+from keyward.core.openapi.documents import unique_name
 
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 DEFAULT_KEY_HEADER = "X-API-Key"
 DEFAULT_SCHEME = "keyward"
 
@@ -47,16 +47,6 @@ class KeyLocation:
     name: str
     role: KeyRole
     synthetic: bool = False
-
-
-def unique_name(name: str, taken: Iterable[str]) -> str:
-    """`name`, or `name2`, `name3`... whichever is not taken."""
-    taken = set(taken)
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}{n}"
-    return candidate
 
 
 def synthetic_location(
@@ -134,17 +124,6 @@ def operation_security(
 ) -> list[Alternative]:
     """`operation_requirements` as sets of scheme names: alternatives of conjunctions."""
     return [frozenset(r) for r in operation_requirements(doc, operation, locations)]
-
-
-def iter_operations(doc: Document) -> Iterable[tuple[str, str, dict[str, Any]]]:
-    """(path, method, operation) for every operation of a 3.x document."""
-    for path, item in (doc.get("paths") or {}).items():
-        if not isinstance(item, dict):
-            continue
-        for method in HTTP_METHODS:
-            operation = item.get(method)
-            if isinstance(operation, dict):
-                yield path, method, operation
 
 
 def rebind(locations: Iterable[KeyLocation], doc: Document) -> list[KeyLocation]:

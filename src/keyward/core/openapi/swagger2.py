@@ -17,21 +17,21 @@ from typing import Any
 
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import (
+    BODY_NAME_EXTENSION,
+    FORM_MEDIA_TYPES,
     ConversionError,
     ConversionWarning,
     as_dict,
     copy_json,
-    ref_to,
-    ref_tokens,
+    is_form,
+    ref_parts,
 )
+from keyward.core.openapi.documents import SWAGGER2_HTTP_METHODS, ref_to
 from keyward.core.openapi.swagger2_schemas import SCHEMA_EXTENSIONS, SchemasToOpenAPI3
 
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
-FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DEFAULT_BODY_MEDIA_TYPE = "application/json"
 # 2.0 does not say what a response without `produces` is; claim nothing more than "some type".
 DEFAULT_RESPONSE_MEDIA_TYPE = "*/*"
-BODY_NAME_EXTENSION = "x-codegen-request-body-name"
 
 _SERVER_VARIABLE = re.compile(r"\{([^}]+)\}")
 
@@ -78,10 +78,6 @@ def _media_list(value: Any) -> list[str] | None:
     if isinstance(value, list):
         return list(dict.fromkeys(str(item) for item in value))
     return None
-
-
-def _is_form(media_type: str) -> bool:
-    return media_type.split(";")[0].strip().lower() in FORM_MEDIA_TYPES
 
 
 class _Converter:
@@ -234,7 +230,7 @@ class _Converter:
 
     def _parameter_ref(self, raw: dict[str, Any], resolved: Any) -> Any:
         """A non-body parameter as 3.0 says it: a `$ref` to components if it was one."""
-        tokens = ref_tokens(raw["$ref"]) if isinstance(raw.get("$ref"), str) else None
+        tokens = ref_parts(raw["$ref"]) if isinstance(raw.get("$ref"), str) else None
         if tokens is not None and len(tokens) == 2 and tokens[0] == "parameters":
             return {"$ref": self.schemas.component_ref(raw["$ref"])}
         if isinstance(resolved, dict) and "$ref" not in resolved:
@@ -281,7 +277,7 @@ class _Converter:
             if param.get("type") == "array":
                 encoding[name] = _collection_style(param.get("collectionFormat"), "formData")
         has_file = any(param.get("type") == "file" for param in params)
-        media_types = [media_type for media_type in consumes if _is_form(media_type)]
+        media_types = [media_type for media_type in consumes if is_form(media_type)]
         if not media_types:
             media_types = [FORM_MEDIA_TYPES[1] if has_file else FORM_MEDIA_TYPES[0]]
         schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -314,7 +310,7 @@ class _Converter:
         ]
         if plain:
             out["parameters"] = plain
-        for method in METHODS:
+        for method in SWAGGER2_HTTP_METHODS:
             if isinstance(item.get(method), dict):
                 out[method] = self._operation(item[method], shared)
         out.update(
@@ -388,7 +384,7 @@ class _Converter:
     def _operation_body(
         self, raw: Any, param: dict[str, Any], consumes: list[str] | None
     ) -> dict[str, Any]:
-        tokens = ref_tokens(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
+        tokens = ref_parts(raw["$ref"]) if isinstance(raw, dict) and "$ref" in raw else None
         if (
             tokens is not None
             and len(tokens) == 2

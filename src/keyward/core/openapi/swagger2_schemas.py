@@ -12,41 +12,19 @@ from typing import Any
 
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import (
+    component_name,
     copy_json,
     extensions,
-    ref_to,
-    ref_tokens,
-    resolve,
-    unique_name,
+    ref_parts,
+    ref_target,
 )
+from keyward.core.openapi.documents import lookup, ref_to
+from keyward.core.openapi.schema_keywords import SIMPLE_SCHEMA_KEYWORDS, SWAGGER2_ANNOTATIONS
 
-# The JSON Schema keywords a non-body 2.0 parameter, header or items object carries itself.
-SIMPLE_SCHEMA_KEYWORDS = (
-    "type",
-    "format",
-    "default",
-    "maximum",
-    "exclusiveMaximum",
-    "minimum",
-    "exclusiveMinimum",
-    "maxLength",
-    "minLength",
-    "pattern",
-    "maxItems",
-    "minItems",
-    "uniqueItems",
-    "enum",
-    "multipleOf",
-)
-# 3.0 keywords that 2.0 schemas can only carry as extensions.
-SCHEMA_EXTENSIONS = {
-    "x-nullable": "nullable",
-    "x-writeOnly": "writeOnly",
-    "x-deprecated": "deprecated",
-}
+# The 2.0 extensions that stand for 3.0 annotations: extension -> keyword.
+SCHEMA_EXTENSIONS = {extension: keyword for keyword, extension in SWAGGER2_ANNOTATIONS.items()}
 SCHEMA_LIST_EXTENSIONS = {"x-oneOf": "oneOf", "x-anyOf": "anyOf"}
 _COMPONENT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-_INVALID_NAME_CHARACTER = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class SchemasToOpenAPI3:
@@ -72,7 +50,7 @@ class SchemasToOpenAPI3:
             if _COMPONENT_NAME.match(name):
                 names[name] = name
             else:
-                names[name] = unique_name(_INVALID_NAME_CHARACTER.sub("_", name) or "_", taken)
+                names[name] = component_name(name, taken, fallback="_")
                 taken.add(names[name])
         return names
 
@@ -82,7 +60,7 @@ class SchemasToOpenAPI3:
 
     def component_ref(self, ref: str) -> str:
         """The 3.0 `$ref` for a 2.0 `$ref` to a definition, parameter or response."""
-        tokens = ref_tokens(ref)
+        tokens = ref_parts(ref)
         if not tokens or len(tokens) < 2:
             return ref
         section = {"definitions": "schemas", "parameters": "parameters", "responses": "responses"}
@@ -94,12 +72,12 @@ class SchemasToOpenAPI3:
 
     def _schema_ref(self, ref: str) -> str | None:
         """The 3.0 `$ref` of a schema `$ref`, or None when it names no schema at all."""
-        tokens = ref_tokens(ref)
+        tokens = ref_parts(ref)
         if not tokens or tokens[0] == "definitions":
             return self.component_ref(ref)
         if ref in self.hoisted:
             return self.hoisted[ref]
-        target = resolve(self.source, tokens)
+        target = lookup(self.source, tokens)
         if not isinstance(target, dict):
             return ref
         if len(tokens) == 2 and tokens[0] in ("responses", "parameters"):
@@ -114,8 +92,9 @@ class SchemasToOpenAPI3:
                 return self._schema_ref(target["$ref"])
         # A schema reached by a pointer into paths or elsewhere moves in 3.0; give it a name.
         schemas = self.hoisted_schemas
-        base = _INVALID_NAME_CHARACTER.sub("_", tokens[-1]) or "schema"
-        name = unique_name(base, [*schemas, *self.names["definitions"].values()])
+        name = component_name(
+            tokens[-1], [*schemas, *self.names["definitions"].values()], fallback="schema"
+        )
         self.hoisted[ref] = ref_to(["components", "schemas", name])
         schemas[name] = {}
         schemas[name] = self.schema(target)
@@ -123,18 +102,7 @@ class SchemasToOpenAPI3:
 
     def follow(self, node: Any) -> Any:
         """`node` with local `$ref`s followed to what they name (cycles stop where they loop)."""
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            tokens = ref_tokens(ref)
-            if tokens is None or ref in seen:
-                return node
-            seen.add(ref)
-            target = resolve(self.source, tokens)
-            if target is None:
-                return node
-            node = target
-        return node
+        return ref_target(self.source, node)
 
     def schema(self, node: Any) -> Any:
         if not isinstance(node, dict):

@@ -54,16 +54,16 @@ from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.loading import LoadedDocument, Version
-from keyward.core.openapi.operations import HTTP_METHODS
-from keyward.core.openapi.problems import (
+from keyward.core.openapi.documents import (
     Location,
-    Problem,
     dereferenced,
     follow,
     local_ref_parts,
+    path_operations,
     pointer_to,
 )
+from keyward.core.openapi.loading import LoadedDocument, Version
+from keyward.core.openapi.problems import Problem
 
 # Keys under which a value is data, not OpenAPI structure: a `$ref` inside is not a reference.
 _DATA_KEYS = frozenset({"example", "default", "enum", "const", "value"})
@@ -218,8 +218,8 @@ def _path_items(document: Document) -> Iterator[tuple[str, dict[str, Any], Locat
 def _item_operations(
     document: Document, item: dict[str, Any], where: Location, template: str | None
 ) -> Iterator[_Operation]:
-    for method in HTTP_METHODS:
-        operation, at = dereferenced(document, item.get(method), (*where, method))
+    for method, written in path_operations(item):
+        operation, at = dereferenced(document, written, (*where, method))
         if isinstance(operation, dict):
             yield _Operation(method, at, template, operation)
 

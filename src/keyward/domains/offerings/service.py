@@ -13,8 +13,8 @@ from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound
 from keyward.core.ids import is_id, new_id, quote
 from keyward.core.openapi import Document
+from keyward.core.openapi.documents import iter_operations
 from keyward.core.openapi.export import OperationFilter
-from keyward.core.openapi.security import iter_operations
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Offering
