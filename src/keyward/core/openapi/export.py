@@ -13,7 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keyward.core.openapi import Document
+from keyward.core.openapi.conversion import Conversion, ConversionWarning
 from keyward.core.openapi.documents import HTTP_METHODS, iter_operations, unique_name
+from keyward.core.openapi.openapi3 import to_swagger2
+from keyward.core.openapi.openapi31 import to_openapi30
 from keyward.core.openapi.security import KeyLocation, KeyRole, operation_requirements
 
 UNAUTHORIZED = "UnauthorizedError"
@@ -148,3 +151,35 @@ def export_document(
     }
     result["servers"] = [{"url": server_url, "description": f"keyward gateway for {realm}"}]
     return result
+
+
+def export_as(
+    doc: Document,
+    locations: list[KeyLocation],
+    *,
+    version: str,
+    server_url: str,
+    realm: str,
+    operations: OperationFilter | None = None,
+    strict: bool = False,
+) -> Conversion:
+    """The export in OpenAPI `version`, "3.0" or "2.0", and what that version could not say.
+
+    A 3.1 spec is exported as 3.0. What a version cannot express is dropped with a warning,
+    listed in the document's `x-keyward-warnings` too, or refused with `strict`; a refusal (a
+    cookie key in 2.0) raises `ConversionError` with its problems.
+    """
+    document = export_document(
+        doc, locations, server_url=server_url, realm=realm, operations=operations
+    )
+    warnings: list[ConversionWarning] = []
+    if str(document.get("openapi", "")).startswith("3.1"):
+        converted = to_openapi30(document, strict=strict)
+        document, warnings = converted.document, list(converted.warnings)
+    if version == "2.0":
+        converted = to_swagger2(document, strict=strict)
+        document = converted.document
+        warnings += converted.warnings
+    if warnings:
+        document["x-keyward-warnings"] = [warning.to_dict() for warning in warnings]
+    return Conversion(document, tuple(warnings))

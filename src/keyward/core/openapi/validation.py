@@ -28,7 +28,8 @@ only when every reference resolved inside the document: the validator could not 
 others, and it must never try to fetch one. As a second line of defence it runs with a resolver
 that refuses to retrieve anything. Its messages are located at the place in the document where
 the faulty value is written, following `$ref`s, so a fault in a shared schema is reported once
-at the schema. A document too deep for it to walk is `document_too_deep`.
+at the schema. A document too deep for it to walk is `document_too_deep`. In 2.0, `default:
+null` is accepted on a schema marked `x-nullable: true`, the extension 2.0 documents use for null.
 """
 
 import re
@@ -550,7 +551,9 @@ def _validator_problems(loaded: LoadedDocument, *, already_found: bool) -> list[
     try:
         for error in errors:
             if not isinstance(error, _REPLACED):
-                problems.append(_problem(loaded, error))
+                problem = _problem(loaded, error)
+                if not (loaded.version == "2.0" and _nullable_null_default(loaded, problem)):
+                    problems.append(problem)
     except RecursionError:
         problems.append(
             Problem(
@@ -585,6 +588,24 @@ def _validator_problems(loaded: LoadedDocument, *, already_found: bool) -> list[
                 )
             )
     return problems
+
+
+def _nullable_null_default(loaded: LoadedDocument, problem: Problem) -> bool:
+    """Whether `problem` is about `default: null` on a 2.0 schema marked `x-nullable: true`.
+
+    OpenAPI 2.0 has no null, but the `x-nullable` extension is how 2.0 documents say it (the
+    Docker Engine API does), and it is what 3.0's `nullable` is converted from.
+    """
+    parts = local_ref_parts("#" + problem.pointer)
+    if not parts or parts[-1] != "default":
+        return False
+    try:
+        schema = follow(loaded.document, parts[:-1])
+    except LookupError:
+        return False
+    return (
+        isinstance(schema, dict) and schema.get("x-nullable") is True and schema["default"] is None
+    )
 
 
 def _problem(loaded: LoadedDocument, error: ValidationError) -> Problem:

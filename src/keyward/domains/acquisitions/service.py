@@ -16,9 +16,7 @@ from keyward.core.ids import is_id, new_id, quote
 from keyward.core.keys import KeyKind
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import ConversionWarning
-from keyward.core.openapi.export import export_document
-from keyward.core.openapi.openapi3 import to_swagger2
-from keyward.core.openapi.openapi31 import to_openapi30
+from keyward.core.openapi.export import export_as
 from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
@@ -307,23 +305,13 @@ def export_spec(
     _, offering = find_acquisition(uow, actor, acquisition_id, "read")
     api = find_api(uow, actor, offering.api_id)
     number = api_version or api.current_version
-    document = export_document(
+    exported = export_as(
         document_of(uow, api, number),
         stored_locations(api),
+        version=version.value,
         server_url=gateway_url(api, settings),
         realm=api.name,
         operations=operation_filter(offering),
+        strict=strict,
     )
-    # What a version cannot express is dropped with a warning, or refused with `strict`;
-    # a refusal (a cookie key in 2.0) is a ConversionError, answered 422 with its problems.
-    warnings: list[ConversionWarning] = []
-    if str(document.get("openapi", "")).startswith("3.1"):
-        converted = to_openapi30(document, strict=strict)
-        document, warnings = converted.document, list(converted.warnings)
-    if version is ExportVersion.V2:
-        converted = to_swagger2(document, strict=strict)
-        document = converted.document
-        warnings += converted.warnings
-    if warnings:
-        document["x-keyward-warnings"] = [w.to_dict() for w in warnings]
-    return Export(document, tuple(warnings), api.id, number)
+    return Export(exported.document, exported.warnings, api.id, number)
