@@ -1,29 +1,42 @@
 """Importing a big OpenAPI document: the issue's budget is 10 s for the 4 MB GitHub spec.
 
-The import, as far as it is pure, is `load` (bytes to a JSON-like dict, hostile input refused),
+The pure part of an import is `load` (bytes to a JSON-like dict, hostile input refused),
 `check` (our rules and openapi-spec-validator) and `operations` (the operation index with its
-fingerprints). The issue states an absolute budget, so the checked figure is in seconds; the
-budget column shows it as a ratio to `json.loads` of the same bytes timed in the same rounds,
-which is also the context the other figures give.
+fingerprints). The whole import is `apis.service.import_api` as `POST /v1/apis` runs it: the
+pure part, conversion to the normalised 3.x form, and both documents written to a migrated
+SQLite database in a committed transaction. The issue states an absolute budget, so the checked
+figure is in seconds; the budget column shows it as a ratio to `json.loads` of the same bytes
+timed in the same rounds, which is also the context the other figures give.
 """
 
 import gc
+import itertools
 import json
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmarks.rounds import Contestant, Figure, Scale, Timing, interleave
+from keyward.core.actors import Actor, Via
 from keyward.core.openapi.loading import load
 from keyward.core.openapi.operations import operations
 from keyward.core.openapi.validation import check
+from keyward.db.engine import Database
+from keyward.db.migrate import upgrade
+from keyward.domains.apis.schemas import ApiImport
+from keyward.domains.apis.service import import_api
+from keyward.domains.workspaces.schemas import WorkspaceCreate
+from keyward.domains.workspaces.service import actor_for_member, set_up_workspace
+from keyward.settings import Settings
 
 NAME = "openapi_import"
 BUDGET_SECONDS = 10.0
-# One round imports two 4 MB documents, 5-8 s; the suite's default 300 rounds give 4 here.
+# One round imports 4 MB documents three times, 7-10 s; the suite's default 300 rounds give 4 here.
 ROUNDS_DIVISOR = 75
 WARMUP_ROUNDS = 1
 
@@ -41,14 +54,17 @@ GITHUB_REFERENCE = "json.loads(GitHub, 4.0 MB)"
 GITHUB_LOAD = "load(GitHub)"
 GITHUB_INDEX = "operations(GitHub), 874 operations"
 GITHUB_IMPORT = "load + check + operations(GitHub)"
+GITHUB_STORED = "import_api(GitHub), stored in SQLite"
 STRIPE_REFERENCE = "json.loads(Stripe, 4.2 MB)"
 STRIPE_IMPORT = "load + check + operations(Stripe)"
+BUDGETED = (GITHUB_IMPORT, GITHUB_STORED)
 # Each figure's ratio is to the json.loads of its own document.
 REFERENCES = {
     GITHUB_REFERENCE: GITHUB_REFERENCE,
     GITHUB_LOAD: GITHUB_REFERENCE,
     GITHUB_INDEX: GITHUB_REFERENCE,
     GITHUB_IMPORT: GITHUB_REFERENCE,
+    GITHUB_STORED: GITHUB_REFERENCE,
     STRIPE_REFERENCE: STRIPE_REFERENCE,
     STRIPE_IMPORT: STRIPE_REFERENCE,
 }
@@ -89,6 +105,46 @@ def imported(raw: bytes) -> int:
     return len(operations(loaded.document))
 
 
+@contextmanager
+def migrated(directory: Path) -> Iterator[tuple[Database, Actor]]:
+    """A migrated SQLite database with one workspace, and its admin as the importing actor."""
+    database = Database.connect(f"sqlite:///{directory / 'bench.db'}")
+    try:
+        with database.engine.begin() as connection:
+            upgrade(connection)
+        with database.transaction() as uow:
+            set_up = set_up_workspace(
+                uow, WorkspaceCreate(name="bench", admin_email="admin@example.com")
+            )
+        with database.transaction(write=False) as uow:
+            actor = actor_for_member(uow, set_up.workspace.id, set_up.admin_member_id, Via.SYSTEM)
+        yield database, actor
+    finally:
+        database.dispose()
+
+
+def stored(database: Database, actor: Actor, raw: bytes) -> Callable[[], Any]:
+    """`import_api` of `raw`, committed, under a new name and mount path on every call."""
+    spec = raw.decode("utf-8")
+    settings = Settings(database_url=database.url)
+    numbers = itertools.count(1)
+
+    def work() -> Any:
+        number = next(numbers)
+        body = ApiImport.model_validate(
+            {
+                "name": f"github-{number}",
+                "upstream_url": "https://api.github.com",
+                "mount_path": f"github-{number}",
+                "spec": spec,
+            }
+        )
+        with database.transaction() as uow:
+            return import_api(uow, actor, body, settings)
+
+    return work
+
+
 def _read(path: Path) -> bytes:
     if not path.is_file():
         raise SystemExit(
@@ -102,17 +158,19 @@ def run(scale: Scale) -> list[Figure]:
     """Time json.loads, load, the operation index and the whole import in interleaved rounds."""
     github, stripe = _read(GITHUB), _read(STRIPE)
     github_document = load(github).document
-    contestants = {
-        GITHUB_REFERENCE: timed(lambda: json.loads(github)),
-        GITHUB_LOAD: timed(lambda: load(github)),
-        GITHUB_INDEX: timed(lambda: operations(github_document)),
-        GITHUB_IMPORT: timed(lambda: imported(github)),
-        STRIPE_REFERENCE: timed(lambda: json.loads(stripe)),
-        STRIPE_IMPORT: timed(lambda: imported(stripe)),
-    }
     rounds = max(2, scale.rounds // ROUNDS_DIVISOR)
     started = time.perf_counter()
-    timings = interleave(contestants, rounds=rounds, warmup=WARMUP_ROUNDS)
+    with tempfile.TemporaryDirectory() as directory, migrated(Path(directory)) as (db, actor):
+        contestants = {
+            GITHUB_REFERENCE: timed(lambda: json.loads(github)),
+            GITHUB_LOAD: timed(lambda: load(github)),
+            GITHUB_INDEX: timed(lambda: operations(github_document)),
+            GITHUB_IMPORT: timed(lambda: imported(github)),
+            GITHUB_STORED: timed(stored(db, actor, github)),
+            STRIPE_REFERENCE: timed(lambda: json.loads(stripe)),
+            STRIPE_IMPORT: timed(lambda: imported(stripe)),
+        }
+        timings = interleave(contestants, rounds=rounds, warmup=WARMUP_ROUNDS)
     _progress(f"timed {rounds} rounds in {time.perf_counter() - started:.1f} s")
     return figures(timings)
 
@@ -130,7 +188,7 @@ def figures(timings: dict[str, Timing]) -> list[Figure]:
             name,
             timing.median,
             timing.ratio(timings[REFERENCES[name]]),
-            budget if name == GITHUB_IMPORT else None,
+            budget if name in BUDGETED else None,
         )
         for name, timing in timings.items()
     ]

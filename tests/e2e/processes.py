@@ -76,9 +76,10 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, log_dir: Path) -> Iterator[Server]:
-    """`keyward serve` on a free port until the block ends; its output lands in a log file."""
-    port = free_port()
+def serve(database_url: str, log_dir: Path, port: int | None = None) -> Iterator[Server]:
+    """`keyward serve` on `port` (default: a free one) until the block ends; its output lands
+    in a log file."""
+    port = port or free_port()
     log = log_dir / f"serve-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(

@@ -3,12 +3,15 @@
 Each test runs on SQLite and on PostgreSQL, in a database of its own.
 """
 
+import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.e2e.processes import Server, cli, serve
+from tests.e2e.processes import Server, cli, free_port, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +45,37 @@ def test_init_prints_the_admin_key_once_and_then_explains(fresh_url: str) -> Non
     assert "cannot be shown again" in human.stdout
     assert "keys create --name admin --permission '*:*'" in human.stdout
     assert admin_key not in human.stdout + again.stdout
+
+
+def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    printed = cli(fresh_url, "init", "--demo", KEYWARD_PORT=str(port))
+    assert printed.code == 0, printed.stderr
+    lines = [line.strip() for line in printed.stdout.splitlines() if "curl -s" in line]
+    assert len(lines) == 5
+    with serve(fresh_url, tmp_path, port=port):
+        answers = []
+        for line in lines:
+            done = subprocess.run(
+                ["bash", "-c", f"{line} --fail-with-body"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 0, f"{line}\n{done.stdout}"
+            answers.append(done.stdout)
+    me, members, created, verified, exported = answers
+    assert json.loads(me)["member"]["email"] == "admin@example.com"
+    emails = {member["email"] for member in json.loads(members)["data"]}
+    assert {"provider@example.com", "acquirer@example.com", "auditor@example.com"} <= emails
+    assert json.loads(created)["key"].startswith("kw_")
+    assert (json.loads(verified)["valid"], json.loads(verified)["code"]) == (True, "valid")
+    spec = yaml.safe_load(exported)
+    assert spec["swagger"] == "2.0"
+    assert spec["info"]["title"] == "Petstore"
+    [scheme] = spec["securityDefinitions"].values()
+    assert (scheme["in"], scheme["name"]) == ("header", "X-API-Key")
 
 
 def test_the_cli_manages_the_key_lifecycle(fresh_url: str) -> None:

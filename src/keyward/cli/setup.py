@@ -9,20 +9,12 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
-from keyward.db.engine import Database, UnitOfWork
+from keyward.cli.demo import Demo, seed_demo
+from keyward.db.engine import Database
 from keyward.db.migrate import upgrade
-from keyward.domains.members.schemas import MemberCreate
-from keyward.domains.members.service import create_member
-from keyward.domains.organizations.schemas import OrganizationCreate, OrganizationKind
-from keyward.domains.organizations.service import create_organization
 from keyward.domains.workspaces import repository as workspace_rows
 from keyward.domains.workspaces.schemas import WorkspaceCreate
-from keyward.domains.workspaces.service import (
-    WorkspaceSetUp,
-    admin_actor,
-    resolve_workspace,
-    set_up_workspace,
-)
+from keyward.domains.workspaces.service import WorkspaceSetUp, resolve_workspace, set_up_workspace
 from keyward.jobs.worker import Worker
 from keyward.settings import Settings
 from keyward.verifier import Verifier
@@ -37,37 +29,12 @@ def _command_name() -> str:
     return shlex.quote(str(Path(sys.argv[0]).resolve()))
 
 
-def _seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp) -> list[str]:
-    """A provider and an acquirer organization with a member each, and an auditor."""
-    admin = admin_actor(uow, set_up.workspace.id, set_up.admin_member_id)
-    provider = create_organization(
-        uow, admin, OrganizationCreate(name="Acme APIs", kind=OrganizationKind.PROVIDER)
-    )
-    acquirer = create_organization(
-        uow, admin, OrganizationCreate(name="Globex", kind=OrganizationKind.ACQUIRER)
-    )
-    people = [
-        ("provider@example.com", "Pat Provider", "provider", [provider.id]),
-        ("acquirer@example.com", "Alex Acquirer", "acquirer", [acquirer.id]),
-        ("auditor@example.com", "Ada Auditor", "auditor", []),
-    ]
-    for email, name, role, organizations in people:
-        create_member(
-            uow,
-            admin,
-            MemberCreate(email=email, name=name, roles=[role], organization_ids=organizations),
-        )
-    return [email for email, *_ in people]
-
-
-def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: list[str]) -> None:
+def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: Demo | None) -> None:
     key = set_up.admin_key.key
     base = f"http://{settings.host}:{settings.port}"
     typer.echo(
         f'keyward is initialised: workspace "{set_up.workspace.name}" ({set_up.workspace.id}).'
     )
-    if demo:
-        typer.echo(f"Demo data: organizations Acme APIs and Globex; members {', '.join(demo)}.")
     typer.echo(
         "\nAdmin key, shown this once (keyward keeps only its hash; copy it now):\n\n"
         f"    {key}\n\n"
@@ -78,6 +45,21 @@ def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: list[str]
         "-H 'Content-Type: application/json' "
         """-d '{"name": "ci", "permissions": ["keys:read"]}'\n"""
     )
+    if demo is None:
+        return
+    typer.echo(
+        "Demo: Acme APIs offers the Petstore API and Globex acquired it; members "
+        f"{', '.join(demo.members)}.\n"
+        'Globex\'s key "mobile-app", shown this once:\n\n'
+        f"    {demo.acquisition_key}\n\n"
+        "Verify it, and download the Petstore spec as Globex reaches it (OpenAPI 2.0, with the "
+        "key scheme):\n\n"
+        f'    curl -s -X POST {base}/v1/keys/verify -H "Authorization: Bearer {key}" '
+        "-H 'Content-Type: application/json' "
+        f"""-d '{{"key": "{demo.acquisition_key}"}}'\n"""
+        f'    curl -s "{base}/v1/acquisitions/{demo.acquisition_id}/openapi'
+        f'?version=2.0&format=yaml" -H "Authorization: Bearer {key}"\n'
+    )
 
 
 def init(
@@ -87,7 +69,9 @@ def init(
         "admin@example.com"
     ),
     key_prefix: Annotated[str, typer.Option(help="Prefix of this workspace's keys.")] = "kw",
-    demo: Annotated[bool, typer.Option(help="Also seed demo organizations and members.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Also seed a demo: organizations, members, an API acquired.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create or migrate the database; on first run, create the workspace, admin and admin key."""
@@ -105,7 +89,7 @@ def init(
                         name=workspace_name, key_prefix=key_prefix, admin_email=admin_email
                     ),
                 )
-                demo_members = _seed_demo(uow, set_up) if demo else []
+                seeded = seed_demo(uow, set_up, settings) if demo else None
     if existing is None:
         if as_json:
             emit(
@@ -118,7 +102,7 @@ def init(
                 as_json=True,
             )
         else:
-            _print_first_run(settings, set_up, demo_members)
+            _print_first_run(settings, set_up, seeded)
         return
     if as_json:
         emit({"workspace_id": existing.id, "admin_member_id": None, "admin_key": None}, True)
