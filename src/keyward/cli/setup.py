@@ -121,8 +121,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port of the management API.")] = None,
 ) -> None:
-    """Run the management API (with its change-feed follower) and the worker until
-    interrupted."""
+    """Run the management API (with its change-feed follower) and the worker."""
     # The web stack loads only for the command that serves; every other command starts faster.
     import uvicorn
 
