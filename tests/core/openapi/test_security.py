@@ -67,6 +67,19 @@ def test_the_specs_own_and_or_is_kept_as_dnf() -> None:
     ]
 
 
+def test_an_operation_without_declared_security_needs_a_key_in_any_place_the_policy_takes_one() -> (
+    None
+):
+    doc = spec({"h": HEADER_KEY, "q": QUERY_KEY})
+    assert operation_requirements(doc, {}, default_locations(doc)) == [{"h": []}, {"q": []}]
+    passthrough = [
+        KeyLocation("h", Location.HEADER, "X-Token", KeyRole.PASSTHROUGH),
+        KeyLocation("q", Location.QUERY, "token", KeyRole.KEY),
+    ]
+    assert operation_requirements(doc, {}, passthrough) == [{"q": []}]
+    assert operation_requirements(doc, {"security": []}, passthrough) == []
+
+
 def test_a_policy_must_bind_every_api_key_scheme_as_declared() -> None:
     doc = spec({"h": HEADER_KEY, "q": QUERY_KEY})
     good = [

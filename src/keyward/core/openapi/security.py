@@ -103,16 +103,20 @@ def operation_requirements(
     """The requirements the gateway enforces for an operation under a key policy.
 
     With the synthetic default scheme, keyward's key is added to every alternative the spec
-    declares (its own schemes are the provider's and pass through); an operation without any
-    declared security needs the key alone. `[]` stays public and `{}` stays the anonymous
-    alternative.
+    declares (its own schemes are the provider's and pass through). An operation without any
+    declared security needs a key all the same, in any of the places the policy takes one:
+    keyward fails closed, so a spec that defines schemes but forgets to apply them does not
+    publish its API. Only `[]` makes an operation public; `{}` stays the anonymous alternative.
     """
     declared = effective_requirements(doc, operation)
+    locations = list(locations)
     synthetic = [loc.scheme for loc in locations if loc.synthetic]
-    if not synthetic:
-        return declared or []
     if declared is None:
-        return [{scheme: [] for scheme in synthetic}]
+        if synthetic:
+            return [{scheme: [] for scheme in synthetic}]
+        return [{loc.scheme: []} for loc in locations if loc.role is KeyRole.KEY]
+    if not synthetic:
+        return declared
     return [
         {**requirement, **{scheme: [] for scheme in synthetic}} if requirement else requirement
         for requirement in declared
