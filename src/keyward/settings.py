@@ -25,11 +25,32 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8080",
         description="Where acquirers reach the gateway; exported specs point there.",
     )
+    gateway_host: str | None = Field(
+        default=None, description="Where the gateway listens; default: the same host as the API."
+    )
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    demo_upstream: bool = Field(
+        default=False,
+        description="Serve the demo API's upstream, a small Petstore, under /demo/petstore/v1 "
+        "of the management API (`make run` turns it on).",
+    )
+    gateway_cors_preflight: bool = Field(
+        default=True,
+        description="Forward CORS preflight requests (OPTIONS with Origin and "
+        "Access-Control-Request-Method) to the upstream without a key.",
+    )
     feed_interval: float = Field(
         default=0.25, gt=0, description="Seconds between change-feed polls."
     )
     cache_refresh: float = Field(
         default=300.0, gt=0, description="Seconds after which a cached key is re-read anyway."
+    )
+    stale_if_error: float = Field(
+        default=30.0,
+        gt=0,
+        description="While storage cannot be reached, seconds for which cached keys keep their "
+        "verdict, counted from when the cache was last known current; keys that cannot be "
+        "confirmed after that are answered verification_unavailable.",
     )
     log_level: str = "info"
     secret_key: SecretStr | None = Field(
@@ -46,6 +67,11 @@ class Settings(BaseSettings):
         description="file:// connectors may only write below this directory.",
     )
     worker_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls.")
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db shared by gateways to count rate limits and quotas; "
+        "unset: each process counts on its own.",
+    )
 
     def server_secret(self) -> bytes:
         """The server secret: KEYWARD_SECRET_KEY, else the key file (made on first use)."""

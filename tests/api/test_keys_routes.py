@@ -1,9 +1,16 @@
-"""`/v1/keys` and `POST /v1/keys/verify`: one test per documented answer."""
+"""`/v1/keys`, `/v1/keys/{id}/usage` and `POST /v1/keys/verify`: one test per documented
+answer."""
+
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from keyward.core.clock import ManualClock
 from keyward.core.keys import generate_key
 from keyward.db.engine import Database
+from keyward.verifier.usage import UsageRecorder
+from tests.api.error_bodies import assert_error
+from tests.conftest import START
 from tests.factories import actor_for, admin, bearer, make_key, make_member, make_workspace, secret
 
 
@@ -191,3 +198,74 @@ def test_verify_needs_the_verify_permission(api: TestClient, db: Database) -> No
     response = api.post("/v1/keys/verify", headers=bearer(created), json={"key": secret(created)})
     assert response.status_code == 403
     assert response.json()["error"]["details"]["required"] == "keys:verify"
+
+
+def test_usage_answers_buckets_by_status_class(
+    api: TestClient, db: Database, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    key = make_key(db, admin(db, set_up))
+    recorder = UsageRecorder(clock)
+    for status in (200, 200, 404, 503):
+        recorder.record(key.id, set_up.workspace.id, status)
+    clock.advance(timedelta(minutes=1))
+    recorder.record(key.id, set_up.workspace.id, 301)
+    recorder.flush(db)
+    clock.advance(timedelta(minutes=1))
+    response = api.get(
+        f"/v1/keys/{key.id}/usage",
+        headers=bearer(set_up.admin_key),
+        params={"since": START.isoformat(), "granularity": "minute"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["key_id"] == key.id
+    assert body["granularity"] == "minute"
+    assert body["totals"] == {"2xx": 2, "3xx": 1, "4xx": 1, "5xx": 1}
+    assert body["data"] == [
+        {"start": "2026-06-01T12:00:00Z", "2xx": 2, "3xx": 0, "4xx": 1, "5xx": 1},
+        {"start": "2026-06-01T12:01:00Z", "2xx": 0, "3xx": 1, "4xx": 0, "5xx": 0},
+    ]
+    default = api.get(f"/v1/keys/{key.id}/usage", headers=bearer(set_up.admin_key)).json()
+    assert (default["granularity"], len(default["data"]), default["totals"]["2xx"]) == (
+        "hour",
+        25,
+        2,
+    )
+
+
+def test_usage_needs_a_valid_key_and_the_right_to_read_the_key(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    path = f"/v1/keys/{set_up.admin_key.id}/usage"
+    assert_error(api.get(path), 401)
+    assert_error(api.get(path, headers=bearer(generate_key().secret)), 401)
+    auditor = make_key(db, admin(db, set_up), permissions=["audit:read"])
+    refused = assert_error(api.get(path, headers=bearer(auditor)), 403, "permission_denied")
+    assert refused["details"]["required"] == "keys:read"
+
+
+def test_usage_of_another_workspace_s_key_is_not_found(api: TestClient, db: Database) -> None:
+    ours, theirs = make_workspace(db), make_workspace(db)
+    for key_id in (theirs.admin_key.id, "key_00000000000000000000000000", "nonsense"):
+        response = api.get(f"/v1/keys/{key_id}/usage", headers=bearer(ours.admin_key))
+        assert_error(response, 404, "key_not_found")
+
+
+def test_usage_refuses_bad_ranges_with_422(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    path = f"/v1/keys/{set_up.admin_key.id}/usage"
+    headers = bearer(set_up.admin_key)
+    for params, code in (
+        ({"since": START.isoformat(), "until": START.isoformat()}, "usage_range_invalid"),
+        ({"since": (START + timedelta(days=1)).isoformat()}, "usage_range_invalid"),
+        ({"until": "9999-12-31T23:00:00-05:00"}, "usage_range_invalid"),
+        ({"until": "0001-01-01T01:00:00Z"}, "usage_range_invalid"),
+        ({"since": "2020-01-01T00:00:00Z", "granularity": "hour"}, "usage_range_too_large"),
+        ({"since": "2026-06-01T00:00:00"}, "validation_failed"),
+        ({"granularity": "week"}, "validation_failed"),
+    ):
+        assert_error(api.get(path, headers=headers, params=params), 422, code)
+    ancient = {"since": "0001-01-01T00:00:00Z", "until": "0001-01-01T01:00:00Z"}
+    assert api.get(path, headers=headers, params=ancient).json()["data"][0]["2xx"] == 0

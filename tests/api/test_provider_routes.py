@@ -13,6 +13,7 @@ from keyward.api.runtime import Runtime
 from keyward.db.engine import Database
 from keyward.settings import Settings
 from keyward.verifier import Verifier
+from tests.api.error_bodies import assert_error
 from tests.factories import PETSTORE_20, PETSTORE_30, bearer, make_workspace
 
 
@@ -225,3 +226,62 @@ def test_export_parameters_are_validated(
         assert response.status_code == 422
     missing = api.get("/v1/acquisitions/acq_00000000000000000000000000/openapi", headers=provider)
     assert missing.status_code == 404
+
+
+def test_offerings_take_show_and_replace_limits(api: TestClient, provider: dict[str, str]) -> None:
+    api_id = _import(api, provider, PETSTORE_30)["id"]
+    limits = [
+        {"scope": "key", "requests": 10, "per": "PT1S"},
+        {"scope": "acquisition", "requests": 100000, "per": "P30D"},
+    ]
+    created = api.post(
+        "/v1/offerings",
+        headers=provider,
+        json={"api_id": api_id, "name": "Metered", "limits": limits},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["limits"] == limits
+    offering = f"/v1/offerings/{created.json()['id']}"
+    assert api.get(offering, headers=provider).json()["limits"] == limits
+    patched = api.patch(
+        offering,
+        headers=provider,
+        json={"limits": [{"scope": "key", "requests": 5, "per": "PT1H"}]},
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["limits"] == [{"scope": "key", "requests": 5, "per": "PT1H"}]
+    unlimited = api.post(
+        "/v1/offerings", headers=provider, json={"api_id": api_id, "name": "Unmetered"}
+    )
+    assert unlimited.json()["limits"] == []
+
+
+def test_offering_limits_that_do_not_validate_are_a_422(
+    api: TestClient, provider: dict[str, str]
+) -> None:
+    api_id = _import(api, provider, PETSTORE_30)["id"]
+    twice = [
+        {"scope": "acquisition", "requests": 10, "per": "P1D"},
+        {"scope": "acquisition", "requests": 20, "per": "PT24H"},
+    ]
+    duplicate = api.post(
+        "/v1/offerings", headers=provider, json={"api_id": api_id, "name": "x", "limits": twice}
+    )
+    assert assert_error(duplicate, 422, "duplicate_limit")["details"] == {
+        "scope": "acquisition",
+        "per": "P1D",
+    }
+    for limit in (
+        {"scope": "key", "requests": 0, "per": "PT1S"},
+        {"scope": "key", "requests": 1, "per": "PT0S"},
+        {"scope": "key", "requests": 1, "per": "P2Y"},
+        {"scope": "everyone", "requests": 1, "per": "PT1S"},
+        {"scope": "key", "requests": 1, "per": "PT1S", "burst": 5},
+    ):
+        response = api.post(
+            "/v1/offerings",
+            headers=provider,
+            json={"api_id": api_id, "name": "x", "limits": [limit]},
+        )
+        assert_error(response, 422, "validation_failed")
+    assert api.get("/v1/offerings", headers=provider).json()["data"] == []

@@ -27,8 +27,23 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
     assert api["name"] == "Swagger Petstore"
     offering = cli(
         fresh_url, "offerings", "create", "--api", api["id"], "--name", "Pets", "--period", "P1Y",
-        "--json",
+        "--limit", "key:10/PT1S", "--limit", "acquisition:100000/P30D", "--json",
     ).json()  # fmt: skip
+    limits = [
+        {"scope": "key", "requests": 10, "per": "PT1S"},
+        {"scope": "acquisition", "requests": 100000, "per": "P30D"},
+    ]
+    assert offering["limits"] == limits
+    assert cli(fresh_url, "offerings", "show", offering["id"], "--json").json()["limits"] == limits
+    malformed = cli(
+        fresh_url, "offerings", "create", "--api", api["id"], "--name", "Bad", "--limit", "10/s",
+        "--json",
+    )  # fmt: skip
+    assert (malformed.code, malformed.error()["error"]["code"]) == (1, "invalid_limit")
+    relimited = cli(
+        fresh_url, "offerings", "set-limits", offering["id"], "--limit", "key:5/PT1M", "--json"
+    ).json()
+    assert relimited["limits"] == [{"scope": "key", "requests": 5, "per": "PT1M"}]
     organization = cli(
         fresh_url, "organizations", "create", "Globex", "--kind", "acquirer", "--json"
     ).json()

@@ -145,3 +145,43 @@ def test_feed_sequence_follows_commit_order(writer: Database) -> None:
         changes = feed.read_since(uow.session, start)
     assert [c.entity_id for c in changes] == ["mem_0", "mem_1", "mem_2"]
     assert [c.seq for c in changes] == sorted(c.seq or 0 for c in changes)
+
+
+def test_the_listener_hears_each_poll_s_changes_and_none_after_a_gap(
+    writer: Database, reader: Database
+) -> None:
+    set_up = make_workspace(writer)
+    heard: list[list[Change] | None] = []
+    follower = FeedFollower(reader, Verifier(reader), listener=heard.append)
+    assert follower.poll() == 0
+    assert heard == [], "no changes, no call"
+    with writer.transaction() as uow:
+        uow.record_change(Change(set_up.workspace.id, Entity.API, "api_1"))
+    follower.poll()
+    assert [[c.entity_id for c in changes or []] for changes in heard] == [["api_1"]]
+    follower.position -= 5
+    with writer.transaction() as uow:
+        uow.record_change(Change(set_up.workspace.id, Entity.API, "api_2"))
+    follower.poll()
+    assert heard[-1] is None
+
+
+def test_a_listener_that_raised_is_told_it_missed_changes(
+    writer: Database, reader: Database
+) -> None:
+    set_up = make_workspace(writer)
+    heard: list[list[Change] | None] = []
+
+    def listener(changes: list[Change] | None) -> None:
+        heard.append(changes)
+        if len(heard) == 1:
+            raise RuntimeError("catalog unavailable")
+
+    follower = FeedFollower(reader, Verifier(reader), listener=listener)
+    with writer.transaction() as uow:
+        uow.record_change(Change(set_up.workspace.id, Entity.API, "api_1"))
+    with pytest.raises(RuntimeError, match="catalog unavailable"):
+        follower.poll()
+    assert follower.poll() == 0
+    assert heard[-1] is None
+    assert len(heard) == 2

@@ -21,6 +21,12 @@ class KeyCode(StrEnum):
     KEY_DISABLED = "key_disabled"
     ACQUISITION_EXPIRED = "acquisition_expired"
     INSUFFICIENT_RIGHTS = "insufficient_rights"
+    VERIFICATION_UNAVAILABLE = "verification_unavailable"
+
+    @property
+    def message(self) -> str:
+        """What the code means to the caller, and what to do next."""
+        return MESSAGES[self]
 
 
 MESSAGES: dict[KeyCode, str] = {
@@ -35,6 +41,7 @@ MESSAGES: dict[KeyCode, str] = {
     KeyCode.ACQUISITION_EXPIRED: "The acquisition this key belongs to is not valid now: "
     "reacquire the offering to make the key work again.",
     KeyCode.INSUFFICIENT_RIGHTS: "The API key is valid but does not grant what was asked.",
+    KeyCode.VERIFICATION_UNAVAILABLE: "keyward cannot confirm keys right now; try again shortly.",
 }
 
 
@@ -87,6 +94,8 @@ class Verdict:
 
 UNKNOWN = Verdict(KeyCode.KEY_INVALID)
 MISSING = Verdict(KeyCode.KEY_MISSING)
+# Storage cannot be reached and the cache cannot vouch for the key: neither good nor bad.
+UNAVAILABLE = Verdict(KeyCode.VERIFICATION_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)

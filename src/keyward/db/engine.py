@@ -16,6 +16,9 @@ from keyward.db.feed import Change
 
 CommitListener = Callable[[Sequence[Change]], None]
 
+# Seconds a new PostgreSQL connection may take, unless the URL sets `connect_timeout` itself.
+CONNECT_TIMEOUT = 5
+
 
 def normalize_url(url: str) -> str:
     """Accept the URLs people write and pick keyward's drivers (psycopg 3 for PostgreSQL)."""
@@ -89,7 +92,11 @@ class Database:
             engine = create_engine(url, connect_args={"check_same_thread": False})
             _configure_sqlite(engine)
         else:
-            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            if "connect_timeout" not in parsed.query:
+                # An unreachable server fails a connection in seconds, not minutes: the verifier
+                # then answers from its cache or `verification_unavailable` instead of hanging.
+                parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+            engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
         read = sessionmaker(engine, expire_on_commit=False)
         write = sessionmaker(engine.execution_options(keyward_write=True), expire_on_commit=False)
         return cls(engine, read, write, clock)

@@ -1,4 +1,8 @@
-"""The change feed: written with every change that affects verification, read by followers."""
+"""The change feed: written with every change that affects verification, read by followers.
+
+On PostgreSQL a transaction that records changes also notifies `CHANNEL`, delivered when it
+commits, so that followers listening there read the feed at once instead of at their next poll.
+"""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +16,8 @@ from keyward.db.models import ChangeFeedEntry
 
 # Serialises change-feed writers on PostgreSQL so that sequence order is commit order.
 FEED_LOCK_ID = 0x6B657977
+# The PostgreSQL channel notified, once per transaction, by every transaction that records changes.
+CHANNEL = "keyward_changes"
 
 
 class Entity(StrEnum):
@@ -35,8 +41,15 @@ class Change:
 
 
 def append(session: Session, change: Change, at: datetime, *, lock: bool) -> None:
+    """Add `change` to the feed in `session`'s transaction; `lock` for its first change.
+
+    On PostgreSQL, `lock` takes the feed lock and queues the transaction's one notification,
+    in one round trip; the notification is delivered when, and only if, the transaction commits.
+    """
     if lock and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(FEED_LOCK_ID)))
+        session.execute(
+            select(func.pg_advisory_xact_lock(FEED_LOCK_ID), func.pg_notify(CHANNEL, ""))
+        )
     session.add(
         ChangeFeedEntry(
             workspace_id=change.workspace_id,

@@ -6,13 +6,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
 
+import psycopg
 from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from keyward.core.permissions import EMPTY, PermissionSet
 from keyward.core.verdicts import AcquisitionTerms, KeySnapshot
 from keyward.db.models import Acquisition, ApiKey, Member, Offering
 from keyward.db.rights import member_rights
+
+# What storage raises when it cannot answer: the server is down or unreachable, a connection
+# broke, or every pooled connection is busy. SQLAlchemy wraps the drivers' errors in DBAPIError.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, psycopg.Error)
 
 
 def _terms(session: Session, acquisition_id: str) -> AcquisitionTerms | None:

@@ -1,8 +1,9 @@
-"""`/v1/keys`: account keys, their lifecycle, and `POST /v1/keys/verify`."""
+"""`/v1/keys`: account keys, their lifecycle, their usage, and `POST /v1/keys/verify`."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime
 
 from keyward.api.auth import ActorDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
@@ -21,6 +22,8 @@ from keyward.domains.keys.schemas import (
     KeyVerifyResult,
 )
 from keyward.domains.pagination import Page
+from keyward.domains.usage import service as usage
+from keyward.domains.usage.schemas import Granularity, KeyUsageOut
 
 router = APIRouter(tags=["keys"])
 
@@ -84,6 +87,35 @@ def verify_key(body: KeyVerifyRequest, actor: ActorDep, runtime: RuntimeDep) -> 
 def read_key(key_id: str, actor: ActorDep, database: DatabaseDep) -> KeyOut:
     with database.transaction(write=False) as uow:
         return service.get_key(uow, actor, key_id)
+
+
+@router.get("/keys/{key_id}/usage", name="key.usage", responses=errors(404))
+def read_key_usage(
+    key_id: str,
+    actor: ActorDep,
+    database: DatabaseDep,
+    since: Annotated[
+        AwareDatetime | None,
+        Query(description="Start of the range (RFC 3339); default: 24 hours before `until`."),
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="End of the range, exclusive; default: now.")
+    ] = None,
+    granularity: Annotated[
+        Granularity, Query(description="Bucket size; buckets are aligned to UTC.")
+    ] = Granularity.HOUR,
+) -> KeyUsageOut:
+    """How many responses the gateway gave to requests made with the key, by status class
+    (`2xx`, `3xx`, `4xx`, `5xx`; rate-limited requests are `4xx`), per minute, hour or day.
+
+    Needs the right to read the key. The range is cut into at most 1500 buckets: a longer one
+    is refused with 422 `usage_range_too_large`, and `since` not before `until` with 422
+    `usage_range_invalid`. Counts are stored in batches, so the last few seconds may be missing.
+    """
+    with database.transaction(write=False) as uow:
+        return usage.key_usage(
+            uow, actor, key_id, since=since, until=until, granularity=granularity
+        )
 
 
 @router.patch("/keys/{key_id}", name="key.update", responses=errors(404, *WITH_BODY))

@@ -19,6 +19,11 @@ router = APIRouter(tags=["offerings"])
     "/offerings", status_code=201, name="offering.create", responses=errors(404, 409, *WITH_BODY)
 )
 def create_offering(body: OfferingCreate, actor: ActorDep, database: DatabaseDep) -> OfferingOut:
+    """Offer an API, optionally only some operations, with rate limits and quotas.
+
+    `limits` apply per key or per acquisition; two limits with the same scope and period are
+    refused with 422 `duplicate_limit`.
+    """
     with database.transaction() as uow:
         return service.create_offering(uow, actor, body)
 
@@ -46,6 +51,8 @@ def read_offering(offering_id: str, actor: ActorDep, database: DatabaseDep) -> O
 def update_offering(
     offering_id: str, body: OfferingUpdate, actor: ActorDep, database: DatabaseDep
 ) -> OfferingOut:
+    """Change an offering; fields left out stay. `limits` replaces every limit (`[]`: none);
+    gateways apply it as soon as they read the change feed."""
     with database.transaction() as uow:
         return service.update_offering(uow, actor, offering_id, body)
 

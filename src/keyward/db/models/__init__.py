@@ -5,6 +5,7 @@ from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
 from keyward.db.models.keys import ApiKey, IdempotencyRecord
 from keyward.db.models.outbox import Connector, Delivery, OutboxMessage
+from keyward.db.models.usage import KeyUsage
 from keyward.db.models.workspaces import (
     Member,
     MemberPermission,
@@ -25,6 +26,7 @@ __all__ = [
     "Connector",
     "Delivery",
     "IdempotencyRecord",
+    "KeyUsage",
     "Member",
     "MemberPermission",
     "MemberRole",

@@ -58,7 +58,8 @@ class ApiVersion(Base):
 
 
 class Offering(Base):
-    """What acquirers acquire: an API, for how long, and optionally only some operations."""
+    """What acquirers acquire: an API, for how long, optionally only some operations, and the
+    rate limits and quotas that apply to each key and each acquisition."""
 
     __tablename__ = "offerings"
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
@@ -72,6 +73,8 @@ class Offering(Base):
     acquisition_period: Mapped[str | None] = mapped_column(String(40))
     operation_tags: Mapped[list[str]] = mapped_column(JSONDocument)
     operation_ids: Mapped[list[str]] = mapped_column(JSONDocument)
+    # Rate limits and quotas: [{"scope": "key" | "acquisition", "requests": n, "per": "PT1S"}].
+    limits: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, server_default="[]")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

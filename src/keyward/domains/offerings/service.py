@@ -1,7 +1,9 @@
-"""The rules for offerings: an API, how long acquisitions last, which operations are offered.
+"""The rules for offerings: an API, how long acquisitions last, which operations are offered,
+and the rate limits and quotas on each key and acquisition.
 
 An operation selection must name tags and operationIds the API's current spec has, so an
-offering never silently offers nothing.
+offering never silently offers nothing. Limits are stored as `{"scope", "requests", "per"}` with
+`per` as ISO-8601, the form gateways read; every change to them goes out on the change feed.
 """
 
 from datetime import timedelta
@@ -23,6 +25,7 @@ from keyward.domains.audit import service as audit
 from keyward.domains.offerings import repository
 from keyward.domains.offerings.schemas import (
     OfferingCreate,
+    OfferingLimit,
     OfferingOut,
     OfferingUpdate,
     OperationSelection,
@@ -42,6 +45,26 @@ def acquisition_period(offering: Offering) -> timedelta | None:
     return _durations.validate_python(offering.acquisition_period)
 
 
+def limits(offering: Offering) -> list[OfferingLimit]:
+    return [OfferingLimit.model_validate(item) for item in offering.limits]
+
+
+def _stored_limits(wanted: list[OfferingLimit]) -> list[dict[str, Any]]:
+    """The limits as stored, refusing two limits with the same scope and period."""
+    seen: set[tuple[str, timedelta]] = set()
+    for limit in wanted:
+        if (limit.scope, limit.per) in seen:
+            per = _durations.dump_python(limit.per, mode="json")
+            raise InvalidInput(
+                f"Two limits per {limit.scope.value} over {per}: keep one, with the number of "
+                "requests wanted.",
+                code="duplicate_limit",
+                details={"scope": limit.scope.value, "per": per},
+            )
+        seen.add((limit.scope, limit.per))
+    return [limit.model_dump(mode="json") for limit in wanted]
+
+
 def _out(offering: Offering) -> OfferingOut:
     selected = offering.operation_tags or offering.operation_ids
     return OfferingOut(
@@ -56,6 +79,7 @@ def _out(offering: Offering) -> OfferingOut:
         )
         if selected
         else None,
+        limits=limits(offering),
         created_at=offering.created_at,
         updated_at=offering.updated_at,
     )
@@ -127,6 +151,7 @@ def create_offering(uow: UnitOfWork, actor: Actor, body: OfferingCreate) -> Offe
         ),
         operation_tags=sorted(set(body.operations.tags)) if body.operations else [],
         operation_ids=sorted(set(body.operations.operation_ids)) if body.operations else [],
+        limits=_stored_limits(body.limits),
         created_at=now,
         updated_at=now,
     )
@@ -139,7 +164,9 @@ def create_offering(uow: UnitOfWork, actor: Actor, body: OfferingCreate) -> Offe
         "offering.create",
         target_type="offering",
         target_id=offering.id,
-        details=out.model_dump(mode="json", include={"api_id", "name", "acquisition_period"}),
+        details=out.model_dump(
+            mode="json", include={"api_id", "name", "acquisition_period", "limits"}
+        ),
     )
     return out
 
@@ -188,6 +215,10 @@ def update_offering(
             sorted(set(body.operations.operation_ids)) if body.operations else []
         )
         changed["operations"] = True
+    if body.limits is not None:
+        stored = _stored_limits(body.limits)
+        if stored != offering.limits:
+            offering.limits = changed["limits"] = stored
     if changed:
         offering.updated_at = uow.clock.now()
         uow.session.flush()

@@ -1,0 +1,59 @@
+"""Key usage as the API shows it: totals and buckets of responses by status class."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from keyward.domains.fields import Output
+
+
+class Granularity(StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+
+class StatusCounts(Output):
+    """Responses by status class. (A 101 upgrade counts as 2xx; a 429 as 4xx.)"""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        serialize_by_alias=True,
+        json_schema_serialization_defaults_required=True,
+    )
+
+    success: int = Field(default=0, alias="2xx", title="2xx", description="Successes.")
+    redirection: int = Field(default=0, alias="3xx", title="3xx", description="Redirections.")
+    client_error: int = Field(
+        default=0, alias="4xx", title="4xx", description="Refusals, rate limiting included."
+    )
+    server_error: int = Field(
+        default=0, alias="5xx", title="5xx", description="Failures, upstream or the gateway's."
+    )
+
+    def add(self, status_class: str, count: int) -> None:
+        field = _FIELDS[status_class]
+        setattr(self, field, getattr(self, field) + count)
+
+
+_FIELDS = {info.alias: name for name, info in StatusCounts.model_fields.items()}
+
+
+class UsageBucket(StatusCounts):
+    start: datetime = Field(description="Start of the minute, hour or day (UTC).")
+
+
+class KeyUsageOut(Output):
+    key_id: str
+    last_used_at: datetime | None = Field(
+        description="When the key was last accepted, to the second; written in batches, so it "
+        "may trail by a few seconds."
+    )
+    since: datetime = Field(description="Start of the first bucket.")
+    until: datetime = Field(description="End of the range (exclusive).")
+    granularity: Granularity
+    totals: StatusCounts = Field(description="Every response in the range.")
+    data: list[UsageBucket] = Field(
+        description="Every bucket of the range, oldest first, with zeros where there was none."
+    )

@@ -1,0 +1,335 @@
+"""Rate limits and quotas: counting each request against an offering's limits, per key and per
+acquisition, in this process or in Redis shared by every gateway.
+
+The algorithm is the sliding-window counter. Time is cut into fixed windows of the limit's
+period; for each (scope id, period) two counts are kept, the current window's and the previous
+one's, and a request is let through when
+
+    current + previous * (share of the previous window still inside the sliding window) + 1
+        ≤ requests.
+
+Memory is constant per active (scope id, period) and entries expire two periods after their
+last request, so a quota of P30D costs the same as a rate limit of PT1S. The error bound: the
+estimate takes the previous window's requests as evenly spread. Under steady load, including
+clients hammering past the limit, admissions are spread evenly by the algorithm itself and any
+window of one period admits the limit to within one request. After a quiet spell a client can
+burst the whole limit at the end of one window and, as that burst is then weighed down
+gradually, use up to the limit again in the next: in the worst case a sliding window admits
+twice the limit, as does a fixed window at its boundary. (An exact sliding log would need
+memory per request.)
+
+In Redis one Lua script checks and counts every limit of a request in one round trip, atomically,
+on the server's clock: any number of gateway processes share one exact count, so together they
+admit what one process would. A request is counted against every limit only when all of them let
+it through; a refused request consumes nothing.
+
+When Redis cannot be reached the limiter fails open: requests pass uncounted (and without
+`RateLimit-*` headers) and a warning is logged once per outage. Limits protect capacity; they
+are not authentication, and an outage of Redis should not become an outage of every API. After a
+failure Redis is not tried again for `RETRY_AFTER_FAILURE` seconds, so an outage does not add a
+connection timeout to every request.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from keyward.core.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "UNCOUNTED",
+    "Limit",
+    "LimitOutcome",
+    "LocalRateLimiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "headers",
+    "rate_limiter",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most `requests` requests in `period` seconds, for each key or each acquisition."""
+
+    scope: str  # "key" | "acquisition"
+    requests: int
+    period: float
+
+
+@dataclass(frozen=True, slots=True)
+class LimitOutcome:
+    """A request's standing against its limits, told by the most constraining one.
+
+    Allowed: the limit with the fewest requests remaining (after this one), and `reset`, the
+    seconds until its current window closes. Refused: the limit that frees up last, and
+    `retry_after` (= `reset`), the seconds until it would let a request through if nothing else
+    is sent meanwhile. `limit` 0 means nothing was counted (no limits, or Redis unreachable).
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: float
+    retry_after: float | None
+
+
+UNCOUNTED = LimitOutcome(allowed=True, limit=0, remaining=0, reset=0.0, retry_after=None)
+
+
+class RateLimiter(Protocol):
+    async def hit(
+        self, limits: Sequence[Limit], key_id: str, acquisition_id: str
+    ) -> LimitOutcome: ...
+
+    async def close(self) -> None: ...
+
+
+def headers(outcome: LimitOutcome) -> list[tuple[bytes, bytes]]:
+    """`RateLimit-Limit`, `-Remaining` and `-Reset` (whole seconds, rounded up), and `Retry-After`
+    when refused; nothing for an uncounted outcome."""
+    if outcome.limit == 0:
+        return []
+    found = [
+        (b"ratelimit-limit", b"%d" % outcome.limit),
+        (b"ratelimit-remaining", b"%d" % outcome.remaining),
+        (b"ratelimit-reset", b"%d" % math.ceil(outcome.reset)),
+    ]
+    if outcome.retry_after is not None:
+        found.append((b"retry-after", b"%d" % max(1, math.ceil(outcome.retry_after))))
+    return found
+
+
+def _period_ms(limit: Limit) -> int:
+    return max(1, round(limit.period * 1000))
+
+
+def _scope_id(limit: Limit, key_id: str, acquisition_id: str) -> str:
+    return acquisition_id if limit.scope == "acquisition" else key_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Count:
+    """One limit's counts at `now_ms`: its current and previous window's requests."""
+
+    limit: Limit
+    previous: int
+    current: int
+    elapsed_ms: int  # since the current window opened
+    period_ms: int
+
+    def used(self) -> float:
+        # In the order the Lua script computes it, so both sides agree to the last bit.
+        return self.current + self.previous * (self.period_ms - self.elapsed_ms) / self.period_ms
+
+    def admits_one(self) -> bool:
+        return self.used() + 1 <= self.limit.requests
+
+    def remaining(self) -> int:
+        return max(0, math.floor(self.limit.requests - self.used()))
+
+    def closes_in(self) -> float:
+        return (self.period_ms - self.elapsed_ms) / 1000
+
+    def wait(self) -> float:
+        """Seconds until one more request fits, if none is sent meanwhile."""
+        room = self.limit.requests - 1
+        period = self.period_ms / 1000
+        if self.current <= room:
+            # The previous window's share shrinks until current + share ≤ room.
+            if self.previous == 0:
+                return 0.0
+            at = period * (1 - (room - self.current) / self.previous)
+            return max(0.0, at - self.elapsed_ms / 1000)
+        # This window alone is over: wait for it to become the previous one and shrink.
+        return self.closes_in() + period * (1 - room / self.current)
+
+
+def _outcome(counts: Sequence[_Count], allowed: bool) -> LimitOutcome:
+    """The outcome told by the most constraining limit; `counts` include this request if
+    `allowed`."""
+    if allowed:
+        tightest = min(counts, key=lambda c: (c.remaining(), -c.closes_in()))
+        return LimitOutcome(
+            True, tightest.limit.requests, tightest.remaining(), tightest.closes_in(), None
+        )
+    # Redis decided; should its arithmetic have rounded differently, every limit is a suspect.
+    refusing = [c for c in counts if not c.admits_one()] or list(counts)
+    slowest = max(refusing, key=lambda c: c.wait())
+    wait = slowest.wait()
+    return LimitOutcome(False, slowest.limit.requests, 0, wait, wait)
+
+
+class LocalRateLimiter:
+    """Limits counted in this process: exact for one process, on the injected clock.
+
+    Meant for the event loop: `hit` never awaits, so concurrent requests cannot interleave
+    inside it. Counts of windows that can no longer matter are swept out now and then.
+    """
+
+    SWEEP_EVERY = 60.0
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        # (scope, scope id, period ms) -> [window number, previous count, current count]
+        self._windows: dict[tuple[str, str, int], list[int]] = {}
+        self._next_sweep = 0.0
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    async def hit(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> LimitOutcome:
+        if not limits:
+            return UNCOUNTED
+        now = self._clock.timestamp()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        now_ms = round(now * 1000)
+        entries: list[list[int]] = []
+        counts: list[_Count] = []
+        for limit in limits:
+            period_ms = _period_ms(limit)
+            window = now_ms // period_ms
+            slot = (limit.scope, _scope_id(limit, key_id, acquisition_id), period_ms)
+            entry = self._windows.get(slot)
+            if entry is None:
+                entry = self._windows[slot] = [window, 0, 0]
+            elif entry[0] != window:
+                entry[1] = entry[2] if entry[0] == window - 1 else 0
+                entry[0], entry[2] = window, 0
+            entries.append(entry)
+            counts.append(_Count(limit, entry[1], entry[2], now_ms - window * period_ms, period_ms))
+        allowed = all(count.admits_one() for count in counts)
+        if allowed:
+            for entry in entries:
+                entry[2] += 1
+            counts = [
+                _Count(c.limit, c.previous, c.current + 1, c.elapsed_ms, c.period_ms)
+                for c in counts
+            ]
+        return _outcome(counts, allowed)
+
+    def _sweep(self, now: float) -> None:
+        now_ms = round(now * 1000)
+        stale = [
+            slot for slot, (window, _, _) in self._windows.items() if window < now_ms // slot[2] - 1
+        ]
+        for slot in stale:
+            del self._windows[slot]
+        self._next_sweep = now + self.SWEEP_EVERY
+
+    async def close(self) -> None:
+        self._windows.clear()
+
+
+# KEYS: one hash per (scope id, period) with fields w (window number), c (its count) and
+# p (the previous window's count). ARGV: requests and period in ms for each key, in order.
+# Replies {now ms, allowed 0|1, previous 1, current 1, previous 2, current 2, ...}, the currents
+# including this request when it was allowed.
+_HIT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local allowed = 1
+local windows, previous, current = {}, {}, {}
+for i, key in ipairs(KEYS) do
+  local requests = tonumber(ARGV[2 * i - 1])
+  local period = tonumber(ARGV[2 * i])
+  local window = math.floor(now / period)
+  local stored = redis.call('HMGET', key, 'w', 'c', 'p')
+  local w = tonumber(stored[1])
+  local p, c = 0, 0
+  if w == window then
+    c = tonumber(stored[2]) or 0
+    p = tonumber(stored[3]) or 0
+  elseif w == window - 1 then
+    p = tonumber(stored[2]) or 0
+  end
+  windows[i], previous[i], current[i] = window, p, c
+  local elapsed = now - window * period
+  if c + p * (period - elapsed) / period + 1 > requests then
+    allowed = 0
+  end
+end
+local reply = {now, allowed}
+for i, key in ipairs(KEYS) do
+  if allowed == 1 then
+    current[i] = current[i] + 1
+    redis.call('HSET', key, 'w', windows[i], 'c', current[i], 'p', previous[i])
+    redis.call('PEXPIRE', key, 2 * tonumber(ARGV[2 * i]))
+  end
+  reply[#reply + 1] = previous[i]
+  reply[#reply + 1] = current[i]
+end
+return reply
+"""
+
+
+class RedisRateLimiter:
+    """Limits counted in Redis, shared by every process that uses the same server and prefix."""
+
+    RETRY_AFTER_FAILURE = 1.0
+
+    def __init__(self, url: str, *, prefix: str = "keyward:limits:", timeout: float = 0.5) -> None:
+        self._redis: Redis = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._script = self._redis.register_script(_HIT)
+        self._prefix = prefix
+        self._paused_until = 0.0
+        self._failing = False
+
+    def _key(self, limit: Limit, key_id: str, acquisition_id: str) -> str:
+        # The acquisition in braces puts every counter of one request in one cluster slot.
+        scope_id = _scope_id(limit, key_id, acquisition_id)
+        return f"{self._prefix}{{{acquisition_id}}}:{limit.scope}:{scope_id}:{_period_ms(limit)}"
+
+    async def hit(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> LimitOutcome:
+        if not limits or time.monotonic() < self._paused_until:
+            return UNCOUNTED
+        keys = [self._key(limit, key_id, acquisition_id) for limit in limits]
+        args: list[int] = []
+        for limit in limits:
+            args += (limit.requests, _period_ms(limit))
+        try:
+            reply = await self._script(keys=keys, args=args)
+        except (RedisError, OSError) as error:
+            self._paused_until = time.monotonic() + self.RETRY_AFTER_FAILURE
+            if not self._failing:
+                self._failing = True
+                log.warning(
+                    "Redis cannot be used for rate limits (%s: %s); requests pass uncounted "
+                    "until it can",
+                    type(error).__name__,
+                    error,
+                )
+            return UNCOUNTED
+        if self._failing:
+            self._failing = False
+            log.warning("Redis is back: rate limits are counted again")
+        now_ms, allowed = int(reply[0]), reply[1] == 1
+        counts = []
+        for i, limit in enumerate(limits):
+            period_ms = _period_ms(limit)
+            elapsed_ms = now_ms - now_ms // period_ms * period_ms
+            previous, current = int(reply[2 + 2 * i]), int(reply[3 + 2 * i])
+            counts.append(_Count(limit, previous, current, elapsed_ms, period_ms))
+        return _outcome(counts, allowed)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def rate_limiter(redis_url: str | None, clock: Clock | None = None) -> RateLimiter:
+    """Counting in Redis when a URL is given (gateways share the counts, on Redis's clock),
+    else in-process on `clock`."""
+    if redis_url:
+        return RedisRateLimiter(redis_url)
+    return LocalRateLimiter(clock)
