@@ -1,0 +1,281 @@
+"""What crosses the gateway: the fields dropped and added on the request sent upstream and on
+the response relayed back."""
+
+import re
+
+from keyward.gateway.http._replies import check_lines, status_line
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+    }
+)
+
+# Connection options that name no header field.
+_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+_DROP, _FORWARDED_FOR, _FORWARDED, _VIA, _CONTENT_LENGTH, _TRANSFER_ENCODING = range(6)
+
+# Fields of the handler's upstream request headers the engine does not copy as they are.
+_REQUEST_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
+    b"host": _DROP,
+    b"content-length": _DROP,
+    b"expect": _DROP,
+    b"x-forwarded-proto": _DROP,
+    b"x-forwarded-host": _DROP,
+    b"x-forwarded-for": _FORWARDED_FOR,
+    b"forwarded": _FORWARDED,
+    b"via": _VIA,
+}
+
+# Fields of an upstream response the engine does not copy as they are.
+_RESPONSE_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"via": _VIA,
+}
+
+# How a relayed response body is framed towards the client.
+BODY_NONE = 0
+BODY_AS_IS = 1  # the upstream's Content-Length holds
+BODY_CHUNKED = 2  # re-chunked for an HTTP/1.1 client
+BODY_UNTIL_CLOSE = 3  # an HTTP/1.0 client reads until the connection closes
+
+
+def nominated_fields(connection_values: list[bytes]) -> frozenset[bytes]:
+    """The field names listed in Connection header values, lower-cased."""
+    names = {
+        token.strip(b" \t").lower() for value in connection_values for token in value.split(b",")
+    }
+    return frozenset(names - _CONNECTION_OPTIONS - {b""})
+
+
+def forwarded_node(address: str) -> bytes:
+    """A client address as an RFC 7239 node: IPv6 in brackets and quotes."""
+    if ":" in address:
+        return b'"[%s]"' % address.encode()
+    return address.encode()
+
+
+def forwarded_value(value: bytes) -> bytes:
+    """A Forwarded parameter value: a token as it is, anything else as a quoted-string."""
+    if _TOKEN.fullmatch(value):
+        return value
+    return b'"%s"' % value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+
+
+def host_field(scheme: str, host: str, port: int) -> bytes:
+    """The Host value for an upstream: the port only when it is not the scheme's default."""
+    name = f"[{host}]" if ":" in host else host
+    if port == (443 if scheme == "https" else 80):
+        return name.encode("idna")
+    return f"{name}:{port}".encode("idna")
+
+
+class Hop:
+    """This gateway as a hop for one client: the head of each request it sends upstream.
+
+    The handler's headers are copied except hop-by-hop and framing fields and those the engine
+    owns. X-Forwarded-For, Forwarded and Via among them are extended with this hop;
+    X-Forwarded-Proto, X-Forwarded-Host and Host are set. The fields this hop adds depend only
+    on the client, its Host and its HTTP version, so they are made once per connection.
+    """
+
+    __slots__ = ("_added", "_address", "_node", "_pseudonym")
+
+    def __init__(self, client_address: str, pseudonym: bytes) -> None:
+        self._address = client_address.encode()
+        self._node = forwarded_node(client_address)
+        self._pseudonym = pseudonym
+        self._added: dict[tuple[bytes | None, str], tuple[bytes, int]] = {}
+
+    def request_head(
+        self,
+        method: bytes,
+        target: bytes,
+        host: bytes,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        client_host: bytes | None,
+        version: str,
+        framing: bytes,
+        upgrade: bytes | None,
+    ) -> bytes:
+        """`framing` is the engine's Content-Length or Transfer-Encoding line (CRLF ended) for
+        the body it sends; `upgrade` the protocol of a request to be tunnelled."""
+        if b" " in target:
+            raise ValueError("a request target cannot contain a space")
+        parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+        lines = 2
+        prior: dict[int, bytes] | None = None
+        fields = _REQUEST_FIELDS
+        for name, value in headers:
+            kind = fields.get(name.lower())
+            if kind is None:
+                parts += (name, b": ", value, b"\r\n")
+                lines += 1
+            elif kind != _DROP:
+                if prior is None:
+                    prior = {}
+                earlier = prior.get(kind)
+                prior[kind] = value if earlier is None else earlier + b", " + value
+        if prior is None:
+            added = self._added.get((client_host, version))
+            if added is None:
+                added = self._added[client_host, version] = self._fields(client_host, version, {})
+        else:
+            added = self._fields(client_host, version, prior)
+        parts.append(added[0])
+        lines += added[1]
+        if upgrade is not None:
+            parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
+            lines += 2
+        if framing:
+            parts.append(framing)
+            lines += 1
+        parts.append(b"\r\n")
+        head = b"".join(parts)
+        check_lines(head, lines + 1)
+        return head
+
+    def _fields(
+        self, client_host: bytes | None, version: str, prior: dict[int, bytes]
+    ) -> tuple[bytes, int]:
+        """The fields this hop adds, CRLF ended, and how many lines they are."""
+
+        def extended(kind: int, value: bytes) -> bytes:
+            earlier = prior.get(kind)
+            return value if earlier is None else earlier + b", " + value
+
+        element = b"for=" + self._node
+        lines = []
+        if client_host is not None:
+            element += b";host=" + forwarded_value(client_host)
+            lines.append(b"x-forwarded-host: " + client_host)
+        lines += [
+            b"x-forwarded-for: " + extended(_FORWARDED_FOR, self._address),
+            b"x-forwarded-proto: http",
+            b"forwarded: " + extended(_FORWARDED, element + b";proto=http"),
+            b"via: " + extended(_VIA, version.encode() + b" " + self._pseudonym),
+        ]
+        return b"\r\n".join(lines) + b"\r\n", len(lines)
+
+
+def response_head(
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    connection_values: list[bytes] | None,
+    *,
+    via: bytes,
+    extra: list[tuple[bytes, bytes]],
+    head_request: bool,
+    http10: bool,
+    keep_alive: bool,
+) -> tuple[bytes, int, bool, bool]:
+    """The head relayed to the client, how its body is framed towards the client, whether the
+    client connection stays, and whether the upstream's body lasts until it closes.
+
+    Hop-by-hop fields and those the upstream named in Connection are dropped, Via is extended
+    and the handler's `extra` fields are added. A Content-Length is kept; any other body is
+    re-chunked for HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0 ones.
+    Raises ValueError for a transfer coding other than chunked, which the gateway cannot relay.
+    """
+    nominated = nominated_fields(connection_values) if connection_values else None
+    parts = [status_line(status)]
+    lines = 1
+    content_length: bytes | None = None
+    chunked = False
+    prior_via = b""
+    fields = _RESPONSE_FIELDS
+    for name, value in headers:
+        lname = name.lower()
+        kind = fields.get(lname)
+        if kind is None:
+            if nominated is None or lname not in nominated:
+                parts += (name, b": ", value, b"\r\n")
+                lines += 1
+        elif kind == _CONTENT_LENGTH:
+            content_length = value
+        elif kind == _TRANSFER_ENCODING:
+            if value.strip(b" \t").lower() != b"chunked":
+                raise ValueError("the upstream used a transfer coding other than chunked")
+            chunked = True
+        elif kind == _VIA:
+            prior_via += value + b", "
+    parts += (b"via: ", prior_via, via, b"\r\n")
+    lines += 1
+    for name, value in extra:
+        parts += (name, b": ", value, b"\r\n")
+        lines += 1
+    until_close = False
+    if head_request or status in (204, 304):
+        body = BODY_NONE
+        if content_length is not None and status != 204:
+            parts += (b"content-length: ", content_length, b"\r\n")
+            lines += 1
+    elif content_length is not None and not chunked:
+        body = BODY_AS_IS
+        parts += (b"content-length: ", content_length, b"\r\n")
+        lines += 1
+    else:
+        until_close = not chunked
+        if http10:
+            body = BODY_UNTIL_CLOSE
+            keep_alive = False
+        else:
+            body = BODY_CHUNKED
+            parts.append(b"transfer-encoding: chunked\r\n")
+            lines += 1
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+        lines += 1
+    elif http10:
+        parts.append(b"connection: keep-alive\r\n")
+        lines += 1
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    check_lines(head, lines + 1)
+    return head, body, keep_alive, until_close
+
+
+def switching_head(
+    headers: list[tuple[bytes, bytes]],
+    connection_values: list[bytes] | None,
+    *,
+    via: bytes,
+    extra: list[tuple[bytes, bytes]],
+) -> bytes:
+    """The 101 relayed to the client before a tunnel opens: the upstream's Upgrade is kept."""
+    nominated = nominated_fields(connection_values or [])
+    parts = [status_line(101)]
+    lines = 1
+    prior_via = b""
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"upgrade":
+            parts += (b"upgrade: ", value, b"\r\n")
+            lines += 1
+        elif lname == b"via":
+            prior_via += value + b", "
+        elif lname not in HOP_BY_HOP and lname not in nominated:
+            parts += (name, b": ", value, b"\r\n")
+            lines += 1
+    parts += (b"via: ", prior_via, via, b"\r\nconnection: upgrade\r\n")
+    lines += 2
+    for name, value in extra:
+        parts += (name, b": ", value, b"\r\n")
+        lines += 1
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    check_lines(head, lines + 1)
+    return head

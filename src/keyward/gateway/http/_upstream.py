@@ -1,0 +1,439 @@
+"""Connections to upstream servers: sending a request, parsing the response, and the keep-alive
+pool they return to."""
+
+import asyncio
+import enum
+import logging
+import ssl
+from typing import Protocol, cast
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+
+from keyward.gateway.http._deadline import Deadline
+from keyward.gateway.http._forwarding import host_field
+from keyward.gateway.http._messages import Limits, Upstream
+
+log = logging.getLogger("keyward.gateway")
+
+# Connection values that name no field to drop, as nearly every upstream sends them.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+
+
+class Failure(enum.Enum):
+    """How an exchange with an upstream ended without a complete response."""
+
+    UNANSWERED = "unanswered"  # closed before the first byte of a response
+    TRUNCATED = "truncated"  # closed after the response began
+    TIMEOUT = "timeout"
+    INVALID = "invalid"  # the response broke HTTP/1.1
+
+
+class UpstreamUnreachableError(Exception):
+    """Connecting to the upstream failed: refused, unreachable, unknown name or TLS."""
+
+
+class ResponseSink(Protocol):
+    """The client side of an exchange, fed by the upstream connection serving it."""
+
+    def response_head(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        connection_values: list[bytes] | None,
+        version: str,
+    ) -> bool:
+        """Relay the head; True when the body lasts until the upstream closes.
+
+        `connection_values` are the upstream's Connection values other than keep-alive and
+        close, None when there are none."""
+
+    def response_body(self, data: bytes) -> None: ...
+
+    def response_end(self) -> None: ...
+
+    def response_failed(self, failure: Failure, retryable: bool) -> None:
+        """`retryable`: the request may be sent again on a fresh connection, as a pooled
+        connection the upstream closed meanwhile failed before answering."""
+
+    def tunnel_open(self, upstream: "UpstreamConnection", data: bytes) -> asyncio.Transport:
+        """The upstream switched protocols; returns the client transport to copy bytes to."""
+
+    def tunnel_closed(self) -> None: ...
+
+    def upstream_writable(self, writable: bool) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+class _StrayResponseError(Exception):
+    """The upstream sent a response nobody asked for."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to an upstream; serves one exchange at a time, then goes back to the pool.
+
+    A response to HEAD ends with its head: llhttp, told nothing of the request, would wait for
+    the body its Content-Length announces, so the parser is replaced after such a response.
+    """
+
+    __slots__ = (
+        "_answered",
+        "_connection_values",
+        "_deadline",
+        "_done",
+        "_expect_body",
+        "_headers",
+        "_in_head",
+        "_informational",
+        "_parser",
+        "_pool",
+        "_reading_paused",
+        "_request_sent",
+        "_reset_parser",
+        "_sink",
+        "_switching",
+        "_timeout",
+        "_tunnel",
+        "_until_close",
+        "_upgrade",
+        "closed",
+        "origin",
+        "reused",
+        "transport",
+        "tunneled",
+    )
+
+    def __init__(self, pool: "UpstreamPool", origin: "Origin") -> None:
+        self.origin = origin
+        self._pool = pool
+        self._timeout = pool.limits.upstream_timeout
+        self._deadline = Deadline(pool.loop, self._timed_out)
+        self._parser = HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self._sink: ResponseSink | None = None
+        self.closed = False
+        self.reused = False
+        self.tunneled = 0
+        self._tunnel: asyncio.Transport | None = None
+        self._reading_paused = False
+        self._answered = False
+        self._expect_body = True
+        self._upgrade = False
+        self._request_sent = False
+        self._done = False
+        self._reset_parser = False
+        self._in_head = False
+        self._informational = False
+        self._switching = False
+        self._until_close = False
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._connection_values: list[bytes] | None = None
+
+    # -- the exchange, as driven by the client side
+
+    def send(
+        self,
+        sink: ResponseSink,
+        parts: list[bytes],
+        *,
+        expect_body: bool,
+        complete: bool,
+        upgrade: bool,
+    ) -> None:
+        """Write a request head (and what there is of its body) and await the response.
+
+        `complete`: the whole request is in `parts`; otherwise `write` and `end_request` follow.
+        """
+        transport = self.transport
+        if transport is None:
+            raise RuntimeError("the upstream connection is not open")
+        self._sink = sink
+        self._answered = False
+        self._done = False
+        self._expect_body = expect_body
+        self._upgrade = upgrade
+        self._request_sent = complete
+        self._switching = False
+        self._informational = False
+        self._until_close = False
+        self._deadline.after(self._timeout)
+        transport.writelines(parts)
+
+    def write(self, data: bytes) -> None:
+        """More of the request body."""
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+            self._deadline.after(self._timeout)
+
+    def write_parts(self, parts: tuple[bytes, ...]) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.writelines(parts)
+            self._deadline.after(self._timeout)
+
+    def end_request(self) -> None:
+        self._request_sent = True
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
+            if self._sink is not None:
+                self._deadline.after(self._timeout)
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        """End the exchange from the client side: the connection cannot be reused."""
+        self._sink = None
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._deadline.cancel()
+            self._pool.forget(self)
+            if self.transport is not None:
+                self.transport.close()
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self._tunnel
+        if tunnel is not None:
+            self.tunneled += len(data)
+            tunnel.write(data)
+            return
+        sink = self._sink
+        if sink is None:
+            self.close()
+            return
+        self._answered = True
+        try:
+            self._parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            self._switch(sink, data[upgrade.args[0] :])
+        except HttpParserError as error:
+            cause = error.__context__
+            if cause is not None and not isinstance(cause, _StrayResponseError):
+                log.error("Relaying an upstream response failed", exc_info=cause)
+            self._fail(Failure.INVALID)
+        else:
+            if self._sink is not None:
+                self._deadline.after(self._timeout)
+        if self._reset_parser:
+            self._reset_parser = False
+            self._parser = HttpResponseParser(self)
+        sink.flush()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+        sink = self._sink
+        self._sink = None
+        if sink is None:
+            return
+        if self._tunnel is not None:
+            sink.tunnel_closed()
+        elif self._until_close and not self._in_head and not self._done:
+            self._done = True
+            sink.response_end()
+        elif not self._answered:
+            sink.response_failed(Failure.UNANSWERED, self.reused and self._request_sent)
+        else:
+            sink.response_failed(Failure.TRUNCATED, False)
+
+    def pause_writing(self) -> None:
+        if self._sink is not None:
+            self._sink.upstream_writable(False)
+
+    def resume_writing(self) -> None:
+        if self._sink is not None:
+            self._sink.upstream_writable(True)
+
+    # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self._sink is None:
+            raise _StrayResponseError
+        self._in_head = True
+        self._until_close = False
+        self._headers = []
+        self._connection_values = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_head:
+            self._headers.append((name, value))
+            if (
+                len(name) == 10
+                and name.lower() == b"connection"
+                and value.lower() not in _PLAIN_CONNECTION
+            ):
+                if self._connection_values is None:
+                    self._connection_values = [value]
+                else:
+                    self._connection_values.append(value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        sink = self._sink
+        if sink is None:
+            raise _StrayResponseError
+        status = self._parser.get_status_code()
+        if status < 200:
+            if status != 101:
+                # Interim answers (100 Continue, 103 Early Hints) are the engine's to give.
+                self._informational = True
+                return
+            if not self._upgrade or not self._parser.should_upgrade():
+                # Unasked, or without `Connection: upgrade`: llhttp would go on reading the
+                # other protocol's bytes as HTTP.
+                raise _StrayResponseError
+            self._switching = True
+        self._until_close = sink.response_head(
+            status,
+            self._headers,
+            self._connection_values,
+            self._parser.get_http_version(),
+        )
+        if not self._expect_body and not self._switching:
+            self._reset_parser = True
+            self._complete()
+
+    def on_body(self, body: bytes) -> None:
+        sink = self._sink
+        if sink is None or self._done:
+            raise _StrayResponseError
+        sink.response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+        elif not self._done and not self._switching:
+            self._complete()
+
+    # -- internals
+
+    def _complete(self) -> None:
+        sink = self._sink
+        self._done = True
+        if sink is None:
+            return
+        self._sink = None
+        self._deadline.clear()
+        if self._request_sent and self._parser.should_keep_alive() and not self.closed:
+            self.reused = True
+            if self._reading_paused:
+                self.resume_reading()
+            self._pool.release(self)
+        else:
+            self.close()
+        sink.response_end()
+
+    def _switch(self, sink: ResponseSink, data: bytes) -> None:
+        self._deadline.cancel()
+        self._pool.forget(self)
+        self._tunnel = sink.tunnel_open(self, data)
+
+    def _fail(self, failure: Failure) -> None:
+        sink = self._sink
+        self._sink = None
+        self.close()
+        if sink is not None:
+            sink.response_failed(failure, False)
+
+    def _timed_out(self) -> None:
+        self._fail(Failure.TIMEOUT)
+
+
+class Origin:
+    """One upstream as the pool keeps it: its Host value and its idle connections."""
+
+    __slots__ = ("host", "idle", "upstream")
+
+    def __init__(self, upstream: Upstream) -> None:
+        if upstream.scheme not in ("http", "https"):
+            raise ValueError(f"an upstream's scheme is http or https, not {upstream.scheme}")
+        self.upstream = upstream
+        self.host = host_field(upstream.scheme, upstream.host, upstream.port)
+        self.idle: list[UpstreamConnection] = []
+
+
+class UpstreamPool:
+    """Keep-alive connections per upstream, the most recently used first."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, limits: Limits, tls: ssl.SSLContext | None
+    ) -> None:
+        self.loop = loop
+        self.limits = limits
+        self._tls = tls
+        self._origins: dict[Upstream, Origin] = {}
+        self._open: set[UpstreamConnection] = set()
+
+    def origin(self, upstream: Upstream) -> Origin:
+        """The pool's entry for `upstream`; raises ValueError for a scheme other than http(s)."""
+        origin = self._origins.get(upstream)
+        if origin is None:
+            origin = self._origins[upstream] = Origin(upstream)
+        return origin
+
+    def take(self, origin: Origin) -> UpstreamConnection | None:
+        """An idle connection to `origin` that is still open, if there is one."""
+        idle = origin.idle
+        while idle:
+            connection = idle.pop()
+            transport = connection.transport
+            if not connection.closed and transport is not None and not transport.is_closing():
+                return connection
+        return None
+
+    async def connect(self, origin: Origin) -> UpstreamConnection:
+        """A new connection; raises TimeoutError or UpstreamUnreachableError."""
+        upstream = origin.upstream
+        tls: ssl.SSLContext | None = None
+        if upstream.scheme == "https":
+            tls = self._tls
+            if tls is None:
+                tls = self._tls = ssl.create_default_context()
+        try:
+            async with asyncio.timeout(self.limits.upstream_connect_timeout):
+                _, connection = await self.loop.create_connection(
+                    lambda: UpstreamConnection(self, origin),
+                    upstream.host,
+                    upstream.port,
+                    ssl=tls,
+                    server_hostname=upstream.host if tls is not None else None,
+                )
+        except TimeoutError:
+            raise
+        except OSError as error:
+            raise UpstreamUnreachableError(str(error) or type(error).__name__) from error
+        self._open.add(connection)
+        return connection
+
+    def release(self, connection: UpstreamConnection) -> None:
+        idle = connection.origin.idle
+        if len(idle) >= self.limits.max_idle_per_upstream:
+            connection.close()
+        else:
+            idle.append(connection)
+
+    def forget(self, connection: UpstreamConnection) -> None:
+        self._open.discard(connection)
+        idle = connection.origin.idle
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def close(self) -> None:
+        for connection in list(self._open):
+            connection.close()
+        for origin in self._origins.values():
+            origin.idle.clear()
