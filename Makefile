@@ -10,7 +10,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 
 run: $(VENV)/.installed-run
 	$(BIN)/keyward init --demo
-	$(BIN)/keyward serve
+	KEYWARD_DEMO_UPSTREAM=true $(BIN)/keyward serve
 
 test: $(VENV)/.installed-dev lint typecheck layers pytest
 

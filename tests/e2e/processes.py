@@ -68,6 +68,7 @@ def cli(database_url: str, *args: str, stdin: str | None = None, **env: str) -> 
 @dataclass
 class Server:
     url: str
+    gateway_url: str
     log: Path
 
     def client(self, key: str | None = None) -> httpx.Client:
@@ -76,19 +77,26 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, log_dir: Path, port: int | None = None) -> Iterator[Server]:
-    """`keyward serve` on `port` (default: a free one) until the block ends; its output lands
-    in a log file."""
+def serve(
+    database_url: str,
+    log_dir: Path,
+    port: int | None = None,
+    gateway_port: int | None = None,
+    **env: str,
+) -> Iterator[Server]:
+    """`keyward serve` (API, gateway and worker) on `port` and `gateway_port` (default: free
+    ones) until the block ends; its output lands in a log file."""
     port = port or free_port()
+    gateway_port = gateway_port or free_port()
     log = log_dir / f"serve-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [KEYWARD, "serve", "--port", str(port)],
-            env=environment(database_url),
+            [KEYWARD, "serve", "--port", str(port), "--gateway-port", str(gateway_port)],
+            env=environment(database_url, **env),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", log)
+    server = Server(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}", log)
     try:
         deadline = time.monotonic() + 30
         while True:

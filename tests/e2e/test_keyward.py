@@ -48,12 +48,17 @@ def test_init_prints_the_admin_key_once_and_then_explains(fresh_url: str) -> Non
 
 
 def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    printed = cli(fresh_url, "init", "--demo", KEYWARD_PORT=str(port))
+    port, gateway_port = free_port(), free_port()
+    ports = {
+        "KEYWARD_PORT": str(port),
+        "KEYWARD_GATEWAY_PORT": str(gateway_port),
+        "KEYWARD_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
+    }
+    printed = cli(fresh_url, "init", "--demo", **ports)
     assert printed.code == 0, printed.stderr
     lines = [line.strip() for line in printed.stdout.splitlines() if "curl -s" in line]
-    assert len(lines) == 5
-    with serve(fresh_url, tmp_path, port=port):
+    assert len(lines) == 6
+    with serve(fresh_url, tmp_path, port, gateway_port, KEYWARD_DEMO_UPSTREAM="true", **ports):
         answers = []
         for line in lines:
             done = subprocess.run(
@@ -65,7 +70,10 @@ def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_pat
             )
             assert done.returncode == 0, f"{line}\n{done.stdout}"
             answers.append(done.stdout)
-    me, members, created, verified, exported = answers
+    me, members, created, pets, verified, exported = answers
+    called = json.loads(pets)
+    assert [pet["name"] for pet in called["pets"]] == ["Rex", "Tom"]
+    assert called["served_for_acquisition"] == json.loads(verified)["acquisition_id"]
     assert json.loads(me)["member"]["email"] == "admin@example.com"
     emails = {member["email"] for member in json.loads(members)["data"]}
     assert {"provider@example.com", "acquirer@example.com", "auditor@example.com"} <= emails
@@ -95,6 +103,19 @@ def test_the_cli_manages_the_key_lifecycle(fresh_url: str) -> None:
     shown = cli(fresh_url, "keys", "show", key["id"], "--json").json()
     assert shown["name"] == "ci"
     assert "key" not in shown
+    used = cli(fresh_url, "keys", "usage", key["id"], "--json").json()
+    assert used["last_used_at"] is not None
+    assert (used["granularity"], len(used["data"])) == ("hour", 25)
+    assert used["totals"] == {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
+    weekly = cli(fresh_url, "keys", "usage", key["id"], "--since", "P7D", "--granularity", "day")
+    assert weekly.code == 0, weekly.stderr
+    assert "START" in weekly.stdout
+    assert "2XX" in weekly.stdout
+    too_long = cli(
+        fresh_url, "keys", "usage", key["id"], "--since", "P7D", "--granularity", "minute", "--json"
+    )
+    assert too_long.code == 1
+    assert too_long.error()["error"]["code"] == "usage_range_too_large"
     refused = cli(fresh_url, "keys", "delete", key["id"], "--json")
     assert refused.code == 1
     assert refused.stdout == ""

@@ -16,6 +16,7 @@ from keyward.api.routes import (
     apis,
     audit,
     connectors,
+    demo,
     health,
     keys,
     me,
@@ -87,6 +88,8 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
+    if runtime.settings.demo_upstream:
+        app.include_router(demo.router)
     app.add_middleware(BodyLimit, limit_for=partial(body_limit, runtime.settings))
     app.add_middleware(JsonBodies)
     app.add_middleware(RequestId)

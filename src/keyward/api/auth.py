@@ -7,9 +7,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from keyward.api.runtime import RuntimeDep
 from keyward.core.actors import Actor, Via
-from keyward.core.errors import KeywardError, Unauthenticated
+from keyward.core.errors import KeywardError, Unauthenticated, Unavailable
 from keyward.core.keys import KeyKind
-from keyward.core.verdicts import MISSING, UNKNOWN, Verdict
+from keyward.core.verdicts import MISSING, UNKNOWN, KeyCode, Verdict
 
 REALM = "keyward"
 CHALLENGES = (
@@ -58,6 +58,8 @@ def authenticate(
     if verdict.workspace_id is not None:
         # Known keys act, or are refused, in their workspace; refusals are audited there.
         request.state.actor = _actor(request, verdict, verdict.workspace_id)
+    if verdict.code is KeyCode.VERIFICATION_UNAVAILABLE:
+        raise Unavailable(verdict.message, code=verdict.code.value)
     if not verdict.valid:
         raise Unauthenticated(verdict.message, code=verdict.code.value)
     actor: Actor = request.state.actor

@@ -72,6 +72,7 @@ definitions:
 class Demo:
     members: list[str]
     api_id: str
+    gateway_url: str
     acquisition_id: str
     acquisition_key: str
 
@@ -107,7 +108,8 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
             {
                 "name": "Petstore",
                 "description": "The demo API.",
-                "upstream_url": "https://petstore.example.com/v1",
+                # The management API serves it when KEYWARD_DEMO_UPSTREAM is on (`make run`).
+                "upstream_url": f"http://{settings.host}:{settings.port}/demo/petstore/v1",
                 "mount_path": "petstore",
                 "provider_organization_id": provider.id,
                 "spec": PETSTORE,
@@ -128,4 +130,4 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
     key = create_key(uow, alex, acquisition.id, AcquisitionKeyCreate(name="mobile-app"))
     if key.key is None:
         raise RuntimeError("an acquisition key was created without its secret")
-    return Demo([email for email, *_ in people], api.id, acquisition.id, key.key)
+    return Demo([email for email, *_ in people], api.id, api.gateway_url, acquisition.id, key.key)

@@ -3,6 +3,7 @@
 import shlex
 import shutil
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -52,8 +53,9 @@ def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: Demo | No
         f"{', '.join(demo.members)}.\n"
         'Globex\'s key "mobile-app", shown this once:\n\n'
         f"    {demo.acquisition_key}\n\n"
-        "Verify it, and download the Petstore spec as Globex reaches it (OpenAPI 2.0, with the "
-        "key scheme):\n\n"
+        "Call the Petstore through the gateway with it, verify it, and download the spec as "
+        "Globex reaches it (OpenAPI 2.0, with the key scheme):\n\n"
+        f'    curl -s "{demo.gateway_url}/pets?limit=2" -H "X-API-Key: {demo.acquisition_key}"\n'
         f'    curl -s -X POST {base}/v1/keys/verify -H "Authorization: Bearer {key}" '
         "-H 'Content-Type: application/json' "
         f"""-d '{{"key": "{demo.acquisition_key}"}}'\n"""
@@ -116,24 +118,48 @@ def init(
     )
 
 
+class Part(StrEnum):
+    ALL = "all"
+    API = "api"
+    GATEWAY = "gateway"
+
+
 def serve(
     ctx: typer.Context,
+    part: Annotated[
+        Part, typer.Argument(help="all: API, gateway and worker; or the API or the gateway alone.")
+    ] = Part.ALL,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port of the management API.")] = None,
+    gateway_port: Annotated[int | None, typer.Option(help="Port of the gateway.")] = None,
 ) -> None:
-    """Run the management API (with its change-feed follower) and the worker."""
-    # The web stack loads only for the command that serves; every other command starts faster.
+    """Run keyward until interrupted: the management API, the gateway and the worker."""
+    settings = state(ctx).settings
+    with reporting(False):
+        database = open_database(settings)
+    gateway_host = settings.gateway_host or host or settings.host
+    gateway_port = gateway_port or settings.gateway_port
+    # The servers load only for the command that runs them; every other command starts faster.
+    from keyward.gateway.runner import Gateway, GatewayThread, run_gateway
+
+    if part is Part.GATEWAY:
+        run_gateway(settings, database, gateway_host, gateway_port)
+        return
     import uvicorn
 
     from keyward.api import create_app
     from keyward.api.runtime import Runtime
 
-    settings = state(ctx).settings
-    with reporting(False):
-        database = open_database(settings)
-    runtime = Runtime(settings, database, Verifier(database, refresh_after=settings.cache_refresh))
-    worker = Worker(database, settings)
-    worker.start()
+    verifier = Verifier(
+        database, refresh_after=settings.cache_refresh, stale_if_error=settings.stale_if_error
+    )
+    runtime = Runtime(settings, database, verifier)
+    worker = gateway = None
+    if part is Part.ALL:
+        worker = Worker(database, settings)
+        worker.start()
+        gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
+        gateway.start()
     try:
         uvicorn.run(
             create_app(runtime),
@@ -143,7 +169,10 @@ def serve(
             server_header=False,
         )
     finally:
-        worker.stop()
+        if gateway is not None:
+            gateway.stop()
+        if worker is not None:
+            worker.stop()
 
 
 @workspaces_app.command("create")

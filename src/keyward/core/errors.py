@@ -57,3 +57,10 @@ class Conflict(KeywardError):
 class TooLarge(KeywardError):
     status = 413
     default_code = "payload_too_large"
+
+
+class Unavailable(KeywardError):
+    """A dependency keyward needs to answer is out of reach for now; retrying later helps."""
+
+    status = 503
+    default_code = "unavailable"

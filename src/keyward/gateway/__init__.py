@@ -1,1 +1,1 @@
-"""The gateway: keyward's data plane, enforcing each operation's OpenAPI security on every request."""
+"""The gateway: keyward's data plane, enforcing each operation's OpenAPI security."""

@@ -1,0 +1,150 @@
+"""Running a gateway: the server, its verifier and catalog following the change feed, usage flushes.
+
+Several gateway processes may run against one database; each follows the change feed on its
+own (PostgreSQL wakes them with NOTIFY), so a change made anywhere reaches every one.
+"""
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Mapping, Sequence
+
+import uvloop
+
+from keyward.db.engine import Database
+from keyward.db.feed import Change
+from keyward.gateway.catalog import affects_catalog, load_catalog
+from keyward.gateway.enforcement import Enforcer
+from keyward.gateway.http import GatewayServer, new_event_loop
+from keyward.settings import Settings
+from keyward.verifier import FeedFollower, Verifier
+from keyward.verifier.limits import rate_limiter
+from keyward.verifier.usage import UsageRecorder
+
+log = logging.getLogger("keyward.gateway")
+
+USAGE_FLUSH_INTERVAL = 5.0
+
+
+class Gateway:
+    """One gateway: call `start` and `stop` from its event loop."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self._settings = settings
+        self._database = database
+        self.verifier = Verifier(
+            database,
+            refresh_after=settings.cache_refresh,
+            stale_if_error=settings.stale_if_error,
+        )
+        self.usage = UsageRecorder(database.clock)
+        self._limiter = rate_limiter(settings.redis_url, database.clock)
+        self.enforcer = Enforcer(
+            self.verifier, self._limiter, cors_preflight=settings.gateway_cors_preflight
+        )
+        self._follower = FeedFollower(
+            database, self.verifier, interval=settings.feed_interval, listener=self.reload
+        )
+        self._server = GatewayServer(self.enforcer, observer=self._count)
+        self._stopping = threading.Event()
+        self._flusher = threading.Thread(
+            target=self._flush_usage, name="keyward-usage", daemon=True
+        )
+
+    def _count(self, status: int, fields: Mapping[str, str]) -> None:
+        """Usage per key: every answer to a request whose key was identified."""
+        key_id = fields.get("key_id")
+        if key_id and status:
+            self.usage.record(key_id, fields["workspace_id"], status)
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Changes this process committed itself: seen at once, before the feed reports them."""
+        self.verifier.apply(changes)
+        self.reload(list(changes))
+
+    def reload(self, changes: list[Change] | None) -> None:
+        """Rebuild the catalog after changes to APIs or offerings (None: changes may be missed)."""
+        if changes is None or affects_catalog(changes):
+            self.enforcer.catalog = load_catalog(self._database)
+
+    def _flush_usage(self) -> None:
+        while not self._stopping.wait(USAGE_FLUSH_INTERVAL):
+            self._flush_once()
+
+    def _flush_once(self) -> None:
+        try:
+            self.usage.flush(self._database)
+        except Exception:
+            log.exception("usage flush failed; the counts are kept for the next one")
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.enforcer.catalog = await loop.run_in_executor(None, load_catalog, self._database)
+        self._follower.start()
+        self._flusher.start()
+        await self._server.start(host, port)
+        log.info("gateway listening on http://%s:%d", host, self._server.port)
+
+    async def stop(self) -> None:
+        await self._server.close()
+        self._stopping.set()
+        self._follower.stop()
+        await self._limiter.close()
+        self._flush_once()
+
+
+class GatewayThread:
+    """A gateway on an event loop of its own, in a thread: inside `keyward serve` and tests."""
+
+    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+        self.gateway = gateway
+        self._host, self._port = host, port
+        self._loop = new_event_loop()
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="keyward-gateway", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.gateway.start(self._host, self._port))
+        except BaseException as error:
+            self._failure = error
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    def stop(self) -> None:
+        if self._failure is None:
+            asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+
+def run_gateway(settings: Settings, database: Database, host: str, port: int) -> None:
+    """Serve on uvloop until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        gateway = Gateway(settings, database)
+        await gateway.start(host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await gateway.stop()
+
+    uvloop.run(main())

@@ -1,0 +1,401 @@
+"""The gateway enforces each operation's security exactly as the spec says, end to end.
+
+A real gateway on a 127.0.0.1 port, in front of a real upstream, over a real database (SQLite
+and PostgreSQL); keys, APIs and offerings are made through the services, as the management API
+makes them.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx2 as httpx
+import pytest
+
+from keyward.core.actors import Actor
+from keyward.core.clock import ManualClock
+from keyward.db.engine import Database
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.apis import service as apis
+from keyward.domains.apis.schemas import ApiUpdate, KeyPolicy
+from keyward.domains.keys import service as keys
+from keyward.domains.offerings import service as offerings
+from keyward.domains.offerings.schemas import OfferingUpdate
+from keyward.domains.usage import service as usage
+from keyward.gateway.runner import Gateway
+from keyward.settings import Settings
+from tests.factories import (
+    admin,
+    make_acquisition,
+    make_acquisition_key,
+    make_api,
+    make_key,
+    make_offering,
+    make_organization,
+    make_workspace,
+    secret,
+)
+from tests.gateway.gateway_support import Echo, echo_upstream, running_gateway
+
+SHOP = """\
+openapi: 3.0.3
+info: {title: Shop, version: "1"}
+servers: [{url: "https://shop.example.com/v2"}]
+components:
+  securitySchemes:
+    header_key: {type: apiKey, in: header, name: X-Shop-Key}
+    query_key: {type: apiKey, in: query, name: api_key}
+    cookie_key: {type: apiKey, in: cookie, name: shop_key}
+    tenant: {type: apiKey, in: header, name: X-Tenant}
+    acquisition: {type: apiKey, in: header, name: X-Acquisition}
+security: [{header_key: []}, {query_key: []}]
+paths:
+  /items:
+    get: {operationId: listItems, tags: [items], responses: {"200": {description: ok}}}
+    post: {operationId: createItem, tags: [admin], responses: {"201": {description: made}}}
+  /items/{id}:
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    get: {operationId: showItem, tags: [items], responses: {"200": {description: ok}}}
+  /tenant:
+    get:
+      operationId: tenantItems
+      tags: [items]
+      security: [{header_key: [], tenant: []}]
+      responses: {"200": {description: ok}}
+  /cookie:
+    get:
+      operationId: cookieItems
+      tags: [items]
+      security: [{cookie_key: []}]
+      responses: {"200": {description: ok}}
+  /claimed:
+    get:
+      operationId: claimedItems
+      tags: [items]
+      security: [{header_key: [], acquisition: []}]
+      responses: {"200": {description: ok}}
+  /optional:
+    get:
+      operationId: optionalItems
+      tags: [items]
+      security: [{header_key: []}, {}]
+      responses: {"200": {description: ok}}
+  /health:
+    get: {operationId: health, security: [], responses: {"200": {description: ok}}}
+"""
+POLICY = {
+    "key_locations": [
+        {"scheme": "header_key", "in": "header", "name": "X-Shop-Key", "role": "key"},
+        {"scheme": "query_key", "in": "query", "name": "api_key", "role": "key"},
+        {"scheme": "cookie_key", "in": "cookie", "name": "shop_key", "role": "key"},
+        {"scheme": "tenant", "in": "header", "name": "X-Tenant", "role": "passthrough"},
+        {
+            "scheme": "acquisition",
+            "in": "header",
+            "name": "X-Acquisition",
+            "role": "acquisition_id",
+        },
+    ]
+}
+
+
+@dataclass
+class Shop:
+    database: Database
+    actor: Actor
+    api_id: str
+    offering_id: str
+    acquisition_id: str
+    organization_id: str
+    key: str
+    key_id: str
+    gateway: Gateway
+    upstream: Echo
+    clock: ManualClock
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway.port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/shop/v2", timeout=10)
+
+
+def _shop_api(database: Database, actor: Actor, upstream: str, mount: str = "shop") -> str:
+    api = make_api(database, actor, spec=SHOP, name=f"Shop {mount}", mount_path=mount)
+    with database.transaction() as uow:
+        apis.update_api(
+            uow,
+            actor,
+            api.id,
+            ApiUpdate.model_validate({"upstream_url": f"{upstream}/base"}),
+            Settings(),
+        )
+        apis.set_policy(uow, actor, api.id, KeyPolicy.model_validate(POLICY))
+    return api.id
+
+
+@pytest.fixture
+def shop(fresh_url: str, clock: ManualClock) -> Iterator[Shop]:
+    database = Database.connect(fresh_url, clock=clock)
+    try:
+        set_up = make_workspace(database)
+        actor = admin(database, set_up)
+        with echo_upstream() as upstream:
+            api_id = _shop_api(database, actor, upstream.url)
+            offering = make_offering(database, actor, api_id, tags=["items"])
+            globex = make_organization(database, actor)
+            acquisition = make_acquisition(database, actor, offering.id, globex.id)
+            created = make_acquisition_key(database, actor, acquisition.id)
+            with running_gateway(database) as gateway:
+                yield Shop(
+                    database,
+                    actor,
+                    api_id,
+                    offering.id,
+                    acquisition.id,
+                    globex.id,
+                    secret(created),
+                    created.id,
+                    gateway,
+                    upstream,
+                    clock,
+                )
+    finally:
+        database.dispose()
+
+
+def _error(response: httpx.Response) -> str:
+    assert response.headers["content-type"] == "application/json"
+    code: str = response.json()["error"]["code"]
+    return code
+
+
+def test_a_valid_key_reaches_the_upstream_without_the_key_and_with_identity(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.get(
+            "/items",
+            params={"limit": "2"},
+            headers={"X-Shop-Key": shop.key, "X-Keyward-Key-Id": "key_forged", "X-Other": "1"},
+        )
+    assert response.status_code == 200
+    seen = response.json()
+    assert seen["target"] == "/base/items?limit=2"
+    forwarded = seen["headers"]
+    assert "x-shop-key" not in forwarded
+    assert shop.key not in json.dumps(seen)
+    assert forwarded["x-keyward-key-id"] == shop.key_id
+    assert forwarded["x-keyward-acquisition-id"] == shop.acquisition_id
+    assert forwarded["x-keyward-organization-id"] == shop.organization_id
+    assert forwarded["x-other"] == "1"
+
+
+def test_no_key_is_401_with_a_challenge_per_accepted_place(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.get("/items")
+    assert response.status_code == 401
+    assert _error(response) == "key_missing"
+    assert response.headers.get_list("www-authenticate") == [
+        'ApiKey realm="Shop shop", in="header", name="X-Shop-Key"',
+        'ApiKey realm="Shop shop", in="query", name="api_key"',
+    ]
+    assert shop.upstream.seen == []
+
+
+def test_unknown_revoked_and_expired_keys_are_401_with_their_code(shop: Shop) -> None:
+    with shop.client() as client:
+        unknown = client.get("/items", headers={"X-Shop-Key": "kw_" + "A" * 38})
+        assert (unknown.status_code, _error(unknown)) == (401, "key_invalid")
+        with shop.database.transaction() as uow:
+            keys.revoke_key(uow, shop.actor, shop.key_id)
+        revoked = client.get("/items", headers={"X-Shop-Key": shop.key})
+        assert (revoked.status_code, _error(revoked)) == (401, "key_revoked")
+    assert "www-authenticate" in revoked.headers
+    assert shop.upstream.seen == []
+
+
+def test_an_expired_acquisition_is_403_and_reacquiring_restores_the_same_key(shop: Shop) -> None:
+    shop.clock.advance(timedelta(days=31))
+    with shop.client() as client:
+        expired = client.get("/items", headers={"X-Shop-Key": shop.key})
+        assert (expired.status_code, _error(expired)) == (403, "acquisition_expired")
+        with shop.database.transaction() as uow:
+            acquisitions.reacquire(uow, shop.actor, shop.acquisition_id)
+        assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+
+
+def test_an_operation_outside_the_offering_is_403(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.post("/items", headers={"X-Shop-Key": shop.key})
+    assert (response.status_code, _error(response)) == (403, "operation_not_in_offering")
+    assert shop.upstream.seen == []
+
+
+def test_a_key_of_another_api_is_403_and_an_account_key_too(shop: Shop) -> None:
+    other_api = _shop_api(shop.database, shop.actor, shop.upstream.url, mount="other")
+    offering = make_offering(shop.database, shop.actor, other_api)
+    acquisition = make_acquisition(shop.database, shop.actor, offering.id, shop.organization_id)
+    other_key = secret(make_acquisition_key(shop.database, shop.actor, acquisition.id))
+    account_key = secret(make_key(shop.database, shop.actor))
+    with shop.client() as client:
+        wrong = client.get("/items", headers={"X-Shop-Key": other_key})
+        account = client.get("/items", headers={"X-Shop-Key": account_key})
+    assert (wrong.status_code, _error(wrong)) == (403, "wrong_api")
+    assert (account.status_code, _error(account)) == (403, "insufficient_rights")
+
+
+def test_a_key_of_another_workspace_is_answered_like_an_unknown_one(shop: Shop) -> None:
+    elsewhere = make_workspace(shop.database)
+    stranger = admin(shop.database, elsewhere)
+    api = _shop_api(shop.database, stranger, shop.upstream.url, mount="elsewhere")
+    offering = make_offering(shop.database, stranger, api)
+    organization = make_organization(shop.database, stranger)
+    acquisition = make_acquisition(shop.database, stranger, offering.id, organization.id)
+    foreign = secret(make_acquisition_key(shop.database, stranger, acquisition.id))
+    with shop.client() as client:
+        response = client.get("/items", headers={"X-Shop-Key": foreign})
+    assert (response.status_code, _error(response)) == (401, "key_invalid")
+
+
+def test_routes_unknown_paths_404_and_other_methods_405_with_allow(shop: Shop) -> None:
+    with httpx.Client(base_url=shop.url, timeout=10) as client:
+        assert _error(client.get("/nowhere/v2/items")) == "api_not_found"
+        missing = client.get("/shop/v2/nothing", headers={"X-Shop-Key": shop.key})
+        assert (missing.status_code, _error(missing)) == (404, "route_not_found")
+        wrong = client.delete("/shop/v2/items", headers={"X-Shop-Key": shop.key})
+        assert (wrong.status_code, _error(wrong)) == (405, "method_not_allowed")
+        assert wrong.headers["allow"] == "GET, HEAD, POST"
+        without_base = client.get("/shop/items", headers={"X-Shop-Key": shop.key})
+        assert without_base.status_code == 404
+
+
+def test_a_public_operation_needs_no_key(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["target"] == "/base/health"
+
+
+def test_a_query_key_is_stripped_and_redacted_in_the_access_log(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="keyward.gateway.access"), shop.client() as client:
+        response = client.get(f"/items/a%20b?api_key={shop.key}&page=2")
+    assert response.status_code == 200
+    assert response.json()["target"] == "/base/items/a%20b?page=2"
+    deadline = time.monotonic() + 5
+    while not caplog.records and time.monotonic() < deadline:
+        time.sleep(0.01)  # the line is written once the exchange is complete
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert shop.key not in logged
+    assert "api_key=REDACTED" in logged
+    assert shop.key_id in logged
+
+
+def test_and_needs_every_credential_and_passthrough_travels_untouched(shop: Shop) -> None:
+    with shop.client() as client:
+        alone = client.get("/tenant", headers={"X-Shop-Key": shop.key})
+        both = client.get("/tenant", headers={"X-Shop-Key": shop.key, "X-Tenant": "acme"})
+    assert (alone.status_code, _error(alone)) == (401, "key_missing")
+    assert both.status_code == 200
+    forwarded = both.json()["headers"]
+    assert forwarded["x-tenant"] == "acme"
+    assert "x-shop-key" not in forwarded
+
+
+def test_a_cookie_key_is_removed_and_the_other_cookies_kept(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.get("/cookie", headers={"Cookie": f"theme=dark; shop_key={shop.key}"})
+    assert response.status_code == 200
+    assert response.json()["headers"]["cookie"] == "theme=dark"
+
+
+def test_an_acquisition_id_credential_must_name_the_keys_acquisition(shop: Shop) -> None:
+    with shop.client() as client:
+        right = client.get(
+            "/claimed", headers={"X-Shop-Key": shop.key, "X-Acquisition": shop.acquisition_id}
+        )
+        wrong = client.get(
+            "/claimed", headers={"X-Shop-Key": shop.key, "X-Acquisition": "acq_someoneelse"}
+        )
+    assert right.status_code == 200
+    assert "x-acquisition" not in right.json()["headers"]
+    assert (wrong.status_code, _error(wrong)) == (401, "acquisition_id_mismatch")
+
+
+def test_optional_security_forwards_anonymous_calls_but_not_bad_keys(shop: Shop) -> None:
+    with shop.client() as client:
+        anonymous = client.get("/optional")
+        bad = client.get("/optional", headers={"X-Shop-Key": "kw_" + "B" * 38})
+        good = client.get("/optional", headers={"X-Shop-Key": shop.key})
+    assert anonymous.status_code == 200
+    assert "x-keyward-key-id" not in anonymous.json()["headers"]
+    assert (bad.status_code, _error(bad)) == (401, "key_invalid")
+    assert good.json()["headers"]["x-keyward-key-id"] == shop.key_id
+
+
+def test_a_key_sent_twice_differently_or_in_two_places_is_400(shop: Shop) -> None:
+    with shop.client() as client:
+        twice = client.get(
+            "/items", headers=[("X-Shop-Key", shop.key), ("X-Shop-Key", "kw_" + "C" * 38)]
+        )
+        two_places = client.get(f"/items?api_key={shop.key}", headers={"X-Shop-Key": shop.key})
+    assert (twice.status_code, _error(twice)) == (400, "credential_ambiguous")
+    assert (two_places.status_code, _error(two_places)) == (400, "key_in_two_places")
+    assert shop.upstream.seen == []
+
+
+def test_either_alternative_of_an_or_is_enough(shop: Shop) -> None:
+    with shop.client() as client:
+        by_query = client.get("/items", params={"api_key": shop.key})
+        by_header = client.get("/items", headers={"X-Shop-Key": shop.key})
+    assert by_query.status_code == by_header.status_code == 200
+
+
+def test_cors_preflight_passes_without_a_key(shop: Shop) -> None:
+    with shop.client() as client:
+        response = client.options(
+            "/items",
+            headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"},
+        )
+    assert response.status_code == 200
+    assert response.json()["method"] == "OPTIONS"
+
+
+def test_a_new_key_works_on_its_first_request_and_a_new_api_at_once(shop: Shop) -> None:
+    fresh = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    _shop_api(shop.database, shop.actor, shop.upstream.url, mount="later")
+    with httpx.Client(base_url=shop.url, timeout=10) as client:
+        assert client.get("/shop/v2/items", headers={"X-Shop-Key": fresh}).status_code == 200
+        assert client.get("/later/v2/health").status_code == 200
+
+
+def test_over_the_offerings_limit_is_429_and_every_answer_is_counted_as_usage(shop: Shop) -> None:
+    limits = {"limits": [{"scope": "key", "requests": 2, "per": "PT1M"}]}
+    with shop.database.transaction() as uow:
+        offerings.update_offering(
+            uow, shop.actor, shop.offering_id, OfferingUpdate.model_validate(limits)
+        )
+    with shop.client() as client:
+        first, second, third = (
+            client.get("/items", headers={"X-Shop-Key": shop.key}) for _ in range(3)
+        )
+        outside = client.post("/items", headers={"X-Shop-Key": shop.key})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["ratelimit-limit"], first.headers["ratelimit-remaining"]) == ("2", "1")
+    assert (third.status_code, _error(third)) == (429, "rate_limited")
+    assert int(third.headers["retry-after"]) >= 1
+    assert third.headers["ratelimit-remaining"] == "0"
+    assert len(shop.upstream.seen) == 2
+    assert outside.status_code == 403
+    deadline = time.monotonic() + 5
+    while shop.gateway.usage.pending() < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)  # counted once each exchange is complete
+    shop.gateway.usage.flush(shop.database)
+    shop.clock.advance(timedelta(minutes=1))  # usage is read up to now, this minute excluded
+    with shop.database.transaction(write=False) as uow:
+        counted = usage.key_usage(uow, shop.actor, shop.key_id)
+    assert counted.totals.model_dump() == {"2xx": 2, "3xx": 0, "4xx": 2, "5xx": 0}
