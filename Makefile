@@ -25,7 +25,7 @@ layers: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks

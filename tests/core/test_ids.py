@@ -111,9 +111,9 @@ def test_ids_sort_in_creation_order_across_carry_boundaries() -> None:
 @pytest.mark.parametrize(
     ("value", "prefix"),
     [
-        (new_id("key"), "mem"),
-        (new_id("mem"), "key"),
-        (new_id("ws"), "w"),
+        ("key_01m85chg6afe0f4g9y8mdcj86f", "mem"),
+        ("mem_01m85chg6afe0f4g9y8mdcj86g", "key"),
+        ("ws_01m85chg6afe0f4g9y8mdcj86h", "w"),
         ("key_" + "0" * 25, "key"),
         ("key_" + "0" * 27, "key"),
         ("key_", "key"),
