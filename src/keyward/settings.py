@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         description="Serve the demo API's upstream, a small Petstore, under /demo/petstore/v1 "
         "of the management API (`make run` turns it on).",
     )
+    gateway_access_log: bool = Field(
+        default=False,
+        description="Write one JSON line per gateway request to stderr (key id, never the "
+        "secret; key query parameters redacted).",
+    )
     gateway_cors_preflight: bool = Field(
         default=True,
         description="Forward CORS preflight requests (OPTIONS with Origin and "

@@ -4,6 +4,7 @@ Each test runs on SQLite and on PostgreSQL, in a database of its own.
 """
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -58,7 +59,15 @@ def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_pat
     assert printed.code == 0, printed.stderr
     lines = [line.strip() for line in printed.stdout.splitlines() if "curl -s" in line]
     assert len(lines) == 6
-    with serve(fresh_url, tmp_path, port, gateway_port, KEYWARD_DEMO_UPSTREAM="true", **ports):
+    with serve(
+        fresh_url,
+        tmp_path,
+        port,
+        gateway_port,
+        KEYWARD_DEMO_UPSTREAM="true",
+        KEYWARD_GATEWAY_ACCESS_LOG="true",
+        **ports,
+    ) as server:
         answers = []
         for line in lines:
             done = subprocess.run(
@@ -71,6 +80,14 @@ def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_pat
             assert done.returncode == 0, f"{line}\n{done.stdout}"
             answers.append(done.stdout)
     me, members, created, pets, verified, exported = answers
+    logged = [
+        json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
+    ]
+    [call] = [line for line in logged if line["target"] == "/petstore/v1/pets?limit=2"]
+    assert (call["status"], call["key_id"]) == (200, json.loads(verified)["key_id"])
+    assert all(
+        secret not in server.log.read_text() for secret in re.findall(r"kw_\w+", printed.stdout)
+    )
     called = json.loads(pets)
     assert [pet["name"] for pet in called["pets"]] == ["Rex", "Tom"]
     assert called["served_for_acquisition"] == json.loads(verified)["acquisition_id"]

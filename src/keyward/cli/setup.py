@@ -140,7 +140,7 @@ def serve(
     gateway_host = settings.gateway_host or host or settings.host
     gateway_port = gateway_port or settings.gateway_port
     # The servers load only for the command that runs them; every other command starts faster.
-    from keyward.gateway.runner import Gateway, GatewayThread, run_gateway
+    from keyward.gateway.runner import Gateway, GatewayThread, access_logging, run_gateway
 
     if part is Part.GATEWAY:
         run_gateway(settings, database, gateway_host, gateway_port)
@@ -161,13 +161,14 @@ def serve(
         gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
         gateway.start()
     try:
-        uvicorn.run(
-            create_app(runtime),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_level=settings.log_level,
-            server_header=False,
-        )
+        with access_logging(settings.gateway_access_log and gateway is not None):
+            uvicorn.run(
+                create_app(runtime),
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level=settings.log_level,
+                server_header=False,
+            )
     finally:
         if gateway is not None:
             gateway.stop()

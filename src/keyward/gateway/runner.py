@@ -6,9 +6,13 @@ own (PostgreSQL wakes them with NOTIFY), so a change made anywhere reaches every
 
 import asyncio
 import logging
+import logging.handlers
+import queue
 import signal
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import uvloop
 
@@ -23,6 +27,7 @@ from keyward.verifier.limits import rate_limiter
 from keyward.verifier.usage import UsageRecorder
 
 log = logging.getLogger("keyward.gateway")
+access_log = logging.getLogger("keyward.gateway.access")
 
 USAGE_FLUSH_INTERVAL = 5.0
 
@@ -134,6 +139,25 @@ class GatewayThread:
         self._loop.close()
 
 
+@contextmanager
+def access_logging(enabled: bool) -> Iterator[None]:
+    """Access lines to stderr, written by a thread of their own so requests never wait on it."""
+    if not enabled:
+        yield
+        return
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = logging.handlers.QueueHandler(lines)
+    writer = logging.handlers.QueueListener(lines, logging.StreamHandler(sys.stderr))
+    access_log.setLevel(logging.INFO)
+    access_log.addHandler(handler)
+    writer.start()
+    try:
+        yield
+    finally:
+        access_log.removeHandler(handler)
+        writer.stop()
+
+
 def run_gateway(settings: Settings, database: Database, host: str, port: int) -> None:
     """Serve on uvloop until SIGINT or SIGTERM."""
 
@@ -147,4 +171,5 @@ def run_gateway(settings: Settings, database: Database, host: str, port: int) ->
         await stop.wait()
         await gateway.stop()
 
-    uvloop.run(main())
+    with access_logging(settings.gateway_access_log):
+        uvloop.run(main())
