@@ -8,6 +8,7 @@ from keyward.core.clock import ManualClock
 from keyward.core.keys import generate_key
 from keyward.db.engine import Database
 from tests.factories import actor_for, admin, bearer, make_key, make_member, make_workspace, secret
+from tests.verifier.support import storage_down
 
 CHALLENGES = ['Bearer realm="keyward"', 'ApiKey realm="keyward", in="header", name="X-API-Key"']
 
@@ -106,3 +107,14 @@ def test_using_a_revoked_key_is_audited_in_its_workspace(api: TestClient, db: Da
     assert [(e["action"], e["outcome"], e["code"]) for e in events] == [
         ("key.list", "refused", "key_revoked")
     ]
+
+
+def test_a_key_that_cannot_be_confirmed_while_storage_is_down_is_503(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    created = make_key(db, admin(db, set_up))
+    with storage_down(db):
+        response = api.get("/v1/me", headers=bearer(created))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "verification_unavailable"
