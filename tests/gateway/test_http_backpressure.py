@@ -17,7 +17,6 @@ from tests.gateway.http_support import (
     get,
     proxy,
     running_gateway,
-    running_upstream,
 )
 
 SIZE = 64 << 20
@@ -26,12 +25,6 @@ PIECE = b"u" * (1 << 20)
 # take the whole body at once.
 MOST_IN_FLIGHT = SIZE // 2
 SMALL = Limits(high_water=64 * 1024, upstream_timeout=5.0)
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with running_upstream() as origin:
-        yield origin
 
 
 @pytest.fixture

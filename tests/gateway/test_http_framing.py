@@ -15,14 +15,7 @@ from tests.gateway.http_support import (
     post,
     proxy,
     running_gateway,
-    running_upstream,
 )
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with running_upstream() as origin:
-        yield origin
 
 
 @pytest.fixture

@@ -13,19 +13,7 @@ from tests.gateway.http_support import (
     get,
     proxy,
     running_gateway,
-    running_upstream,
 )
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with running_upstream() as origin:
-        yield origin
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

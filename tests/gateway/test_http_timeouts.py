@@ -14,16 +14,9 @@ from tests.gateway.http_support import (
     get,
     proxy,
     running_gateway,
-    running_upstream,
 )
 
 SHORT = Limits(header_timeout=0.3, keepalive_timeout=0.3, upstream_timeout=0.3)
-
-
-@pytest.fixture
-def origin() -> Iterator[Origin]:
-    with running_upstream() as origin:
-        yield origin
 
 
 @pytest.fixture

@@ -24,17 +24,6 @@ from tests.gateway.http_support import (
 
 
 @pytest.fixture
-def origin() -> Iterator[Origin]:
-    with running_upstream() as origin:
-        yield origin
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture
 def gateway(origin: Origin, recorder: Recorder) -> Iterator[Gateway]:
     limits = Limits(upstream_timeout=0.3, upstream_connect_timeout=0.3, keepalive_timeout=2.0)
     with running_gateway(proxy(origin.upstream, recorder), limits) as gateway:
