@@ -39,6 +39,7 @@ from tests.factories import (
     secret,
 )
 from tests.gateway.gateway_support import Echo, echo_upstream, running_gateway
+from tests.verifier.support import storage_down
 
 SHOP = """\
 openapi: 3.0.3
@@ -399,3 +400,17 @@ def test_over_the_offerings_limit_is_429_and_every_answer_is_counted_as_usage(sh
     with shop.database.transaction(write=False) as uow:
         counted = usage.key_usage(uow, shop.actor, shop.key_id)
     assert counted.totals.model_dump() == {"2xx": 2, "3xx": 0, "4xx": 2, "5xx": 0}
+
+
+def test_keys_it_cannot_confirm_while_storage_is_down_are_503_and_cached_ones_still_work(
+    shop: Shop,
+) -> None:
+    fresh = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    with shop.client() as client:
+        assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+        with storage_down(shop.database):
+            cached = client.get("/items", headers={"X-Shop-Key": shop.key})
+            unconfirmed = client.get("/items", headers={"X-Shop-Key": fresh})
+        assert cached.status_code == 200
+        assert (unconfirmed.status_code, _error(unconfirmed)) == (503, "verification_unavailable")
+        assert unconfirmed.headers["retry-after"] == "5"
