@@ -19,7 +19,7 @@ request can satisfy through a gateway are left out (see `compile_routes`).
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
@@ -81,6 +81,23 @@ class Security:
 
     alternatives: tuple[tuple[Credential, ...], ...]
     anonymous: bool
+    verified: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
+    """Every credential keyward checks itself (not passthrough), once each, in order."""
+    keys: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
+    """The keyward keys among `verified`."""
+
+    def __post_init__(self) -> None:
+        verified = tuple(
+            dict.fromkeys(
+                credential
+                for alternative in self.alternatives
+                for credential in alternative
+                if credential.role is not KeyRole.PASSTHROUGH
+            )
+        )
+        object.__setattr__(self, "verified", verified)
+        keys = tuple(credential for credential in verified if credential.role is KeyRole.KEY)
+        object.__setattr__(self, "keys", keys)
 
 
 @dataclass(frozen=True, slots=True)

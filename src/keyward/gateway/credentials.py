@@ -34,13 +34,22 @@ class Presented:
     def __init__(self, headers: list[tuple[bytes, bytes]], query: bytes) -> None:
         self._headers = headers
         self._query = query
-        self._by_header: dict[str, list[str]] | None = None
+        self._by_header: dict[bytes, list[bytes]] | None = None
         self._by_query: dict[str, list[str]] | None = None
         self._by_cookie: dict[str, list[str]] | None = None
 
     def value(self, credential: Credential) -> str | None:
         """The credential's value, None when absent; raises AmbiguousCredential."""
-        values = self._index(credential.location).get(credential.name)
+        if credential.location is Location.HEADER:
+            # Headers are indexed as received; only the value asked for is decoded.
+            if self._by_header is None:
+                self._by_header = {}
+                for name, raw in self._headers:
+                    self._by_header.setdefault(name, []).append(raw)
+            raw_values = self._by_header.get(credential.name.encode("latin-1"))
+            values = [_decode(raw) for raw in raw_values] if raw_values else None
+        else:
+            values = self._index(credential.location).get(credential.name)
         if not values:
             return None
         first = values[0]
@@ -49,12 +58,6 @@ class Presented:
         return first
 
     def _index(self, location: Location) -> dict[str, list[str]]:
-        if location is Location.HEADER:
-            if self._by_header is None:
-                self._by_header = {}
-                for name, value in self._headers:
-                    self._by_header.setdefault(_decode(name), []).append(_decode(value))
-            return self._by_header
         if location is Location.QUERY:
             if self._by_query is None:
                 self._by_query = {}

@@ -137,19 +137,12 @@ class Enforcer:
                 allow = (b"allow", ", ".join(route.allow).encode())
                 return _reply(405, "method_not_allowed", [allow], log)
             return _reply(404, "route_not_found", log=log)
-        keyward_credentials = [
-            credential
-            for alternative in route.security.alternatives
-            for credential in alternative
-            if credential.role is not KeyRole.PASSTHROUGH
-        ]
         presented = Presented(request.headers, request.query)
         try:
             secrets = [
                 secret
-                for credential in dict.fromkeys(keyward_credentials)
-                if credential.role is KeyRole.KEY
-                and (secret := presented.value(credential)) is not None
+                for credential in route.security.keys
+                if (secret := presented.value(credential)) is not None
             ]
             if len(set(secrets)) < len(secrets):
                 return _reply(400, "key_in_two_places", log=log)
@@ -169,7 +162,7 @@ class Enforcer:
                 if not outcome.allowed:
                     return _reply(429, "rate_limited", headers(outcome), log)
                 extra = headers(outcome)
-        return self._forward(api, rest, request, keyward_credentials, verdict, log, extra)
+        return self._forward(api, rest, request, route.security.verified, verdict, log, extra)
 
     async def _authorize(
         self, api: GatewayApi, route: Route, presented: Presented, log: dict[str, str]
