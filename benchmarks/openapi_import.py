@@ -16,22 +16,19 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.databases import migrated
 from benchmarks.rounds import Contestant, Figure, Scale, Timing, interleave
-from keyward.core.actors import Actor, Via
+from keyward.core.actors import Actor
 from keyward.core.openapi.loading import load
 from keyward.core.openapi.operations import operations
 from keyward.core.openapi.validation import check
 from keyward.db.engine import Database
-from keyward.db.migrate import upgrade
 from keyward.domains.apis.schemas import ApiImport
 from keyward.domains.apis.service import import_api
-from keyward.domains.workspaces.schemas import WorkspaceCreate
-from keyward.domains.workspaces.service import actor_for_member, set_up_workspace
 from keyward.settings import Settings
 
 NAME = "openapi_import"
@@ -105,24 +102,6 @@ def imported(raw: bytes) -> int:
     return len(operations(loaded.document))
 
 
-@contextmanager
-def migrated(directory: Path) -> Iterator[tuple[Database, Actor]]:
-    """A migrated SQLite database with one workspace, and its admin as the importing actor."""
-    database = Database.connect(f"sqlite:///{directory / 'bench.db'}")
-    try:
-        with database.engine.begin() as connection:
-            upgrade(connection)
-        with database.transaction() as uow:
-            set_up = set_up_workspace(
-                uow, WorkspaceCreate(name="bench", admin_email="admin@example.com")
-            )
-        with database.transaction(write=False) as uow:
-            actor = actor_for_member(uow, set_up.workspace.id, set_up.admin_member_id, Via.SYSTEM)
-        yield database, actor
-    finally:
-        database.dispose()
-
-
 def stored(database: Database, actor: Actor, raw: bytes) -> Callable[[], Any]:
     """`import_api` of `raw`, committed, under a new name and mount path on every call."""
     spec = raw.decode("utf-8")
@@ -160,7 +139,11 @@ def run(scale: Scale) -> list[Figure]:
     github_document = load(github).document
     rounds = max(2, scale.rounds // ROUNDS_DIVISOR)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as directory, migrated(Path(directory)) as (db, actor):
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        migrated(f"sqlite:///{directory}/bench.db") as bench,
+    ):
+        db, actor = bench.database, bench.admin
         contestants = {
             GITHUB_REFERENCE: timed(lambda: json.loads(github)),
             GITHUB_LOAD: timed(lambda: load(github)),

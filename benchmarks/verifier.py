@@ -17,15 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.databases import migrated
 from benchmarks.rounds import Contestant, Figure, Scale, Timing, interleave
-from keyward.core.actors import Via
 from keyward.core.keys import BASE62, is_well_formed
 from keyward.db.engine import Database
-from keyward.db.migrate import upgrade
 from keyward.domains.keys.schemas import AccountKeyCreate
 from keyward.domains.keys.service import issue_account_key
-from keyward.domains.workspaces.schemas import WorkspaceCreate
-from keyward.domains.workspaces.service import actor_for_member, set_up_workspace
 from keyward.verifier import KeyCode, Verifier
 
 NAME = "verifier"
@@ -62,16 +59,8 @@ def _progress(message: str) -> None:
 @contextmanager
 def populated(directory: Path, key_count: int) -> Iterator[Population]:
     """Issue `key_count` keys through the service, a few big transactions at a time."""
-    database = Database.connect(f"sqlite:///{directory / 'bench.db'}")
-    try:
-        with database.engine.begin() as connection:
-            upgrade(connection)
-        with database.transaction() as uow:
-            set_up = set_up_workspace(
-                uow, WorkspaceCreate(name="bench", admin_email="admin@example.com")
-            )
-        with database.transaction(write=False) as uow:
-            actor = actor_for_member(uow, set_up.workspace.id, set_up.admin_member_id, Via.SYSTEM)
+    with migrated(f"sqlite:///{directory / 'bench.db'}") as bench:
+        database, actor = bench.database, bench.admin
         body = AccountKeyCreate(name="bench", permissions=["keys:read", "keys:verify"])
         secrets: list[str] = []
         while len(secrets) < key_count:
@@ -81,9 +70,7 @@ def populated(directory: Path, key_count: int) -> Iterator[Population]:
                     if created.key is None:
                         raise RuntimeError("issue_account_key answered without a secret")
                     secrets.append(created.key)
-        yield Population(database, set_up.workspace.id, tuple(secrets))
-    finally:
-        database.dispose()
+        yield Population(database, bench.workspace_id, tuple(secrets))
 
 
 def malformed(secret: str) -> str:
