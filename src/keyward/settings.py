@@ -29,6 +29,13 @@ class Settings(BaseSettings):
         default=None, description="Where the gateway listens; default: the same host as the API."
     )
     gateway_port: int = Field(default=8080, ge=1, le=65535)
+    gateway_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes `keyward serve gateway` runs, sharing its port (SO_REUSEPORT); "
+        "one per core serves the most.",
+    )
     demo_upstream: bool = Field(
         default=False,
         description="Serve the demo API's upstream, a small Petstore, under /demo/petstore/v1 "

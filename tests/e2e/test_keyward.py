@@ -4,15 +4,18 @@ Each test runs on SQLite and on PostgreSQL, in a database of its own.
 """
 
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 import yaml
 
-from tests.e2e.processes import Server, cli, free_port, serve
+from tests.e2e.processes import KEYWARD, Server, cli, environment, free_port, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -217,3 +220,60 @@ def test_two_servers_see_a_cli_revocation_within_a_second(fresh_url: str, tmp_pa
     for secret in (admin_key, key["key"]):
         assert secret not in logs
     assert member["email"] == "ops@example.com"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_the_gateway_runs_in_several_processes_on_one_port(fresh_url: str) -> None:
+    _init(fresh_url)
+    port = free_port()
+    process = subprocess.Popen(
+        [KEYWARD, "serve", "gateway", "--gateway-port", str(port)],
+        env=environment(fresh_url, KEYWARD_GATEWAY_WORKERS="3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [pid for pid in _children(process.pid) if _listens(pid, port)]
+        assert len(workers) == 2, "two more processes serve the port"
+        answers = set()
+        for _ in range(20):
+            with httpx.Client(timeout=10) as client:  # a new connection each time
+                answers.add(client.get(f"http://127.0.0.1:{port}/nothing").status_code)
+        assert answers == {404}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a socket listening on 127.0.0.1:`port`."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").glob("*"):
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    listening = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == listening and fields[3] == "0A" and fields[9] in inodes:
+            return True
+    return False

@@ -143,7 +143,8 @@ def serve(
     from keyward.gateway.runner import Gateway, GatewayThread, access_logging, run_gateway
 
     if part is Part.GATEWAY:
-        run_gateway(settings, database, gateway_host, gateway_port)
+        database.dispose()  # each gateway process opens its own
+        run_gateway(settings, gateway_host, gateway_port)
         return
     import uvicorn
 

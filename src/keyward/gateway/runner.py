@@ -7,6 +7,7 @@ own (PostgreSQL wakes them with NOTIFY), so a change made anywhere reaches every
 import asyncio
 import logging
 import logging.handlers
+import multiprocessing
 import queue
 import signal
 import sys
@@ -87,12 +88,12 @@ class Gateway:
     def port(self) -> int:
         return self._server.port
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.enforcer.catalog = await loop.run_in_executor(None, load_catalog, self._database)
         self._follower.start()
         self._flusher.start()
-        await self._server.start(host, port)
+        await self._server.start(host, port, reuse_port=reuse_port)
         log.info("gateway listening on http://%s:%d", host, self._server.port)
 
     async def stop(self) -> None:
@@ -158,18 +159,41 @@ def access_logging(enabled: bool) -> Iterator[None]:
         writer.stop()
 
 
-def run_gateway(settings: Settings, database: Database, host: str, port: int) -> None:
-    """Serve on uvloop until SIGINT or SIGTERM."""
+def run_gateway(settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, in `settings.gateway_workers` processes sharing the port.
 
+    Each worker is a whole gateway on uvloop with its own connections, cache and feed
+    follower, as separate gateway processes are; the kernel spreads connections among them.
+    """
+    workers = [
+        multiprocessing.get_context("spawn").Process(
+            target=_serve, args=(settings, host, port, True), name=f"keyward-gateway-{n}"
+        )
+        for n in range(1, settings.gateway_workers)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        _serve(settings, host, port, bool(workers))
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(10)
+
+
+def _serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
     async def main() -> None:
+        database = Database.connect(settings.database_url)
         gateway = Gateway(settings, database)
-        await gateway.start(host, port)
+        await gateway.start(host, port, reuse_port=reuse_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         await gateway.stop()
+        database.dispose()
 
     with access_logging(settings.gateway_access_log):
         uvloop.run(main())

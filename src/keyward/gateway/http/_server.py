@@ -37,14 +37,18 @@ class GatewayServer:
         self._server: asyncio.Server | None = None
         self._context: Context | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on `host`:`port` (0 picks a free port) and return."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """Listen on `host`:`port` (0 picks a free port) and return.
+
+        With `reuse_port`, other processes may listen on the same port (SO_REUSEPORT) and the
+        kernel spreads new connections among them.
+        """
         loop = asyncio.get_running_loop()
         pool = UpstreamPool(loop, self._limits, self._tls)
         context = Context(loop, self._handler, self._limits, pool, self._via, self._observer)
         self._context = context
         self._server = await loop.create_server(
-            lambda: ClientConnection(context), host, port, backlog=1024
+            lambda: ClientConnection(context), host, port, backlog=1024, reuse_port=reuse_port
         )
 
     @property
