@@ -321,7 +321,12 @@ def gateway_command(database_url: str, port: int, **extra: str) -> str:
 
 
 def run(
-    key_count: int, runs: int, duration: int, keys_in_turn: bool, output: Path | None
+    key_count: int,
+    runs: int,
+    duration: int,
+    keys_in_turn: bool,
+    output: Path | None,
+    workers: int = 1,
 ) -> list[Comparison]:
     """Set up the database, then run the harness once with one key and once with every key."""
     ensure_tools()
@@ -337,12 +342,13 @@ def run(
             progress(NAME, f"issued {key_count} keys in {time.perf_counter() - started:.0f} s")
         secrets = [key.secret for key in population.keys]
         port = free_port()
+        processes = {"KEYWARD_GATEWAY_WORKERS": str(workers)}
         gateway_url = f"http://127.0.0.1:{port}/{MOUNT_PATH}{RESOURCE}"
         settings = {
             "RUNS": str(runs),
             "DUR": str(duration),
             "NKEYS": str(key_count),
-            "GATEWAY_CMD": gateway_command(database_url, port),
+            "GATEWAY_CMD": gateway_command(database_url, port, **processes),
             "GATEWAY_URL": gateway_url,
             "GATEWAY_KEY": secrets[HARNESS_KEY_LINE - 1],
         }
@@ -351,7 +357,7 @@ def run(
         comparisons.append(Comparison(ONE_KEY, tuple(rows.values())))
         if keys_in_turn:
             shim = wrk_shim(directory, gateway_url, secrets, harness)
-            refresh = {"KEYWARD_CACHE_REFRESH": str(CACHE_REFRESH)}
+            refresh = {"KEYWARD_CACHE_REFRESH": str(CACHE_REFRESH), **processes}
             settings["GATEWAY_CMD"] = gateway_command(database_url, port, **refresh)
             progress(NAME, f"run.sh, every key in turn: {NGINX}, {GATEWAY}")
             rows = run_harness(
@@ -432,6 +438,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keys", type=_key_count, default=KEYS, help=f"keys of each side ({KEYS:,})"
     )
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes on the port (1)")
     parser.add_argument(
         "--one-key-only",
         action="store_true",
@@ -454,11 +461,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         arguments.duration,
         not arguments.one_key_only,
         arguments.results,
+        arguments.workers,
     )
     print(
         f"{arguments.keys:,} keys; wrk -t2 -c64, {arguments.runs} × {arguments.duration} s per "
-        f"target; {os.cpu_count()} CPUs. Goals: req/s ≥ {REQUESTS_GOAL:g}× {NGINX}, "
-        f"p99 ≤ {P99_GOAL:g}× {NGINX}'s."
+        f"target; {os.cpu_count()} CPUs; {arguments.workers} gateway process(es). "
+        f"Goals: req/s ≥ {REQUESTS_GOAL:g}× {NGINX}, p99 ≤ {P99_GOAL:g}× {NGINX}'s."
     )
     print(table(comparisons))
     missed = [miss for comparison in comparisons for miss in comparison.misses()]
