@@ -32,7 +32,22 @@ RESOURCES = {
     "/v1/keys/{key_id}": {"get", "patch", "delete"},
     "/v1/keys/{key_id}/revoke": {"post"},
     "/v1/keys/verify": {"post"},
+    "/v1/keys/{key_id}/usage": {"get"},
     "/v1/audit-events": {"get"},
+    "/v1/apis": {"get", "post"},
+    "/v1/apis/{api_id}": {"get", "patch", "delete"},
+    "/v1/apis/{api_id}/versions": {"get", "post"},
+    "/v1/apis/{api_id}/policy": {"get", "put"},
+    "/v1/offerings": {"get", "post"},
+    "/v1/offerings/{offering_id}": {"get", "patch", "delete"},
+    "/v1/acquisitions": {"get", "post"},
+    "/v1/acquisitions/{acquisition_id}": {"get"},
+    "/v1/acquisitions/{acquisition_id}/reacquire": {"post"},
+    "/v1/acquisitions/{acquisition_id}/keys": {"get", "post"},
+    "/v1/acquisitions/{acquisition_id}/openapi": {"get"},
+    "/v1/acquisitions/{acquisition_id}/connectors": {"get", "post"},
+    "/v1/connectors/{connector_id}": {"get", "delete"},
+    "/v1/connectors/{connector_id}/deliveries": {"get"},
 }
 
 
