@@ -37,7 +37,6 @@ class Gateway:
     """One gateway: call `start` and `stop` from its event loop."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
-        self._settings = settings
         self._database = database
         self.verifier = Verifier(
             database,
