@@ -8,21 +8,19 @@ read it.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter
-
 from keyward.core.openapi.export import OperationFilter
-from keyward.core.openapi.security import KeyLocation, KeyRole, Location
+from keyward.core.openapi.security import KeyRole, Location
 from keyward.core.routing import Mounts, RouteTable, compile_routes
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
+from keyward.domains.apis.service import stored_locations
+from keyward.domains.offerings.service import limits, operation_filter
 from keyward.gateway import store
 from keyward.gateway.http import Upstream
 from keyward.verifier.limits import Limit
 
-_durations = TypeAdapter(timedelta)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -65,41 +63,23 @@ def upstream_of(url: str) -> tuple[Upstream, bytes]:
     return Upstream(scheme, host, port), parts.path.rstrip("/").encode()
 
 
-def _locations(stored: Iterable[dict[str, str]]) -> list[KeyLocation]:
-    return [
-        KeyLocation(
-            item["scheme"],
-            Location(item["in"]),
-            item["name"],
-            KeyRole(item["role"]),
-            bool(item.get("synthetic", False)),
-        )
-        for item in stored
-    ]
-
-
-def _limit(item: dict[str, object]) -> Limit:
-    period = _durations.validate_python(item["per"]).total_seconds()
-    return Limit(str(item["scope"]), int(str(item["requests"])), period)
-
-
 def load_catalog(database: Database) -> Catalog:
     """Every API with its current spec compiled, and every offering, from storage."""
     with database.transaction(write=False) as uow:
         apis = store.apis(uow.session)
         offerings = store.offerings(uow.session)
     mounted: dict[str, GatewayApi] = {}
-    for row in apis:
-        locations = _locations(row.key_locations)
-        upstream, upstream_path = upstream_of(row.upstream_url)
-        mounted[row.mount_path] = GatewayApi(
-            id=row.id,
-            workspace_id=row.workspace_id,
-            name=row.name,
+    for api, document in apis:
+        locations = stored_locations(api)
+        upstream, upstream_path = upstream_of(api.upstream_url)
+        mounted[api.mount_path] = GatewayApi(
+            id=api.id,
+            workspace_id=api.workspace_id,
+            name=api.name,
             upstream=upstream,
             upstream_path=upstream_path,
-            base_path=row.base_path.encode(),
-            routes=compile_routes(row.document, locations, row.base_path),
+            base_path=api.base_path.encode(),
+            routes=compile_routes(document, locations, api.base_path),
             header_names={
                 location.name.lower(): location.name
                 for location in locations
@@ -114,13 +94,16 @@ def load_catalog(database: Database) -> Catalog:
     return Catalog(
         Mounts(mounted),
         {
-            row.id: GatewayOffering(
-                row.id,
-                row.api_id,
-                OperationFilter(frozenset(row.operation_tags), frozenset(row.operation_ids)),
-                tuple(_limit(item) for item in row.limits),
+            offering.id: GatewayOffering(
+                offering.id,
+                offering.api_id,
+                operation_filter(offering),
+                tuple(
+                    Limit(limit.scope.value, limit.requests, limit.per.total_seconds())
+                    for limit in limits(offering)
+                ),
             )
-            for row in offerings
+            for offering in offerings
         },
     )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
 from keyward.core.verdicts import KeyCode, Verdict
-from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi, GatewayOffering
+from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi
 from keyward.gateway.credentials import AmbiguousCredential, Presented, redacted, without
 from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
@@ -37,7 +37,6 @@ MESSAGES = {
     "wrong_api": "The key belongs to an acquisition of another API.",
     "operation_not_in_offering": "The key's offering does not include this operation.",
     "rate_limited": "Too many requests for this key or acquisition; retry after the time given.",
-    "verification_unavailable": "keyward cannot confirm keys right now; try again shortly.",
 }
 
 
@@ -74,15 +73,6 @@ def _challenges(api: GatewayApi, route: Route) -> list[tuple[bytes, bytes]]:
                     )
                 )
     return found
-
-
-def _offers(offering: GatewayOffering | None, route: Route) -> bool:
-    if offering is None:
-        return False
-    wanted = offering.operations
-    if not wanted.tags and not wanted.operation_ids:
-        return True
-    return route.operation_id in wanted.operation_ids or bool(wanted.tags & route.tags)
 
 
 @dataclass(slots=True)
@@ -237,7 +227,8 @@ class Enforcer:
             return KeyCode.INSUFFICIENT_RIGHTS.value  # an account key calls the management API
         if terms.api_id != api.id:
             return "wrong_api"
-        if not _offers(self.catalog.offerings.get(terms.offering_id), route):
+        offering = self.catalog.offerings.get(terms.offering_id)
+        if offering is None or not offering.operations.offers(route.operation_id, route.tags):
             return "operation_not_in_offering"
         return None
 

@@ -34,11 +34,13 @@ class OperationFilter:
     operation_ids: frozenset[str] = frozenset()
 
     def includes(self, operation: Mapping[str, Any]) -> bool:
+        return self.offers(operation.get("operationId"), operation.get("tags") or ())
+
+    def offers(self, operation_id: str | None, tags: Iterable[str]) -> bool:
+        """Whether the operation with this operationId and these tags is included."""
         if not self.tags and not self.operation_ids:
             return True
-        return operation.get("operationId") in self.operation_ids or bool(
-            self.tags.intersection(operation.get("tags") or ())
-        )
+        return operation_id in self.operation_ids or not self.tags.isdisjoint(tags)
 
 
 def base_path(doc: Document) -> str:
