@@ -7,6 +7,7 @@ the test's own whose commits are real, for tests with several connections or pro
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,6 +21,23 @@ from keyward.verifier import Verifier
 from tests.backends import PostgresDatabases, SqliteDatabases, require_postgres, throwaway_postgres
 
 BACKENDS = ("sqlite", "postgresql")
+SOURCES = Path(__file__).resolve().parents[1] / "src"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test compiled modules older than their sources (`make` rebuilds them)."""
+    stale = [
+        str(compiled.relative_to(SOURCES))
+        for compiled in SOURCES.rglob("*.so")
+        if (source := compiled.with_name(compiled.name.split(".")[0] + ".py")).is_file()
+        and compiled.stat().st_mtime < source.stat().st_mtime
+    ]
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their sources: {', '.join(sorted(stale))}; "
+            "run `make pytest` (or `python tools/compile_gateway.py`) to rebuild them",
+            returncode=2,
+        )
 
 
 def settings_for(database_url: str, **overrides: object) -> Settings:

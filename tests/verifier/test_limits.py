@@ -23,6 +23,8 @@ import redis
 
 from keyward.core.clock import ManualClock
 from keyward.verifier.limits import (
+    RETRY_AFTER_FAILURE,
+    SWEEP_EVERY,
     UNCOUNTED,
     Limit,
     LimitOutcome,
@@ -176,7 +178,7 @@ def test_no_limits_count_nothing_and_stale_counts_are_swept() -> None:
     for n in range(50):
         hits(limiter, [PER_SECOND, Limit("acquisition", 10, 86400.0)], 1, key_id=f"key_{n}")
     assert len(limiter) == 51
-    clock.advance(timedelta(seconds=LocalRateLimiter.SWEEP_EVERY))
+    clock.advance(timedelta(seconds=SWEEP_EVERY))
     hits(limiter, [PER_SECOND], 1, key_id="key_0")
     # Per-second counts two windows old are gone; the daily quota is still counting.
     assert len(limiter) == 2
@@ -373,7 +375,7 @@ def test_when_redis_goes_away_requests_pass_and_counting_resumes_when_it_is_back
         own_redis.stop()
         seen += [await hit(), await hit()]
         own_redis.start()
-        await asyncio.sleep(RedisRateLimiter.RETRY_AFTER_FAILURE)
+        await asyncio.sleep(RETRY_AFTER_FAILURE)
         seen += [await hit(), await hit(), await hit()]
         await limiter.close()
         return seen

@@ -21,7 +21,7 @@ from keyward.db.engine import Database
 from keyward.db.feed import Change
 from keyward.gateway.catalog import affects_catalog, load_catalog
 from keyward.gateway.enforcement import Enforcer
-from keyward.gateway.http import GatewayServer, new_event_loop
+from keyward.gateway.http import COMPILED, GatewayServer, new_event_loop
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
 from keyward.verifier.limits import rate_limiter
@@ -93,7 +93,12 @@ class Gateway:
         self._follower.start()
         self._flusher.start()
         await self._server.start(host, port, reuse_port=reuse_port)
-        log.info("gateway listening on http://%s:%d", host, self._server.port)
+        log.info(
+            "gateway listening on http://%s:%d (%s)",
+            host,
+            self._server.port,
+            "compiled" if COMPILED else "interpreted; `make` compiles it",
+        )
 
     async def stop(self) -> None:
         await self._server.close()
@@ -112,7 +117,7 @@ class GatewayThread:
         self._loop = new_event_loop()
         self._started = threading.Event()
         self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="keyward-gateway", daemon=True)
+        self._loop_thread = threading.Thread(target=self._run, name="keyward-gateway", daemon=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -126,7 +131,7 @@ class GatewayThread:
         self._loop.run_forever()
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop_thread.start()
         self._started.wait()
         if self._failure is not None:
             raise self._failure
@@ -135,7 +140,7 @@ class GatewayThread:
         if self._failure is None:
             asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30)
             self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
+        self._loop_thread.join(30)
         self._loop.close()
 
 

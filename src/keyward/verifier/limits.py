@@ -82,6 +82,11 @@ class LimitOutcome:
     retry_after: float | None
 
 
+# How often the in-process limiter sweeps out counts that can no longer matter (seconds).
+SWEEP_EVERY = 60.0
+# How long Redis is left alone after it failed (seconds).
+RETRY_AFTER_FAILURE = 1.0
+
 UNCOUNTED = LimitOutcome(allowed=True, limit=0, remaining=0, reset=0.0, retry_after=None)
 
 
@@ -175,8 +180,6 @@ class LocalRateLimiter:
     inside it. Counts of windows that can no longer matter are swept out now and then.
     """
 
-    SWEEP_EVERY = 60.0
-
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock: Clock = clock or SystemClock()
         # (scope, scope id, period ms) -> [window number, previous count, current count]
@@ -224,7 +227,7 @@ class LocalRateLimiter:
         ]
         for slot in stale:
             del self._windows[slot]
-        self._next_sweep = now + self.SWEEP_EVERY
+        self._next_sweep = now + SWEEP_EVERY
 
     async def close(self) -> None:
         self._windows.clear()
@@ -275,8 +278,6 @@ return reply
 class RedisRateLimiter:
     """Limits counted in Redis, shared by every process that uses the same server and prefix."""
 
-    RETRY_AFTER_FAILURE = 1.0
-
     def __init__(self, url: str, *, prefix: str = "keyward:limits:", timeout: float = 0.5) -> None:
         self._redis: Redis = Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -301,7 +302,7 @@ class RedisRateLimiter:
         try:
             reply = await self._script(keys=keys, args=args)
         except (RedisError, OSError) as error:
-            self._paused_until = time.monotonic() + self.RETRY_AFTER_FAILURE
+            self._paused_until = time.monotonic() + RETRY_AFTER_FAILURE
             if not self._failing:
                 self._failing = True
                 log.warning(

@@ -30,6 +30,7 @@ target (the decision's `log["target"]`, else the path without its query), status
 client went away first), bytes sent, duration_ms, client, and the decision's `log` fields.
 """
 
+from keyward.gateway.http import _client
 from keyward.gateway.http._loop import new_event_loop
 from keyward.gateway.http._messages import (
     Decision,
@@ -42,7 +43,11 @@ from keyward.gateway.http._messages import (
 )
 from keyward.gateway.http._server import GatewayServer
 
+# Whether `make` compiled the engine with mypyc (tools/compile_gateway.py), or it is interpreted.
+COMPILED = not _client.__file__.endswith(".py")
+
 __all__ = [
+    "COMPILED",
     "Decision",
     "Forward",
     "GatewayServer",
