@@ -11,7 +11,23 @@ ID_REGEX = r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$"
 _ID_PATTERN = re.compile(ID_REGEX.removesuffix("$") + r"\Z")
 
 PREFIXES = frozenset(
-    {"ws", "mem", "org", "key", "evt", "api", "ver", "off", "acq", "req", "con", "dlv", "msg"}
+    {
+        "ws",
+        "mem",
+        "org",
+        "key",
+        "evt",
+        "api",
+        "ver",
+        "off",
+        "acq",
+        "req",
+        "con",
+        "dlv",
+        "msg",
+        "kreq",
+        "whk",
+    }
 )
 
 

@@ -3,8 +3,14 @@
 from keyward.db.models.apis import Acquisition, Api, ApiVersion, Offering
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
-from keyward.db.models.keys import ApiKey, IdempotencyRecord
-from keyward.db.models.outbox import Connector, Delivery, OutboxMessage
+from keyward.db.models.keys import ApiKey, IdempotencyRecord, KeyRequest
+from keyward.db.models.outbox import (
+    Connector,
+    Delivery,
+    OutboxMessage,
+    SentReminder,
+    WebhookEndpoint,
+)
 from keyward.db.models.usage import KeyUsage
 from keyward.db.models.workspaces import (
     Member,
@@ -26,6 +32,7 @@ __all__ = [
     "Connector",
     "Delivery",
     "IdempotencyRecord",
+    "KeyRequest",
     "KeyUsage",
     "Member",
     "MemberPermission",
@@ -34,5 +41,7 @@ __all__ = [
     "Organization",
     "OrganizationMember",
     "OutboxMessage",
+    "SentReminder",
+    "WebhookEndpoint",
     "Workspace",
 ]

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base, JSONDocument
@@ -26,6 +26,10 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     start: Mapped[str] = mapped_column(String(24))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # After a rotation the old secret keeps working until `previous_hash_expires_at`.
+    previous_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    previous_hash_expires_at: Mapped[datetime | None]
+    rotated_at: Mapped[datetime | None]
     creator_member_id: Mapped[str | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")
     )
@@ -33,11 +37,49 @@ class ApiKey(Base):
     permissions: Mapped[list[str]] = mapped_column(JSONDocument)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDocument)
     expires_at: Mapped[datetime | None]
+    # The lifetime the key was issued with (ISO-8601; null: never expires), what renewing an
+    # account key extends it by.
+    lifetime: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+
+
+class KeyRequest(Base):
+    """A renewal or revocation awaiting an approver: pending, then approved, rejected,
+    cancelled, or closed (the key changed meanwhile). At most one is pending per key."""
+
+    __tablename__ = "key_requests"
+    __table_args__ = (
+        Index(
+            "ix_key_requests_one_pending",
+            "key_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index("ix_key_requests_workspace_id_status", "workspace_id", "status", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    # Kept after the key is deleted (the request is history), so no cascade.
+    key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    key_name: Mapped[str] = mapped_column(String(200))
+    api_id: Mapped[str | None] = mapped_column(ForeignKey("apis.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    # A renewal may ask for less than the policy's lifetime (ISO-8601).
+    expires_in: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(ID)
+    decided_by: Mapped[str | None] = mapped_column(ID)
+    comment: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):

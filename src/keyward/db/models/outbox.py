@@ -1,9 +1,10 @@
-"""The outbox (work to do after a commit) and connectors with their delivery log."""
+"""The outbox (work to do after a commit), connectors with their delivery log, and where
+notifications go: webhook endpoints, and the reminders already sent."""
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base, JSONDocument
@@ -70,3 +71,36 @@ class Delivery(Base):
     detail: Mapped[str] = mapped_column(String(500))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """A workspace's receiver of notification webhooks, signed with its own secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(500))
+    # Event types sent to it; empty: every event.
+    events: Mapped[list[str]] = mapped_column(JSONDocument)
+    # Sealed with the server secret: opened only to sign.
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool]
+    created_by: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SentReminder(Base):
+    """A reminder already written to the outbox (`key.expiring:14` for key_…, expiring at …):
+    the primary key makes a second sweep, or a second worker, add nothing."""
+
+    __tablename__ = "sent_reminders"
+    __table_args__ = (PrimaryKeyConstraint("subject_id", "event", "due_at"),)
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ID)
+    event: Mapped[str] = mapped_column(String(60))
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -1,0 +1,1 @@
+"""Notifications: e-mail and signed webhooks about keys, requests and acquisitions."""
