@@ -2,10 +2,17 @@
 
 import os
 import secrets
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
 
 
 class Settings(BaseSettings):
@@ -79,11 +86,57 @@ class Settings(BaseSettings):
         description="file:// connectors may only write below this directory.",
     )
     worker_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls.")
+    sweep_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between the worker's expiry sweeps (reminders, expiry notices).",
+    )
+    expiry_reminder_days: str = Field(
+        default="14,3",
+        description="Comma-separated days before a key or acquisition expires on which its "
+        "people are reminded; empty: no reminders (expiry itself is still announced).",
+    )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for e-mail notifications; unset: e-mails are not sent (each "
+        "is marked failed, saying so).",
+    )
+    smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Default: 465 with tls, else 587 (25 with none)."
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(
+        default="keyward@localhost", description="The From address of notification e-mails."
+    )
+    smtp_security: SmtpSecurity = Field(
+        default=SmtpSecurity.STARTTLS,
+        description="none, starttls (upgrade a plain connection) or tls (TLS from the start).",
+    )
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds per SMTP operation.")
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "
         "unset: each process counts on its own.",
     )
+
+    @field_validator("expiry_reminder_days")
+    @classmethod
+    def _reminder_days(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not all(part.isdigit() and 0 < int(part) <= 3660 for part in parts):
+            raise ValueError("must be whole numbers of days between 1 and 3660, such as 14,3")
+        return ",".join(parts)
+
+    def reminder_days(self) -> tuple[int, ...]:
+        """The days before expiry on which reminders go out, largest first."""
+        values = {int(part) for part in self.expiry_reminder_days.split(",") if part}
+        return tuple(sorted(values, reverse=True))
+
+    def smtp_port_or_default(self) -> int:
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {SmtpSecurity.TLS: 465, SmtpSecurity.STARTTLS: 587}.get(self.smtp_security, 25)
 
     def server_secret(self) -> bytes:
         """The server secret: KEYWARD_SECRET_KEY, else the key file (made on first use)."""

@@ -1,9 +1,8 @@
 """Connectors end to end inside one process: real webhook receiver, real directory, real S3
 server; the worker delivers from the outbox with retries."""
 
-import hashlib
-import hmac
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,12 +24,14 @@ from keyward.domains.apis import service as apis
 from keyward.domains.apis.schemas import SpecUpload
 from keyward.domains.connectors import service
 from keyward.domains.connectors.schemas import ConnectorCreate, ConnectorCreated
-from keyward.domains.connectors.updates import SPEC_UPDATED
+from keyward.domains.connectors.updates import EXPORT
 from keyward.domains.keys import service as keys
 from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberPermissionsUpdate
+from keyward.domains.notifications.events import EMAIL
 from keyward.domains.pagination import PageRequest
-from keyward.jobs.worker import Worker
+from keyward.jobs.transports import verify_signature
+from keyward.jobs.worker import Worker, default_handlers
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 from tests.conftest import settings_for
@@ -79,6 +80,12 @@ class World:
         self.acquisition = make_acquisition(db, self.buyer, offering.id, self.organization.id)
 
 
+def export_worker(db: Database, settings: Settings) -> Worker:
+    """A worker that delivers connector exports only: the notifications that creating keys
+    and connectors also queue are other tests' business."""
+    return Worker(db, settings, {EXPORT: default_handlers(db, settings)[EXPORT]})
+
+
 def connect(
     db: Database, settings: Settings, actor: Actor, acquisition_id: str, **fields: object
 ) -> ConnectorCreated:
@@ -95,12 +102,21 @@ def connect(
         )
 
 
-def verify_signature(received_headers: dict[str, str], body: bytes, signing_secret: str) -> None:
-    fields = dict(part.split("=", 1) for part in received_headers["Keyward-Signature"].split(","))
-    expected = hmac.new(
-        signing_secret.encode(), fields["t"].encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    assert hmac.compare_digest(fields["v1"], expected)
+def assert_signed(received_headers: dict[str, str], body: bytes, signing_secret: str) -> None:
+    assert verify_signature(
+        signing_secret,
+        received_headers["Keyward-Delivery"],
+        received_headers["Keyward-Signature"],
+        body,
+        time.time(),
+    )
+    assert not verify_signature(
+        signing_secret,
+        "msg_another",
+        received_headers["Keyward-Signature"],
+        body,
+        time.time(),
+    ), "the signature covers the delivery id"
 
 
 def test_a_webhook_gets_the_signed_spec_and_key_at_once_and_after_every_update(
@@ -113,10 +129,10 @@ def test_a_webhook_gets_the_signed_spec_and_key_at_once_and_after_every_update(
     assert created.signing_secret is not None
     assert created.signing_secret.startswith("whsec_")
     assert created.key is not None
-    worker = Worker(db, settings)
+    worker = export_worker(db, settings)
     assert worker.drain() == 1
     [first] = receiver.requests
-    verify_signature(first.headers, first.body, created.signing_secret)
+    assert_signed(first.headers, first.body, created.signing_secret)
     envelope = json.loads(first.body)
     assert envelope["type"] == "acquisition.spec.exported"
     data = envelope["data"]
@@ -152,11 +168,13 @@ def test_acquirers_without_connectors_are_told_the_spec_changed(
             uow, world.admin, world.api.id, SpecUpload(spec=PETSTORE_30 + "\n"), settings
         )
         messages = uow.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.kind == SPEC_UPDATED)
+            select(OutboxMessage).where(OutboxMessage.kind == EMAIL).order_by(OutboxMessage.id)
         ).all()
-    assert [(m.payload["acquisition_id"], m.payload["api_version"]) for m in messages] == [
-        (world.acquisition.id, 2)
-    ]
+    told = [m.payload for m in messages if m.payload["event"] == "api.spec_updated"]
+    assert [
+        (p["to"]["member_id"], p["data"]["acquisition"]["id"], p["data"]["api_version"])
+        for p in told
+    ] == [(world.buyer_id, world.acquisition.id, 2)]
 
 
 def test_failed_deliveries_are_retried_with_growing_waits(
@@ -167,7 +185,7 @@ def test_failed_deliveries_are_retried_with_growing_waits(
     created = connect(
         db, settings, world.buyer, world.acquisition.id, kind="webhook", url=receiver.url
     )
-    worker = Worker(db, settings)
+    worker = export_worker(db, settings)
     assert worker.drain() == 1, "one attempt, then it waits"
     assert worker.drain() == 0
     clock.advance(timedelta(seconds=5))
@@ -240,7 +258,7 @@ def test_file_destinations_stay_below_the_export_root(db: Database, settings: Se
         version="2.0",
         format="yaml",
     )
-    Worker(db, settings).drain()
+    export_worker(db, settings).drain()
     spec = yaml.safe_load(target.read_text())
     validate(spec)
     assert spec["swagger"] == "2.0"
@@ -268,7 +286,7 @@ def test_s3_destinations_through_a_real_s3_server_keep_credentials_sealed(
             storage_options=options,
         )
         assert "storage_options" not in created.model_dump()
-        Worker(db, settings).drain()
+        export_worker(db, settings).drain()
         storage.invalidate_cache()
         spec = json.loads(storage.cat_file(f"{bucket}/petstore/openapi.json"))
         key_file = json.loads(storage.cat_file(f"{bucket}/petstore/openapi.json.key.json"))
@@ -293,7 +311,7 @@ def test_a_creator_who_lost_the_acquisition_stops_its_deliveries_for_good(
         members.set_permissions(
             uow, world.admin, world.buyer_id, MemberPermissionsUpdate(roles=[], permissions=[])
         )
-    assert Worker(db, settings).drain() == 1
+    assert export_worker(db, settings).drain() == 1
     assert receiver.requests == []
     with db.transaction(write=False) as uow:
         message = uow.session.scalars(select(OutboxMessage)).one()
@@ -312,5 +330,5 @@ def test_a_deleted_connector_delivers_nothing(
     )
     with db.transaction() as uow:
         service.delete_connector(uow, world.buyer, created.id)
-    assert Worker(db, settings).drain() == 1
+    assert export_worker(db, settings).drain() == 1
     assert receiver.requests == []

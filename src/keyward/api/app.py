@@ -23,6 +23,7 @@ from keyward.api.routes import (
     members,
     offerings,
     organizations,
+    webhooks,
 )
 from keyward.api.runtime import Runtime
 from keyward.settings import Settings
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         acquisitions,
         connectors,
         audit,
+        webhooks,
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)

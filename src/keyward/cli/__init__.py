@@ -15,6 +15,7 @@ from keyward.cli import (
     offerings,
     organizations,
     setup,
+    webhooks,
 )
 from keyward.cli.context import CliState
 from keyward.settings import Settings
@@ -63,6 +64,7 @@ app.command()(acquisitions.export)
 app.add_typer(connectors.app, name="connectors")
 app.command()(connectors.worker)
 app.add_typer(audit.app, name="audit")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

@@ -97,15 +97,18 @@ def delete(ctx: typer.Context, connector_id: str, as_json: JsonFlag = False) -> 
 
 def worker(
     ctx: typer.Context,
-    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit.")] = False,
+    once: Annotated[
+        bool, typer.Option(help="Sweep for expiry reminders, deliver what is due now, then exit.")
+    ] = False,
 ) -> None:
-    """Deliver the outbox (connector exports) with retries, until interrupted."""
+    """Deliver the outbox (connector exports, e-mail and webhook notifications) with retries,
+    and sweep for expiry reminders every KEYWARD_SWEEP_INTERVAL seconds, until interrupted."""
     settings = state(ctx).settings
     with reporting(False):
         database = open_database(settings)
     runner = Worker(database, settings)
     if once:
-        typer.echo(f"delivered {runner.drain()} message(s)")
+        typer.echo(f"delivered {runner.once()} message(s)")
         return
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -27,6 +27,7 @@ PREFIXES = frozenset(
         "msg",
         "kreq",
         "whk",
+        "ntf",
     }
 )
 

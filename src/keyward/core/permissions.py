@@ -25,6 +25,8 @@ CATALOG: dict[str, frozenset[str]] = {
     # `use`: consume an acquisition through the gateway (what acquisition keys carry).
     "acquisitions": frozenset({"read", "create", "update", "delete", "use"}),
     "connectors": frozenset({"read", "create", "update", "delete"}),
+    # Workspace-wide notification webhooks (their secrets are shown once, at creation).
+    "webhooks": frozenset({"read", "create", "delete"}),
 }
 ALL_ACTIONS = frozenset().union(*CATALOG.values())
 

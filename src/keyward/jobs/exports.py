@@ -22,13 +22,13 @@ from keyward.domains.connectors import repository as connectors
 from keyward.domains.connectors.schemas import ConnectorKind
 from keyward.domains.connectors.service import file_path, record_delivery
 from keyward.domains.workspaces.service import actor_for_member
-from keyward.jobs.transports import DeliveryFailed, post_webhook, write_storage
+from keyward.jobs.transports import (
+    DeliveryFailed,
+    PermanentFailure,
+    post_webhook,
+    write_storage,
+)
 from keyward.settings import Settings
-
-
-class PermanentFailure(Exception):
-    """Retrying cannot help (the connector's creator lost access, the spec cannot be
-    expressed in the version asked for...): the message is given up at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,13 @@ def _send(
     if connector.kind == ConnectorKind.WEBHOOK:
         body = json.dumps(_envelope(message, connector, exported, key, now)).encode()
         signing_secret = sealer.open(connector.sealed_signing_secret or b"")
-        return post_webhook(connector.url, body, secret=signing_secret, delivery_id=message.id)
+        return post_webhook(
+            connector.url,
+            body,
+            secret=signing_secret,
+            delivery_id=message.id,
+            user_agent="keyward-connector",
+        )
     options: dict[str, Any] = (
         json.loads(sealer.open(connector.sealed_options)) if connector.sealed_options else {}
     )

@@ -1,34 +1,53 @@
-"""The worker loop: claim due outbox messages, hand each to its handler, settle it.
+"""The worker loop: claim due outbox messages, hand each to its handler, settle it; and every
+`sweep_interval` seconds, sweep for expiry reminders.
 
 A message is leased to one worker while it is handled, so two workers never deliver the same
 message; a worker that dies mid-delivery lets the lease run out and the message is retried.
+On PostgreSQL claims skip rows other workers hold; on SQLite workers take turns batch by batch
+(jobs.locking), so two worker processes on one file never deliver at the same time either.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
 from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
-from keyward.domains.connectors.updates import EXPORT
+from keyward.domains.connectors.updates import EXPORT, LEGACY_SPEC_UPDATED
+from keyward.domains.notifications.events import EMAIL, WEBHOOK
 from keyward.domains.outbox import repository as outbox_rows
 from keyward.domains.outbox import service as outbox
-from keyward.jobs.exports import PermanentFailure, deliver_export
+from keyward.jobs import sweeps
+from keyward.jobs.exports import deliver_export
+from keyward.jobs.locking import TurnLock, lock_path
+from keyward.jobs.notifications import deliver_email, deliver_webhook, reannounce_spec_update
+from keyward.jobs.transports import PermanentFailure
 from keyward.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxMessage], None]
 LEASE = timedelta(minutes=5)
+# A batch stops starting deliveries this long before its lease ends: the longest one delivery
+# may take (SMTP and HTTP timeouts), so no message is still being sent when another worker may
+# claim it again.
+LEASE_MARGIN = timedelta(minutes=2)
 BATCH = 20
 
 
 def default_handlers(database: Database, settings: Settings) -> dict[str, Handler]:
     sealer = Sealer(settings.server_secret())
-    return {EXPORT: partial(deliver_export, database, settings, sealer)}
+    return {
+        EXPORT: partial(deliver_export, database, settings, sealer),
+        EMAIL: partial(deliver_email, settings),
+        WEBHOOK: partial(deliver_webhook, database, sealer),
+        LEGACY_SPEC_UPDATED: partial(reannounce_spec_update, database),
+    }
 
 
 class Worker:
@@ -39,24 +58,38 @@ class Worker:
         handlers: Mapping[str, Handler] | None = None,
     ) -> None:
         self._database = database
+        self._settings = settings
         self._interval = settings.worker_interval
+        self._sweep_interval = settings.sweep_interval
         self._handlers = dict(handlers or default_handlers(database, settings))
+        path = lock_path(database)
+        self._turns = TurnLock(path) if path is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
-        """Handle every message due now; returns how many were attempted."""
+        """Handle a batch of the messages due now; returns how many were attempted."""
+        turn = self._turns.turn(self._stop) if self._turns is not None else nullcontext(True)
+        with turn as mine:
+            return self._deliver_batch() if mine else 0
+
+    def _deliver_batch(self) -> int:
         now = self._database.clock.now()
         with self._database.transaction() as uow:
             messages = list(outbox_rows.claim(uow.session, self._handlers, now, BATCH, now + LEASE))
             uow.session.expunge_all()
+        deadline = time.monotonic() + (LEASE - LEASE_MARGIN).total_seconds()
         for message in messages:
+            if time.monotonic() > deadline:
+                # The rest are left leased: they are claimed again when the lease runs out.
+                break
             error: str | None = None
             permanent = False
             try:
                 self._handlers[message.kind](message)
             except PermanentFailure as failure:
                 error, permanent = str(failure), True
+                log.warning("outbox message %s (%s) given up: %s", message.id, message.kind, error)
             except Exception as failure:
                 error = str(failure) or type(failure).__name__
                 log.warning("outbox message %s (%s) failed: %s", message.id, message.kind, error)
@@ -71,6 +104,15 @@ class Worker:
             total += handled
         return total
 
+    def sweep(self) -> int:
+        """Queue the expiry reminders and notices due now; returns how many."""
+        return sweeps.sweep(self._database, self._settings)
+
+    def once(self) -> int:
+        """Sweep, then deliver everything due: what `keyward worker --once` does."""
+        self.sweep()
+        return self.drain()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="keyward-worker", daemon=True)
         self._thread.start()
@@ -81,7 +123,14 @@ class Worker:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        next_sweep = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self._sweep_interval
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("the expiry sweep failed; it runs again at the next interval")
             try:
                 busy = self.run_once()
             except Exception:

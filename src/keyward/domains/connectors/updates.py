@@ -2,11 +2,43 @@
 every connector re-exports it, and acquirers who export by hand are told it changed."""
 
 from keyward.db.engine import UnitOfWork
+from keyward.db.models import Acquisition
 from keyward.domains.connectors import repository
+from keyward.domains.notifications import repository as notifications
+from keyward.domains.notifications.events import Event
+from keyward.domains.notifications.service import notify
 from keyward.domains.outbox import service as outbox
 
 EXPORT = "connector.export"
-SPEC_UPDATED = "notification.spec_updated"
+# What announce_version wrote before notifications existed; the worker turns any still queued
+# into notifications (tell_acquirers).
+LEGACY_SPEC_UPDATED = "notification.spec_updated"
+
+
+def tell_acquirers(
+    uow: UnitOfWork,
+    acquisition: Acquisition,
+    api_id: str,
+    number: int,
+    changes: dict[str, list[str]],
+) -> None:
+    """Notify the acquirer organization's members (and webhooks) of version `number`."""
+    api = notifications.api(uow.session, api_id)
+    notify(
+        uow,
+        acquisition.workspace_id,
+        Event.SPEC_UPDATED,
+        {
+            "api": {"id": api_id, "name": api.name if api else api_id},
+            "acquisition": {
+                "id": acquisition.id,
+                "organization_id": acquisition.organization_id,
+            },
+            "api_version": number,
+            "changes": changes,
+        },
+        recipients=notifications.organization_member_ids(uow.session, acquisition.organization_id),
+    )
 
 
 def announce_version(
@@ -21,14 +53,4 @@ def announce_version(
     connected = {connector.acquisition_id for connector in connectors}
     for acquisition in acquisitions:
         if acquisition.id not in connected:
-            outbox.enqueue(
-                uow,
-                workspace_id,
-                SPEC_UPDATED,
-                {
-                    "acquisition_id": acquisition.id,
-                    "api_id": api_id,
-                    "api_version": number,
-                    "changes": changes,
-                },
-            )
+            tell_acquirers(uow, acquisition, api_id, number, changes)

@@ -1,0 +1,50 @@
+"""Webhook endpoints: `/v1/webhooks`, `/v1/webhooks/{id}`."""
+
+from fastapi import APIRouter, Response
+
+from keyward.api.auth import ActorDep
+from keyward.api.routes.common import WITH_BODY, PageDep, errors
+from keyward.api.runtime import RuntimeDep
+from keyward.domains.pagination import Page
+from keyward.domains.webhooks import service
+from keyward.domains.webhooks.schemas import (
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointOut,
+)
+
+router = APIRouter(tags=["webhooks"])
+
+
+@router.post("/webhooks", status_code=201, name="webhook.create", responses=errors(*WITH_BODY))
+def create_webhook(
+    body: WebhookEndpointCreate, actor: ActorDep, runtime: RuntimeDep, response: Response
+) -> WebhookEndpointCreated:
+    """Send the workspace's notifications (all, or the `events` listed) to a URL, signed with
+    a secret shown only in this response."""
+    with runtime.database.transaction() as uow:
+        created = service.create_endpoint(uow, actor, body, sealer=runtime.sealer)
+    response.headers["Cache-Control"] = "no-store"
+    return created
+
+
+@router.get("/webhooks", name="webhook.list")
+def list_webhooks(actor: ActorDep, runtime: RuntimeDep, page: PageDep) -> Page[WebhookEndpointOut]:
+    with runtime.database.transaction(write=False) as uow:
+        return service.list_endpoints(uow, actor, page)
+
+
+@router.get("/webhooks/{webhook_id}", name="webhook.read", responses=errors(404))
+def read_webhook(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> WebhookEndpointOut:
+    with runtime.database.transaction(write=False) as uow:
+        return service.get_endpoint(uow, actor, webhook_id)
+
+
+@router.delete(
+    "/webhooks/{webhook_id}", status_code=204, name="webhook.delete", responses=errors(404)
+)
+def delete_webhook(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> Response:
+    """Stop sending to the endpoint; deliveries still queued for it are dropped."""
+    with runtime.database.transaction() as uow:
+        service.delete_endpoint(uow, actor, webhook_id)
+    return Response(status_code=204)

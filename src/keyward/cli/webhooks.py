@@ -1,0 +1,56 @@
+"""`keyward webhooks ...`: where the workspace's notifications are POSTed, signed."""
+
+from typing import Annotated
+
+import typer
+
+from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.core.sealing import Sealer
+from keyward.domains.pagination import PageRequest
+from keyward.domains.webhooks import service
+from keyward.domains.webhooks.schemas import WebhookEndpointCreate
+
+app = typer.Typer(help="Send notifications to signed webhooks.", no_args_is_help=True)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(help="https://... (or http://...) to POST to.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option(help="An event to send (repeatable); default: every event."),
+    ] = None,
+    description: Annotated[str, typer.Option(help="What the endpoint is for.")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an endpoint; prints its signing secret once."""
+    with reporting(as_json):
+        body = WebhookEndpointCreate.model_validate(
+            {"url": url, "events": event or [], "description": description}
+        )
+        database, actor = connect(ctx)
+        sealer = Sealer(state(ctx).settings.server_secret())
+        with database.transaction() as uow:
+            created = service.create_endpoint(uow, actor, body, sealer=sealer)
+    emit(created, as_json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """The workspace's webhook endpoints."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_endpoints(uow, actor, PageRequest())
+    emit(page, as_json)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> None:
+    """Stop sending to an endpoint."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            service.delete_endpoint(uow, actor, webhook_id)
+    emit({"id": webhook_id, "deleted": True}, as_json)

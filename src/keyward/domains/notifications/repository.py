@@ -1,0 +1,101 @@
+"""SQL for notifications: who hears about what, what is about to expire, and which reminders
+are already sent."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from keyward.db.models import (
+    Acquisition,
+    Api,
+    ApiKey,
+    Offering,
+    Organization,
+    OrganizationMember,
+    SentReminder,
+)
+
+
+def api(session: Session, api_id: str) -> Api | None:
+    return session.get(Api, api_id)
+
+
+def organization_member_ids(session: Session, organization_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(OrganizationMember.member_id)
+            .where(OrganizationMember.organization_id == organization_id)
+            .order_by(OrganizationMember.member_id)
+        )
+    )
+
+
+def keys_expiring(
+    session: Session, after: datetime, until: datetime
+) -> Sequence[Row[ApiKey, Api | None]]:
+    """Unrevoked keys whose expiry lies in (after, until], with their API (none for account
+    keys), in id order."""
+    return session.execute(
+        select(ApiKey, Api)
+        .outerjoin(Acquisition, Acquisition.id == ApiKey.acquisition_id)
+        .outerjoin(Offering, Offering.id == Acquisition.offering_id)
+        .outerjoin(Api, Api.id == Offering.api_id)
+        .where(
+            ApiKey.revoked_at.is_(None),
+            ApiKey.expires_at.is_not(None),
+            ApiKey.expires_at > after,
+            ApiKey.expires_at <= until,
+        )
+        .order_by(ApiKey.id)
+    ).all()
+
+
+def acquisitions_expiring(
+    session: Session, after: datetime, until: datetime
+) -> Sequence[Row[Acquisition, Offering, Api, Organization]]:
+    """Acquisitions whose validity ends in (after, until], in id order."""
+    return session.execute(
+        select(Acquisition, Offering, Api, Organization)
+        .join(Offering, Offering.id == Acquisition.offering_id)
+        .join(Api, Api.id == Offering.api_id)
+        .join(Organization, Organization.id == Acquisition.organization_id)
+        .where(
+            Acquisition.valid_until.is_not(None),
+            Acquisition.valid_until > after,
+            Acquisition.valid_until <= until,
+        )
+        .order_by(Acquisition.id)
+    ).all()
+
+
+def record_reminder(
+    session: Session,
+    workspace_id: str,
+    subject_id: str,
+    event: str,
+    due_at: datetime,
+    now: datetime,
+) -> bool:
+    """Insert the reminder unless it is already there; True when this call inserted it.
+
+    A concurrent sweep inserting the same reminder waits for ours to commit (PostgreSQL) or
+    for the write lock (SQLite), then inserts nothing.
+    """
+    values = {
+        "workspace_id": workspace_id,
+        "subject_id": subject_id,
+        "event": event,
+        "due_at": due_at,
+        "created_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(SentReminder).values(values).on_conflict_do_nothing()
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def acquisition(session: Session, acquisition_id: str) -> Acquisition | None:
+    return session.get(Acquisition, acquisition_id)

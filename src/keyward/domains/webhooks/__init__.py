@@ -1,0 +1,1 @@
+"""Webhook endpoints: where a workspace's notifications are POSTed, signed."""

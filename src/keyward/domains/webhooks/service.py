@@ -1,0 +1,122 @@
+"""The rules for webhook endpoints: http(s) URLs only, known event names, a signing secret
+shown once and kept sealed with the server secret (opened only to sign deliveries)."""
+
+import secrets
+from urllib.parse import urlsplit
+
+from keyward.core.actors import Actor
+from keyward.core.errors import InvalidInput, NotFound
+from keyward.core.ids import is_id, new_id, quote
+from keyward.core.sealing import Sealer
+from keyward.db.engine import UnitOfWork
+from keyward.db.models import WebhookEndpoint
+from keyward.domains.audit import service as audit
+from keyward.domains.connectors.service import shown_url
+from keyward.domains.pagination import Page, PageRequest, split_page
+from keyward.domains.webhooks import repository
+from keyward.domains.webhooks.schemas import (
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointOut,
+)
+
+NOTICE = (
+    "The signing secret is shown only in this response; keyward keeps it sealed and uses it "
+    "only to sign deliveries."
+)
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise InvalidInput("The webhook URL has an invalid port.", code="invalid_url") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidInput("A webhook URL is http:// or https://, with a host.", code="invalid_url")
+
+
+def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
+    return WebhookEndpointOut(
+        id=endpoint.id,
+        url=shown_url(endpoint.url),
+        description=endpoint.description,
+        events=list(endpoint.events),
+        active=endpoint.active,
+        created_by=endpoint.created_by,
+        created_at=endpoint.created_at,
+    )
+
+
+def find_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str, action: str) -> WebhookEndpoint:
+    actor.require("webhooks", action, endpoint_id)
+    endpoint = (
+        repository.get(uow.session, actor.workspace_id, endpoint_id)
+        if is_id(endpoint_id, "whk")
+        else None
+    )
+    if endpoint is None:
+        raise NotFound(
+            f"No webhook endpoint {quote(endpoint_id)} in this workspace.",
+            code="webhook_not_found",
+        )
+    return endpoint
+
+
+def create_endpoint(
+    uow: UnitOfWork, actor: Actor, body: WebhookEndpointCreate, *, sealer: Sealer
+) -> WebhookEndpointCreated:
+    """An endpoint that receives the workspace's notifications from now on."""
+    actor.require("webhooks", "create")
+    _check_url(body.url)
+    signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
+    now = uow.clock.now()
+    endpoint = WebhookEndpoint(
+        id=new_id("whk"),
+        workspace_id=actor.workspace_id,
+        url=body.url,
+        description=body.description,
+        events=[event.value for event in body.events],
+        sealed_secret=sealer.seal(signing_secret),
+        active=True,
+        created_by=actor.member_id,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(uow.session, endpoint)
+    audit.record(
+        uow,
+        actor,
+        "webhook.create",
+        target_type="webhook",
+        target_id=endpoint.id,
+        details={"url": shown_url(endpoint.url), "events": endpoint.events},
+    )
+    return WebhookEndpointCreated(
+        **_out(endpoint).model_dump(), signing_secret=signing_secret, notice=NOTICE
+    )
+
+
+def get_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> WebhookEndpointOut:
+    return _out(find_endpoint(uow, actor, endpoint_id, "read"))
+
+
+def list_endpoints(uow: UnitOfWork, actor: Actor, page: PageRequest) -> Page[WebhookEndpointOut]:
+    actor.require("webhooks", "read")
+    rows = repository.list_endpoints(uow.session, actor.workspace_id, page)
+    kept, cursor = split_page(rows, page, lambda e: e.id)
+    return Page[WebhookEndpointOut](data=[_out(e) for e in kept], next_cursor=cursor)
+
+
+def delete_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> None:
+    """Stop sending to it; deliveries still queued for it are dropped."""
+    endpoint = find_endpoint(uow, actor, endpoint_id, "delete")
+    repository.delete(uow.session, endpoint)
+    audit.record(
+        uow,
+        actor,
+        "webhook.delete",
+        target_type="webhook",
+        target_id=endpoint.id,
+        details={"url": shown_url(endpoint.url)},
+    )

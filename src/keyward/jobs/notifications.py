@@ -1,0 +1,67 @@
+"""Delivering notifications from the outbox: one e-mail per recipient, one signed POST per
+webhook endpoint. Each raises DeliveryFailed (retry later) or PermanentFailure (give up)."""
+
+import json
+
+from keyward.core.sealing import SealBroken, Sealer
+from keyward.db.engine import Database
+from keyward.db.models import OutboxMessage
+from keyward.domains.connectors.updates import tell_acquirers
+from keyward.domains.notifications import repository as notifications
+from keyward.domains.webhooks import repository as webhooks
+from keyward.jobs import mail
+from keyward.jobs.transports import PermanentFailure, post_webhook
+from keyward.settings import Settings
+
+
+def deliver_email(settings: Settings, message: OutboxMessage) -> None:
+    payload = message.payload
+    if not mail.has_template(payload["event"]):
+        raise PermanentFailure(f"no e-mail template for the event {payload['event']!r}")
+    mail.send(settings, mail.compose(settings, payload, message.workspace_id))
+
+
+def webhook_body(message: OutboxMessage) -> bytes:
+    """The JSON a webhook endpoint receives; its `id` is the Keyward-Delivery id, the same on
+    every retry, so receivers can drop repeats."""
+    payload = message.payload
+    return json.dumps(
+        {
+            "id": message.id,
+            "type": payload["event"],
+            "occurred_at": payload["occurred_at"],
+            "workspace_id": message.workspace_id,
+            "event_id": payload["event_id"],
+            "data": payload["data"],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def deliver_webhook(database: Database, sealer: Sealer, message: OutboxMessage) -> None:
+    with database.transaction(write=False) as uow:
+        endpoint = webhooks.get(uow.session, message.workspace_id, message.payload["endpoint_id"])
+    if endpoint is None or not endpoint.active:
+        return  # deleted or turned off since: nothing left to deliver
+    try:
+        secret = sealer.open(endpoint.sealed_secret)
+    except SealBroken as broken:
+        raise PermanentFailure(str(broken)) from None
+    post_webhook(
+        endpoint.url,
+        webhook_body(message),
+        secret=secret,
+        delivery_id=message.id,
+        user_agent="keyward-webhook",
+    )
+
+
+def reannounce_spec_update(database: Database, message: OutboxMessage) -> None:
+    """A `notification.spec_updated` message from before notifications: notify it now."""
+    payload = message.payload
+    with database.transaction() as uow:
+        acquisition = notifications.acquisition(uow.session, payload["acquisition_id"])
+        if acquisition is not None:
+            tell_acquirers(
+                uow, acquisition, payload["api_id"], payload["api_version"], payload["changes"]
+            )
