@@ -192,8 +192,12 @@ def test_acquisition_keys_are_shown_once_and_listed_without_secret(
     assert (
         api.post(f"/v1/acquisitions/{acquisition}/reacquire", headers=provider).status_code == 200
     )
-    deleted = api.delete(f"/v1/keys/{created.json()['id']}", headers=provider)
-    assert deleted.status_code == 204
+    key_url = f"/v1/keys/{created.json()['id']}"
+    refused = api.delete(key_url, headers=provider)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "key_not_revoked"
+    assert api.delete(key_url, headers=provider, params={"revoke": "true"}).status_code == 204
+    assert api.get(key_url, headers=provider).status_code == 404
 
 
 @pytest.mark.parametrize(("version", "fmt"), [("3.0", "json"), ("3.0", "yaml"), ("2.0", "yaml")])

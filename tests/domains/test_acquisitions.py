@@ -187,7 +187,7 @@ def test_a_key_can_never_outlast_its_creators_hold_on_the_acquisition(
     assert live.verify(key).code is KeyCode.INSUFFICIENT_RIGHTS
 
 
-def test_deleting_an_active_acquisition_key_revokes_and_deletes_it(
+def test_an_active_acquisition_key_is_deleted_only_with_revoke_in_one_step(
     db: Database, live: Verifier
 ) -> None:
     set_up = make_workspace(db)
@@ -196,8 +196,12 @@ def test_deleting_an_active_acquisition_key_revokes_and_deletes_it(
     acquired = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
     created = make_acquisition_key(db, actor, acquired.id)
     assert live.verify(secret(created)).valid
-    with db.transaction() as uow:
+    with pytest.raises(Conflict) as refused, db.transaction() as uow:
         keys.delete_key(uow, actor, created.id)
+    assert refused.value.code == "key_not_revoked"
+    assert live.verify(secret(created)).valid
+    with db.transaction() as uow:
+        keys.delete_key(uow, actor, created.id, revoke=True)
     assert live.verify(secret(created)).code is KeyCode.KEY_INVALID
 
 

@@ -96,6 +96,19 @@ Duration = Annotated[timedelta, BeforeValidator(_iso_duration), AfterValidator(_
 Id = Annotated[str, StringConstraints(pattern=ID_REGEX)]
 
 
+def _non_negative_duration(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative; PT0S means at once")
+    if value > MAX_DURATION:
+        raise ValueError("must be at most 100 years")
+    return value
+
+
+Grace = Annotated[timedelta, BeforeValidator(_iso_duration), AfterValidator(_non_negative_duration)]
+"""A duration that may be zero (PT0S: at once), ISO-8601 on the wire."""
+Reason = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_clean_text)]
+
+
 class Input(BaseModel):
     """A request body: unknown fields are refused. (Not strict mode: JSON carries enums,
     durations and times as strings; use StrictBool where "yes" must not mean True.)"""

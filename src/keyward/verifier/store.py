@@ -41,9 +41,26 @@ def _terms(session: Session, acquisition_id: str) -> AcquisitionTerms | None:
     )
 
 
+def _expiry(key: ApiKey, digest: bytes) -> float | None:
+    """When the key stops working for this secret: a rotated-away secret at the end of its
+    grace, or the key's own expiry if that comes first."""
+    ends = [key.expires_at]
+    if not hmac.compare_digest(key.hash, digest):
+        ends.append(key.previous_hash_expires_at)
+    known = [end.timestamp() for end in ends if end is not None]
+    return min(known) if known else None
+
+
 def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
-    key = session.scalar(select(ApiKey).where(ApiKey.hash == digest))
-    if key is None or not hmac.compare_digest(key.hash, digest):
+    """The key whose secret, or whose rotated-away secret still in its grace, hashes to
+    `digest`."""
+    key = session.scalar(
+        select(ApiKey).where(or_(ApiKey.hash == digest, ApiKey.previous_hash == digest))
+    )
+    if key is None or not (
+        hmac.compare_digest(key.hash, digest)
+        or hmac.compare_digest(key.previous_hash or b"", digest)
+    ):
         return None
     member = session.get(Member, key.creator_member_id) if key.creator_member_id else None
     return KeySnapshot(
@@ -55,7 +72,7 @@ def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
         acquisition=_terms(session, key.acquisition_id) if key.acquisition_id else None,
         revoked=key.revoked_at is not None,
         member_active=bool(member and member.active),
-        expires_at=key.expires_at.timestamp() if key.expires_at else None,
+        expires_at=_expiry(key, digest),
         key_permissions=PermissionSet.parse_stored(key.permissions),
         member_permissions=member_rights(session, member.id) if member else EMPTY,
     )

@@ -1,6 +1,7 @@
-"""`/v1/keys`: account keys, their lifecycle, their usage, and `POST /v1/keys/verify`."""
+"""`/v1/keys`: account keys, their lifecycle, their usage, and `POST /v1/keys/verify`;
+`/v1/key-requests`: renewals and revocations waiting for an approver."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime
@@ -11,15 +12,24 @@ from keyward.api.runtime import DatabaseDep, RuntimeDep
 from keyward.core.ids import ID_REGEX
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
-from keyward.domains.keys import service
+from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     AccountKeyCreate,
+    KeyBulkDelete,
+    KeyBulkDeleted,
     KeyCreated,
     KeyFilter,
     KeyOut,
+    KeyRenew,
+    KeyRequestDecision,
+    KeyRequestFilter,
+    KeyRequestOut,
+    KeyRevoke,
+    KeyRotate,
     KeyUpdate,
     KeyVerifyRequest,
     KeyVerifyResult,
+    RequestStatus,
 )
 from keyward.domains.pagination import Page
 from keyward.domains.usage import service as usage
@@ -124,11 +134,75 @@ def update_key(key_id: str, body: KeyUpdate, actor: ActorDep, database: Database
         return service.update_key(uow, actor, key_id, body)
 
 
-@router.post("/keys/{key_id}/revoke", name="key.revoke", responses=errors(404))
-def revoke_key(key_id: str, actor: ActorDep, database: DatabaseDep) -> KeyOut:
-    """Revoke a key at once and for good. Revoking a revoked key changes nothing."""
+def _accepted(result: KeyOut | KeyRequestOut, response: Response) -> KeyOut | KeyRequestOut:
+    """A change the policy sends to an approver is answered 202 with the pending request."""
+    if isinstance(result, KeyRequestOut):
+        response.status_code = 202
+    return result
+
+
+_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **errors(404, 409, *WITH_BODY),
+    200: {"model": KeyOut, "description": "Done: the key as it is now."},
+    202: {
+        "model": KeyRequestOut,
+        "description": "The API's policy wants an approver: the pending key request.",
+    },
+}
+
+
+@router.post("/keys/{key_id}/renew", name="key.renew", responses=_CHANGE_RESPONSES)
+def renew_key(
+    key_id: str,
+    actor: ActorDep,
+    database: DatabaseDep,
+    response: Response,
+    body: KeyRenew | None = None,
+) -> KeyOut | KeyRequestOut:
+    """Extend a key's validity by the policy's lifetime (or the shorter `expires_in`) from now;
+    the secret stays the same. 409 `key_never_expires`, `key_revoked` or `key_request_pending`
+    when there is nothing to renew or a request is already waiting."""
+    body = body or KeyRenew()
     with database.transaction() as uow:
-        return service.revoke_key(uow, actor, key_id)
+        result = service.renew_key(
+            uow, actor, key_id, body.expires_in, body.reason, allow_request=True
+        )
+    return _accepted(result, response)
+
+
+@router.post("/keys/{key_id}/rotate", name="key.rotate", responses=errors(404, 409, *WITH_BODY))
+def rotate_key(
+    key_id: str,
+    actor: ActorDep,
+    database: DatabaseDep,
+    response: Response,
+    body: KeyRotate | None = None,
+) -> KeyCreated:
+    """A new secret for the same key: id, name, rights and expiry stay. The old secret keeps
+    working for `grace` (capped by the policy), until `previous_key_expires_at`.
+
+    The new secret is in this response only.
+    """
+    body = body or KeyRotate()
+    with database.transaction() as uow:
+        rotated = service.rotate_key(uow, actor, key_id, body.grace)
+    response.headers["Cache-Control"] = "no-store"
+    return rotated
+
+
+@router.post("/keys/{key_id}/revoke", name="key.revoke", responses=_CHANGE_RESPONSES)
+def revoke_key(
+    key_id: str,
+    actor: ActorDep,
+    database: DatabaseDep,
+    response: Response,
+    body: KeyRevoke | None = None,
+) -> KeyOut | KeyRequestOut:
+    """Revoke a key at once and for good; revoking a revoked key changes nothing."""
+    body = body or KeyRevoke()
+    with database.transaction() as uow:
+        result = service.revoke_key(uow, actor, key_id, body.reason, allow_request=True)
+    return _accepted(result, response)
 
 
 @router.delete("/keys/{key_id}", status_code=204, name="key.delete", responses=errors(404, 409))
@@ -140,7 +214,75 @@ def delete_key(
         bool, Query(description="Revoke an active key and delete it in one step.")
     ] = False,
 ) -> Response:
-    """Delete a revoked key; its audit trail stays. `?revoke=true` revokes it first."""
+    """Delete a revoked key; its audit trail stays. `?revoke=true` revokes it first, where the
+    policy needs no approval for that. Never a key with a pending request (409
+    `key_request_pending`)."""
     with database.transaction() as uow:
         service.delete_key(uow, actor, key_id, revoke=revoke)
     return Response(status_code=204)
+
+
+@router.post("/keys/bulk-delete", name="key.bulk_delete", responses=errors(409, *WITH_BODY))
+def bulk_delete_keys(body: KeyBulkDelete, actor: ActorDep, database: DatabaseDep) -> KeyBulkDeleted:
+    """Delete the revoked keys among `ids`; others are reported skipped, one result per key.
+    If any has a pending request nothing is deleted: 409 `key_request_pending` naming them."""
+    with database.transaction() as uow:
+        return service.bulk_delete(uow, actor, body.ids)
+
+
+@router.get("/key-requests", name="key_request.list", responses=errors())
+def list_key_requests(
+    actor: ActorDep,
+    database: DatabaseDep,
+    page: PageDep,
+    status: RequestStatus | None = None,
+    key_id: Annotated[str | None, Query(alias="key", pattern=ID_REGEX)] = None,
+) -> Page[KeyRequestOut]:
+    """Key requests, newest first: all with `keys:read`; otherwise those on the APIs the
+    caller approves and those they made."""
+    with database.transaction(write=False) as uow:
+        return requests.list_requests(
+            uow, actor, KeyRequestFilter(status=status, key_id=key_id), page
+        )
+
+
+@router.get("/key-requests/{request_id}", name="key_request.read", responses=errors(404))
+def read_key_request(request_id: str, actor: ActorDep, database: DatabaseDep) -> KeyRequestOut:
+    with database.transaction(write=False) as uow:
+        return requests.get_request(uow, actor, request_id)
+
+
+@router.post(
+    "/key-requests/{request_id}/approve",
+    name="key_request.approve",
+    responses=errors(404, 409, *WITH_BODY),
+)
+def approve_key_request(
+    request_id: str, actor: ActorDep, database: DatabaseDep, body: KeyRequestDecision | None = None
+) -> KeyRequestOut:
+    """Apply the renewal or revocation (needs `keys:approve` on the API; never on one's own
+    request). If the key changed meanwhile the request is `closed` and `outcome` says why."""
+    with database.transaction() as uow:
+        return requests.approve(uow, actor, request_id, (body or KeyRequestDecision()).comment)
+
+
+@router.post(
+    "/key-requests/{request_id}/reject",
+    name="key_request.reject",
+    responses=errors(404, 409, *WITH_BODY),
+)
+def reject_key_request(
+    request_id: str, actor: ActorDep, database: DatabaseDep, body: KeyRequestDecision | None = None
+) -> KeyRequestOut:
+    """Refuse the request; the key stays as it is."""
+    with database.transaction() as uow:
+        return requests.reject(uow, actor, request_id, (body or KeyRequestDecision()).comment)
+
+
+@router.post(
+    "/key-requests/{request_id}/cancel", name="key_request.cancel", responses=errors(404, 409)
+)
+def cancel_key_request(request_id: str, actor: ActorDep, database: DatabaseDep) -> KeyRequestOut:
+    """The requester withdraws a pending request."""
+    with database.transaction() as uow:
+        return requests.cancel(uow, actor, request_id)

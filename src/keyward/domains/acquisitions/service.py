@@ -8,7 +8,7 @@ While the acquisition is not valid, its keys are kept and listed but answer
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -232,20 +232,6 @@ def reacquire(uow: UnitOfWork, actor: Actor, acquisition_id: str) -> Acquisition
     return _out(uow, acquisition, offering.api_id)
 
 
-def _key_lifetime(policy_lifetime: timedelta | None, asked: timedelta | None) -> timedelta | None:
-    if policy_lifetime is None:
-        return asked
-    if asked is None:
-        return policy_lifetime
-    if asked > policy_lifetime:
-        raise InvalidInput(
-            f"Keys of this API live at most {policy_lifetime}; ask for less or leave "
-            "expires_in out.",
-            code="lifetime_exceeds_policy",
-        )
-    return asked
-
-
 def create_key(
     uow: UnitOfWork, actor: Actor, acquisition_id: str, body: AcquisitionKeyCreate
 ) -> KeyCreated:
@@ -262,16 +248,16 @@ def create_key(
             f"This acquisition already has a key named {body.name!r}.", code="key_name_taken"
         )
     api = find_api(uow, actor, offering.api_id)
-    lifetime = _key_lifetime(policy_lifetime(api), body.expires_in)
     return keys.issue_key(
         uow,
         actor,
         kind=KeyKind.ACQUISITION,
         name=body.name,
         permissions=PermissionSet.parse([f"acquisitions:use@{acquisition.id}"]),
-        expires_at=now + lifetime if lifetime is not None else None,
+        lifetime=keys.capped_lifetime(policy_lifetime(api), body.expires_in),
         metadata=body.metadata,
         acquisition_id=acquisition.id,
+        api=api,
     )
 
 

@@ -65,10 +65,16 @@ class KeyPolicy(Input):
         default=None, description="How long new keys live (ISO-8601); null: they never expire."
     )
     max_rotation_grace: Duration | None = Field(
-        default=None, description="Longest grace an old secret keeps after a rotation."
+        default=None,
+        description="Longest grace an old secret keeps after a rotation; null: P7D.",
     )
     renewal_requires_approval: StrictBool = False
     revocation_requires_approval: StrictBool = False
+    apply_lifetime_to_existing_keys: StrictBool = Field(
+        default=False,
+        description="Give the API's keys in use the new lifetime from now, as if renewed; "
+        "otherwise they keep their expiry. Expired and revoked keys are left alone.",
+    )
 
 
 class KeyPolicyOut(Output):

@@ -46,6 +46,7 @@ from keyward.domains.apis.schemas import (
 )
 from keyward.domains.audit import service as audit
 from keyward.domains.connectors.updates import announce_version
+from keyward.domains.keys import service as keys
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.settings import Settings
 
@@ -381,7 +382,8 @@ def get_policy(uow: UnitOfWork, actor: Actor, api_id: str) -> KeyPolicyOut:
 
 
 def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> KeyPolicyOut:
-    """Replace the key policy. Existing keys keep their expiry."""
+    """Replace the key policy. Existing keys keep their expiry unless the provider applies the
+    new lifetime to them."""
     actor.require("apis", "update", api_id)
     api = find_api(uow, actor, api_id)
     document = current_document(uow, api)
@@ -407,12 +409,17 @@ def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> K
     uow.session.flush()
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
     policy = _policy_out(api)
+    applied = (
+        keys.apply_lifetime(uow, api, body.key_lifetime)
+        if body.apply_lifetime_to_existing_keys
+        else None
+    )
     audit.record(
         uow,
         actor,
         "api.policy.update",
         target_type="api",
         target_id=api.id,
-        details=policy.model_dump(mode="json"),
+        details={**policy.model_dump(mode="json"), "keys_given_new_lifetime": applied},
     )
     return policy

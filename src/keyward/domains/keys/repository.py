@@ -3,19 +3,57 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.core.keys import KeyState
-from keyward.db.models import ApiKey
-from keyward.domains.keys.schemas import KeyFilter
+from keyward.core.permissions import PermissionSet
+from keyward.db.models import Acquisition, Api, ApiKey, KeyRequest, Member, Offering
+from keyward.db.rights import member_rights
+from keyward.domains.keys.schemas import KeyFilter, KeyRequestFilter, RequestStatus
 from keyward.domains.pagination import PageRequest, paginate
 
 
-def get(session: Session, workspace_id: str, key_id: str) -> ApiKey | None:
-    return session.scalar(
-        select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.id == key_id)
+def _locked(session: Session, query: Select[ApiKey]) -> Select[ApiKey]:
+    """Lock the rows read for a change, so that concurrent changes of one key (a revocation
+    and an approval, a deletion and a new request) run one after the other. SQLite writers
+    already hold the database's write lock from their first statement."""
+    return query.with_for_update() if session.get_bind().dialect.name == "postgresql" else query
+
+
+def get(
+    session: Session, workspace_id: str, key_id: str, *, for_update: bool = False
+) -> ApiKey | None:
+    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.id == key_id)
+    return session.scalar(_locked(session, query) if for_update else query)
+
+
+def many_for_update(session: Session, workspace_id: str, key_ids: list[str]) -> list[ApiKey]:
+    query = (
+        select(ApiKey)
+        .where(ApiKey.workspace_id == workspace_id, ApiKey.id.in_(key_ids))
+        .order_by(ApiKey.id)
     )
+    return list(session.scalars(_locked(session, query)))
+
+
+def api_of_acquisition(session: Session, acquisition_id: str) -> Api | None:
+    return session.scalar(
+        select(Api)
+        .join(Offering, Offering.api_id == Api.id)
+        .join(Acquisition, Acquisition.offering_id == Offering.id)
+        .where(Acquisition.id == acquisition_id)
+    )
+
+
+def unrevoked_keys_of_api(session: Session, api_id: str) -> Sequence[ApiKey]:
+    return session.scalars(
+        select(ApiKey)
+        .join(Acquisition, Acquisition.id == ApiKey.acquisition_id)
+        .join(Offering, Offering.id == Acquisition.offering_id)
+        .where(Offering.api_id == api_id, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.id)
+    ).all()
 
 
 def add(session: Session, key: ApiKey) -> None:
@@ -58,3 +96,90 @@ def unrevoked_created_by(session: Session, workspace_id: str, member_id: str) ->
             ApiKey.revoked_at.is_(None),
         )
     ).all()
+
+
+def pending_requests(session: Session, key_ids: list[str]) -> dict[str, str]:
+    """key id → id of its pending request, for the keys that have one."""
+    if not key_ids:
+        return {}
+    rows = session.execute(
+        select(KeyRequest.key_id, KeyRequest.id).where(
+            KeyRequest.key_id.in_(key_ids), KeyRequest.status == RequestStatus.PENDING.value
+        )
+    )
+    return {key_id: request_id for key_id, request_id in rows if key_id is not None}
+
+
+def add_request(session: Session, request: KeyRequest) -> None:
+    session.add(request)
+    session.flush()
+
+
+def get_request(session: Session, workspace_id: str, request_id: str) -> KeyRequest | None:
+    return session.scalar(
+        select(KeyRequest).where(
+            KeyRequest.workspace_id == workspace_id, KeyRequest.id == request_id
+        )
+    )
+
+
+def settle_request(session: Session, request: KeyRequest, **values: object) -> bool:
+    """Move a pending request on, unless something else already did: the one conditional
+    UPDATE that decides is what keeps a request from being decided twice."""
+    done = session.execute(
+        update(KeyRequest)
+        .where(KeyRequest.id == request.id, KeyRequest.status == RequestStatus.PENDING.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(request)
+    return bool(getattr(done, "rowcount", 0) == 1)
+
+
+def close_pending(session: Session, key_id: str, outcome: str, at: datetime) -> list[KeyRequest]:
+    """Close the key's pending request, if any, because the key changed under it."""
+    pending = list(
+        session.scalars(
+            select(KeyRequest).where(
+                KeyRequest.key_id == key_id, KeyRequest.status == RequestStatus.PENDING.value
+            )
+        )
+    )
+    for request in pending:
+        request.status = RequestStatus.CLOSED.value
+        request.outcome = outcome
+        request.decided_at = at
+    session.flush()
+    return pending
+
+
+def list_requests(
+    session: Session,
+    workspace_id: str,
+    filters: KeyRequestFilter,
+    page: PageRequest,
+    *,
+    api_ids: set[str] | None,
+    member_id: str | None,
+) -> Sequence[KeyRequest]:
+    """Requests of the workspace; with `api_ids`, only those on these APIs or made by
+    `member_id`."""
+    query = select(KeyRequest).where(KeyRequest.workspace_id == workspace_id)
+    if api_ids is not None:
+        query = query.where(
+            or_(KeyRequest.api_id.in_(sorted(api_ids)), KeyRequest.requested_by == member_id)
+        )
+    if filters.status is not None:
+        query = query.where(KeyRequest.status == filters.status.value)
+    if filters.key_id is not None:
+        query = query.where(KeyRequest.key_id == filters.key_id)
+    return session.scalars(paginate(query, KeyRequest.id, page)).all()
+
+
+def active_member_rights(session: Session, workspace_id: str) -> list[tuple[str, PermissionSet]]:
+    members = session.scalars(
+        select(Member.id)
+        .where(Member.workspace_id == workspace_id, Member.active.is_(True))
+        .order_by(Member.id)
+    ).all()
+    return [(member_id, member_rights(session, member_id)) for member_id in members]

@@ -2,14 +2,26 @@
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.verdicts import Verdict
-from keyward.domains.fields import Duration, Input, Metadata, Name, Output, Patch, Permissions
+from keyward.domains.fields import (
+    Duration,
+    Grace,
+    Id,
+    Input,
+    Metadata,
+    Name,
+    Output,
+    Patch,
+    Permissions,
+    Reason,
+)
 
 MAX_METADATA_BYTES = 4096
 
@@ -56,6 +68,13 @@ class KeyOut(Output):
     metadata: dict[str, Any]
     expires_at: datetime | None
     revoked_at: datetime | None
+    rotated_at: datetime | None
+    previous_key_expires_at: datetime | None = Field(
+        description="Until when the secret replaced by the last rotation still works."
+    )
+    pending_request_id: str | None = Field(
+        description="The renewal or revocation awaiting approval, if any."
+    )
     created_at: datetime
     updated_at: datetime
     last_used_at: datetime | None
@@ -64,6 +83,96 @@ class KeyOut(Output):
 class KeyCreated(KeyOut):
     key: str | None = Field(description="The secret, in this response only.")
     notice: str
+
+
+class KeyRenew(Input):
+    expires_in: Duration | None = Field(
+        default=None,
+        description="ISO-8601 duration from now, at most the policy's lifetime (the default).",
+    )
+    reason: Reason = ""
+
+
+class KeyRotate(Input):
+    grace: Grace = Field(
+        default=timedelta(0),
+        description="How long the old secret keeps working (ISO-8601; PT0S, the default: it "
+        "stops at once), capped by the policy's maximum grace.",
+    )
+
+
+class KeyRevoke(Input):
+    reason: Reason = ""
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("lists a key more than once")
+    return ids
+
+
+class KeyBulkDelete(Input):
+    ids: Annotated[list[Id], Field(min_length=1, max_length=100), AfterValidator(_distinct)]
+
+
+class BulkOutcome(StrEnum):
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+    NOT_FOUND = "not_found"
+
+
+class KeyBulkItem(Output):
+    id: str
+    result: BulkOutcome
+    code: str | None = None
+    message: str | None = None
+
+
+class KeyBulkDeleted(Output):
+    deleted: int
+    skipped: int
+    results: list[KeyBulkItem]
+
+
+class RequestAction(StrEnum):
+    RENEW = "renew"
+    REVOKE = "revoke"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    # The key changed before a decision could apply (deleted, revoked): nothing was applied.
+    CLOSED = "closed"
+
+
+class KeyRequestOut(Output):
+    id: str
+    key_id: str | None
+    key_name: str
+    api_id: str | None
+    action: RequestAction
+    status: RequestStatus
+    expires_in: timedelta | None
+    reason: str
+    requested_by: str | None
+    decided_by: str | None
+    comment: str
+    outcome: str | None = Field(description="What deciding did, or why nothing was applied.")
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class KeyRequestDecision(Input):
+    comment: Reason = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequestFilter:
+    status: RequestStatus | None = None
+    key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
