@@ -314,7 +314,9 @@ def test_a_creator_who_lost_the_acquisition_stops_its_deliveries_for_good(
     assert export_worker(db, settings).drain() == 1
     assert receiver.requests == []
     with db.transaction(write=False) as uow:
-        message = uow.session.scalars(select(OutboxMessage)).one()
+        message = uow.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.kind == EXPORT)
+        ).one()
         assert message.status == "failed"
         log = service.list_deliveries(uow, world.admin, created.id, PageRequest())
     assert log.data[0].status == "failed"
