@@ -1,4 +1,5 @@
-"""`keyward keys ...`: create, list, show, revoke, delete and verify keys, and show their usage."""
+"""`keyward keys ...`: create, list, show, renew, rotate, revoke, delete and verify keys, and
+show their usage; `keyward requests ...`: the renewals and revocations awaiting approval."""
 
 import sys
 from datetime import datetime, timedelta
@@ -7,13 +8,25 @@ from typing import Annotated
 import typer
 from pydantic import AwareDatetime, TypeAdapter
 
-from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.cli.context import JsonFlag, connect, emit, emit_table, reporting
 from keyward.core.errors import InvalidInput
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
 from keyward.domains.fields import Duration
-from keyward.domains.keys import service
-from keyward.domains.keys.schemas import AccountKeyCreate, KeyFilter, KeyVerifyResult
+from keyward.domains.keys import requests, service
+from keyward.domains.keys.schemas import (
+    AccountKeyCreate,
+    KeyBulkDelete,
+    KeyFilter,
+    KeyRenew,
+    KeyRequestDecision,
+    KeyRequestFilter,
+    KeyRequestOut,
+    KeyRevoke,
+    KeyRotate,
+    KeyVerifyResult,
+    RequestStatus,
+)
 from keyward.domains.pagination import PageRequest
 from keyward.domains.usage import service as usage_service
 from keyward.domains.usage.schemas import Granularity
@@ -21,7 +34,11 @@ from keyward.verifier import Verifier
 from keyward.verifier.usage import STATUS_CLASSES
 
 app = typer.Typer(
-    help="Create, list, show, revoke, delete and verify API keys; show their usage.",
+    help="Create, list, show, renew, rotate, revoke, delete and verify API keys; show their usage.",
+    no_args_is_help=True,
+)
+requests_app = typer.Typer(
+    help="List, approve, reject and cancel key renewals and revocations awaiting approval.",
     no_args_is_help=True,
 )
 
@@ -80,14 +97,67 @@ def show(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> None:
             emit(service.get_key(uow, actor, key_id), as_json)
 
 
-@app.command("revoke")
-def revoke(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> None:
-    """Revoke a key at once and for good."""
+ReasonOption = Annotated[str, typer.Option(help="Why; shown to approvers and in the audit.")]
+
+
+def _pending_note(result: object, as_json: bool) -> None:
+    if isinstance(result, KeyRequestOut) and not as_json:
+        typer.echo(f"(the API's policy wants an approver: request {result.id} is pending)")
+
+
+@app.command("renew")
+def renew(
+    ctx: typer.Context,
+    key_id: str,
+    expires_in: Annotated[
+        str | None, typer.Option(help="Shorter than the policy's lifetime, e.g. P30D.")
+    ] = None,
+    reason: ReasonOption = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Extend a key's validity by the policy's lifetime from now (same secret), or ask an
+    approver where the policy says so."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        body = KeyRenew.model_validate({"expires_in": expires_in, "reason": reason})
         with database.transaction() as uow:
-            revoked = service.revoke_key(uow, actor, key_id)
-    emit(revoked, as_json)
+            result = service.renew_key(
+                uow, actor, key_id, body.expires_in, body.reason, allow_request=True
+            )
+    emit(result, as_json)
+    _pending_note(result, as_json)
+
+
+@app.command("rotate")
+def rotate(
+    ctx: typer.Context,
+    key_id: str,
+    grace: Annotated[
+        str, typer.Option(help="How long the old secret keeps working (PT0S: stop it at once).")
+    ] = "PT0S",
+    as_json: JsonFlag = False,
+) -> None:
+    """Give a key a new secret, printed this once; the old one works for the grace period."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyRotate.model_validate({"grace": grace})
+        with database.transaction() as uow:
+            rotated = service.rotate_key(uow, actor, key_id, body.grace)
+    emit(rotated, as_json)
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context, key_id: str, reason: ReasonOption = "", as_json: JsonFlag = False
+) -> None:
+    """Revoke a key at once and for good, or ask an approver where the policy says so."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyRevoke.model_validate({"reason": reason})
+        with database.transaction() as uow:
+            result = service.revoke_key(uow, actor, key_id, body.reason, allow_request=True)
+    emit(result, as_json)
+    _pending_note(result, as_json)
 
 
 @app.command("delete")
@@ -103,6 +173,84 @@ def delete(
         with database.transaction() as uow:
             service.delete_key(uow, actor, key_id, revoke=revoke)
     emit({"id": key_id, "deleted": True}, as_json)
+
+
+@app.command("bulk-delete")
+def bulk_delete(
+    ctx: typer.Context,
+    key_ids: Annotated[list[str], typer.Argument(help="The keys to delete.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete the revoked keys among these, reporting the others as skipped; nothing at all
+    if one of them has a pending request."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyBulkDelete.model_validate({"ids": key_ids})
+        with database.transaction() as uow:
+            done = service.bulk_delete(uow, actor, body.ids)
+    if as_json:
+        emit(done, as_json)
+        return
+    emit_table(done.model_dump(mode="json")["results"])
+    typer.echo(f"{done.deleted} deleted, {done.skipped} skipped")
+
+
+@requests_app.command("list")
+def list_requests(
+    ctx: typer.Context,
+    status: Annotated[RequestStatus | None, typer.Option(help="e.g. pending")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this key's requests.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Key requests, newest first."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = requests.list_requests(
+                uow, actor, KeyRequestFilter(status=status, key_id=key), PageRequest(limit, cursor)
+            )
+    emit(page, as_json)
+
+
+CommentOption = Annotated[str, typer.Option(help="Shown to the requester.")]
+
+
+@requests_app.command("approve")
+def approve(
+    ctx: typer.Context, request_id: str, comment: CommentOption = "", as_json: JsonFlag = False
+) -> None:
+    """Apply a pending renewal or revocation (not one's own)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyRequestDecision.model_validate({"comment": comment})
+        with database.transaction() as uow:
+            decided = requests.approve(uow, actor, request_id, body.comment)
+    emit(decided, as_json)
+
+
+@requests_app.command("reject")
+def reject(
+    ctx: typer.Context, request_id: str, comment: CommentOption = "", as_json: JsonFlag = False
+) -> None:
+    """Refuse a pending renewal or revocation; the key stays as it is."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyRequestDecision.model_validate({"comment": comment})
+        with database.transaction() as uow:
+            decided = requests.reject(uow, actor, request_id, body.comment)
+    emit(decided, as_json)
+
+
+@requests_app.command("cancel")
+def cancel(ctx: typer.Context, request_id: str, as_json: JsonFlag = False) -> None:
+    """Withdraw one's own pending request."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            decided = requests.cancel(uow, actor, request_id)
+    emit(decided, as_json)
 
 
 @app.command("verify")
