@@ -28,7 +28,7 @@ def create_webhook(
     return created
 
 
-@router.get("/webhooks", name="webhook.list")
+@router.get("/webhooks", name="webhook.list", responses=errors())
 def list_webhooks(actor: ActorDep, runtime: RuntimeDep, page: PageDep) -> Page[WebhookEndpointOut]:
     with runtime.database.transaction(write=False) as uow:
         return service.list_endpoints(uow, actor, page)

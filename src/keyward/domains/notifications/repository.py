@@ -92,9 +92,13 @@ def record_reminder(
         "created_at": now,
     }
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(SentReminder).values(values).on_conflict_do_nothing()
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    statement = (
+        dialect.insert(SentReminder)
+        .values(values)
+        .on_conflict_do_nothing()
+        .returning(SentReminder.subject_id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def acquisition(session: Session, acquisition_id: str) -> Acquisition | None:
