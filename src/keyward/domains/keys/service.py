@@ -12,7 +12,7 @@ meanwhile, and cannot be renewed again or deleted.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from pydantic import TypeAdapter
 
@@ -474,6 +474,26 @@ def approvers(uow: UnitOfWork, workspace_id: str, api_id: str, *, but: str | Non
     ]
 
 
+@overload
+def renew_key(
+    uow: UnitOfWork,
+    actor: Actor,
+    key_id: str,
+    asked: timedelta | None = ...,
+    reason: str = ...,
+    *,
+    allow_request: Literal[False] = ...,
+) -> KeyOut: ...
+@overload
+def renew_key(
+    uow: UnitOfWork,
+    actor: Actor,
+    key_id: str,
+    asked: timedelta | None = ...,
+    reason: str = ...,
+    *,
+    allow_request: bool,
+) -> KeyOut | KeyRequestOut: ...
 def renew_key(
     uow: UnitOfWork,
     actor: Actor,
@@ -550,6 +570,19 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     return KeyCreated(**_out(uow, key).model_dump(), key=new.secret, notice=ROTATED_NOTICE)
 
 
+@overload
+def revoke_key(
+    uow: UnitOfWork,
+    actor: Actor,
+    key_id: str,
+    reason: str = ...,
+    *,
+    allow_request: Literal[False] = ...,
+) -> KeyOut: ...
+@overload
+def revoke_key(
+    uow: UnitOfWork, actor: Actor, key_id: str, reason: str = ..., *, allow_request: bool
+) -> KeyOut | KeyRequestOut: ...
 def revoke_key(
     uow: UnitOfWork, actor: Actor, key_id: str, reason: str = "", *, allow_request: bool = False
 ) -> KeyOut | KeyRequestOut:
