@@ -215,6 +215,19 @@ def test_revoked_and_expired_keys_are_not_rotated(world: World, clock: ManualClo
     assert _key(world.db, world.key.id).rotated_at is None
 
 
+def test_rotating_someone_elses_wider_key_is_an_escalation(db: Database, live: Verifier) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    wide = make_key(db, boss, permissions=["*:*"])
+    rotator = make_member(db, boss, permissions=["keys:rotate", "keys:read"])
+    with pytest.raises(PermissionDenied) as refused, db.transaction() as uow:
+        service.rotate_key(
+            uow, actor_for(db, set_up.workspace.id, rotator.id), wide.id, timedelta(0)
+        )
+    assert refused.value.code == "permission_escalation"
+    assert live.verify(secret(wide)).valid
+
+
 # --- revoke and delete -------------------------------------------------------------------
 
 

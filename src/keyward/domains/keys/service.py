@@ -526,6 +526,8 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     old secret is kept: rotating again ends the grace of the one before."""
     actor.require("keys", "rotate", key_id)
     key = find(uow, actor, key_id, for_update=True)
+    # Whoever rotates receives a working secret: like a creator, they must hold what it grants.
+    actor.require_all(PermissionSet.parse_stored(key.permissions), "rotate this key")
     _refuse_revoked(key, "rotated")
     now = uow.clock.now()
     if key_state(False, key.expires_at, now) is KeyState.EXPIRED:
