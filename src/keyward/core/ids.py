@@ -5,6 +5,8 @@ import re
 import threading
 import time
 
+from keyward.core.keys import is_well_formed
+
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY_LENGTH = 26
 ID_REGEX = r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$"
@@ -56,7 +58,10 @@ def new_id(prefix: str) -> str:
 
 
 def quote(value: str, limit: int = 64) -> str:
-    """A user-supplied id, safe to put in a message: escaped, and cut short when too long."""
+    """A user-supplied id, safe to put in a message: escaped, and cut short when too long.
+    A key's secret pasted where its id belongs is never repeated: errors get logged."""
+    if is_well_formed(value):
+        return "(a key's secret, not an id)"
     return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
