@@ -13,7 +13,7 @@ from keyward.domains.acquisitions.schemas import (
     AcquisitionOut,
 )
 from keyward.domains.apis import service as apis
-from keyward.domains.apis.schemas import ApiImport, ApiImported
+from keyward.domains.apis.schemas import ApiImport, ApiImported, KeyPolicy
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
 from keyward.domains.members import service as members
@@ -248,3 +248,13 @@ def make_acquisition_key(
     body = AcquisitionKeyCreate(name=name or f"key {next(_serial)}")
     with db.transaction() as uow:
         return acquisitions.create_key(uow, actor, acquisition_id, body)
+
+
+def set_key_policy(db: Database, actor: Actor, api_id: str, **changes: object) -> None:
+    """Replace an API's key policy with its current one plus `changes` (key_lifetime="P30D",
+    renewal_requires_approval=True, ...)."""
+    with db.transaction() as uow:
+        current = apis.get_policy(uow, actor, api_id).model_dump(mode="json")
+        for location in current["key_locations"]:
+            location.pop("synthetic", None)
+        apis.set_policy(uow, actor, api_id, KeyPolicy.model_validate({**current, **changes}))
