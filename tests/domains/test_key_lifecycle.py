@@ -306,6 +306,24 @@ def test_bulk_delete_deletes_nothing_when_one_key_has_a_pending_request(db: Data
         assert uow.session.get(ApiKey, revoked.id) is not None
 
 
+def test_bulk_delete_with_rights_on_some_keys_skips_the_others(db: Database) -> None:
+    world = make_world(db)
+    mine, theirs = world.new_key(), world.new_key()
+    for key in (mine, theirs):
+        world.acting(world.admin, service.revoke_key, key.id)
+    member = make_member(db, world.admin, permissions=[f"keys:delete@{mine.id}"])
+    narrow = actor_for(db, world.admin.workspace_id, member.id)
+    done = world.acting(narrow, service.bulk_delete, [mine.id, theirs.id])
+    assert [(r.result, r.code) for r in done.results] == [
+        (BulkOutcome.DELETED, None),
+        (BulkOutcome.SKIPPED, "permission_denied"),
+    ]
+    nobody = actor_for(db, world.admin.workspace_id, make_member(db, world.admin).id)
+    with pytest.raises(PermissionDenied):
+        world.acting(nobody, service.bulk_delete, [theirs.id])
+    assert _key(db, theirs.id).revoked_at is not None
+
+
 # --- approval workflow -------------------------------------------------------------------
 
 
@@ -341,6 +359,19 @@ def test_a_renewal_needing_approval_waits_and_the_key_keeps_its_state(
         "ok",
     )
     assert _key(db, world.key.id).expires_at == clock.now() + 30 * DAY
+
+
+def test_a_renewal_asked_under_a_longer_policy_is_approved_within_the_current_one(
+    db: Database, clock: ManualClock
+) -> None:
+    world = make_world(db, renewal_requires_approval=True)
+    request = world.acting(
+        world.acquirer, service.renew_key, world.key.id, 60 * DAY, allow_request=True
+    )
+    world.set_policy(key_lifetime="P10D", renewal_requires_approval=True)
+    approved = world.acting(world.approver, requests.approve, request.id, "")
+    assert approved.status is RequestStatus.APPROVED
+    assert _key(db, world.key.id).expires_at == clock.now() + 10 * DAY
 
 
 def test_only_approvers_of_the_key_api_decide(db: Database) -> None:

@@ -187,7 +187,11 @@ def approve(uow: UnitOfWork, actor: Actor, request_id: str, comment: str) -> Key
         raise _not_pending(request)
     policy = policy_of(uow, key)
     if action is RequestAction.RENEW:
-        renew_now(uow, actor, key, policy, parse_duration(request.expires_in))
+        # Asked under an earlier policy: no longer than the lifetime the policy allows now.
+        asked = parse_duration(request.expires_in)
+        if asked is not None and policy.lifetime is not None:
+            asked = min(asked, policy.lifetime)
+        renew_now(uow, actor, key, policy, asked)
     else:
         revoke_now(uow, actor, key, request.reason or "approved request")
     audit.record(

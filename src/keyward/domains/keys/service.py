@@ -118,12 +118,12 @@ class Policy:
     renewal_requires_approval: bool
     revocation_requires_approval: bool
 
-    def needs_approval(self, actor: Actor, action: str) -> bool:
-        """Whether `action` (renew, revoke) waits for an approver. An approver of the API
-        acts at once: they would be the one to approve."""
+    def needs_approval(self, actor: Actor, action: RequestAction) -> bool:
+        """Whether `action` waits for an approver. An approver of the API acts at once: they
+        would be the one to approve."""
         required = (
             self.renewal_requires_approval
-            if action == "renew"
+            if action is RequestAction.RENEW
             else self.revocation_requires_approval
         )
         return required and self.api is not None and not actor.can("keys", "approve", self.api.id)
@@ -511,7 +511,7 @@ def renew_key(
     check_renewable(uow, key)
     policy = policy_of(uow, key)
     capped_lifetime(policy.lifetime, asked)
-    if policy.needs_approval(actor, "renew"):
+    if policy.needs_approval(actor, RequestAction.RENEW):
         if not allow_request:
             raise _approval_conflict(key, RequestAction.RENEW)
         return _open_request(uow, actor, key, policy, RequestAction.RENEW, reason, asked)
@@ -597,7 +597,7 @@ def revoke_key(
         return _out(uow, key, pending=None)
     pending = pending_request_of(uow, key)
     policy = policy_of(uow, key)
-    if policy.needs_approval(actor, "revoke"):
+    if policy.needs_approval(actor, RequestAction.REVOKE):
         if pending is not None:
             raise _pending_conflict(key, pending)
         if not allow_request:
@@ -643,7 +643,7 @@ def delete_key(uow: UnitOfWork, actor: Actor, key_id: str, *, revoke: bool = Fal
             )
         actor.require("keys", "revoke", key_id)
         policy = policy_of(uow, key)
-        if policy.needs_approval(actor, "revoke"):
+        if policy.needs_approval(actor, RequestAction.REVOKE):
             raise Conflict(
                 "Revoking this key needs an approver's decision, so it cannot be revoked and "
                 "deleted in one step: request its revocation, then delete it once revoked.",
@@ -658,7 +658,8 @@ def delete_key(uow: UnitOfWork, actor: Actor, key_id: str, *, revoke: bool = Fal
 def bulk_delete(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> KeyBulkDeleted:
     """Delete the revoked keys among `key_ids`, skipping the others, all in this transaction.
     If any of them has a pending request nothing is deleted and the answer names them."""
-    actor.require("keys", "delete")
+    if not any(actor.can("keys", "delete", key_id) for key_id in key_ids):
+        actor.require("keys", "delete")
     keys = {k.id: k for k in repository.many_for_update(uow.session, actor.workspace_id, key_ids)}
     pending = repository.pending_requests(uow.session, sorted(keys))
     if pending:
