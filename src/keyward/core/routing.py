@@ -67,6 +67,11 @@ class Credential:
     location: Location
     name: str
     role: KeyRole
+    raw_name: bytes = field(init=False, repr=False, compare=False)
+    """`name` as the bytes a request carries it in (latin-1)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw_name", self.name.encode("latin-1", "replace"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,10 @@ class Security:
     """Every credential keyward checks itself (not passthrough), once each, in order."""
     keys: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
     """The keyward keys among `verified`."""
+    verified_headers: frozenset[bytes] = field(init=False, repr=False, compare=False)
+    verified_queries: frozenset[str] = field(init=False, repr=False, compare=False)
+    verified_cookies: frozenset[str] = field(init=False, repr=False, compare=False)
+    """Where the credentials of `verified` travel: header names, query parameters, cookies."""
 
     def __post_init__(self) -> None:
         verified = tuple(
@@ -98,6 +107,12 @@ class Security:
         object.__setattr__(self, "verified", verified)
         keys = tuple(credential for credential in verified if credential.role is KeyRole.KEY)
         object.__setattr__(self, "keys", keys)
+        headers = frozenset(c.raw_name for c in verified if c.location is Location.HEADER)
+        queries = frozenset(c.name for c in verified if c.location is Location.QUERY)
+        cookies = frozenset(c.name for c in verified if c.location is Location.COOKIE)
+        object.__setattr__(self, "verified_headers", headers)
+        object.__setattr__(self, "verified_queries", queries)
+        object.__setattr__(self, "verified_cookies", cookies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,28 +34,29 @@ class Presented:
     def __init__(self, headers: list[tuple[bytes, bytes]], query: bytes) -> None:
         self._headers = headers
         self._query = query
-        self._by_header: dict[bytes, list[bytes]] | None = None
         self._by_query: dict[str, list[str]] | None = None
         self._by_cookie: dict[str, list[str]] | None = None
 
     def value(self, credential: Credential) -> str | None:
         """The credential's value, None when absent; raises AmbiguousCredential."""
         if credential.location is Location.HEADER:
-            # Headers are indexed as received; only the value asked for is decoded.
-            if self._by_header is None:
-                self._by_header = {}
-                for name, raw in self._headers:
-                    self._by_header.setdefault(name, []).append(raw)
-            raw_values = self._by_header.get(credential.name.encode("latin-1"))
-            values = [_decode(raw) for raw in raw_values] if raw_values else None
-        else:
-            values = self._index(credential.location).get(credential.name)
+            # Headers are few: a scan finds the value asked for without indexing them all.
+            wanted = credential.raw_name
+            first: bytes | None = None
+            for name, raw in self._headers:
+                if name == wanted:
+                    if first is None:
+                        first = raw
+                    elif raw != first:
+                        raise AmbiguousCredential(credential)
+            return None if first is None else _decode(first)
+        values = self._index(credential.location).get(credential.name)
         if not values:
             return None
-        first = values[0]
-        if any(value != first for value in values[1:]):
+        first_value = values[0]
+        if any(value != first_value for value in values[1:]):
             raise AmbiguousCredential(credential)
-        return first
+        return first_value
 
     def _index(self, location: Location) -> dict[str, list[str]]:
         if location is Location.QUERY:
@@ -116,6 +117,20 @@ def without(
             query_names.add(credential.name)
         else:
             cookie_names.add(credential.name)
+    return stripped(
+        headers, query, frozenset(header_names), frozenset(query_names), frozenset(cookie_names)
+    )
+
+
+def stripped(
+    headers: list[tuple[bytes, bytes]],
+    query: bytes,
+    header_names: frozenset[bytes],
+    query_names: frozenset[str],
+    cookie_names: frozenset[str],
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """`without`, for credentials given by where they travel: lower-cased header names, query
+    parameter names and cookie names."""
     kept: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name in header_names or name == _HOST or name.startswith(IDENTITY_PREFIX):

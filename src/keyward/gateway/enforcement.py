@@ -11,15 +11,14 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 import asyncio
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
 from keyward.core.verdicts import KeyCode, Verdict
 from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi
-from keyward.gateway.credentials import AmbiguousCredential, Presented, redacted, without
+from keyward.gateway.credentials import AmbiguousCredential, Presented, redacted, stripped
 from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
-from keyward.verifier.limits import RateLimiter, headers
+from keyward.verifier.limits import Limit, LimitOutcome, RateLimiter, headers
 
 _JSON = (b"content-type", b"application/json")
 _UNAUTHENTICATED = frozenset(
@@ -75,31 +74,60 @@ def _challenges(api: GatewayApi, route: Route) -> list[tuple[bytes, bytes]]:
     return found
 
 
-@dataclass(slots=True)
-class _Outcome:
-    """Why no alternative held so far: the most telling failure wins."""
+def _refusal(
+    api: GatewayApi,
+    route: Route,
+    log: dict[str, str],
+    unavailable: bool,
+    forbidden: str | None,
+    unauthenticated: str | None,
+) -> Reply:
+    """Why no alternative held: the most telling failure wins."""
+    if unavailable:
+        return _reply(503, "verification_unavailable", [(b"retry-after", b"5")], log)
+    if forbidden is not None:
+        return _reply(403, forbidden, log=log)
+    code = unauthenticated or KeyCode.KEY_MISSING.value
+    return _reply(401, code, _challenges(api, route), log)
 
-    unavailable: bool = False
-    forbidden: str | None = None
-    unauthenticated: str | None = None
-    presented: bool = False
 
-    def refuse(self, api: GatewayApi, route: Route, log: dict[str, str]) -> Reply:
-        if self.unavailable:
-            return _reply(503, "verification_unavailable", [(b"retry-after", b"5")], log)
-        if self.forbidden is not None:
-            return _reply(403, self.forbidden, log=log)
-        code = self.unauthenticated or KeyCode.KEY_MISSING.value
-        return _reply(401, code, _challenges(api, route), log)
+class _Wait:
+    """What a decision waits for before it can go on: a key read from storage (`secret`), or
+    the limiter counting a request (`limits`)."""
+
+    __slots__ = ("acquisition_id", "key_id", "limits", "secret", "workspace_id")
+
+    def __init__(
+        self,
+        *,
+        secret: str = "",
+        workspace_id: str = "",
+        limits: tuple[Limit, ...] | None = None,
+        key_id: str = "",
+        acquisition_id: str = "",
+    ) -> None:
+        self.secret = secret
+        self.workspace_id = workspace_id
+        self.limits = limits
+        self.key_id = key_id
+        self.acquisition_id = acquisition_id
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    verdict: Verdict | None  # None: an alternative of provider credentials only
+_NO_HEADERS: frozenset[bytes] = frozenset()
+_NO_NAMES: frozenset[str] = frozenset()
+
+# Verdicts read from storage during one decision, by secret: none yet.
+_NONE_READ: dict[str, Verdict] = {}
 
 
 class Enforcer:
-    """The gateway's handler: every request is answered here or forwarded upstream."""
+    """The gateway's handler: every request is answered here or forwarded upstream.
+
+    A decision is made by one synchronous pass over the request. Most need no waiting (every key
+    cached, or refused without storage, and limits counted in this process): `immediately`
+    returns them at once. A pass that needs a key read from storage, or the shared limiter,
+    says so; awaiting the handler does that and passes again with what it got, until decided.
+    """
 
     def __init__(
         self, verifier: Verifier, limiter: RateLimiter, *, cors_preflight: bool = True
@@ -109,116 +137,168 @@ class Enforcer:
         self._limiter = limiter
         self._cors_preflight = cors_preflight
 
+    def immediately(self, request: Request) -> Decision | None:
+        """The decision when it needs no waiting, else None: then await the handler."""
+        step = self._decide(request, self.catalog, _NONE_READ, None)
+        return None if isinstance(step, _Wait) else step
+
     async def __call__(self, request: Request) -> Decision:
+        catalog = self.catalog
+        read: dict[str, Verdict] = {}
+        counted: LimitOutcome | None = None
+        while True:
+            step = self._decide(request, catalog, read, counted)
+            if not isinstance(step, _Wait):
+                return step
+            if step.limits is None:
+                loop = asyncio.get_running_loop()
+                read[step.secret] = await loop.run_in_executor(
+                    None, self._verifier.verify, step.secret, step.workspace_id
+                )
+            else:
+                counted = await self._limiter.hit(step.limits, step.key_id, step.acquisition_id)
+
+    def _decide(
+        self,
+        request: Request,
+        catalog: Catalog,
+        read: dict[str, Verdict],
+        counted: LimitOutcome | None,
+    ) -> Decision | _Wait:
+        """One pass: the decision, or what it waits for. `read` holds the verdicts read from
+        storage so far, `counted` the limiter's outcome once it has counted the request."""
         path = request.path.decode("latin-1")
-        resolved = self.catalog.mounts.resolve(path)
+        resolved = catalog.mounts.resolve(path)
         if resolved is None:
             return _reply(404, "api_not_found")
         api, rest = resolved
+        query = request.query
         log = {
             "api_id": api.id,
-            "target": redacted(request.path, request.query, api.key_query_names),
+            "target": redacted(request.path, query, api.key_query_names) if query else path,
         }
-        if self._cors_preflight and _is_preflight(request):
-            return self._forward(api, rest, request, (), None, log)
+        if self._cors_preflight and request.method == "OPTIONS" and _is_preflight(request):
+            return self._forward(api, rest, request, None, None, log, [])
         route = api.routes.match(request.method, rest)
         if isinstance(route, RouteMiss):
             if route.status == 405:
                 allow = (b"allow", ", ".join(route.allow).encode())
                 return _reply(405, "method_not_allowed", [allow], log)
             return _reply(404, "route_not_found", log=log)
-        presented = Presented(request.headers, request.query)
+        security = route.security
+        presented = Presented(request.headers, query)
         try:
             secrets = [
                 secret
-                for credential in route.security.keys
+                for credential in security.keys
                 if (secret := presented.value(credential)) is not None
             ]
-            if len(set(secrets)) < len(secrets):
+            if len(secrets) > 1 and len(set(secrets)) < len(secrets):
                 return _reply(400, "key_in_two_places", log=log)
-            held = await self._authorize(api, route, presented, log)
+            held = self._authorize(catalog, api, route, presented, log, read)
         except AmbiguousCredential:
             return _reply(400, "credential_ambiguous", log=log)
-        if isinstance(held, Reply):
+        if isinstance(held, Reply | _Wait):
             return held
-        verdict = held.verdict
         extra: list[tuple[bytes, bytes]] = []
-        if verdict is not None and verdict.acquisition is not None:
-            offering = self.catalog.offerings.get(verdict.acquisition.offering_id)
+        if held is not None and held.acquisition is not None:
+            terms = held.acquisition
+            offering = catalog.offerings.get(terms.offering_id)
             if offering is not None and offering.limits:
-                outcome = await self._limiter.hit(
-                    offering.limits, verdict.key_id or "", verdict.acquisition.acquisition_id
-                )
+                outcome = counted
+                if outcome is None:
+                    key_id = held.key_id or ""
+                    outcome = self._limiter.hit_now(offering.limits, key_id, terms.acquisition_id)
+                    if outcome is None:
+                        return _Wait(
+                            limits=offering.limits,
+                            key_id=key_id,
+                            acquisition_id=terms.acquisition_id,
+                        )
                 if not outcome.allowed:
                     return _reply(429, "rate_limited", headers(outcome), log)
                 extra = headers(outcome)
-        return self._forward(api, rest, request, route.security.verified, verdict, log, extra)
+        return self._forward(api, rest, request, route, held, log, extra)
 
-    async def _authorize(
-        self, api: GatewayApi, route: Route, presented: Presented, log: dict[str, str]
-    ) -> _Held | Reply:
+    def _authorize(
+        self,
+        catalog: Catalog,
+        api: GatewayApi,
+        route: Route,
+        presented: Presented,
+        log: dict[str, str],
+        read: dict[str, Verdict],
+    ) -> Verdict | Reply | _Wait | None:
+        """The verdict of the first alternative that holds (None when it holds without a
+        key), the refusal when none does, or the key to read first."""
         security = route.security
         if not security.alternatives and security.anonymous:
-            return _Held(None)
-        outcome = _Outcome()
+            return None
+        unavailable = False
+        forbidden: str | None = None
+        unauthenticated: str | None = None
+        presented_any = False
+        workspace_id = api.workspace_id
         for alternative in security.alternatives:
-            values: dict[Credential, str] = {}
+            values: list[tuple[Credential, str]] = []
             for credential in alternative:
                 value = presented.value(credential)
                 if value is None:
                     break
-                values[credential] = value
+                values.append((credential, value))
             if len(values) < len(alternative):
-                if any(c.role is not KeyRole.PASSTHROUGH for c in values):
-                    outcome.presented = True
+                if any(c.role is not KeyRole.PASSTHROUGH for c, _ in values):
+                    presented_any = True
                 continue
-            outcome.presented = True
-            held = await self._holds(api, route, values, outcome, log)
-            if held is not None:
-                return held
-        if security.anonymous and not outcome.presented:
-            return _Held(None)
-        return outcome.refuse(api, route, log)
-
-    async def _holds(
-        self,
-        api: GatewayApi,
-        route: Route,
-        values: dict[Credential, str],
-        outcome: _Outcome,
-        log: dict[str, str],
-    ) -> _Held | None:
-        """The alternative's verdict when it holds; else None, with the reason in `outcome`."""
-        secrets = [value for credential, value in values.items() if credential.role is KeyRole.KEY]
-        verdicts: list[Verdict] = []
-        for secret in secrets:
-            verdict = await self._verify(secret, api.workspace_id)
-            code = verdict.code
-            if code is KeyCode.VERIFICATION_UNAVAILABLE:
-                outcome.unavailable = True
-                return None
-            if code in _UNAUTHENTICATED:
-                outcome.unauthenticated = code.value
-                return None
-            # The key is known from here on: its use is logged and counted, whatever the answer.
-            log["key_id"] = verdict.key_id or ""
-            log["workspace_id"] = api.workspace_id
-            refusal = self._entitlement(api, route, verdict)
-            if refusal is not None:
-                outcome.forbidden = refusal
-                return None
-            verdicts.append(verdict)
-        acquisitions = {verdict.acquisition_id for verdict in verdicts}
-        if len(acquisitions) > 1:
-            outcome.forbidden = "keys_of_different_acquisitions"
+            presented_any = True
+            verdicts: list[Verdict] = []
+            failed = False
+            for credential, secret in values:
+                if credential.role is not KeyRole.KEY:
+                    continue
+                verdict = read.get(secret) if read else None
+                if verdict is None:
+                    verdict = self._verifier.peek(secret, workspace_id)
+                    if verdict is None:
+                        return _Wait(secret=secret, workspace_id=workspace_id)
+                code = verdict.code
+                if code is not KeyCode.VALID:
+                    if code is KeyCode.VERIFICATION_UNAVAILABLE:
+                        unavailable = failed = True
+                        break
+                    if code in _UNAUTHENTICATED:
+                        unauthenticated = code.value
+                        failed = True
+                        break
+                # The key is known from here on: its use is logged and counted, whatever the
+                # answer.
+                log["key_id"] = verdict.key_id or ""
+                log["workspace_id"] = workspace_id
+                refusal = self._entitlement(catalog, api, route, verdict)
+                if refusal is not None:
+                    forbidden = refusal
+                    failed = True
+                    break
+                verdicts.append(verdict)
+            if failed:
+                continue
+            if len(verdicts) > 1 and len({v.acquisition_id for v in verdicts}) > 1:
+                forbidden = "keys_of_different_acquisitions"
+                continue
+            claimed = [v for c, v in values if c.role is KeyRole.ACQUISITION_ID]
+            if claimed:
+                acquisitions = {v.acquisition_id for v in verdicts}
+                if not verdicts or any(v not in acquisitions for v in claimed):
+                    unauthenticated = "acquisition_id_mismatch"
+                    continue
+            return verdicts[0] if verdicts else None
+        if security.anonymous and not presented_any:
             return None
-        claimed = [v for c, v in values.items() if c.role is KeyRole.ACQUISITION_ID]
-        if claimed and (not verdicts or any(v not in acquisitions for v in claimed)):
-            outcome.unauthenticated = "acquisition_id_mismatch"
-            return None
-        return _Held(verdicts[0] if verdicts else None)
+        return _refusal(api, route, log, unavailable, forbidden, unauthenticated)
 
-    def _entitlement(self, api: GatewayApi, route: Route, verdict: Verdict) -> str | None:
+    def _entitlement(
+        self, catalog: Catalog, api: GatewayApi, route: Route, verdict: Verdict
+    ) -> str | None:
         """Why a key that is good in itself may not call this operation, or None."""
         if verdict.code is not KeyCode.VALID:
             return verdict.code.value  # acquisition_expired, insufficient_rights
@@ -227,45 +307,50 @@ class Enforcer:
             return KeyCode.INSUFFICIENT_RIGHTS.value  # an account key calls the management API
         if terms.api_id != api.id:
             return "wrong_api"
-        offering = self.catalog.offerings.get(terms.offering_id)
+        offering = catalog.offerings.get(terms.offering_id)
         if offering is None or not offering.operations.offers(route.operation_id, route.tags):
             return "operation_not_in_offering"
         return None
-
-    async def _verify(self, secret: str, workspace_id: str) -> Verdict:
-        verdict = self._verifier.peek(secret, workspace_id)
-        if verdict is None:
-            loop = asyncio.get_running_loop()
-            verdict = await loop.run_in_executor(None, self._verifier.verify, secret, workspace_id)
-        return verdict
 
     def _forward(
         self,
         api: GatewayApi,
         rest: str,
         request: Request,
-        stripped: Iterable[Credential],
+        route: Route | None,
         verdict: Verdict | None,
         log: dict[str, str],
-        response_headers: list[tuple[bytes, bytes]] | None = None,
+        response_headers: list[tuple[bytes, bytes]],
     ) -> Forward:
-        forwarded, query = without(request.headers, request.query, stripped)
+        """Forward `request` without the credentials keyward verified for `route` (None: strip
+        none)."""
+        if route is None:
+            forwarded, query = stripped(
+                request.headers, request.query, _NO_HEADERS, _NO_NAMES, _NO_NAMES
+            )
+        else:
+            security = route.security
+            forwarded, query = stripped(
+                request.headers,
+                request.query,
+                security.verified_headers,
+                security.verified_queries,
+                security.verified_cookies,
+            )
         if verdict is not None and verdict.acquisition is not None:
             terms = verdict.acquisition
-            forwarded += [
-                (b"x-keyward-key-id", (verdict.key_id or "").encode()),
-                (b"x-keyward-acquisition-id", terms.acquisition_id.encode()),
-                (b"x-keyward-organization-id", terms.organization_id.encode()),
-            ]
-        path = rest.encode("latin-1")[len(api.base_path) :]
+            forwarded.append((b"x-keyward-key-id", (verdict.key_id or "").encode()))
+            forwarded.append((b"x-keyward-acquisition-id", terms.acquisition_id.encode()))
+            forwarded.append((b"x-keyward-organization-id", terms.organization_id.encode()))
+        # `rest` is the end of the path, decoded byte for byte: its bytes end the raw path.
+        raw_path = request.path
+        path = raw_path[len(raw_path) - len(rest) + len(api.base_path) :]
         target = api.upstream_path + (path or b"/")
         if query:
             target += b"?" + query
-        return Forward(api.upstream, target, forwarded, log, response_headers or [])
+        return Forward(api.upstream, target, forwarded, log, response_headers)
 
 
 def _is_preflight(request: Request) -> bool:
-    if request.method != "OPTIONS":
-        return False
     names = {name for name, _ in request.headers}
     return b"origin" in names and b"access-control-request-method" in names

@@ -95,6 +95,12 @@ class RateLimiter(Protocol):
         self, limits: Sequence[Limit], key_id: str, acquisition_id: str
     ) -> LimitOutcome: ...
 
+    def hit_now(
+        self, limits: Sequence[Limit], key_id: str, acquisition_id: str
+    ) -> LimitOutcome | None:
+        """`hit`, when it can be done without waiting (counts kept in this process), else None
+        and nothing is counted."""
+
     async def close(self) -> None: ...
 
 
@@ -190,6 +196,9 @@ class LocalRateLimiter:
         return len(self._windows)
 
     async def hit(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> LimitOutcome:
+        return self.hit_now(limits, key_id, acquisition_id)
+
+    def hit_now(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> LimitOutcome:
         if not limits:
             return UNCOUNTED
         now = self._clock.timestamp()
@@ -286,6 +295,10 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._paused_until = 0.0
         self._failing = False
+
+    def hit_now(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> None:
+        """Counting takes a round trip to Redis: always awaited through `hit`."""
+        return None
 
     def _key(self, limit: Limit, key_id: str, acquisition_id: str) -> str:
         # The acquisition in braces puts every counter of one request in one cluster slot.

@@ -29,6 +29,7 @@ from keyward.gateway.http._messages import (
     Decision,
     Forward,
     Handler,
+    Immediate,
     Limits,
     Observer,
     Reply,
@@ -122,6 +123,7 @@ class Context:
         "connections",
         "date",
         "handler",
+        "immediate",
         "limits",
         "loop",
         "observer",
@@ -140,6 +142,7 @@ class Context:
     ) -> None:
         self.loop = loop
         self.handler = handler
+        self.immediate: Immediate | None = getattr(handler, "immediately", None)
         self.observer = observer
         self.limits = limits
         self.pool = pool
@@ -684,22 +687,35 @@ class ClientConnection(asyncio.Protocol):
         request = ex.request
         if request is None:
             return
+        immediate = self._context.immediate
+        if immediate is not None:
+            try:
+                decision = immediate(request)
+            except Exception as error:
+                self._handler_failed(request, error)
+                decision = _internal_error()
+            if decision is not None:
+                self._decided(ex, decision)
+                return
         handler = self._context.handler
 
         def decided(decision: Decision | None, error: BaseException | None) -> None:
             ex.task = None
             if error is not None or decision is None:
-                log.error(
-                    "The gateway's handler failed on %s %s",
-                    request.method,
-                    request.path.decode("latin-1"),
-                    exc_info=error,
-                )
+                self._handler_failed(request, error)
                 decision = _internal_error()
             if ex is self._active and not self._closed:
                 self._decided(ex, decision)
 
         ex.task = start_eagerly(self._loop, lambda: handler(request), decided)
+
+    def _handler_failed(self, request: Request, error: BaseException | None) -> None:
+        log.error(
+            "The gateway's handler failed on %s %s",
+            request.method,
+            request.path.decode("latin-1"),
+            exc_info=error,
+        )
 
     def _decided(self, ex: Exchange, decision: Decision) -> None:
         try:

@@ -62,6 +62,9 @@ class Forward:
 
 Decision = Reply | Forward
 Handler = Callable[[Request], Awaitable[Decision]]
+# A handler may also have a method `immediately(request)`: the engine calls it first, and awaits
+# the handler only when it answers None (the decision has to wait for something).
+Immediate = Callable[[Request], Decision | None]
 # Told the status and the decision's log fields of every finished exchange (0: no answer sent).
 Observer = Callable[[int, Mapping[str, str]], None]
 

@@ -15,6 +15,10 @@ from keyward.gateway.http._messages import Limits, Upstream
 
 log = logging.getLogger("keyward.gateway")
 
+# Upstream objects remembered by identity; beyond this many (a handler that makes a new one per
+# request, or many catalog reloads) the memory starts over.
+_IDENTITIES = 256
+
 # Connection values that name no field to drop, as nearly every upstream sends them.
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 
@@ -157,7 +161,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._informational = False
         self._until_close = False
         self._deadline.after(self._timeout)
-        transport.writelines(parts)
+        if len(parts) == 1:
+            transport.write(parts[0])
+        else:
+            transport.writelines(parts)
 
     def write(self, data: bytes) -> None:
         """More of the request body."""
@@ -376,13 +383,22 @@ class UpstreamPool:
         self.limits = limits
         self._tls = tls
         self._origins: dict[Upstream, Origin] = {}
+        # The same entries by the identity of the `Upstream` asked for: a handler passes the same
+        # object request after request, and comparing it by value would cost more than the rest.
+        self._by_identity: dict[int, tuple[Upstream, Origin]] = {}
         self._open: set[UpstreamConnection] = set()
 
     def origin(self, upstream: Upstream) -> Origin:
         """The pool's entry for `upstream`; raises ValueError for a scheme other than http(s)."""
+        known = self._by_identity.get(id(upstream))
+        if known is not None and known[0] is upstream:
+            return known[1]
         origin = self._origins.get(upstream)
         if origin is None:
             origin = self._origins[upstream] = Origin(upstream)
+        if len(self._by_identity) >= _IDENTITIES:
+            self._by_identity.clear()
+        self._by_identity[id(upstream)] = (upstream, origin)
         return origin
 
     def take(self, origin: Origin) -> UpstreamConnection | None:
