@@ -1,10 +1,18 @@
-"""The vocabulary between the engine and its handler: a request head in, a decision out."""
+"""The vocabulary between the engine and its handler: a request head in, a decision out.
+
+The classes made for every request spell out their `__init__`: compiled, a dataclass's
+generated one runs as interpreted code, which costs more than the rest of making the object.
+"""
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from types import MappingProxyType
+
+# The log fields of a decision that has none: shared, so it must not be changed.
+_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Request:
     """The head of one client request, parsed and checked.
 
@@ -23,15 +31,50 @@ class Request:
     client: tuple[str, int]
     upgrade: bytes | None
 
+    def __init__(
+        self,
+        method: str,
+        target: bytes,
+        path: bytes,
+        query: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        client: tuple[str, int],
+        upgrade: bytes | None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.client = client
+        self.upgrade = upgrade
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True, init=False)
 class Reply:
-    """An answer the gateway gives itself; the engine adds content-length, connection and date."""
+    """An answer the gateway gives itself; the engine adds content-length, connection and date.
+
+    Not to be changed once made.
+    """
 
     status: int
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytes = b""
-    log: Mapping[str, str] = field(default_factory=dict)
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    log: Mapping[str, str]
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes = b"",
+        log: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = [] if headers is None else headers
+        self.body = body
+        self.log = _NO_FIELDS if log is None else log
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +86,36 @@ class Upstream:
     port: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Forward:
     """Send the request upstream.
 
     `headers` are the end-to-end fields as the handler wants them sent. The engine sets Host,
     X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, Forwarded, Via and the framing fields,
     extending any X-Forwarded-For, Forwarded and Via already among `headers`; it drops hop-by-hop
-    fields from them. `response_headers` are added to the upstream's answer.
+    fields from them. `response_headers` are added to the upstream's answer. Not to be changed
+    once made.
     """
 
     upstream: Upstream
     target: bytes
     headers: list[tuple[bytes, bytes]]
-    log: Mapping[str, str] = field(default_factory=dict)
-    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    log: Mapping[str, str]
+    response_headers: list[tuple[bytes, bytes]]
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        log: Mapping[str, str] | None = None,
+        response_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.target = target
+        self.headers = headers
+        self.log = _NO_FIELDS if log is None else log
+        self.response_headers = [] if response_headers is None else response_headers
 
 
 Decision = Reply | Forward
