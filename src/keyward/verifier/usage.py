@@ -88,8 +88,11 @@ def _existing(session: Session, key_ids: Sequence[str]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for start in range(0, len(key_ids), _LOOKUP_CHUNK):
         chunk = key_ids[start : start + _LOOKUP_CHUNK]
-        rows = session.execute(select(ApiKey.workspace_id, ApiKey.id).where(ApiKey.id.in_(chunk)))
-        found.update((workspace_id, key_id) for workspace_id, key_id in rows)
+        # Rows as they are: a Row is typed as a tuple but is none, which compiled code checks.
+        rows: Iterable[Any] = session.execute(
+            select(ApiKey.workspace_id, ApiKey.id).where(ApiKey.id.in_(chunk))
+        )
+        found.update((row[0], row[1]) for row in rows)
     return found
 
 

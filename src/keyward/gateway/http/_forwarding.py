@@ -3,7 +3,7 @@ the response relayed back."""
 
 import re
 
-from keyward.gateway.http._replies import check_lines, status_line
+from keyward.gateway.http._replies import HeadInjectionError, check_lines, status_line
 
 HOP_BY_HOP = frozenset(
     {
@@ -44,6 +44,9 @@ _RESPONSE_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"via": _VIA,
 }
+
+# Their lengths: a field of another length is copied without lower-casing its name.
+_RESPONSE_FIELD_LENGTHS = frozenset(len(name) for name in _RESPONSE_FIELDS)
 
 # How a relayed response body is framed towards the client.
 BODY_NONE = 0
@@ -112,17 +115,22 @@ class Hop:
         upgrade: bytes | None,
     ) -> bytes:
         """`framing` is the engine's Content-Length or Transfer-Encoding line (CRLF ended) for
-        the body it sends; `upgrade` the protocol of a request to be tunnelled."""
+        the body it sends; `upgrade` the protocol of a request to be tunnelled.
+
+        What the handler gives (the target, its fields) is checked for CR and LF; what the
+        client sent passed llhttp, which refuses them, and the rest is the engine's own."""
         if b" " in target:
             raise ValueError("a request target cannot contain a space")
-        parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
-        lines = 2
+        if b"\r" in target or b"\n" in target:
+            raise HeadInjectionError("a request target cannot contain CR or LF")
+        given: list[bytes] = []
+        lines = 0
         prior: dict[int, bytes] | None = None
         fields = _REQUEST_FIELDS
         for name, value in headers:
             kind = fields.get(name.lower())
             if kind is None:
-                parts += (name, b": ", value, b"\r\n")
+                given += (name, b": ", value, b"\r\n")
                 lines += 1
             elif kind != _DROP:
                 if prior is None:
@@ -133,20 +141,22 @@ class Hop:
             added = self._added.get((client_host, version))
             if added is None:
                 added = self._added[client_host, version] = self._fields(client_host, version, {})
+            ours = added[0]
         else:
+            # Extending the handler's X-Forwarded-For, Forwarded or Via: checked with its fields.
             added = self._fields(client_host, version, prior)
-        parts.append(added[0])
-        lines += added[1]
+            given.append(added[0])
+            lines += added[1]
+            ours = b""
+        checked = b"".join(given)
+        check_lines(checked, lines)
+        parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n", checked, ours]
         if upgrade is not None:
             parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
-            lines += 2
         if framing:
             parts.append(framing)
-            lines += 1
         parts.append(b"\r\n")
-        head = b"".join(parts)
-        check_lines(head, lines + 1)
-        return head
+        return b"".join(parts)
 
     def _fields(
         self, client_host: bytes | None, version: str, prior: dict[int, bytes]
@@ -192,18 +202,24 @@ def response_head(
     """
     nominated = nominated_fields(connection_values) if connection_values else None
     parts = [status_line(status)]
-    lines = 1
     content_length: bytes | None = None
     chunked = False
     prior_via = b""
     fields = _RESPONSE_FIELDS
+    lengths = _RESPONSE_FIELD_LENGTHS
     for name, value in headers:
-        lname = name.lower()
-        kind = fields.get(lname)
+        if len(name) in lengths:
+            lname = name.lower()
+            kind = fields.get(lname)
+        elif nominated is None:
+            parts += (name, b": ", value, b"\r\n")
+            continue
+        else:
+            lname = name.lower()
+            kind = None
         if kind is None:
             if nominated is None or lname not in nominated:
                 parts += (name, b": ", value, b"\r\n")
-                lines += 1
         elif kind == _CONTENT_LENGTH:
             content_length = value
         elif kind == _TRANSFER_ENCODING:
@@ -212,21 +228,22 @@ def response_head(
             chunked = True
         elif kind == _VIA:
             prior_via += value + b", "
-    parts += (b"via: ", prior_via, via, b"\r\n")
-    lines += 1
+    # The upstream's fields passed llhttp, which refuses CR and LF in them; Via's entry and the
+    # handler's fields are checked.
+    added = [b"via: ", prior_via, via, b"\r\n"]
     for name, value in extra:
-        parts += (name, b": ", value, b"\r\n")
-        lines += 1
+        added += (name, b": ", value, b"\r\n")
+    checked = b"".join(added)
+    check_lines(checked, len(extra) + 1)
+    parts.append(checked)
     until_close = False
     if head_request or status in (204, 304):
         body = BODY_NONE
         if content_length is not None and status != 204:
             parts += (b"content-length: ", content_length, b"\r\n")
-            lines += 1
     elif content_length is not None and not chunked:
         body = BODY_AS_IS
         parts += (b"content-length: ", content_length, b"\r\n")
-        lines += 1
     else:
         until_close = not chunked
         if http10:
@@ -235,17 +252,12 @@ def response_head(
         else:
             body = BODY_CHUNKED
             parts.append(b"transfer-encoding: chunked\r\n")
-            lines += 1
     if not keep_alive:
         parts.append(b"connection: close\r\n")
-        lines += 1
     elif http10:
         parts.append(b"connection: keep-alive\r\n")
-        lines += 1
     parts.append(b"\r\n")
-    head = b"".join(parts)
-    check_lines(head, lines + 1)
-    return head, body, keep_alive, until_close
+    return b"".join(parts), body, keep_alive, until_close
 
 
 def switching_head(

@@ -12,6 +12,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from keyward.gateway.http._deadline import Deadline
 from keyward.gateway.http._forwarding import host_field
 from keyward.gateway.http._messages import Limits, Upstream
+from keyward.gateway.http._replies import check_lines
 
 log = logging.getLogger("keyward.gateway")
 
@@ -100,6 +101,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_tunnel",
         "_until_close",
         "_upgrade",
+        "_version",
         "closed",
         "origin",
         "reused",
@@ -132,6 +134,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._until_close = False
         self._headers: list[tuple[bytes, bytes]] = []
         self._connection_values: list[bytes] | None = None
+        self._version = ""  # the response's HTTP version when its first read showed it
 
     # -- the exchange, as driven by the client side
 
@@ -220,7 +223,11 @@ class UpstreamConnection(asyncio.Protocol):
         if sink is None:
             self.close()
             return
-        self._answered = True
+        if not self._answered:
+            self._answered = True
+            # The response begins with this read: its version is seen here, which costs less
+            # than the parser formatting it.
+            self._version = "1.1" if data.startswith(b"HTTP/1.1 ") else ""
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
@@ -290,6 +297,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        version = self._version
+        self._version = ""
         sink = self._sink
         if sink is None:
             raise _StrayResponseError
@@ -308,7 +317,7 @@ class UpstreamConnection(asyncio.Protocol):
             status,
             self._headers,
             self._connection_values,
-            self._parser.get_http_version(),
+            version or self._parser.get_http_version(),
         )
         if not self._expect_body and not self._switching:
             self._reset_parser = True
@@ -370,6 +379,8 @@ class Origin:
             raise ValueError(f"an upstream's scheme is http or https, not {upstream.scheme}")
         self.upstream = upstream
         self.host = host_field(upstream.scheme, upstream.host, upstream.port)
+        # Checked once here: request heads take it as it is.
+        check_lines(b"host: " + self.host + b"\r\n", 1)
         self.idle: list[UpstreamConnection] = []
 
 
