@@ -23,6 +23,7 @@ from keyward.core.verdicts import UNAVAILABLE, UNKNOWN, KeySnapshot, Verdict
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
 from keyward.verifier import store
+from keyward.verifier.usage import record_last_used
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +269,7 @@ class Verifier:
             return
         try:
             with self._database.transaction() as uow:
-                store.record_usage(uow.session, last_used)
+                record_last_used(uow.session, last_used)
         except Exception:
             for key_id, at in last_used:
                 if self._last_used.get(key_id, -math.inf) < at:
