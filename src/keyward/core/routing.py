@@ -20,7 +20,7 @@ request can satisfy through a gateway are left out (see `compile_routes`).
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import unquote
 
 from keyward.core.openapi import Document
@@ -48,12 +48,12 @@ __all__ = [
 
 T = TypeVar("T")
 
-AUTHORIZATION = "authorization"
+AUTHORIZATION: Final = "authorization"
 # Scheme types whose credential only the provider can check: it travels in `Authorization`.
-_FORWARDED_TYPES = frozenset({"http", "oauth2", "openIdConnect"})
-_PARAMETER = re.compile(r"\{[^{}/]+\}")
-_DOT_SEGMENTS = frozenset({".", ".."})
-_LOCATIONS = frozenset(location.value for location in Location)
+_FORWARDED_TYPES: Final = frozenset({"http", "oauth2", "openIdConnect"})
+_PARAMETER: Final = re.compile(r"\{[^{}/]+\}")
+_DOT_SEGMENTS: Final = frozenset({".", ".."})
+_LOCATIONS: Final = frozenset(location.value for location in Location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class RouteMiss:
     allow: tuple[str, ...] = ()
 
 
-_NOT_FOUND = RouteMiss(404)
+_NOT_FOUND: Final = RouteMiss(404)
 
 
 class _Mixed:

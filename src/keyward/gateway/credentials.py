@@ -7,13 +7,14 @@ parameters keep their original encoding and order).
 """
 
 from collections.abc import Iterable
+from typing import Final
 from urllib.parse import unquote_plus
 
 from keyward.core.routing import Credential, Location
 
-IDENTITY_PREFIX = b"x-keyward-"
-_COOKIE = b"cookie"
-_HOST = b"host"
+IDENTITY_PREFIX: Final = b"x-keyward-"
+_COOKIE: Final = b"cookie"
+_HOST: Final = b"host"
 
 
 class AmbiguousCredential(Exception):

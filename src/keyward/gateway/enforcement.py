@@ -11,6 +11,7 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 import asyncio
 import json
 from collections.abc import Iterable
+from typing import Final
 
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
 from keyward.core.verdicts import KeyCode, Verdict
@@ -20,11 +21,11 @@ from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
 from keyward.verifier.limits import Limit, LimitOutcome, RateLimiter, headers
 
-_JSON = (b"content-type", b"application/json")
-_UNAUTHENTICATED = frozenset(
+_JSON: Final = (b"content-type", b"application/json")
+_UNAUTHENTICATED: Final = frozenset(
     {KeyCode.KEY_INVALID, KeyCode.KEY_EXPIRED, KeyCode.KEY_REVOKED, KeyCode.KEY_DISABLED}
 )
-MESSAGES = {
+MESSAGES: Final = {
     "key_missing": "No API key was sent; WWW-Authenticate says where this operation takes one.",
     "api_not_found": "No API is mounted at this path.",
     "route_not_found": "The API has no operation at this path.",
@@ -113,11 +114,11 @@ class _Wait:
         self.acquisition_id = acquisition_id
 
 
-_NO_HEADERS: frozenset[bytes] = frozenset()
-_NO_NAMES: frozenset[str] = frozenset()
+_NO_HEADERS: Final[frozenset[bytes]] = frozenset()
+_NO_NAMES: Final[frozenset[str]] = frozenset()
 
 # Verdicts read from storage during one decision, by secret: none yet.
-_NONE_READ: dict[str, Verdict] = {}
+_NONE_READ: Final[dict[str, Verdict]] = {}
 
 
 class Enforcer:

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Final
 
 import uvloop
 
@@ -27,10 +28,10 @@ from keyward.verifier import FeedFollower, Verifier
 from keyward.verifier.limits import rate_limiter
 from keyward.verifier.usage import UsageRecorder
 
-log = logging.getLogger("keyward.gateway")
-access_log = logging.getLogger("keyward.gateway.access")
+log: Final = logging.getLogger("keyward.gateway")
+access_log: Final = logging.getLogger("keyward.gateway.access")
 
-USAGE_FLUSH_INTERVAL = 5.0
+USAGE_FLUSH_INTERVAL: Final = 5.0
 
 
 class Gateway:

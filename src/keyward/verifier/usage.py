@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -23,12 +23,12 @@ from keyward.core.clock import Clock, SystemClock
 from keyward.db.engine import Database
 from keyward.db.models import ApiKey
 
-STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
+STATUS_CLASSES: Final = ("2xx", "3xx", "4xx", "5xx")
 
 # (workspace id, key id, minute since the epoch, status class)
 _Slot = tuple[str, str, int, str]
 
-_LOOKUP_CHUNK = 500
+_LOOKUP_CHUNK: Final = 500
 
 
 def status_class(status: int) -> str:
@@ -96,7 +96,7 @@ def _existing(session: Session, key_ids: Sequence[str]) -> set[tuple[str, str]]:
 
 
 # Statements sent through the driver, in its parameter style: sqlite3's `?`, psycopg's `%s`.
-_ADD_USAGE = (
+_ADD_USAGE: Final = (
     "INSERT INTO key_usage (workspace_id, key_id, minute, status_class, count) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, minute, status_class) "
     "DO UPDATE SET count = key_usage.count + excluded.count",
@@ -104,7 +104,7 @@ _ADD_USAGE = (
     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key_id, minute, status_class) "
     "DO UPDATE SET count = key_usage.count + excluded.count",
 )
-_RECORD_LAST_USED = (
+_RECORD_LAST_USED: Final = (
     "UPDATE api_keys SET last_used_at = ? "
     "WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
     "UPDATE api_keys SET last_used_at = %s "

@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable
+from typing import Final
 
 from keyward.core.keys import is_well_formed
 from keyward.core.verdicts import UNAVAILABLE, UNKNOWN, KeySnapshot, Verdict
@@ -25,7 +26,7 @@ from keyward.db.feed import Change, Entity
 from keyward.verifier import store
 from keyward.verifier.usage import record_last_used
 
-log = logging.getLogger(__name__)
+log: Final = logging.getLogger(__name__)
 
 
 class _Entry:
@@ -39,11 +40,11 @@ class _Entry:
 
 
 # `last_used_at` is kept to the second: the hot path buffers a use at most once a second per key.
-USAGE_RESOLUTION = 1.0
+USAGE_RESOLUTION: Final = 1.0
 # After a failed read, cache misses are answered `verification_unavailable` without trying
 # storage for this long (or until the follower reads the feed again): threads are not tied up
 # waiting on a server that is known to be down.
-RETRY_STORAGE_AFTER = 1.0
+RETRY_STORAGE_AFTER: Final = 1.0
 
 
 class Verifier:

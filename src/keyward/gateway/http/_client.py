@@ -6,7 +6,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import cast
+from typing import Final, cast
 
 from httptools import (
     HttpParserCallbackError,
@@ -43,42 +43,50 @@ from keyward.gateway.http._upstream import (
     UpstreamUnreachableError,
 )
 
-log = logging.getLogger("keyward.gateway")
-access_log = logging.getLogger("keyward.gateway.access")
+log: Final = logging.getLogger("keyward.gateway")
+access_log: Final = logging.getLogger("keyward.gateway.access")
 
 # Why a client connection is not being read; reading resumes when no reason is left.
-_PIPELINED = 1  # a request waits behind the one being answered
-_UPGRADING = 2  # an upgrade request awaits its answer; what follows may be another protocol
-_READ_AHEAD = 4  # the body read while the handler decides reached high water
-_UPSTREAM_FULL = 8  # the upstream's write buffer is above high water
-_FINISHED = 16  # nothing more will be read from this connection
+_PIPELINED: Final = 1  # a request waits behind the one being answered
+_UPGRADING: Final = 2  # an upgrade request awaits its answer; what follows may be another protocol
+_READ_AHEAD: Final = 4  # the body read while the handler decides reached high water
+_UPSTREAM_FULL: Final = 8  # the upstream's write buffer is above high water
+_FINISHED: Final = 16  # nothing more will be read from this connection
 
 # Request bodies.
-_NO_BODY = 0
-_LENGTH = 1
-_CHUNKED = 2
+_NO_BODY: Final = 0
+_LENGTH: Final = 1
+_CHUNKED: Final = 2
 
 # What the client connection's deadline is counting.
-_NO_DEADLINE = 0
-_HEAD = 1  # a request head to complete
-_IDLE = 2  # the next request to begin
-_LINGER = 3  # the client to close after the gateway has closed its side
+_NO_DEADLINE: Final = 0
+_HEAD: Final = 1  # a request head to complete
+_IDLE: Final = 2  # the next request to begin
+_LINGER: Final = 3  # the client to close after the gateway has closed its side
 
 # A request body still unread when the answer is complete is read and dropped up to this size
 # (so the connection can stay); a larger one closes the connection.
-_DISCARD_LIMIT = 64 * 1024
+_DISCARD_LIMIT: Final = 64 * 1024
 # How long a closing connection keeps reading what the client still sends, so that the client
 # gets the answer rather than a reset.
-_LINGER_SECONDS = 2.0
+_LINGER_SECONDS: Final = 2.0
 
 # Requests a pooled connection may send again when the upstream closed it unnoticed.
-_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_METHODS: Final = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+}
 
 # Request fields the engine looks at while parsing; all others go to the handler as they are.
-_HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _EXPECT, _DROP = range(7)
-_FIELDS = {
+_HOST: Final = 0
+_CONTENT_LENGTH: Final = 1
+_TRANSFER_ENCODING: Final = 2
+_CONNECTION: Final = 3
+_UPGRADE: Final = 4
+_EXPECT: Final = 5
+_DROP: Final = 6
+_FIELDS: Final = {
     b"host": _HOST,
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
@@ -93,8 +101,8 @@ _FIELDS = {
     b"proxy-authenticate": _DROP,
 }
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_FIELDS: Mapping[str, str] = {}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_FIELDS: Final[Mapping[str, str]] = {}
 
 
 def _bad_request(message: str) -> Reply:
@@ -481,7 +489,8 @@ class ClientConnection(asyncio.Protocol):
                 )
             )
         url = self._url
-        if url[:1] != b"/" or b"#" in url:
+        # `find`, not `in`: `in` tries bytes as an integer first, raising and clearing an error.
+        if url[:1] != b"/" or url.find(b"#") >= 0:
             raise _RefusalError(
                 _bad_request("The request target must be a path, optionally with a query.")
             )

@@ -2,9 +2,10 @@
 
 import asyncio
 from collections.abc import Callable
+from typing import Final
 
 # Event loops may run a timer up to their clock resolution early.
-_EARLY = 0.001
+_EARLY: Final = 0.001
 
 
 class Deadline:

@@ -2,10 +2,11 @@
 the response relayed back."""
 
 import re
+from typing import Final
 
 from keyward.gateway.http._replies import HeadInjectionError, check_lines, status_line
 
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -20,14 +21,19 @@ HOP_BY_HOP = frozenset(
 )
 
 # Connection options that name no header field.
-_CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive", b"upgrade"})
+_CONNECTION_OPTIONS: Final = frozenset({b"close", b"keep-alive", b"upgrade"})
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-_DROP, _FORWARDED_FOR, _FORWARDED, _VIA, _CONTENT_LENGTH, _TRANSFER_ENCODING = range(6)
+_DROP: Final = 0
+_FORWARDED_FOR: Final = 1
+_FORWARDED: Final = 2
+_VIA: Final = 3
+_CONTENT_LENGTH: Final = 4
+_TRANSFER_ENCODING: Final = 5
 
 # Fields of the handler's upstream request headers the engine does not copy as they are.
-_REQUEST_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
+_REQUEST_FIELDS: Final = dict.fromkeys(HOP_BY_HOP, _DROP) | {
     b"host": _DROP,
     b"content-length": _DROP,
     b"expect": _DROP,
@@ -39,20 +45,20 @@ _REQUEST_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
 }
 
 # Fields of an upstream response the engine does not copy as they are.
-_RESPONSE_FIELDS = dict.fromkeys(HOP_BY_HOP, _DROP) | {
+_RESPONSE_FIELDS: Final = dict.fromkeys(HOP_BY_HOP, _DROP) | {
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"via": _VIA,
 }
 
 # Their lengths: a field of another length is copied without lower-casing its name.
-_RESPONSE_FIELD_LENGTHS = frozenset(len(name) for name in _RESPONSE_FIELDS)
+_RESPONSE_FIELD_LENGTHS: Final = frozenset(len(name) for name in _RESPONSE_FIELDS)
 
 # How a relayed response body is framed towards the client.
-BODY_NONE = 0
-BODY_AS_IS = 1  # the upstream's Content-Length holds
-BODY_CHUNKED = 2  # re-chunked for an HTTP/1.1 client
-BODY_UNTIL_CLOSE = 3  # an HTTP/1.0 client reads until the connection closes
+BODY_NONE: Final = 0
+BODY_AS_IS: Final = 1  # the upstream's Content-Length holds
+BODY_CHUNKED: Final = 2  # re-chunked for an HTTP/1.1 client
+BODY_UNTIL_CLOSE: Final = 3  # an HTTP/1.0 client reads until the connection closes
 
 
 def nominated_fields(connection_values: list[bytes]) -> frozenset[bytes]:
@@ -119,9 +125,10 @@ class Hop:
 
         What the handler gives (the target, its fields) is checked for CR and LF; what the
         client sent passed llhttp, which refuses them, and the rest is the engine's own."""
-        if b" " in target:
+        # `find`, not `in`: `in` tries bytes as an integer first, raising and clearing an error.
+        if target.find(b" ") >= 0:
             raise ValueError("a request target cannot contain a space")
-        if b"\r" in target or b"\n" in target:
+        if target.find(b"\r") >= 0 or target.find(b"\n") >= 0:
             raise HeadInjectionError("a request target cannot contain CR or LF")
         given: list[bytes] = []
         lines = 0

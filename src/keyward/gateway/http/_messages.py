@@ -7,9 +7,10 @@ generated one runs as interpreted code, which costs more than the rest of making
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Final
 
 # The log fields of a decision that has none: shared, so it must not be changed.
-_NO_FIELDS: Mapping[str, str] = MappingProxyType({})
+_NO_FIELDS: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(slots=True, init=False)

@@ -4,10 +4,11 @@ import json
 import time
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Final
 
 from keyward.gateway.http._messages import Reply
 
-_STATUS_LINES = {
+_STATUS_LINES: Final = {
     status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
     for status in HTTPStatus
 }
@@ -21,7 +22,7 @@ def status_line(status: int) -> bytes:
 
 
 # Fields of a reply that only the engine writes: framing, connection management, the date.
-_ENGINE_FIELDS = frozenset(
+_ENGINE_FIELDS: Final = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"date"}
 )
 

@@ -5,7 +5,7 @@ import asyncio
 import enum
 import logging
 import ssl
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
@@ -14,14 +14,14 @@ from keyward.gateway.http._forwarding import host_field
 from keyward.gateway.http._messages import Limits, Upstream
 from keyward.gateway.http._replies import check_lines
 
-log = logging.getLogger("keyward.gateway")
+log: Final = logging.getLogger("keyward.gateway")
 
 # Upstream objects remembered by identity; beyond this many (a handler that makes a new one per
 # request, or many catalog reloads) the memory starts over.
-_IDENTITIES = 256
+_IDENTITIES: Final = 256
 
 # Connection values that name no field to drop, as nearly every upstream sends them.
-_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close"})
 
 
 class Failure(enum.Enum):
