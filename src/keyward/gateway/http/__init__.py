@@ -2,9 +2,11 @@
 
 The engine knows nothing of keys. For each request it awaits a `Handler`, which answers with a
 `Reply` or sends the request on with a `Forward`. A handler that needs no waiting costs no task:
-it runs at once, and becomes a task only when it awaits something unfinished. Bodies stream both
-ways without being buffered whole: a side that does not read stops the other side being read
-(`Limits.high_water`). Upstream connections are kept alive in a pool per (scheme, host, port).
+it runs at once, and becomes a task only when it awaits something unfinished. A handler with a
+method `immediately(request)` is asked that first, and awaited only when it answers None.
+Bodies stream both ways without being buffered whole: a side that does not read stops the other
+side being read (`Limits.high_water`). Upstream connections are kept alive in a pool per
+(scheme, host, port).
 
 The engine runs on whatever event loop calls `GatewayServer.start`; `new_event_loop` makes a
 uvloop one where uvloop is installed: `asyncio.Runner(loop_factory=new_event_loop)`.
