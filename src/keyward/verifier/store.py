@@ -1,13 +1,11 @@
-"""The verifier's reads (a key by hash, with its creator's standing) and batched usage writes."""
+"""The verifier's reads: a key by the hash of its secret (or of its rotated-away secret still
+in its grace), with its creator's standing."""
 
 import hmac
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import cast
 
 import psycopg
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -75,26 +73,4 @@ def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
         expires_at=_expiry(key, digest),
         key_permissions=PermissionSet.parse_stored(key.permissions),
         member_permissions=member_rights(session, member.id) if member else EMPTY,
-    )
-
-
-_table = cast(Table, ApiKey.__table__)
-_record_usage = (
-    update(_table)
-    .where(
-        _table.c.id == bindparam("key_id"),
-        or_(_table.c.last_used_at.is_(None), _table.c.last_used_at < bindparam("used_at")),
-    )
-    .values(last_used_at=bindparam("used_at"))
-)
-
-
-def record_usage(session: Session, last_used: Sequence[tuple[str, float]]) -> None:
-    """Move `last_used_at` forward for many keys in one statement."""
-    session.execute(
-        _record_usage,
-        [
-            {"key_id": key_id, "used_at": datetime.fromtimestamp(at, UTC)}
-            for key_id, at in last_used
-        ],
     )

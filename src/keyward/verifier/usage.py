@@ -138,8 +138,8 @@ def _add_usage(session: Session, counts: Iterable[tuple[_Slot, int]]) -> int:
 
 
 def record_last_used(session: Session, last_used: Sequence[tuple[str, float]]) -> None:
-    """Move `last_used_at` forward for many keys in one statement, as `store.record_usage` does,
-    through the driver: SQLAlchemy's work per row cost more than the update."""
+    """Move `last_used_at` forward (never back) for many keys in one statement, through the
+    driver: SQLAlchemy's work per row cost more than the update."""
     if not last_used:
         return
     connection = session.connection()
