@@ -249,6 +249,10 @@ def test_revoke_and_delete_in_one_step_only_where_revocation_needs_no_approval(
     db: Database, live: Verifier
 ) -> None:
     world = make_world(db, revocation_requires_approval=True)
+    with pytest.raises(Conflict) as direct:
+        world.acting(world.acquirer, service.revoke_key, world.key.id)
+    assert direct.value.code == "revocation_requires_approval"
+    assert "decide on every revocation of its keys" in direct.value.message
     with pytest.raises(Conflict) as refused:
         world.acting(world.acquirer, service.delete_key, world.key.id, revoke=True)
     assert refused.value.code == "revocation_requires_approval"
@@ -335,6 +339,7 @@ def test_a_renewal_needing_approval_waits_and_the_key_keeps_its_state(
     with pytest.raises(Conflict) as direct:
         world.acting(world.acquirer, service.renew_key, world.key.id)
     assert direct.value.code == "renewal_requires_approval"
+    assert "decide on every renewal of its keys" in direct.value.message
     request = world.acting(
         world.acquirer, service.renew_key, world.key.id, 30 * DAY, "quarter end", allow_request=True
     )

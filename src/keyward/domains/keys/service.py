@@ -386,10 +386,11 @@ def renew_now(
 
 
 def _approval_conflict(key: ApiKey, action: RequestAction) -> Conflict:
+    change = "renewal" if action is RequestAction.RENEW else "revocation"
     return Conflict(
-        f"This API's policy has an approver decide on every {action.value}al of its keys; "
-        "ask for it with a key request instead.",
-        code=f"{'renewal' if action is RequestAction.RENEW else 'revocation'}_requires_approval",
+        f"This API's policy has an approver decide on every {change} of its keys; ask for it "
+        "with a key request instead.",
+        code=f"{change}_requires_approval",
         details={"key_id": key.id},
     )
 
