@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         description="none, starttls (upgrade a plain connection) or tls (TLS from the start).",
     )
     smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds per SMTP operation.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities to trust for the SMTP server's "
+        "certificate, for a private relay; default: the system's",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "

@@ -1,18 +1,27 @@
-"""Real receivers of notifications for the tests: an SMTP server (aiosmtpd) and an HTTP
-webhook receiver that answers the statuses a test asks for and tracks overlapping requests."""
+"""Real receivers of notifications for the tests: an SMTP server (aiosmtpd, plain, STARTTLS
+with login, or implicit TLS, with a self-signed certificate) and an HTTP webhook receiver that
+answers the statuses a test asks for and tracks overlapping requests."""
 
+import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.e2e.processes import free_port
 
@@ -22,6 +31,7 @@ class Mail:
     sender: str
     recipients: list[str]
     message: EmailMessage
+    login: str | None = None  # the user the client logged in as, if it did
 
     def part(self, subtype: str) -> str:
         body = self.message.get_body(preferencelist=(subtype,))
@@ -36,6 +46,9 @@ class Mailbox:
     mails: list[Mail] = field(default_factory=list)
     # An SMTP reply to give to the next RCPT commands instead of accepting them.
     refuse_next: list[str] = field(default_factory=list)
+    # The one login accepted, as (user, password); None: the server asks for none.
+    account: tuple[str, str] | None = None
+    refused_logins: list[str] = field(default_factory=list)
 
 
 class _Handler:
@@ -53,8 +66,84 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
         message = message_from_bytes(content, policy=policy.default)
-        self._mailbox.mails.append(Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        self._mailbox.mails.append(
+            Mail(str(envelope.mail_from), list(envelope.rcpt_tos), message, login)
+        )
         return "250 Message accepted"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        account = self._mailbox.account
+        if isinstance(data, LoginPassword) and account is not None:
+            user, password = data.login.decode(), data.password.decode()
+            if (user, password) == account:
+                return AuthResult(success=True, auth_data=data)
+            self._mailbox.refused_logins.append(user)
+        return AuthResult(success=False, handled=False)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1: `pem` is what a client trusts (its CA file)."""
+
+    pem: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.pem, self.key)
+        return context
+
+
+def self_signed_certificate(directory: Path) -> Certificate:
+    """A fresh key and a certificate naming 127.0.0.1 (as an IP address subjectAltName),
+    written as PEM files into `directory`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keyward test SMTP server")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    written = Certificate(directory / "smtp-cert.pem", directory / "smtp-key.pem")
+    written.pem.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    written.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return written
 
 
 @contextmanager
@@ -62,9 +151,50 @@ def smtp_server() -> Iterator[Mailbox]:
     """An SMTP server on 127.0.0.1 (no TLS, no login) that keeps every message."""
     mailbox = Mailbox("127.0.0.1", free_port())
     controller = Controller(_Handler(mailbox), hostname=mailbox.host, port=mailbox.port)
+    with _running(controller):
+        yield mailbox
+
+
+@contextmanager
+def starttls_smtp_server(certificate: Certificate, user: str, password: str) -> Iterator[Mailbox]:
+    """An SMTP server on 127.0.0.1 that accepts mail only after STARTTLS and a login as
+    `user` with `password`."""
+    mailbox = Mailbox("127.0.0.1", free_port(), account=(user, password))
+    handler = _Handler(mailbox)
+    controller = Controller(
+        handler,
+        hostname=mailbox.host,
+        port=mailbox.port,
+        tls_context=certificate.server_context(),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=handler.authenticate,
+    )
+    with _running(controller):
+        yield mailbox
+
+
+@contextmanager
+def tls_smtp_server(certificate: Certificate) -> Iterator[Mailbox]:
+    """An SMTP server on 127.0.0.1 that speaks TLS from the first byte (no login)."""
+    mailbox = Mailbox("127.0.0.1", free_port())
+    controller = Controller(
+        _Handler(mailbox),
+        hostname=mailbox.host,
+        port=mailbox.port,
+        ssl_context=certificate.server_context(),
+    )
+    with _running(controller):
+        yield mailbox
+
+
+@contextmanager
+def _running(controller: Controller) -> Iterator[None]:
+    # aiosmtpd's readiness probe connects without checking the certificate, so start() works
+    # with an ssl_context too.
     controller.start()
     try:
-        yield mailbox
+        yield
     finally:
         controller.stop()
 

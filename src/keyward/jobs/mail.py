@@ -95,7 +95,8 @@ def send(settings: Settings, message: EmailMessage) -> str:
         )
     port = settings.smtp_port_or_default()
     timeout = settings.smtp_timeout
-    context = ssl.create_default_context()
+    # Verification stays on: a private relay is trusted through its CA, never by skipping it.
+    context = ssl.create_default_context(cafile=settings.smtp_ca_file)
     try:
         client = (
             smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
