@@ -2,6 +2,7 @@
 show their usage; `keyward requests ...`: the renewals and revocations awaiting approval."""
 
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -9,9 +10,11 @@ import typer
 from pydantic import AwareDatetime, TypeAdapter
 
 from keyward.cli.context import JsonFlag, connect, emit, emit_table, reporting
+from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
+from keyward.db.engine import UnitOfWork
 from keyward.domains.fields import Duration
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
@@ -217,17 +220,27 @@ def list_requests(
 CommentOption = Annotated[str, typer.Option(help="Shown to the requester.")]
 
 
+def _decide(
+    ctx: typer.Context,
+    decide: Callable[[UnitOfWork, Actor, str, str], KeyRequestOut],
+    request_id: str,
+    comment: str,
+    as_json: bool,
+) -> None:
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        body = KeyRequestDecision.model_validate({"comment": comment})
+        with database.transaction() as uow:
+            decided = decide(uow, actor, request_id, body.comment)
+    emit(decided, as_json)
+
+
 @requests_app.command("approve")
 def approve(
     ctx: typer.Context, request_id: str, comment: CommentOption = "", as_json: JsonFlag = False
 ) -> None:
     """Apply a pending renewal or revocation (not one's own)."""
-    with reporting(as_json):
-        database, actor = connect(ctx)
-        body = KeyRequestDecision.model_validate({"comment": comment})
-        with database.transaction() as uow:
-            decided = requests.approve(uow, actor, request_id, body.comment)
-    emit(decided, as_json)
+    _decide(ctx, requests.approve, request_id, comment, as_json)
 
 
 @requests_app.command("reject")
@@ -235,12 +248,7 @@ def reject(
     ctx: typer.Context, request_id: str, comment: CommentOption = "", as_json: JsonFlag = False
 ) -> None:
     """Refuse a pending renewal or revocation; the key stays as it is."""
-    with reporting(as_json):
-        database, actor = connect(ctx)
-        body = KeyRequestDecision.model_validate({"comment": comment})
-        with database.transaction() as uow:
-            decided = requests.reject(uow, actor, request_id, body.comment)
-    emit(decided, as_json)
+    _decide(ctx, requests.reject, request_id, comment, as_json)
 
 
 @requests_app.command("cancel")

@@ -396,22 +396,7 @@ def _approval_conflict(key: ApiKey, action: RequestAction) -> Conflict:
 
 
 def request_out(request: KeyRequest) -> KeyRequestOut:
-    return KeyRequestOut(
-        id=request.id,
-        key_id=request.key_id,
-        key_name=request.key_name,
-        api_id=request.api_id,
-        action=RequestAction(request.action),
-        status=RequestStatus(request.status),
-        expires_in=parse_duration(request.expires_in),
-        reason=request.reason,
-        requested_by=request.requested_by,
-        decided_by=request.decided_by,
-        comment=request.comment,
-        outcome=request.outcome,
-        created_at=request.created_at,
-        decided_at=request.decided_at,
-    )
+    return KeyRequestOut.model_validate(request)
 
 
 def _open_request(
