@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     cache_refresh: float = Field(
         default=300.0, gt=0, description="Seconds after which a cached key is re-read anyway."
     )
+    cache_preload: int = Field(
+        default=100_000,
+        ge=0,
+        description="Keys each gateway process reads into its cache before it listens, most "
+        "recently used first (0: none); any other key is read on its first use.",
+    )
     stale_if_error: float = Field(
         default=30.0,
         gt=0,

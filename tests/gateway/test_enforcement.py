@@ -414,3 +414,25 @@ def test_keys_it_cannot_confirm_while_storage_is_down_are_503_and_cached_ones_st
         assert cached.status_code == 200
         assert (unconfirmed.status_code, _error(unconfirmed)) == (503, "verification_unavailable")
         assert unconfirmed.headers["retry-after"] == "5"
+
+
+def test_keys_issued_before_it_started_work_without_reading_storage(shop: Shop) -> None:
+    later = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    with (
+        running_gateway(shop.database, cache_preload=0) as cold,
+        shop.client() as client,
+        storage_down(shop.database),
+    ):
+        preloaded = client.get("/items", headers={"X-Shop-Key": shop.key})
+        issued_after_start = client.get("/items", headers={"X-Shop-Key": later})
+        not_preloaded = httpx.get(
+            f"http://127.0.0.1:{cold.port}/shop/v2/items",
+            headers={"X-Shop-Key": shop.key},
+            timeout=10,
+        )
+    assert preloaded.status_code == 200
+    assert (issued_after_start.status_code, _error(issued_after_start)) == (
+        503,
+        "verification_unavailable",
+    )
+    assert (not_preloaded.status_code, _error(not_preloaded)) == (503, "verification_unavailable")

@@ -1,5 +1,7 @@
 """A member's current rights: their direct permissions plus those of their roles."""
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,8 +23,11 @@ def member_grants(session: Session, member_id: str) -> tuple[list[str], list[str
 
 
 def member_rights(session: Session, member_id: str) -> PermissionSet:
+    return rights_from(*member_grants(session, member_id))
+
+
+def rights_from(direct: Iterable[str], roles: Iterable[str]) -> PermissionSet:
     """Fails closed: a stored permission or role this version no longer knows grants nothing."""
-    direct, roles = member_grants(session, member_id)
     rights = PermissionSet.parse_stored(direct)
     for role in roles:
         rights = rights.union(ROLES.get(role, EMPTY))

@@ -12,6 +12,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -44,6 +45,7 @@ class Gateway:
             refresh_after=settings.cache_refresh,
             stale_if_error=settings.stale_if_error,
         )
+        self._preload = settings.cache_preload
         self.usage = UsageRecorder(database.clock)
         self._limiter = rate_limiter(settings.redis_url, database.clock)
         self.enforcer = Enforcer(
@@ -92,6 +94,10 @@ class Gateway:
         loop = asyncio.get_running_loop()
         self.enforcer.catalog = await loop.run_in_executor(None, load_catalog, self._database)
         self._follower.start()
+        started = time.perf_counter()
+        cached = await loop.run_in_executor(None, self.verifier.preload, self._preload)
+        if cached:
+            log.info("cached %d keys in %.1f s", cached, time.perf_counter() - started)
         self._flusher.start()
         await self._server.start(host, port, reuse_port=reuse_port)
         log.info("gateway listening on http://%s:%d", host, self._server.port)

@@ -1,76 +1,172 @@
-"""The verifier's reads: a key by the hash of its secret (or of its rotated-away secret still
-in its grace), with its creator's standing."""
+"""The verifier's reads: keys with their creator's standing and their acquisition's terms.
+
+One key is read by the hash of its secret (or of its rotated-away secret still in its grace);
+many are read in one go to warm a cache. Either way a key costs one row of one joined query, and
+its creator's rights one more query shared by every key read with it.
+"""
 
 import hmac
 import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
 import psycopg
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from keyward.core.permissions import EMPTY, PermissionSet
 from keyward.core.verdicts import AcquisitionTerms, KeySnapshot
-from keyward.db.models import Acquisition, ApiKey, Member, Offering
-from keyward.db.rights import member_rights
+from keyward.db.models import Acquisition, ApiKey, Member, MemberPermission, MemberRole, Offering
+from keyward.db.rights import rights_from
 
 # What storage raises when it cannot answer: the server is down or unreachable, a connection
 # broke, or every pooled connection is busy. SQLAlchemy wraps the drivers' errors in DBAPIError.
 STORAGE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, psycopg.Error)
 
-
-def _terms(session: Session, acquisition_id: str) -> AcquisitionTerms | None:
-    row = session.execute(
-        select(Acquisition, Offering.api_id)
-        .join(Offering, Offering.id == Acquisition.offering_id)
-        .where(Acquisition.id == acquisition_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    acquisition, api_id = row
-    return AcquisitionTerms(
-        acquisition_id=acquisition.id,
-        organization_id=acquisition.organization_id,
-        offering_id=acquisition.offering_id,
-        api_id=api_id,
-        valid_from=acquisition.valid_from.timestamp(),
-        valid_until=acquisition.valid_until.timestamp() if acquisition.valid_until else None,
+_KEYS = (
+    select(
+        ApiKey.id,
+        ApiKey.workspace_id,
+        ApiKey.kind,
+        ApiKey.hash,
+        ApiKey.previous_hash,
+        ApiKey.previous_hash_expires_at,
+        ApiKey.expires_at,
+        ApiKey.revoked_at,
+        ApiKey.permissions,
+        Member.id.label("member_id"),
+        Member.active,
+        Acquisition.id.label("acquisition_id"),
+        Acquisition.organization_id,
+        Acquisition.offering_id,
+        Offering.api_id,
+        Acquisition.valid_from,
+        Acquisition.valid_until,
     )
-
-
-def _expiry(key: ApiKey, digest: bytes) -> float | None:
-    """When the key stops working for this secret: a rotated-away secret at the end of its
-    grace, or the key's own expiry if that comes first."""
-    ends = [key.expires_at]
-    if not hmac.compare_digest(key.hash, digest):
-        ends.append(key.previous_hash_expires_at)
-    known = [end.timestamp() for end in ends if end is not None]
-    return min(known) if known else None
+    .outerjoin(Member, Member.id == ApiKey.creator_member_id)
+    .outerjoin(Acquisition, Acquisition.id == ApiKey.acquisition_id)
+    .outerjoin(Offering, Offering.id == Acquisition.offering_id)
+)
 
 
 def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
     """The key whose secret, or whose rotated-away secret still in its grace, hashes to
     `digest`."""
-    key = session.scalar(
-        select(ApiKey).where(or_(ApiKey.hash == digest, ApiKey.previous_hash == digest))
-    )
-    if key is None or not (
-        hmac.compare_digest(key.hash, digest)
-        or hmac.compare_digest(key.previous_hash or b"", digest)
+    row = session.execute(
+        _KEYS.where(or_(ApiKey.hash == digest, ApiKey.previous_hash == digest))
+    ).first()
+    if row is None or not (
+        hmac.compare_digest(row.hash, digest)
+        or hmac.compare_digest(row.previous_hash or b"", digest)
     ):
         return None
-    member = session.get(Member, key.creator_member_id) if key.creator_member_id else None
+    rights = _rights(session, [row.member_id] if row.member_id else [])
+    return _snapshot(row, digest, rights)
+
+
+def load_snapshots(
+    session: Session, key_ids: Sequence[str], now: datetime
+) -> list[tuple[bytes, KeySnapshot]]:
+    """The keys of `key_ids` that exist, each under the digest of its secret and, while its
+    grace lasts at `now`, of its rotated-away secret."""
+    rows = session.execute(_KEYS.where(ApiKey.id.in_(key_ids))).all()
+    rights = _rights(session, {row.member_id for row in rows if row.member_id})
+    found = []
+    for row in rows:
+        found.append((row.hash, _snapshot(row, row.hash, rights)))
+        ends = row.previous_hash_expires_at
+        if row.previous_hash is not None and ends is not None and ends > now:
+            found.append((row.previous_hash, _snapshot(row, row.previous_hash, rights)))
+    return found
+
+
+def keys_in_use(session: Session, now: datetime, limit: int) -> list[str]:
+    """Up to `limit` acquisition keys that may work at `now`, most recently used first: the
+    keys worth caching before the first request asks for them."""
+    return list(
+        session.scalars(
+            select(ApiKey.id)
+            .where(
+                ApiKey.kind == "acquisition",
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            )
+            .order_by(ApiKey.last_used_at.desc().nulls_last(), ApiKey.id)
+            .limit(limit)
+        )
+    )
+
+
+def _rights(session: Session, member_ids: Iterable[str]) -> dict[str, PermissionSet]:
+    """Each member's rights, from one query over their permissions and roles."""
+    ids = list(member_ids)
+    if not ids:
+        return {}
+    grants = session.execute(
+        union_all(
+            select(MemberPermission.member_id, literal(False), MemberPermission.permission).where(
+                MemberPermission.member_id.in_(ids)
+            ),
+            select(MemberRole.member_id, literal(True), MemberRole.role).where(
+                MemberRole.member_id.in_(ids)
+            ),
+        )
+    ).all()
+    direct: dict[str, list[str]] = {member_id: [] for member_id in ids}
+    roles: dict[str, list[str]] = {member_id: [] for member_id in ids}
+    for member_id, is_role, name in grants:
+        (roles if is_role else direct)[member_id].append(name)
+    return {member_id: rights_from(direct[member_id], roles[member_id]) for member_id in ids}
+
+
+def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, PermissionSet]) -> KeySnapshot:
+    (
+        key_id,
+        workspace_id,
+        kind,
+        key_hash,
+        _,
+        previous_ends,
+        expires_at,
+        revoked_at,
+        permissions,
+        member_id,
+        member_active,
+        acquisition_id,
+        organization_id,
+        offering_id,
+        api_id,
+        valid_from,
+        valid_until,
+    ) = row
+    # When the key stops working for this secret: a rotated-away secret at the end of its
+    # grace, or the key's own expiry if that comes first.
+    ends = [expires_at]
+    if not hmac.compare_digest(key_hash, digest):
+        ends.append(previous_ends)
+    known = [end.timestamp() for end in ends if end is not None]
     return KeySnapshot(
-        key_id=key.id,
+        key_id=key_id,
         # Interned: the hot path compares workspace ids, and one shared string compares fastest.
-        workspace_id=sys.intern(key.workspace_id),
-        member_id=member.id if member else None,
-        kind=key.kind,
-        acquisition=_terms(session, key.acquisition_id) if key.acquisition_id else None,
-        revoked=key.revoked_at is not None,
-        member_active=bool(member and member.active),
-        expires_at=_expiry(key, digest),
-        key_permissions=PermissionSet.parse_stored(key.permissions),
-        member_permissions=member_rights(session, member.id) if member else EMPTY,
+        workspace_id=sys.intern(workspace_id),
+        member_id=member_id,
+        kind=kind,
+        acquisition=AcquisitionTerms(
+            acquisition_id=acquisition_id,
+            organization_id=organization_id,
+            offering_id=offering_id,
+            api_id=api_id,
+            valid_from=valid_from.timestamp(),
+            valid_until=valid_until.timestamp() if valid_until else None,
+        )
+        if acquisition_id is not None
+        else None,
+        revoked=revoked_at is not None,
+        member_active=bool(member_active),
+        expires_at=min(known) if known else None,
+        key_permissions=PermissionSet.parse_stored(permissions),
+        member_permissions=rights.get(member_id, EMPTY) if member_id else EMPTY,
     )

@@ -5,6 +5,9 @@ changes the feed reports (or the local commit listener reports first), and refre
 `refresh_after` seconds as a backstop. A load that raced with an eviction is answered but not
 cached, so a revocation can never be overwritten by the stale read that preceded it.
 
+A gateway warms its cache when it starts (`preload`): the keys most recently used are read in
+batches of one joined query each, so the first requests find them cached as later ones do.
+
 Stale if error: a follower that reads the feed vouches for the whole cache each time it has
 read every change (`confirm_current`), and a load vouches for its own entry. While storage
 cannot be reached, cached verdicts are answered for `stale_if_error` seconds after the last
@@ -15,7 +18,9 @@ but a key that cannot be confirmed, or was never cached, gets `verification_unav
 import hashlib
 import logging
 import math
+import random
 import threading
+import time
 from collections.abc import Iterable
 from typing import Final
 
@@ -45,6 +50,10 @@ USAGE_RESOLUTION: Final = 1.0
 # storage for this long (or until the follower reads the feed again): threads are not tied up
 # waiting on a server that is known to be down.
 RETRY_STORAGE_AFTER: Final = 1.0
+# Keys read per query (and per transaction) when warming the cache.
+PRELOAD_BATCH: Final = 1000
+# A batch whose keys changed while it was read is read again at most this many times.
+PRELOAD_ATTEMPTS: Final = 3
 
 
 class Verifier:
@@ -181,18 +190,61 @@ class Verifier:
             self._last_used[snapshot.key_id] = now
         return verdict
 
+    def preload(self, limit: int) -> int:
+        """Cache up to `limit` acquisition keys that may work now, most recently used first;
+        returns how many keys were cached.
+
+        A batch read while changes were applied is read again, so nothing cached predates a
+        change the feed reported. Preloaded entries come due for their backstop refresh spread
+        over the second half of `refresh_after`, not all at once.
+        """
+        if limit <= 0:
+            return 0
+        with self._database.transaction(write=False) as uow:
+            key_ids = store.keys_in_use(uow.session, self._database.clock.now(), limit)
+        cached = 0
+        for start in range(0, len(key_ids), PRELOAD_BATCH):
+            batch = key_ids[start : start + PRELOAD_BATCH]
+            for _ in range(PRELOAD_ATTEMPTS):
+                loaded = self._cache_batch(batch)
+                if loaded is not None:
+                    cached += loaded
+                    break
+            # The event loop shares this process: let it run between batches.
+            time.sleep(0)
+        return cached
+
+    def _cache_batch(self, key_ids: list[str]) -> int | None:
+        """Cache the keys of `key_ids`; how many, or None when changes arrived meanwhile."""
+        generation = self._generation
+        with self._database.transaction(write=False) as uow:
+            found = store.load_snapshots(uow.session, key_ids, self._database.clock.now())
+        now = self._now()
+        with self._lock:
+            if generation != self._generation:
+                return None
+            for digest, snapshot in found:
+                # Spread, so that keys read together do not all come due at once.
+                spread = self._refresh_after * random.uniform(0.5, 1.0)  # noqa: S311
+                self._insert(digest, snapshot, now, refresh_at=now + spread)
+        return len({snapshot.key_id for _, snapshot in found})
+
     def _remember_unknown(self, digest: bytes, now: float) -> None:
         if len(self._unknown) >= self._max_entries:
             self._unknown.clear()
         self._unknown[digest] = now + self._unknown_ttl
 
-    def _insert(self, digest: bytes, snapshot: KeySnapshot, now: float) -> None:
+    def _insert(
+        self, digest: bytes, snapshot: KeySnapshot, now: float, refresh_at: float | None = None
+    ) -> None:
         self._evict(digest)
         if len(self._entries) >= self._max_entries:
             for oldest in list(self._entries)[: self._max_entries // 10]:
                 self._evict(oldest)
         self._entries[digest] = _Entry(
-            snapshot, now + self._refresh_after, now + self._stale_if_error
+            snapshot,
+            now + self._refresh_after if refresh_at is None else refresh_at,
+            now + self._stale_if_error,
         )
         self._by_key.setdefault(snapshot.key_id, set()).add(digest)
         self._by_workspace.setdefault(snapshot.workspace_id, set()).add(digest)
