@@ -156,13 +156,13 @@ def serve(
     )
     runtime = Runtime(settings, database, verifier)
     worker = gateway = None
-    if part is Part.ALL:
-        worker = Worker(database, settings)
-        worker.start()
-        gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
-        gateway.start()
-    try:
-        with access_logging(settings.gateway_access_log and gateway is not None):
+    with access_logging(settings.gateway_access_log and part is Part.ALL):
+        if part is Part.ALL:
+            worker = Worker(database, settings)
+            worker.start()
+            gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
+            gateway.start()
+        try:
             uvicorn.run(
                 create_app(runtime),
                 host=host or settings.host,
@@ -170,11 +170,11 @@ def serve(
                 log_level=settings.log_level,
                 server_header=False,
             )
-    finally:
-        if gateway is not None:
-            gateway.stop()
-        if worker is not None:
-            worker.stop()
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            if worker is not None:
+                worker.stop()
 
 
 @workspaces_app.command("create")

@@ -33,6 +33,8 @@ log: Final = logging.getLogger("keyward.gateway")
 access_log: Final = logging.getLogger("keyward.gateway.access")
 
 USAGE_FLUSH_INTERVAL: Final = 5.0
+# Above every level: `access_log.isEnabledFor` is false, so no request formats a line for nothing.
+_ACCESS_LOG_OFF: Final = logging.CRITICAL + 1
 
 
 class Gateway:
@@ -150,21 +152,29 @@ class GatewayThread:
 
 @contextmanager
 def access_logging(enabled: bool) -> Iterator[None]:
-    """Access lines to stderr, written by a thread of their own so requests never wait on it."""
-    if not enabled:
-        yield
-        return
+    """Access lines to stderr, written by a thread of their own so requests never wait on it.
+
+    They are a stream apart from keyward's log (`keyward.logs`): they do not also pass through
+    its handler, which would write each again, and while disabled they are not even made,
+    whatever KEYWARD_LOG_LEVEL says.
+    """
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = logging.handlers.QueueHandler(lines)
     writer = logging.handlers.QueueListener(lines, logging.StreamHandler(sys.stderr))
-    access_log.setLevel(logging.INFO)
-    access_log.addHandler(handler)
-    writer.start()
+    propagated, level = access_log.propagate, access_log.level
+    access_log.propagate = False
+    access_log.setLevel(logging.INFO if enabled else _ACCESS_LOG_OFF)
+    if enabled:
+        access_log.addHandler(handler)
+        writer.start()
     try:
         yield
     finally:
-        access_log.removeHandler(handler)
-        writer.stop()
+        if enabled:
+            access_log.removeHandler(handler)
+            writer.stop()
+        access_log.propagate = propagated
+        access_log.setLevel(level)
 
 
 def run_gateway(settings: Settings, host: str, port: int) -> None:
