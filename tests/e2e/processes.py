@@ -118,3 +118,49 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    pid: int
+    stderr: Path
+
+    def lines(self) -> list[str]:
+        return self.stderr.read_text().splitlines()
+
+
+@contextmanager
+def serve_gateway(database_url: str, log_dir: Path, **env: str) -> Iterator[GatewayProcess]:
+    """`keyward serve gateway` on a free port, from when it accepts connections until the block
+    ends (then SIGTERM); its stderr lands in a file of its own."""
+    port = free_port()
+    stderr = log_dir / f"gateway-{port}.stderr"
+    with stderr.open("wb") as sink:
+        process = subprocess.Popen(
+            [KEYWARD, "serve", "gateway", "--gateway-port", str(port)],
+            env=environment(database_url, **env),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"keyward serve gateway exited early:\n{stderr.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"keyward serve gateway did not start:\n{stderr.read_text()}")
+            time.sleep(0.1)
+        yield GatewayProcess(f"http://127.0.0.1:{port}", process.pid, stderr)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -17,6 +17,7 @@ from keyward.domains.workspaces import repository as workspace_rows
 from keyward.domains.workspaces.schemas import WorkspaceCreate
 from keyward.domains.workspaces.service import WorkspaceSetUp, resolve_workspace, set_up_workspace
 from keyward.jobs.worker import Worker
+from keyward.logs import configure_logging
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 
@@ -136,6 +137,7 @@ def serve(
     """Run keyward until interrupted: the management API, the gateway and the worker."""
     settings = state(ctx).settings
     with reporting(False):
+        log_level = configure_logging(settings.log_level)
         database = open_database(settings)
     gateway_host = settings.gateway_host or host or settings.host
     gateway_port = gateway_port or settings.gateway_port
@@ -167,7 +169,7 @@ def serve(
                 create_app(runtime),
                 host=host or settings.host,
                 port=port or settings.port,
-                log_level=settings.log_level,
+                log_level=log_level,
                 server_header=False,
             )
         finally:

@@ -24,6 +24,7 @@ from keyward.db.feed import Change
 from keyward.gateway.catalog import affects_catalog, load_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.http import COMPILED, GatewayServer, new_event_loop
+from keyward.logs import configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
 from keyward.verifier.limits import rate_limiter
@@ -201,6 +202,8 @@ def run_gateway(settings: Settings, host: str, port: int) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+    configure_logging(settings.log_level)  # a spawned worker starts a new interpreter
+
     async def main() -> None:
         database = Database.connect(settings.database_url)
         gateway = Gateway(settings, database)
