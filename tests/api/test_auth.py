@@ -118,3 +118,4 @@ def test_a_key_that_cannot_be_confirmed_while_storage_is_down_is_503(
         response = api.get("/v1/me", headers=bearer(created))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "verification_unavailable"
+    assert response.headers["retry-after"] == "5"

@@ -23,6 +23,9 @@ from keyward.domains.audit import service as audit
 
 log = logging.getLogger(__name__)
 
+# Seconds a client waits before retrying a 503, as the gateway tells its clients.
+RETRY_AFTER_UNAVAILABLE = "5"
+
 _HTTP_CODES = {
     400: "invalid_json",
     404: "not_found",
@@ -42,6 +45,8 @@ def error_response(
     if status == 401:
         for challenge in CHALLENGES:
             response.headers.append("WWW-Authenticate", challenge)
+    elif status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
     return response
 
 
