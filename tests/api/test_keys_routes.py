@@ -2,16 +2,25 @@
 answer."""
 
 from datetime import timedelta
+from functools import partial
 
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
+from keyward.api import create_app
+from keyward.api.runtime import Runtime
 from keyward.core.clock import ManualClock
 from keyward.core.keys import generate_key
+from keyward.core.verdicts import KeyCode
 from keyward.db.engine import Database
+from keyward.verifier import Verifier
 from keyward.verifier.usage import UsageRecorder
 from tests.api.error_bodies import assert_error
-from tests.conftest import START
+from tests.backends import PostgresDatabases
+from tests.conftest import START, settings_for
 from tests.factories import actor_for, admin, bearer, make_key, make_member, make_workspace, secret
+from tests.relay import relay_to
+from tests.verifier.support import eventually
 
 
 def test_create_answers_201_with_the_secret_once_and_no_store(
@@ -189,6 +198,45 @@ def test_verify_answers_a_foreign_key_exactly_like_an_unknown_one(
     assert foreign.json() == unknown.json()
     assert foreign.json()["code"] == "key_invalid"
     assert foreign.json()["key_id"] is None
+
+
+def test_verify_answers_503_with_retry_after_while_storage_is_out_of_reach(
+    postgres: PostgresDatabases,
+) -> None:
+    """PostgreSQL is reached through a TCP relay, cut as a network failure would cut it."""
+    direct_url = postgres.create()
+    writer = Database.connect(direct_url)
+    set_up = make_workspace(writer)
+    unconfirmed = secret(make_key(writer, admin(writer, set_up)))
+    writer.dispose()
+    with relay_to(direct_url) as relay:
+        through = make_url(relay.url_for(direct_url)).update_query_dict({"connect_timeout": "2"})
+        database = Database.connect(through.render_as_string(hide_password=False))
+        runtime = Runtime(settings_for(direct_url), database, Verifier(database))
+        try:
+            with TestClient(create_app(runtime, follow_feed=False)) as api:
+                verify = partial(
+                    api.post,
+                    "/v1/keys/verify",
+                    headers=bearer(set_up.admin_key),
+                    json={"key": unconfirmed},
+                )
+                me = api.get("/v1/me", headers=bearer(set_up.admin_key))
+                assert me.status_code == 200, "the caller's key is now in the cache"
+                relay.cut()
+                unavailable = verify()
+                relay.restore()
+                eventually(lambda: verify().status_code == 200, within=15)
+                recovered = verify().json()
+                documented = api.get("/openapi.json").json()["paths"]["/v1/keys/verify"]["post"]
+        finally:
+            database.dispose()
+    error = assert_error(unavailable, 503, "verification_unavailable")
+    assert error["message"] == KeyCode.VERIFICATION_UNAVAILABLE.message
+    assert unavailable.headers["retry-after"] == "5"
+    assert unconfirmed not in unavailable.text
+    assert (recovered["valid"], recovered["code"]) == (True, "valid")
+    assert "Retry-After" in documented["responses"]["503"]["headers"]
 
 
 def test_verify_needs_the_verify_permission(api: TestClient, db: Database) -> None:

@@ -38,6 +38,13 @@ def _actor(request: Request, verdict: Verdict, workspace_id: str) -> Actor:
     )
 
 
+def refuse_unconfirmed(verdict: Verdict) -> None:
+    """Raise 503 `verification_unavailable` for a key the verifier could neither confirm nor
+    refuse (storage out of reach, the cache unable to vouch for it); retrying later helps."""
+    if verdict.code is KeyCode.VERIFICATION_UNAVAILABLE:
+        raise Unavailable(verdict.message, code=verdict.code.value)
+
+
 def authenticate(
     request: Request,
     runtime: RuntimeDep,
@@ -58,8 +65,7 @@ def authenticate(
     if verdict.workspace_id is not None:
         # Known keys act, or are refused, in their workspace; refusals are audited there.
         request.state.actor = _actor(request, verdict, verdict.workspace_id)
-    if verdict.code is KeyCode.VERIFICATION_UNAVAILABLE:
-        raise Unavailable(verdict.message, code=verdict.code.value)
+    refuse_unconfirmed(verdict)
     if not verdict.valid:
         raise Unauthenticated(verdict.message, code=verdict.code.value)
     actor: Actor = request.state.actor

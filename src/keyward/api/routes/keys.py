@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime
 
-from keyward.api.auth import ActorDep
+from keyward.api.auth import ActorDep, refuse_unconfirmed
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, RuntimeDep
 from keyward.core.ids import ID_REGEX
@@ -81,15 +81,18 @@ def list_keys(
         return service.list_keys(uow, actor, filters, page)
 
 
-@router.post("/keys/verify", name="key.verify", responses=errors(*WITH_BODY))
+@router.post("/keys/verify", name="key.verify", responses=errors(*WITH_BODY, 503))
 def verify_key(body: KeyVerifyRequest, actor: ActorDep, runtime: RuntimeDep) -> KeyVerifyResult:
     """Verify a key of this workspace, optionally that it grants `permissions`.
 
-    Answers 200 either way; `valid` and the stable `code` say what the key is worth. A key of
-    another workspace is answered exactly like an unknown one.
+    Answers 200 whether the key is good or not; `valid` and the stable `code` say what the key
+    is worth. A key of another workspace is answered exactly like an unknown one. While storage
+    is out of reach, a key the cache cannot vouch for is neither: 503
+    `verification_unavailable` with `Retry-After`.
     """
     actor.require("keys", "verify")
     verdict = runtime.verifier.verify(body.key, actor.workspace_id)
+    refuse_unconfirmed(verdict)
     return KeyVerifyResult.from_verdict(verdict.requiring(PermissionSet.parse(body.permissions)))
 
 
