@@ -13,11 +13,11 @@ from sqlalchemy import event, select
 from keyward.core.clock import ManualClock
 from keyward.core.errors import InvalidInput, NotFound, PermissionDenied
 from keyward.db.engine import Database
-from keyward.db.models import KeyUsage
+from keyward.db.models import ApiKey, KeyUsage
 from keyward.domains.keys import service as keys
 from keyward.domains.usage import service as usage
 from keyward.domains.usage.schemas import Granularity
-from keyward.verifier.usage import UsageRecorder, status_class
+from keyward.verifier.usage import UsageRecorder, record_last_used, status_class
 from tests.conftest import START
 from tests.factories import actor_for, admin, make_key, make_member, make_workspace
 
@@ -81,6 +81,44 @@ def test_flush_adds_counts_per_minute_and_status_class(db: Database, clock: Manu
     assert recorder.flush(db) == 2
     assert stored(db, key.id)[(first, "2xx")] == 3
     assert stored(db, key.id)[(second, "2xx")] == 2
+
+
+def test_a_flush_larger_than_one_statement_writes_every_row(
+    db: Database, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    key = make_key(db, admin(db, set_up))
+    recorder = UsageRecorder(clock)
+    minutes = 2_345  # rows written in two statements of up to 2,000 rows
+    for _ in range(minutes):
+        recorder.record(key.id, set_up.workspace.id, 200)
+        clock.advance(timedelta(minutes=1))
+    assert recorder.flush(db) == minutes
+    rows = stored(db, key.id)
+    assert len(rows) == minutes
+    assert set(rows.values()) == {1}
+    assert ((START + timedelta(minutes=minutes - 1)).isoformat(), "2xx") in rows
+
+
+def test_last_used_moves_forward_for_every_key_of_a_large_batch(
+    db: Database, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    first, last = make_key(db, actor), make_key(db, actor)
+    at = clock.now().timestamp()
+    batch = [(first.id, at), *((f"key_gone{n}", at) for n in range(2_500)), (last.id, at)]
+    with db.transaction() as uow:
+        record_last_used(uow.session, batch)
+    with db.transaction() as uow:
+        record_last_used(uow.session, [(first.id, at - 60), (last.id, at + 60)])
+    with db.transaction(write=False) as uow:
+        found = uow.session.execute(
+            select(ApiKey.id, ApiKey.last_used_at).where(ApiKey.id.in_([first.id, last.id]))
+        )
+        used = dict(found.tuples().all())
+    assert used[first.id] == clock.now(), "never moved back"
+    assert used[last.id] == clock.now() + timedelta(minutes=1)
 
 
 def test_a_failed_flush_keeps_its_counts_for_the_next_one(db: Database, clock: ManualClock) -> None:

@@ -14,21 +14,18 @@ import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from keyward.core.clock import Clock, SystemClock
 from keyward.db.engine import Database
-from keyward.db.models import ApiKey
 
 STATUS_CLASSES: Final = ("2xx", "3xx", "4xx", "5xx")
 
 # (workspace id, key id, minute since the epoch, status class)
 _Slot = tuple[str, str, int, str]
-
-_LOOKUP_CHUNK: Final = 500
 
 
 def status_class(status: int) -> str:
@@ -82,33 +79,31 @@ class UsageRecorder:
             raise
 
 
-def _existing(session: Session, key_ids: Sequence[str]) -> set[tuple[str, str]]:
-    """(workspace id, key id) of the keys that still exist."""
-    found: set[tuple[str, str]] = set()
-    for start in range(0, len(key_ids), _LOOKUP_CHUNK):
-        chunk = key_ids[start : start + _LOOKUP_CHUNK]
-        # Rows as they are: a Row is typed as a tuple but is none, which compiled code checks.
-        rows: Iterable[Any] = session.execute(
-            select(ApiKey.workspace_id, ApiKey.id).where(ApiKey.id.in_(chunk))
-        )
-        found.update((row[0], row[1]) for row in rows)
-    return found
+# Rows per statement: within SQLite's 32,766 parameters.
+_ROWS_PER_STATEMENT: Final = 2000
 
-
-# Statements sent through the driver, in its parameter style: sqlite3's `?`, psycopg's `%s`.
+# Many rows per statement, bound as one VALUES list: a statement runs in one step of the driver,
+# which releases the GIL once for the whole batch rather than once per row. While the event loop
+# is busy, every reacquisition waits up to the interpreter's switch interval, so a flush of
+# thousands of rows written one by one would take seconds and tax every request meanwhile.
+# Counts of keys deleted meanwhile, or not in the workspace given, find no key to join and are
+# left out.
+# A VALUES list's columns are column1, column2, … on SQLite and PostgreSQL alike. (A CTE could
+# name them, but a statement opening with WITH gets no rowcount from sqlite3.)
 _ADD_USAGE: Final = (
     "INSERT INTO key_usage (workspace_id, key_id, minute, status_class, count) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, minute, status_class) "
-    "DO UPDATE SET count = key_usage.count + excluded.count",
-    "INSERT INTO key_usage (workspace_id, key_id, minute, status_class, count) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key_id, minute, status_class) "
-    "DO UPDATE SET count = key_usage.count + excluded.count",
+    "SELECT counted.column1, counted.column2, counted.column3, counted.column4, "
+    "counted.column5 FROM (VALUES {rows}) AS counted "
+    "JOIN api_keys ON api_keys.id = counted.column2 "
+    "AND api_keys.workspace_id = counted.column1 "
+    # `WHERE true` tells SQLite's parser that ON CONFLICT is not part of the join.
+    "WHERE true ON CONFLICT (key_id, minute, status_class) "
+    "DO UPDATE SET count = key_usage.count + excluded.count"
 )
 _RECORD_LAST_USED: Final = (
-    "UPDATE api_keys SET last_used_at = ? "
-    "WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-    "UPDATE api_keys SET last_used_at = %s "
-    "WHERE id = %s AND (last_used_at IS NULL OR last_used_at < %s)",
+    "UPDATE api_keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
+    "WHERE api_keys.id = used.column1 "
+    "AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < used.column2)"
 )
 
 
@@ -116,44 +111,42 @@ def _add_usage(session: Session, counts: Iterable[tuple[_Slot, int]]) -> int:
     """Add counts to `key_usage` (upserts on SQLite and PostgreSQL); returns the rows written.
 
     Counts of keys that no longer exist, or not in the workspace given, are left out. Written
-    through the driver, one statement for every row: SQLAlchemy's work per row (a dict, the
-    UTC column type, the SQLite date format) cost ten times the writing.
+    through the driver: SQLAlchemy's work per row (a dict, the UTC column type, the SQLite date
+    format) cost ten times the writing.
     """
-    counts = list(counts)
-    existing = _existing(session, sorted({key_id for (_, key_id, _, _), _ in counts}))
     connection = session.connection()
     moment = _moment(connection)
     minutes: dict[int, object] = {}
-    rows: list[tuple[str, str, object, str, int]] = []
+    rows: list[tuple[object, ...]] = []
     for (workspace_id, key_id, minute, status), count in counts:
-        if (workspace_id, key_id) in existing:
-            at = minutes.get(minute)
-            if at is None:
-                at = minutes[minute] = moment(minute * 60)
-            rows.append((workspace_id, key_id, at, status, count))
-    if not rows:
-        return 0
-    connection.exec_driver_sql(_in_style(connection, _ADD_USAGE), rows)
-    return len(rows)
+        at = minutes.get(minute)
+        if at is None:
+            at = minutes[minute] = moment(minute * 60)
+        rows.append((workspace_id, key_id, at, status, count))
+    return _write(connection, _ADD_USAGE, rows)
 
 
 def record_last_used(session: Session, last_used: Sequence[tuple[str, float]]) -> None:
-    """Move `last_used_at` forward (never back) for many keys in one statement, through the
-    driver: SQLAlchemy's work per row cost more than the update."""
-    if not last_used:
-        return
+    """Move `last_used_at` forward (never back) for many keys, through the driver: SQLAlchemy's
+    work per row cost more than the update."""
     connection = session.connection()
     moment = _moment(connection)
-    rows: list[tuple[object, str, object]] = []
-    for key_id, at in last_used:
-        used_at = moment(at)
-        rows.append((used_at, key_id, used_at))
-    connection.exec_driver_sql(_in_style(connection, _RECORD_LAST_USED), rows)
+    _write(connection, _RECORD_LAST_USED, [(key_id, moment(at)) for key_id, at in last_used])
 
 
-def _in_style(connection: Connection, statements: tuple[str, str]) -> str:
-    """The statement in the driver's parameter style."""
-    return statements[0] if connection.dialect.paramstyle == "qmark" else statements[1]
+def _write(connection: Connection, statement: str, rows: Sequence[tuple[object, ...]]) -> int:
+    """Run `statement` over `rows`, many rows per VALUES list; returns the rows it changed."""
+    if not rows:
+        return 0
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    row = "(" + ", ".join([marker] * len(rows[0])) + ")"
+    changed = 0
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        text = statement.format(rows=", ".join([row] * len(chunk)))
+        parameters = tuple(value for values in chunk for value in values)
+        changed += connection.exec_driver_sql(text, parameters).rowcount
+    return changed
 
 
 def _moment(connection: Connection) -> Callable[[float], object]:
