@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from keyward.core.clock import ManualClock
@@ -15,6 +16,7 @@ from keyward.domains.keys import service as keys
 from keyward.verifier import Verifier
 from tests.domains.key_world import make_world
 from tests.factories import make_key, secret
+from tests.verifier.support import storage_down
 from tests.verifier.test_verifier import counting_statements
 
 # `make_world` issues a key before its policy, which never expires, besides `world.key`.
@@ -163,3 +165,15 @@ def test_a_batch_that_keeps_changing_is_left_to_first_use(db: Database) -> None:
     assert reads == [3]
     assert len(verifier) == 0
     assert verifier.verify(secret(world.key)).valid, "read on its first use instead"
+
+
+def test_storage_failing_while_warming_leaves_keys_to_first_use(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = make_world(db)
+    verifier = Verifier(db)
+    with storage_down(db):
+        assert verifier.preload(100) == 0
+    assert "cannot read keys from storage to warm the cache" in caplog.text
+    assert secret(world.key) not in caplog.text
+    assert verifier.verify(secret(world.key)).valid

@@ -196,22 +196,31 @@ class Verifier:
 
         A batch read while changes were applied is read again, so nothing cached predates a
         change the feed reported. Preloaded entries come due for their backstop refresh spread
-        over the second half of `refresh_after`, not all at once.
+        over the second half of `refresh_after`, not all at once. Should storage fail, what was
+        cached stays and the rest is read on first use; storage errors are logged, not raised.
         """
-        if limit <= 0:
-            return 0
-        with self._database.transaction(write=False) as uow:
-            key_ids = store.keys_in_use(uow.session, self._database.clock.now(), limit)
         cached = 0
-        for start in range(0, len(key_ids), PRELOAD_BATCH):
-            batch = key_ids[start : start + PRELOAD_BATCH]
-            for _ in range(PRELOAD_ATTEMPTS):
-                loaded = self._cache_batch(batch)
-                if loaded is not None:
-                    cached += loaded
-                    break
-            # The event loop shares this process: let it run between batches.
-            time.sleep(0)
+        if limit <= 0:
+            return cached
+        try:
+            with self._database.transaction(write=False) as uow:
+                key_ids = store.keys_in_use(uow.session, self._database.clock.now(), limit)
+            for start in range(0, len(key_ids), PRELOAD_BATCH):
+                batch = key_ids[start : start + PRELOAD_BATCH]
+                for _ in range(PRELOAD_ATTEMPTS):
+                    loaded = self._cache_batch(batch)
+                    if loaded is not None:
+                        cached += loaded
+                        break
+                # The event loop shares this process: let it run between batches.
+                time.sleep(0)
+        except store.STORAGE_ERRORS:
+            log.warning(
+                "cannot read keys from storage to warm the cache (%d cached); the others are "
+                "read on first use",
+                cached,
+                exc_info=True,
+            )
         return cached
 
     def _cache_batch(self, key_ids: list[str]) -> int | None:
