@@ -1,5 +1,6 @@
-"""What `keyward serve` writes to stderr: keyward's own lines at KEYWARD_LOG_LEVEL, once each,
-beside uvicorn's lines and the gateway's JSON access lines, which stay as they are.
+"""What `keyward serve` and `keyward worker` write to stderr: keyward's own lines at
+KEYWARD_LOG_LEVEL, once each, beside uvicorn's lines and the gateway's JSON access lines, which
+stay as they are.
 
 Logging does not depend on the database, so these run on SQLite only.
 """
@@ -8,13 +9,17 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
+from keyward.db.engine import Database
+from keyward.domains.keys import service as keys
 from tests.backends import SqliteDatabases
 from tests.e2e.processes import GatewayProcess, cli, free_port, serve, serve_gateway
+from tests.factories import admin, make_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -126,3 +131,27 @@ def test_serve_writes_keywards_lines_and_uvicorns_once_each(
     [listening] = [line for line in lines if "gateway listening" in line]
     assert _listening(listening, server.gateway_url), listening
     assert sum("Uvicorn running on" in line for line in lines) == 1, lines
+
+
+def test_the_worker_writes_keywards_lines_and_refuses_an_unknown_level(
+    sqlite: SqliteDatabases,
+) -> None:
+    url = sqlite.create()
+    database = Database.connect(url)
+    try:
+        set_up = make_workspace(database)
+        with database.transaction() as uow:  # the admin is e-mailed about the rotation
+            keys.rotate_key(uow, admin(database, set_up), set_up.admin_key.id, timedelta(0))
+    finally:
+        database.dispose()
+    refused = cli(url, "worker", "--once", KEYWARD_LOG_LEVEL="loud")
+    assert (refused.code, refused.stderr.startswith("error [invalid_log_level]")) == (1, True)
+    ran = cli(url, "worker", "--once")
+    assert ran.code == 0, ran.stderr
+    given_up = [line for line in ran.stderr.splitlines() if "given up" in line]
+    assert given_up, ran.stderr
+    for line in given_up:
+        found = KEYWARD_LINE.match(line)
+        assert found is not None, line
+        assert (found["level"], found["logger"]) == ("WARNING", "keyward.jobs.worker")
+        assert "no SMTP server is configured" in found["message"]

@@ -15,6 +15,7 @@ from keyward.domains.connectors import service
 from keyward.domains.connectors.schemas import ConnectorCreate
 from keyward.domains.pagination import PageRequest
 from keyward.jobs.worker import Worker
+from keyward.logs import configure_logging
 from keyward.verifier import Verifier
 
 app = typer.Typer(help="Deliver acquisitions' specs automatically.", no_args_is_help=True)
@@ -105,6 +106,7 @@ def worker(
     and sweep for expiry reminders every KEYWARD_SWEEP_INTERVAL seconds, until interrupted."""
     settings = state(ctx).settings
     with reporting(False):
+        configure_logging(settings.log_level)
         database = open_database(settings)
     runner = Worker(database, settings)
     if once:
