@@ -116,7 +116,7 @@ def test_last_used_moves_forward_for_every_key_of_a_large_batch(
         found = uow.session.execute(
             select(ApiKey.id, ApiKey.last_used_at).where(ApiKey.id.in_([first.id, last.id]))
         )
-        used = dict(found.tuples().all())
+        used = dict(found.all())
     assert used[first.id] == clock.now(), "never moved back"
     assert used[last.id] == clock.now() + timedelta(minutes=1)
 
