@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,27 +97,12 @@ def serve(
             stderr=subprocess.STDOUT,
         )
     server = Server(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}", log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"keyward serve exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"keyward serve did not start:\n{log.read_text()}")
-            time.sleep(0.1)
+
+    def healthy() -> bool:
+        return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
+
+    with _running(process, "keyward serve", healthy, log):
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -143,20 +128,36 @@ def serve_gateway(database_url: str, log_dir: Path, **env: str) -> Iterator[Gate
             stdout=subprocess.DEVNULL,
             stderr=sink,
         )
+
+    def accepting() -> bool:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+
+    with _running(process, "keyward serve gateway", accepting, stderr):
+        yield GatewayProcess(f"http://127.0.0.1:{port}", process.pid, stderr)
+
+
+@contextmanager
+def _running(
+    process: subprocess.Popen[bytes], name: str, ready: Callable[[], bool], log: Path
+) -> Iterator[None]:
+    """Wait (30 s at most) until `ready()` holds for `process`, then stop it with SIGTERM when
+    the block ends, killing it after 20 s. While the process starts, `ready` may fail to
+    connect."""
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"keyward serve gateway exited early:\n{stderr.read_text()}")
+                raise RuntimeError(f"{name} exited early:\n{log.read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
+                if ready():
+                    break
+            except (OSError, httpx.TransportError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"keyward serve gateway did not start:\n{stderr.read_text()}")
+                raise RuntimeError(f"{name} did not start:\n{log.read_text()}")
             time.sleep(0.1)
-        yield GatewayProcess(f"http://127.0.0.1:{port}", process.pid, stderr)
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
