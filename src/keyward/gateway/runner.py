@@ -100,7 +100,8 @@ class Gateway:
         started = time.perf_counter()
         cached = await loop.run_in_executor(None, self.verifier.preload, self._preload)
         if cached:
-            log.info("cached %d keys in %.1f s", cached, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            log.info("cached %d key%s in %.1f s", cached, "" if cached == 1 else "s", elapsed)
         self._flusher.start()
         await self._server.start(host, port, reuse_port=reuse_port)
         log.info("gateway listening on http://%s:%d", host, self._server.port)
