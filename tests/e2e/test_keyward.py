@@ -165,6 +165,23 @@ def test_cli_errors_are_json_on_stderr_with_a_non_zero_exit(fresh_url: str) -> N
     assert human.stderr.startswith("error [validation_failed]")
 
 
+def test_an_invalid_setting_is_named_without_its_value(fresh_url: str) -> None:
+    refused = cli(fresh_url, "keys", "list", KEYWARD_PORT="eighty", KEYWARD_SMTP_TIMEOUT="-s3cr3t")
+    assert refused.code == 1
+    assert refused.stdout == ""
+    lines = refused.stderr.splitlines()
+    assert (
+        lines[0]
+        == "error [invalid_settings]: A KEYWARD_* setting is not valid: see details.errors."
+    )
+    assert sorted(line.split(":")[0] for line in lines[1:]) == [
+        "  - KEYWARD_PORT",
+        "  - KEYWARD_SMTP_TIMEOUT",
+    ]
+    assert "s3cr3t" not in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_members_and_rights_from_the_cli(fresh_url: str) -> None:
     _init(fresh_url)
     member = cli(

@@ -4,6 +4,7 @@ admin unless `--as` names another member."""
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from keyward.cli import (
     acquisitions,
@@ -17,7 +18,8 @@ from keyward.cli import (
     setup,
     webhooks,
 )
-from keyward.cli.context import CliState
+from keyward.cli.context import CliState, fail
+from keyward.core.errors import KeywardError
 from keyward.settings import Settings
 
 app = typer.Typer(
@@ -47,7 +49,22 @@ def root(
         ),
     ] = None,
 ) -> None:
-    settings = Settings() if database_url is None else Settings(database_url=database_url)
+    try:
+        settings = Settings() if database_url is None else Settings(database_url=database_url)
+    except ValidationError as error:
+        # Named as they are set, and without the value given: it may be a secret.
+        problems = [
+            {"loc": [f"KEYWARD_{'_'.join(map(str, e['loc'])).upper()}"], "message": e["msg"]}
+            for e in error.errors()
+        ]
+        fail(
+            KeywardError(
+                "A KEYWARD_* setting is not valid: see details.errors.",
+                code="invalid_settings",
+                details={"errors": problems},
+            ),
+            as_json=False,
+        )
     ctx.obj = CliState(settings=settings, workspace=workspace, member=member)
 
 
