@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
+from keyward.core.keys import KeyKind
 from keyward.core.permissions import EMPTY, PermissionSet
 from keyward.core.verdicts import AcquisitionTerms, KeySnapshot
 from keyward.db.models import Acquisition, ApiKey, Member, MemberPermission, MemberRole, Offering
@@ -90,7 +91,7 @@ def keys_in_use(session: Session, now: datetime, limit: int) -> list[str]:
         session.scalars(
             select(ApiKey.id)
             .where(
-                ApiKey.kind == "acquisition",
+                ApiKey.kind == KeyKind.ACQUISITION,
                 ApiKey.revoked_at.is_(None),
                 or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
             )
