@@ -11,14 +11,9 @@ from keyward.domains.notifications.events import EMAIL
 from keyward.jobs.notifications import deliver_email
 from keyward.jobs.transports import DeliveryFailed, PermanentFailure
 from keyward.settings import Settings
+from tests.certificates import Certificate, self_signed_certificate
 from tests.conftest import settings_for
-from tests.jobs.receivers import (
-    Certificate,
-    Mailbox,
-    self_signed_certificate,
-    starttls_smtp_server,
-    tls_smtp_server,
-)
+from tests.jobs.receivers import Mailbox, starttls_smtp_server, tls_smtp_server
 
 USER = "keyward-relay"
 PASSWORD = "a relay password"

@@ -37,6 +37,23 @@ from tests.servers import webhook_receiver
 MESSAGES = 40
 
 
+def run_together(workers: list[Worker]) -> list[int]:
+    """Drain the outbox with every worker at once, each in a thread; what each handled."""
+    start = threading.Barrier(len(workers))
+    handled: list[int] = []
+
+    def work(worker: Worker) -> None:
+        start.wait()
+        handled.append(worker.drain())
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return handled
+
+
 def test_two_workers_deliver_each_message_exactly_once(
     fresh_url: str, backend: str, tmp_path: Path
 ) -> None:
@@ -72,18 +89,7 @@ def test_two_workers_deliver_each_message_exactly_once(
             Worker(database, settings, {EXPORT: default_handlers(database, settings)[EXPORT]})
             for database in databases
         ]
-        start = threading.Barrier(len(workers))
-        handled: list[int] = []
-
-        def work(worker: Worker) -> None:
-            start.wait()
-            handled.append(worker.drain())
-
-        threads = [threading.Thread(target=work, args=(w,)) for w in workers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        handled = run_together(workers)
         delivered = Counter(r.headers["Keyward-Delivery"] for r in receiver.requests)
     assert sum(handled) == MESSAGES
     if backend == "postgresql":
@@ -100,22 +106,6 @@ def test_two_workers_deliver_each_message_exactly_once(
 
 
 NOTIFICATIONS = 15
-
-
-def run_together(workers: list[Worker]) -> list[int]:
-    start = threading.Barrier(len(workers))
-    handled: list[int] = []
-
-    def work(worker: Worker) -> None:
-        start.wait()
-        handled.append(worker.drain())
-
-    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return handled
 
 
 def test_two_workers_send_each_notification_exactly_once(
