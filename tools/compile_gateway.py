@@ -34,6 +34,7 @@ MODULES = (
     "keyward/gateway/http/_eager.py",
     "keyward/gateway/http/_forwarding.py",
     "keyward/gateway/http/_messages.py",
+    "keyward/gateway/http/_outbox.py",
     "keyward/gateway/http/_replies.py",
     "keyward/gateway/http/_upstream.py",
     "keyward/verifier/limits.py",

@@ -6,7 +6,8 @@ it runs at once, and becomes a task only when it awaits something unfinished. A 
 method `immediately(request)` is asked that first, and awaited only when it answers None.
 Bodies stream both ways without being buffered whole: a side that does not read stops the other
 side being read (`Limits.high_water`). Upstream connections are kept alive in a pool per
-(scheme, host, port).
+(scheme, host, port). What one turn of the event loop writes, to clients and upstreams, is
+handed to the kernel at the end of the turn, all together (`_outbox.Outbox`).
 
 The engine runs on whatever event loop calls `GatewayServer.start`; `new_event_loop` makes a
 uvloop one where uvloop is installed: `asyncio.Runner(loop_factory=new_event_loop)`.

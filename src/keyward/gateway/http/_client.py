@@ -135,6 +135,7 @@ class Context:
         "limits",
         "loop",
         "observer",
+        "outbox",
         "pool",
         "via",
     )
@@ -154,6 +155,7 @@ class Context:
         self.observer = observer
         self.limits = limits
         self.pool = pool
+        self.outbox = pool.outbox
         self.via = via.encode()
         self._via = {version: f"{version} {via}".encode() for version in ("1.0", "1.1")}
         self.date = DateField()
@@ -275,6 +277,7 @@ class ClientConnection(asyncio.Protocol):
         "_paused",
         "_primed",
         "_priming",
+        "_queued",
         "_raw_head",
         "_stopped",
         "_transfer_encoding",
@@ -306,6 +309,7 @@ class ClientConnection(asyncio.Protocol):
         self._upgrading: Exchange | None = None
         self._tunnel: UpstreamConnection | None = None
         self._out: list[bytes] = []
+        self._queued = False
         self._paused = 0
         self._write_paused = False
         self._stopped = False
@@ -681,7 +685,6 @@ class ClientConnection(asyncio.Protocol):
             ex.upstream = None
             upstream.abort()
         if ex.head_sent:
-            self.flush()
             self._abandon()
         else:
             self._answer(ex, reply)
@@ -765,11 +768,11 @@ class ClientConnection(asyncio.Protocol):
                 http10=ex.http10,
                 date=self._context.date.value(),
             )
-        self.flush()
         if len(body) < 65536:
-            self._transport.write(head + body)
+            self._out.append(head + body)
         else:
-            self._transport.writelines((head, body))
+            self._out += (head, body)
+        self.flush()
         ex.status = reply.status
         ex.head_sent = True
         ex.sent += len(head) + len(body)
@@ -887,7 +890,8 @@ class ClientConnection(asyncio.Protocol):
                 parts += ex.buffer
             ex.buffer = []
         elif ex.expect_continue and not ex.complete:
-            self._transport.write(_CONTINUE)
+            self._out.append(_CONTINUE)
+            self.flush()
         if ex.complete and ex.body == _CHUNKED:
             parts.append(b"0\r\n\r\n")
         request = ex.request
@@ -982,7 +986,6 @@ class ClientConnection(asyncio.Protocol):
             return
         if ex.head_sent:
             # The answer has begun and cannot be completed: closing tells the client.
-            self.flush()
             self._log(ex)
             self._active = None
             self._abandon()
@@ -1007,7 +1010,7 @@ class ClientConnection(asyncio.Protocol):
 
     def tunnel_open(self, upstream: UpstreamConnection, data: bytes) -> asyncio.Transport:
         ex = self._active
-        self.flush()
+        self.write_out()
         if data:
             self._transport.write(data)
         self._tunnel = upstream
@@ -1025,6 +1028,7 @@ class ClientConnection(asyncio.Protocol):
         return self._transport
 
     def tunnel_closed(self) -> None:
+        self.write_out()
         self._transport.close()
 
     def upstream_writable(self, writable: bool) -> None:
@@ -1034,17 +1038,26 @@ class ClientConnection(asyncio.Protocol):
             self._pause(_UPSTREAM_FULL)
 
     def flush(self) -> None:
+        """Send what is queued for the client at the end of this turn of the event loop."""
+        if self._out and not self._queued:
+            self._queued = True
+            self._context.outbox.add(self)
+
+    def write_out(self) -> None:
+        """Send what is queued for the client now."""
+        self._queued = False
         out = self._out
-        if out:
-            if self._closed:
-                pass
-            elif len(out) == 1:
-                self._transport.write(out[0])
-            elif len(out) == 2 and len(out[1]) < 16384:
-                self._transport.write(out[0] + out[1])  # a head and a small body: one send
-            else:
-                self._transport.writelines(out)
-            out.clear()
+        if not out:
+            return
+        if self._closed or self._closing:
+            pass  # too late: the transport is gone or its end written
+        elif len(out) == 1:
+            self._transport.write(out[0])
+        elif len(out) == 2 and len(out[1]) < 16384:
+            self._transport.write(out[0] + out[1])  # a head and a small body: one send
+        else:
+            self._transport.writelines(out)
+        out.clear()
 
     # -- connection state
 
@@ -1071,12 +1084,14 @@ class ClientConnection(asyncio.Protocol):
                 error_reply(408, "request_timeout", "The request head did not arrive in time.")
             )
         elif what == _LINGER or self._active is None:
+            self.write_out()
             self._transport.close()
 
     def _close(self) -> None:
         """Close after what is written, reading on for a while so that the client gets it."""
         if self._closing:
             return
+        self.write_out()
         self._closing = True
         self._stopped = True
         self._accepting = False
@@ -1092,6 +1107,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _abandon(self) -> None:
         """Close after what is written, without lingering: the answer is broken off."""
+        self.write_out()
         self._closing = True
         self._stopped = True
         self._transport.close()

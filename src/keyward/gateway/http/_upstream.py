@@ -12,6 +12,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from keyward.gateway.http._deadline import Deadline
 from keyward.gateway.http._forwarding import host_field
 from keyward.gateway.http._messages import Limits, Upstream
+from keyward.gateway.http._outbox import Outbox
 from keyward.gateway.http._replies import check_lines
 
 log: Final = logging.getLogger("keyward.gateway")
@@ -90,8 +91,10 @@ class UpstreamConnection(asyncio.Protocol):
         "_headers",
         "_in_head",
         "_informational",
+        "_out",
         "_parser",
         "_pool",
+        "_queued",
         "_reading_paused",
         "_request_sent",
         "_reset_parser",
@@ -116,6 +119,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._deadline = Deadline(pool.loop, self._timed_out)
         self._parser = HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
+        self._out: list[bytes] = []
+        self._queued = False
         self._sink: ResponseSink | None = None
         self.closed = False
         self.reused = False
@@ -164,21 +169,41 @@ class UpstreamConnection(asyncio.Protocol):
         self._informational = False
         self._until_close = False
         self._deadline.after(self._timeout)
-        if len(parts) == 1:
-            transport.write(parts[0])
-        else:
-            transport.writelines(parts)
+        self._out += parts
+        self._flush()
 
     def write(self, data: bytes) -> None:
         """More of the request body."""
         if self.transport is not None and not self.closed:
-            self.transport.write(data)
+            self._out.append(data)
+            self._flush()
             self._deadline.after(self._timeout)
 
     def write_parts(self, parts: tuple[bytes, ...]) -> None:
         if self.transport is not None and not self.closed:
-            self.transport.writelines(parts)
+            self._out += parts
+            self._flush()
             self._deadline.after(self._timeout)
+
+    def _flush(self) -> None:
+        """Send what is queued at the end of this turn of the event loop."""
+        if not self._queued:
+            self._queued = True
+            self._pool.outbox.add(self)
+
+    def write_out(self) -> None:
+        """Send what is queued now."""
+        self._queued = False
+        out = self._out
+        if not out:
+            return
+        transport = self.transport
+        if transport is not None and not self.closed:
+            if len(out) == 1:
+                transport.write(out[0])
+            else:
+                transport.writelines(out)
+        out.clear()
 
     def end_request(self) -> None:
         self._request_sent = True
@@ -391,6 +416,7 @@ class UpstreamPool:
         self, loop: asyncio.AbstractEventLoop, limits: Limits, tls: ssl.SSLContext | None
     ) -> None:
         self.loop = loop
+        self.outbox = Outbox(loop)
         self.limits = limits
         self._tls = tls
         self._origins: dict[Upstream, Origin] = {}
