@@ -404,6 +404,26 @@ async def _respond(
             sent += len(chunk)
             origin.written[connection] = sent
             await writer.drain()
+    elif path == "/in-pieces":
+        # An interim response and the final one, a few bytes per read, split inside line ends.
+        answer = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + _answer(
+            200, b"pieces", "X-Piece: yes"
+        )
+        for start in range(0, len(answer), 7):
+            writer.write(answer[start : start + 7])
+            await writer.drain()
+            await asyncio.sleep(0.002)
+    elif path == "/leading-crlf":
+        writer.write(b"\r\n" + _answer(200, b"after a blank line", "X-Kept: yes"))
+    elif path.startswith("/fields/"):
+        count, size = int(parts[1]), int(parts[2])
+        writer.write(_answer(200, b"many fields", *(f"X-F{n}: {'v' * size}" for n in range(count))))
+    elif path == "/endless-head":
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        while True:  # until the gateway hangs up
+            writer.write(b"X-More: " + b"v" * 1000 + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.001)
     elif path == "/early-hints":
         writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
         writer.write(_answer(200, b"after hints"))

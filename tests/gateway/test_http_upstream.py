@@ -102,6 +102,34 @@ def test_malformed_upstream_response_is_502(gateway: Gateway) -> None:
     assert error_of(gateway, "/garbage") == (502, "upstream_invalid_response")
 
 
+def test_response_head_arriving_in_pieces_is_relayed_whole(gateway: Gateway) -> None:
+    with gateway.connect() as client:
+        response = client.request(get("/in-pieces"))
+        after = client.request(get("/echo/after"))
+    assert (response.status, response.body) == (200, b"pieces")
+    assert response.header("x-piece") == "yes"
+    assert response.header("link") is None  # the interim response's field stays behind
+    assert after.json()["target"] == "/echo/after"
+
+
+def test_blank_line_before_a_response_is_skipped(gateway: Gateway) -> None:
+    with gateway.connect() as client:
+        response = client.request(get("/leading-crlf"))
+    assert (response.status, response.body) == (200, b"after a blank line")
+    assert response.header("x-kept") == "yes"
+
+
+def test_response_head_over_the_limit_is_502(origin: Origin, recorder: Recorder) -> None:
+    limits = Limits(max_upstream_header_bytes=8192)
+    with running_gateway(proxy(origin.upstream, recorder), limits) as gateway:
+        with gateway.connect() as client:
+            within = client.request(get("/fields/7/1000"))  # 7 fields of about 1 kB
+        assert (within.status, within.header("x-f6")) == (200, "v" * 1000)
+        assert error_of(gateway, "/fields/9/1000") == (502, "upstream_invalid_response")
+        # A head that never ends is cut off at the limit, not read on and on.
+        assert error_of(gateway, "/endless-head") == (502, "upstream_invalid_response")
+
+
 def test_upstream_transfer_coding_other_than_chunked_is_502(gateway: Gateway) -> None:
     assert error_of(gateway, "/gzip-coded") == (502, "upstream_invalid_response")
 

@@ -35,7 +35,7 @@ from keyward.gateway.http._messages import (
     Reply,
     Request,
 )
-from keyward.gateway.http._replies import DateField, error_reply, render_reply
+from keyward.gateway.http._replies import DateField, check_lines, error_reply, render_reply
 from keyward.gateway.http._upstream import (
     Failure,
     UpstreamConnection,
@@ -105,6 +105,23 @@ _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_FIELDS: Final[Mapping[str, str]] = {}
 
 
+def _query_start(target: bytes) -> int:
+    """Where the query of a request target begins (its `?`), its length when it has none; -1
+    unless it is a path, optionally with a query (no fragment). Byte by byte: compiled, this
+    costs less than calls of `bytes` methods."""
+    if not target or target[0] != 47:  # "/"
+        return -1
+    end = len(target)
+    query_at = end
+    for i in range(end):
+        byte = target[i]
+        if byte == 35:  # "#"
+            return -1
+        if byte == 63 and query_at == end:  # "?"
+            query_at = i
+    return query_at
+
+
 def _bad_request(message: str) -> Reply:
     return error_reply(400, "bad_request", message)
 
@@ -157,6 +174,7 @@ class Context:
         self.pool = pool
         self.outbox = pool.outbox
         self.via = via.encode()
+        check_lines(b"via: 1.1 " + self.via + b"\r\n", 1)  # relayed responses take it as it is
         self._via = {version: f"{version} {via}".encode() for version in ("1.0", "1.1")}
         self.date = DateField()
         self.connections: set[ClientConnection] = set()
@@ -449,7 +467,8 @@ class ClientConnection(asyncio.Protocol):
         if size > self._max_head:
             raise _RefusalError(_too_large())
         name = name.lower()
-        value = value.rstrip(b" \t")
+        if value and (value[-1] == 32 or value[-1] == 9):  # llhttp keeps trailing spaces, tabs
+            value = value.rstrip(b" \t")
         kind = _FIELDS.get(name)
         if kind is None:
             self._fields.append((name, value))
@@ -493,8 +512,8 @@ class ClientConnection(asyncio.Protocol):
                 )
             )
         url = self._url
-        # `find`, not `in`: `in` tries bytes as an integer first, raising and clearing an error.
-        if url[:1] != b"/" or url.find(b"#") >= 0:
+        query_at = _query_start(url)
+        if query_at < 0:
             raise _RefusalError(
                 _bad_request("The request target must be a path, optionally with a query.")
             )
@@ -532,7 +551,7 @@ class ClientConnection(asyncio.Protocol):
             # so the upgrade is ignored and a fresh parser reads the body.
             self._primed = (body, length)
             upgrade = None
-        path, _, query = url.partition(b"?")
+        path, query = url[:query_at], url[query_at + 1 :]
         request = Request(
             _METHODS.get(method) or method.decode("ascii"),
             url,
@@ -908,21 +927,16 @@ class ClientConnection(asyncio.Protocol):
 
     # -- ResponseSink: what the upstream connection reports
 
-    def response_head(
-        self,
-        status: int,
-        headers: list[tuple[bytes, bytes]],
-        connection_values: list[bytes] | None,
-        version: str,
-    ) -> bool:
+    def response_head(self, status: int, fields: bytes, version: str) -> bool:
+        """Relay the head; True when the body lasts until the upstream closes.
+
+        `fields` are the head's field lines as llhttp accepted them, each ended by CRLF."""
         ex = self._active
         if ex is None or ex.forward is None:
             return False
         via = self._context.via_for(version)
         if status == 101:
-            head = switching_head(
-                headers, connection_values, via=via, extra=ex.forward.response_headers
-            )
+            head = switching_head(fields, via=via, extra=ex.forward.response_headers)
             self._out.append(head)
             ex.status = status
             ex.head_sent = True
@@ -930,8 +944,7 @@ class ClientConnection(asyncio.Protocol):
             return False
         head, ex.mode, ex.keep_alive, until_close = response_head(
             status,
-            headers,
-            connection_values,
+            fields,
             via=via,
             extra=ex.forward.response_headers,
             head_request=ex.method == b"HEAD",
@@ -969,6 +982,8 @@ class ClientConnection(asyncio.Protocol):
         self._done(ex, self._keeps_after_answer(ex) and ex.keep_alive)
 
     def response_failed(self, failure: Failure, retryable: bool) -> None:
+        """`retryable`: the request may be sent again on a fresh connection, as a pooled
+        connection the upstream closed meanwhile failed before answering."""
         ex = self._active
         if ex is None:
             return
@@ -1009,6 +1024,7 @@ class ClientConnection(asyncio.Protocol):
         self._answer(ex, reply)
 
     def tunnel_open(self, upstream: UpstreamConnection, data: bytes) -> asyncio.Transport:
+        """The upstream switched protocols; returns the client transport to copy bytes to."""
         ex = self._active
         self.write_out()
         if data:
@@ -1123,7 +1139,8 @@ class ClientConnection(asyncio.Protocol):
                 observer(ex.status, ex.log)
             except Exception:
                 log.exception("the exchange observer failed")
-        if not access_log.isEnabledFor(logging.INFO):
+        # The level first: turned off (`runner.access_logging`), it answers without a call.
+        if access_log.level > logging.INFO or not access_log.isEnabledFor(logging.INFO):
             return
         request = ex.request
         target = ex.log.get("target")

@@ -25,12 +25,16 @@ _CONNECTION_OPTIONS: Final = frozenset({b"close", b"keep-alive", b"upgrade"})
 
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
+# What a request target cannot contain: one search, cheaper than a `find` for each.
+_SPACE_CR_OR_LF: Final = re.compile(rb"[ \r\n]")
+
 _DROP: Final = 0
 _FORWARDED_FOR: Final = 1
 _FORWARDED: Final = 2
 _VIA: Final = 3
 _CONTENT_LENGTH: Final = 4
 _TRANSFER_ENCODING: Final = 5
+_CONNECTION: Final = 6
 
 # Fields of the handler's upstream request headers the engine does not copy as they are.
 _REQUEST_FIELDS: Final = dict.fromkeys(HOP_BY_HOP, _DROP) | {
@@ -46,13 +50,80 @@ _REQUEST_FIELDS: Final = dict.fromkeys(HOP_BY_HOP, _DROP) | {
 
 # Fields of an upstream response the engine does not copy as they are.
 _RESPONSE_FIELDS: Final = dict.fromkeys(HOP_BY_HOP, _DROP) | {
+    b"connection": _CONNECTION,
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"via": _VIA,
 }
 
-# Their lengths: a field of another length is copied without lower-casing its name.
-_RESPONSE_FIELD_LENGTHS: Final = frozenset(len(name) for name in _RESPONSE_FIELDS)
+
+# The fields above by the first letter of their names: an index of 128 lists of (name, kind).
+_Index = list[list[tuple[bytes, int]]]
+
+
+def _by_initial(fields: dict[bytes, int]) -> _Index:
+    index: _Index = [[] for _ in range(128)]
+    for name, kind in fields.items():
+        index[name[0]].append((name, kind))
+    return index
+
+
+_REQUEST_INDEX: Final = _by_initial(_REQUEST_FIELDS)
+_RESPONSE_INDEX: Final = _by_initial(_RESPONSE_FIELDS)
+
+
+# Field names are told apart byte by byte, in compiled code: calling a method of `bytes` (lower,
+# find, strip) from compiled code costs more than comparing a name through.
+
+
+def _starts_with_name(data: bytes, name: bytes) -> bool:
+    """Whether `data` begins with `name` (lower-case), ignoring the case of letters."""
+    if len(data) < len(name):
+        return False
+    for i in range(len(name)):
+        wanted = name[i]
+        found = data[i]
+        if found != wanted and (found | 0x20 != wanted or wanted < 97 or wanted > 122):
+            return False
+    return True
+
+
+def _kind(name: bytes, index: _Index) -> int:
+    """The kind of a header field `name` in `index`, or -1 when it is copied as it is."""
+    if not name or name[0] >= 128:
+        return -1
+    for candidate, kind in index[name[0] | 0x20]:
+        if len(name) == len(candidate) and _starts_with_name(name, candidate):
+            return kind
+    return -1
+
+
+def _line_kind(line: bytes, index: _Index) -> tuple[int, int]:
+    """The kind of a field line (`name:value`) in `index` and where its value starts; kind -1
+    when the line is copied as it is."""
+    if not line or line[0] >= 128:
+        return -1, 0
+    for candidate, kind in index[line[0] | 0x20]:
+        size = len(candidate)
+        if len(line) > size and line[size] == 58 and _starts_with_name(line, candidate):  # ":"
+            return kind, size + 1
+    return -1, 0
+
+
+def _trimmed(data: bytes, start: int) -> bytes:
+    """`data` from `start`, without the spaces and tabs around it."""
+    end = len(data)
+    while start < end and (data[start] == 32 or data[start] == 9):
+        start += 1
+    while end > start and (data[end - 1] == 32 or data[end - 1] == 9):
+        end -= 1
+    return data[start:end]
+
+
+def _is_token(value: bytes, lower: bytes) -> bool:
+    """Whether `value` is `lower`, ignoring the case of letters."""
+    return len(value) == len(lower) and _starts_with_name(value, lower)
+
 
 # How a relayed response body is framed towards the client.
 BODY_NONE: Final = 0
@@ -125,18 +196,17 @@ class Hop:
 
         What the handler gives (the target, its fields) is checked for CR and LF; what the
         client sent passed llhttp, which refuses them, and the rest is the engine's own."""
-        # `find`, not `in`: `in` tries bytes as an integer first, raising and clearing an error.
-        if target.find(b" ") >= 0:
-            raise ValueError("a request target cannot contain a space")
-        if target.find(b"\r") >= 0 or target.find(b"\n") >= 0:
+        if _SPACE_CR_OR_LF.search(target) is not None:
+            if target.find(b" ") >= 0:
+                raise ValueError("a request target cannot contain a space")
             raise HeadInjectionError("a request target cannot contain CR or LF")
         given: list[bytes] = []
         lines = 0
         prior: dict[int, bytes] | None = None
-        fields = _REQUEST_FIELDS
+        index = _REQUEST_INDEX
         for name, value in headers:
-            kind = fields.get(name.lower())
-            if kind is None:
+            kind = _kind(name, index)
+            if kind < 0:
                 given += (name, b": ", value, b"\r\n")
                 lines += 1
             elif kind != _DROP:
@@ -190,8 +260,7 @@ class Hop:
 
 def response_head(
     status: int,
-    headers: list[tuple[bytes, bytes]],
-    connection_values: list[bytes] | None,
+    fields: bytes,
     *,
     via: bytes,
     extra: list[tuple[bytes, bytes]],
@@ -202,47 +271,53 @@ def response_head(
     """The head relayed to the client, how its body is framed towards the client, whether the
     client connection stays, and whether the upstream's body lasts until it closes.
 
+    `fields` are the upstream's field lines as llhttp accepted them, each ended by CRLF.
     Hop-by-hop fields and those the upstream named in Connection are dropped, Via is extended
     and the handler's `extra` fields are added. A Content-Length is kept; any other body is
     re-chunked for HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0 ones.
     Raises ValueError for a transfer coding other than chunked, which the gateway cannot relay.
     """
-    nominated = nominated_fields(connection_values) if connection_values else None
-    parts = [status_line(status)]
+    kept: list[bytes] = []
     content_length: bytes | None = None
     chunked = False
     prior_via = b""
-    fields = _RESPONSE_FIELDS
-    lengths = _RESPONSE_FIELD_LENGTHS
-    for name, value in headers:
-        if len(name) in lengths:
-            lname = name.lower()
-            kind = fields.get(lname)
-        elif nominated is None:
-            parts += (name, b": ", value, b"\r\n")
-            continue
-        else:
-            lname = name.lower()
-            kind = None
-        if kind is None:
-            if nominated is None or lname not in nominated:
-                parts += (name, b": ", value, b"\r\n")
+    connection_values: list[bytes] | None = None
+    index = _RESPONSE_INDEX
+    for line in fields.split(b"\r\n"):
+        kind, start = _line_kind(line, index)
+        if kind < 0:
+            if line:
+                kept.append(line)
         elif kind == _CONTENT_LENGTH:
-            content_length = value
+            content_length = _trimmed(line, start)
         elif kind == _TRANSFER_ENCODING:
-            if value.strip(b" \t").lower() != b"chunked":
+            if not _is_token(_trimmed(line, start), b"chunked"):
                 raise ValueError("the upstream used a transfer coding other than chunked")
             chunked = True
         elif kind == _VIA:
-            prior_via += value + b", "
-    # The upstream's fields passed llhttp, which refuses CR and LF in them; Via's entry and the
-    # handler's fields are checked.
-    added = [b"via: ", prior_via, via, b"\r\n"]
-    for name, value in extra:
-        added += (name, b": ", value, b"\r\n")
-    checked = b"".join(added)
-    check_lines(checked, len(extra) + 1)
-    parts.append(checked)
+            prior_via += _trimmed(line, start) + b", "
+        elif kind == _CONNECTION:
+            value = _trimmed(line, start)
+            if not _is_token(value, b"keep-alive") and not _is_token(value, b"close"):
+                if connection_values is None:
+                    connection_values = []
+                connection_values.append(value)
+    if connection_values is not None:
+        nominated = nominated_fields(connection_values)
+        kept = [line for line in kept if line[: line.find(b":")].lower() not in nominated]
+    parts = [status_line(status)]
+    if kept:
+        parts += (b"\r\n".join(kept), b"\r\n")
+    # The upstream's fields passed llhttp, which refuses CR and LF in them, and this hop's Via
+    # entry was checked when the server was made; the handler's fields are checked here.
+    parts += (b"via: ", prior_via, via, b"\r\n")
+    if extra:
+        added: list[bytes] = []
+        for name, value in extra:
+            added += (name, b": ", value, b"\r\n")
+        checked = b"".join(added)
+        check_lines(checked, len(extra))
+        parts.append(checked)
     until_close = False
     if head_request or status in (204, 304):
         body = BODY_NONE
@@ -267,34 +342,33 @@ def response_head(
     return b"".join(parts), body, keep_alive, until_close
 
 
-def switching_head(
-    headers: list[tuple[bytes, bytes]],
-    connection_values: list[bytes] | None,
-    *,
-    via: bytes,
-    extra: list[tuple[bytes, bytes]],
-) -> bytes:
-    """The 101 relayed to the client before a tunnel opens: the upstream's Upgrade is kept."""
-    nominated = nominated_fields(connection_values or [])
+def switching_head(fields: bytes, *, via: bytes, extra: list[tuple[bytes, bytes]]) -> bytes:
+    """The 101 relayed to the client before a tunnel opens: the upstream's Upgrade is kept.
+    `fields` are as `response_head` takes them."""
+    lines = [line.partition(b":") for line in fields.split(b"\r\n") if line]
+    nominated = nominated_fields(
+        [value for name, _, value in lines if name.lower() == b"connection"]
+    )
     parts = [status_line(101)]
-    lines = 1
+    count = 1
     prior_via = b""
-    for name, value in headers:
+    for name, _, value in lines:
         lname = name.lower()
+        value = value.strip(b" \t")
         if lname == b"upgrade":
             parts += (b"upgrade: ", value, b"\r\n")
-            lines += 1
+            count += 1
         elif lname == b"via":
             prior_via += value + b", "
         elif lname not in HOP_BY_HOP and lname not in nominated:
             parts += (name, b": ", value, b"\r\n")
-            lines += 1
+            count += 1
     parts += (b"via: ", prior_via, via, b"\r\nconnection: upgrade\r\n")
-    lines += 2
+    count += 2
     for name, value in extra:
         parts += (name, b": ", value, b"\r\n")
-        lines += 1
+        count += 1
     parts.append(b"\r\n")
     head = b"".join(parts)
-    check_lines(head, lines + 1)
+    check_lines(head, count + 1)
     return head

@@ -144,6 +144,9 @@ class Limits:
     upstream_timeout: float = 60.0
     """Longest silence of an exchange with an upstream: waiting for the response head, or between
     body chunks in either direction; then 504, or the client connection is closed mid-response."""
+    max_upstream_header_bytes: int = 65536
+    """An upstream response's status line and header fields together; a larger head is answered
+    502 `upstream_invalid_response`."""
     max_idle_per_upstream: int = 64
     """Keep-alive upstream connections kept open per (scheme, host, port)."""
     high_water: int = 256 * 1024

@@ -1,6 +1,7 @@
 """Writes held to the end of the event loop's turn, so that the kernel gets them together."""
 
 import asyncio
+import contextvars
 from typing import Protocol
 
 
@@ -21,16 +22,18 @@ class Outbox:
     the first finds the others waiting.
     """
 
-    __slots__ = ("_loop", "_queued")
+    __slots__ = ("_context", "_loop", "_queued")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._queued: list[Sender] = []
+        # Writing out reads no context variable: one context for every turn, not a copy each.
+        self._context = contextvars.Context()
 
     def add(self, sender: Sender) -> None:
         """Write out `sender` at the end of this turn; once per turn is enough."""
         if not self._queued:
-            self._loop.call_soon(self._write_out)
+            self._loop.call_soon(self._write_out, context=self._context)
         self._queued.append(sender)
 
     def _write_out(self) -> None:

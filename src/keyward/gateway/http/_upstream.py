@@ -5,7 +5,7 @@ import asyncio
 import enum
 import logging
 import ssl
-from typing import Final, Protocol, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
@@ -15,14 +15,17 @@ from keyward.gateway.http._messages import Limits, Upstream
 from keyward.gateway.http._outbox import Outbox
 from keyward.gateway.http._replies import check_lines
 
+if TYPE_CHECKING:
+    # The client side of an exchange, which an upstream connection feeds. Named as the class
+    # it is, calls to it compile to direct calls; through a Protocol each would be looked up
+    # by name.
+    from keyward.gateway.http._client import ClientConnection as ResponseSink
+
 log: Final = logging.getLogger("keyward.gateway")
 
 # Upstream objects remembered by identity; beyond this many (a handler that makes a new one per
 # request, or many catalog reloads) the memory starts over.
 _IDENTITIES: Final = 256
-
-# Connection values that name no field to drop, as nearly every upstream sends them.
-_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close"})
 
 
 class Failure(enum.Enum):
@@ -38,41 +41,12 @@ class UpstreamUnreachableError(Exception):
     """Connecting to the upstream failed: refused, unreachable, unknown name or TLS."""
 
 
-class ResponseSink(Protocol):
-    """The client side of an exchange, fed by the upstream connection serving it."""
-
-    def response_head(
-        self,
-        status: int,
-        headers: list[tuple[bytes, bytes]],
-        connection_values: list[bytes] | None,
-        version: str,
-    ) -> bool:
-        """Relay the head; True when the body lasts until the upstream closes.
-
-        `connection_values` are the upstream's Connection values other than keep-alive and
-        close, None when there are none."""
-
-    def response_body(self, data: bytes) -> None: ...
-
-    def response_end(self) -> None: ...
-
-    def response_failed(self, failure: Failure, retryable: bool) -> None:
-        """`retryable`: the request may be sent again on a fresh connection, as a pooled
-        connection the upstream closed meanwhile failed before answering."""
-
-    def tunnel_open(self, upstream: "UpstreamConnection", data: bytes) -> asyncio.Transport:
-        """The upstream switched protocols; returns the client transport to copy bytes to."""
-
-    def tunnel_closed(self) -> None: ...
-
-    def upstream_writable(self, writable: bool) -> None: ...
-
-    def flush(self) -> None: ...
-
-
 class _StrayResponseError(Exception):
     """The upstream sent a response nobody asked for."""
+
+
+class _HeadTooLargeError(Exception):
+    """The upstream's response head is over `Limits.max_upstream_header_bytes`."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -80,17 +54,21 @@ class UpstreamConnection(asyncio.Protocol):
 
     A response to HEAD ends with its head: llhttp, told nothing of the request, would wait for
     the body its Content-Length announces, so the parser is replaced after such a response.
+
+    llhttp checks the response head; its fields are then read from the bytes received in one
+    pass (`_head`), rather than handed over one by one.
     """
 
     __slots__ = (
         "_answered",
-        "_connection_values",
+        "_awaiting_head",
         "_deadline",
         "_done",
         "_expect_body",
-        "_headers",
+        "_head",
         "_in_head",
         "_informational",
+        "_max_head",
         "_out",
         "_parser",
         "_pool",
@@ -104,7 +82,6 @@ class UpstreamConnection(asyncio.Protocol):
         "_tunnel",
         "_until_close",
         "_upgrade",
-        "_version",
         "closed",
         "origin",
         "reused",
@@ -116,6 +93,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.origin = origin
         self._pool = pool
         self._timeout = pool.limits.upstream_timeout
+        self._max_head = pool.limits.max_upstream_header_bytes
         self._deadline = Deadline(pool.loop, self._timed_out)
         self._parser = HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
@@ -137,15 +115,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._informational = False
         self._switching = False
         self._until_close = False
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._connection_values: list[bytes] | None = None
-        self._version = ""  # the response's HTTP version when its first read showed it
+        self._awaiting_head = False
+        self._head = b""  # what was received of the response head awaited, and maybe more
 
     # -- the exchange, as driven by the client side
 
     def send(
         self,
-        sink: ResponseSink,
+        sink: "ResponseSink",
         parts: list[bytes],
         *,
         expect_body: bool,
@@ -168,6 +145,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._switching = False
         self._informational = False
         self._until_close = False
+        self._awaiting_head = True
+        self._head = b""
         self._deadline.after(self._timeout)
         self._out += parts
         self._flush()
@@ -248,22 +227,25 @@ class UpstreamConnection(asyncio.Protocol):
         if sink is None:
             self.close()
             return
-        if not self._answered:
-            self._answered = True
-            # The response begins with this read: its version is seen here, which costs less
-            # than the parser formatting it.
-            self._version = "1.1" if data.startswith(b"HTTP/1.1 ") else ""
+        self._answered = True
+        if self._awaiting_head:
+            self._head += data
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
             self._switch(sink, data[upgrade.args[0] :])
         except HttpParserError as error:
             cause = error.__context__
-            if cause is not None and not isinstance(cause, _StrayResponseError):
-                log.error("Relaying an upstream response failed", exc_info=cause)
-            self._fail(Failure.INVALID)
+            if isinstance(cause, _HeadTooLargeError):
+                self._head_too_large()
+            else:
+                if cause is not None and not isinstance(cause, _StrayResponseError):
+                    log.error("Relaying an upstream response failed", exc_info=cause)
+                self._fail(Failure.INVALID)
         else:
-            if self._sink is not None:
+            if self._awaiting_head and len(self._head) > self._max_head:
+                self._head_too_large()
+            elif self._sink is not None:
                 self._deadline.after(self._timeout)
         if self._reset_parser:
             self._reset_parser = False
@@ -304,29 +286,21 @@ class UpstreamConnection(asyncio.Protocol):
             raise _StrayResponseError
         self._in_head = True
         self._until_close = False
-        self._headers = []
-        self._connection_values = None
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._in_head:
-            self._headers.append((name, value))
-            if (
-                len(name) == 10
-                and name.lower() == b"connection"
-                and value.lower() not in _PLAIN_CONNECTION
-            ):
-                if self._connection_values is None:
-                    self._connection_values = [value]
-                else:
-                    self._connection_values.append(value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        version = self._version
-        self._version = ""
         sink = self._sink
         if sink is None:
             raise _StrayResponseError
+        # llhttp accepted the head, CRLFs before it included, so it ends at the first empty line.
+        head = self._head
+        if head and (head[0] == 13 or head[0] == 10):
+            head = head.lstrip(b"\r\n")
+        end = head.find(b"\r\n\r\n")
+        if end + 4 > self._max_head:
+            raise _HeadTooLargeError
+        fields = head[head.find(b"\r\n") + 2 : end + 2]
+        self._head = head[end + 4 :]  # after an interim response, the next head begins here
         status = self._parser.get_status_code()
         if status < 200:
             if status != 101:
@@ -338,12 +312,10 @@ class UpstreamConnection(asyncio.Protocol):
                 # other protocol's bytes as HTTP.
                 raise _StrayResponseError
             self._switching = True
-        self._until_close = sink.response_head(
-            status,
-            self._headers,
-            self._connection_values,
-            version or self._parser.get_http_version(),
-        )
+        self._awaiting_head = False
+        self._head = b""
+        version = "1.1" if head.startswith(b"HTTP/1.1 ") else self._parser.get_http_version()
+        self._until_close = sink.response_head(status, fields, version)
         if not self._expect_body and not self._switching:
             self._reset_parser = True
             self._complete()
@@ -378,7 +350,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
         sink.response_end()
 
-    def _switch(self, sink: ResponseSink, data: bytes) -> None:
+    def _switch(self, sink: "ResponseSink", data: bytes) -> None:
         self._deadline.cancel()
         self._pool.forget(self)
         self._tunnel = sink.tunnel_open(self, data)
@@ -389,6 +361,16 @@ class UpstreamConnection(asyncio.Protocol):
         self.close()
         if sink is not None:
             sink.response_failed(failure, False)
+
+    def _head_too_large(self) -> None:
+        upstream = self.origin.upstream
+        log.error(
+            "The response head of %s:%d is over %d bytes",
+            upstream.host,
+            upstream.port,
+            self._max_head,
+        )
+        self._fail(Failure.INVALID)
 
     def _timed_out(self) -> None:
         self._fail(Failure.TIMEOUT)
