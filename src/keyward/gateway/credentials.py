@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus
 from keyward.core.routing import Credential, Location
 
 IDENTITY_PREFIX: Final = b"x-keyward-"
+_HEADER: Final = Location.HEADER  # compiled code reads a constant faster than a class member
 _COOKIE: Final = b"cookie"
 _HOST: Final = b"host"
 
@@ -40,7 +41,7 @@ class Presented:
 
     def value(self, credential: Credential) -> str | None:
         """The credential's value, None when absent; raises AmbiguousCredential."""
-        if credential.location is Location.HEADER:
+        if credential.location is _HEADER:
             # Headers are few: a scan finds the value asked for without indexing them all.
             wanted = credential.raw_name
             first: bytes | None = None

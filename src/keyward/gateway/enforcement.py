@@ -22,6 +22,13 @@ from keyward.verifier import Verifier
 from keyward.verifier.limits import Limit, LimitOutcome, RateLimiter, headers
 
 _JSON: Final = (b"content-type", b"application/json")
+# Enum members as module constants: compiled code reads these at once, where `KeyRole.KEY` is
+# an attribute lookup on the class at every use.
+_KEY: Final = KeyRole.KEY
+_PASSTHROUGH: Final = KeyRole.PASSTHROUGH
+_ACQUISITION_ID: Final = KeyRole.ACQUISITION_ID
+_VALID: Final = KeyCode.VALID
+_UNAVAILABLE: Final = KeyCode.VERIFICATION_UNAVAILABLE
 _UNAUTHENTICATED: Final = frozenset(
     {KeyCode.KEY_INVALID, KeyCode.KEY_EXPIRED, KeyCode.KEY_REVOKED, KeyCode.KEY_DISABLED}
 )
@@ -189,17 +196,18 @@ class Enforcer:
         security = route.security
         presented = Presented(request.headers, query)
         try:
-            secrets = [
-                secret
-                for credential in security.keys
-                if (secret := presented.value(credential)) is not None
-            ]
-            if len(secrets) > 1 and len(set(secrets)) < len(secrets):
-                return _reply(400, "key_in_two_places", log=log)
+            if len(security.keys) > 1:
+                secrets = [
+                    secret
+                    for credential in security.keys
+                    if (secret := presented.value(credential)) is not None
+                ]
+                if len(set(secrets)) < len(secrets):
+                    return _reply(400, "key_in_two_places", log=log)
             held = self._authorize(catalog, api, route, presented, log, read)
         except AmbiguousCredential:
             return _reply(400, "credential_ambiguous", log=log)
-        if isinstance(held, Reply | _Wait):
+        if isinstance(held, (Reply, _Wait)):
             return held
         extra: list[tuple[bytes, bytes]] = []
         if held is not None and held.acquisition is not None:
@@ -248,14 +256,14 @@ class Enforcer:
                     break
                 values.append((credential, value))
             if len(values) < len(alternative):
-                if any(c.role is not KeyRole.PASSTHROUGH for c, _ in values):
+                if any(c.role is not _PASSTHROUGH for c, _ in values):
                     presented_any = True
                 continue
             presented_any = True
             verdicts: list[Verdict] = []
             failed = False
             for credential, secret in values:
-                if credential.role is not KeyRole.KEY:
+                if credential.role is not _KEY:
                     continue
                 verdict = read.get(secret) if read else None
                 if verdict is None:
@@ -263,8 +271,8 @@ class Enforcer:
                     if verdict is None:
                         return _Wait(secret=secret, workspace_id=workspace_id)
                 code = verdict.code
-                if code is not KeyCode.VALID:
-                    if code is KeyCode.VERIFICATION_UNAVAILABLE:
+                if code is not _VALID:
+                    if code is _UNAVAILABLE:
                         unavailable = failed = True
                         break
                     if code in _UNAUTHENTICATED:
@@ -286,7 +294,7 @@ class Enforcer:
             if len(verdicts) > 1 and len({v.acquisition_id for v in verdicts}) > 1:
                 forbidden = "keys_of_different_acquisitions"
                 continue
-            claimed = [v for c, v in values if c.role is KeyRole.ACQUISITION_ID]
+            claimed = [v for c, v in values if c.role is _ACQUISITION_ID]
             if claimed:
                 acquisitions = {v.acquisition_id for v in verdicts}
                 if not verdicts or any(v not in acquisitions for v in claimed):
@@ -301,7 +309,7 @@ class Enforcer:
         self, catalog: Catalog, api: GatewayApi, route: Route, verdict: Verdict
     ) -> str | None:
         """Why a key that is good in itself may not call this operation, or None."""
-        if verdict.code is not KeyCode.VALID:
+        if verdict.code is not _VALID:
             return verdict.code.value  # acquisition_expired, insufficient_rights
         terms = verdict.acquisition
         if terms is None:

@@ -15,13 +15,13 @@ such moment; after that a cached refusal is still answered (a key seen revoked s
 but a key that cannot be confirmed, or was never cached, gets `verification_unavailable`.
 """
 
-import hashlib
 import logging
 import math
 import random
 import threading
 import time
 from collections.abc import Iterable
+from hashlib import sha256
 from typing import Final
 
 from keyward.core.keys import is_well_formed
@@ -95,7 +95,7 @@ class Verifier:
         cannot be reached, the answer is the cached one while the cache may still be trusted,
         a cached refusal, or `verification_unavailable`; storage errors are never raised.
         """
-        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
         now = self._now()
         entry = self._entries.get(digest)
         if entry is None or now >= entry.refresh_at or now >= self._hits_until:
@@ -120,7 +120,7 @@ class Verifier:
         miss while storage is known to be down (`verification_unavailable`). Never blocks: an
         event loop calls it and runs `verify` in a thread only when it answers None.
         """
-        digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
         return self._offline(secret, digest, workspace_id, self._now())
 
     def _offline(
