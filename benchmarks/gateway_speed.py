@@ -4,7 +4,8 @@
 copied to a temporary directory, as it writes beside itself) with three targets on 127.0.0.1:
 nginx answering 200 (the upstream), nginx checking `X-API-Key` against a `map` of 10,000 keys
 and proxying to it (the native anchor), and `keyward serve gateway` over a SQLite database of
-10,000 acquisition keys, forwarding to the same upstream. wrk loads one target at a time, with
+10,000 acquisition keys, forwarding to the same upstream, in as many processes as nginx has
+workers (one per CPU, unless `--workers` says otherwise). wrk loads one target at a time, with
 one key. A second invocation compares the two proxies again with all 10,000 keys sent in turn.
 Prints one table; exits 1 when a goal is missed.
 """
@@ -47,6 +48,9 @@ DURATION = 10
 # default) is pushed past the end of the run: were the harness to wait out other tenants between
 # runs, 10,000 re-reads could otherwise fall inside a measured one.
 CACHE_REFRESH = 3600
+# Gateway processes: as many as nginx_proxy's workers, which the harness runs with
+# `worker_processes auto`, one per CPU.
+WORKERS = os.cpu_count() or 1
 TOOLS = ("nginx", "wrk", "curl")
 # run.sh sends nginx the key on this line of its generated keys; the gateway gets its own key of
 # the same number.
@@ -326,7 +330,7 @@ def run(
     duration: int,
     keys_in_turn: bool,
     output: Path | None,
-    workers: int = 1,
+    workers: int = WORKERS,
 ) -> list[Comparison]:
     """Set up the database, then run the harness once with one key and once with every key."""
     ensure_tools()
@@ -438,7 +442,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keys", type=_key_count, default=KEYS, help=f"keys of each side ({KEYS:,})"
     )
-    parser.add_argument("--workers", type=int, default=1, help="gateway processes on the port (1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"gateway processes on the port ({WORKERS}: one per CPU, as nginx_proxy's workers)",
+    )
     parser.add_argument(
         "--one-key-only",
         action="store_true",
