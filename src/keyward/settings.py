@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Keys each gateway process reads into its cache before it listens, most "
         "recently used first (0: none); any other key is read on its first use.",
     )
+    usage_flush_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between a gateway process's writes of usage counts.",
+    )
     stale_if_error: float = Field(
         default=30.0,
         gt=0,

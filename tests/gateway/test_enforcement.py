@@ -402,6 +402,46 @@ def test_over_the_offerings_limit_is_429_and_every_answer_is_counted_as_usage(sh
     assert counted.totals.model_dump() == {"2xx": 2, "3xx": 0, "4xx": 2, "5xx": 0}
 
 
+def test_usage_is_written_in_the_background_every_interval(shop: Shop) -> None:
+    with (
+        running_gateway(shop.database, usage_flush_interval=0.05) as gateway,
+        httpx.Client(base_url=f"http://127.0.0.1:{gateway.port}/shop/v2", timeout=10) as client,
+    ):
+        assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+        shop.clock.advance(timedelta(minutes=1))  # usage is read up to now, this minute excluded
+        assert _usage_written(shop) == {"2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0}  # unflushed
+    assert gateway.usage.pending() == 0
+
+
+def _usage_written(shop: Shop) -> dict[str, int]:
+    """The key's usage totals in storage, once a count is there (or after 5 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        with shop.database.transaction(write=False) as uow:
+            counted = usage.key_usage(uow, shop.actor, shop.key_id)
+        totals: dict[str, int] = counted.totals.model_dump()
+        if any(totals.values()) or time.monotonic() > deadline:
+            return totals
+        time.sleep(0.02)
+
+
+def test_usage_a_background_write_fails_to_add_is_written_by_a_later_one(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        running_gateway(shop.database, usage_flush_interval=0.05) as gateway,
+        httpx.Client(base_url=f"http://127.0.0.1:{gateway.port}/shop/v2", timeout=10) as client,
+    ):
+        with storage_down(shop.database):
+            assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+            deadline = time.monotonic() + 5
+            while "usage flush failed" not in caplog.text:
+                assert time.monotonic() < deadline, "no usage write failed"
+                time.sleep(0.02)
+        shop.clock.advance(timedelta(minutes=1))
+        assert _usage_written(shop) == {"2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0}
+
+
 def test_keys_it_cannot_confirm_while_storage_is_down_are_503_and_cached_ones_still_work(
     shop: Shop,
 ) -> None:

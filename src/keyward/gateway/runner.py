@@ -29,12 +29,11 @@ from keyward.logs import configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
 from keyward.verifier.limits import rate_limiter
-from keyward.verifier.usage import UsageRecorder
+from keyward.verifier.usage import UsageRecorder, add_usage
 
 log: Final = logging.getLogger("keyward.gateway")
 access_log: Final = logging.getLogger("keyward.gateway.access")
 
-USAGE_FLUSH_INTERVAL: Final = 5.0
 # Above every level: `access_log.isEnabledFor` is false, so no request formats a line for nothing.
 _ACCESS_LOG_OFF: Final = logging.CRITICAL + 1
 
@@ -50,6 +49,7 @@ class Gateway:
             stale_if_error=settings.stale_if_error,
         )
         self._preload = settings.cache_preload
+        self._usage_interval = settings.usage_flush_interval
         self.usage = UsageRecorder(database.clock)
         self._limiter = rate_limiter(settings.redis_url, database.clock)
         self.enforcer = Enforcer(
@@ -59,10 +59,8 @@ class Gateway:
             database, self.verifier, interval=settings.feed_interval, listener=self.reload
         )
         self._server = GatewayServer(self.enforcer, observer=self._count)
-        self._stopping = threading.Event()
-        self._flusher = threading.Thread(
-            target=self._flush_usage, name="keyward-usage", daemon=True
-        )
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Future[int] | None = None
 
     def _count(self, status: int, fields: Mapping[str, str]) -> None:
         """Usage per key: every answer to a request whose key was identified."""
@@ -80,9 +78,32 @@ class Gateway:
         if changes is None or affects_catalog(changes):
             self.enforcer.catalog = load_catalog(self._database)
 
-    def _flush_usage(self) -> None:
-        while not self._stopping.wait(USAGE_FLUSH_INTERVAL):
-            self._flush_once()
+    def _flush_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._flush_timer = loop.call_later(self._usage_interval, self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        """Take the usage counts on the event loop, which counts them, and write them in a
+        thread; counting needs no lock, and requests never wait for the write."""
+        taken = self.usage.take()
+        if not taken:
+            self._flush_later()
+            return
+        loop = asyncio.get_running_loop()
+        writing = self._writing = loop.run_in_executor(None, add_usage, self._database, taken)
+
+        def written(done: asyncio.Future[int]) -> None:
+            self._writing = None
+            failure = None if done.cancelled() else done.exception()
+            if done.cancelled() or failure is not None:
+                log.error(
+                    "usage flush failed; the counts are kept for the next one", exc_info=failure
+                )
+                self.usage.restore(taken)
+            if self._flush_timer is not None:
+                self._flush_later()
+
+        writing.add_done_callback(written)
 
     def _flush_once(self) -> None:
         try:
@@ -103,7 +124,7 @@ class Gateway:
         if cached:
             elapsed = time.perf_counter() - started
             log.info("cached %d key%s in %.1f s", cached, "" if cached == 1 else "s", elapsed)
-        self._flusher.start()
+        self._flush_later()
         await self._server.start(host, port, reuse_port=reuse_port)
         log.info("gateway listening on http://%s:%d", host, self._server.port)
         if not COMPILED:
@@ -111,7 +132,11 @@ class Gateway:
 
     async def stop(self) -> None:
         await self._server.close()
-        self._stopping.set()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._writing is not None:
+            await asyncio.wait([self._writing])  # counts it fails to write are put back
         self._follower.stop()
         await self._limiter.close()
         self._flush_once()

@@ -1,17 +1,16 @@
 """Usage per key: responses counted by minute and status class in memory, then added to storage
 in batches (`key_usage`), so that traffic never waits for a write.
 
-`record` is what the gateway calls once per response, on its event loop: a dict increment under
-a lock that is only ever held for an increment or for swapping the dict out, never across I/O.
-`flush` takes the buffered counts and adds them to storage in one transaction, as upserts that
-add to the rows already there. A flush that fails puts its counts back, to be added by the next
-one: nothing is lost and, as the counts leave the buffer only when their transaction commits,
-nothing is added twice. Counts of a key deleted meanwhile are dropped (its usage rows go with
-it).
+`record` is what the gateway calls once per response, on its event loop: a dict increment,
+without a lock, as the counts are only ever touched on that thread. `take` swaps them out there
+too, and `add_usage` adds what was taken to storage in one transaction, on any thread, as upserts
+that add to the rows already there. Counts whose transaction fails are put back (`restore`) to
+be added by the next one: nothing is lost and, as counts leave the buffer for good only when
+their transaction commits, nothing is added twice. Counts of a key deleted meanwhile are dropped
+(its usage rows go with it).
 """
 
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -39,44 +38,59 @@ def status_class(status: int) -> str:
     return "2xx"
 
 
+Counts = dict[_Slot, int]
+
+
 class UsageRecorder:
-    """Responses counted per key, UTC minute and status class, in memory until `flush`."""
+    """Responses counted per key, UTC minute and status class, in memory until taken.
+
+    `record`, `take`, `restore` and `flush` are called on one thread, the one that counts."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._now = (clock or SystemClock()).timestamp
-        self._counts: dict[_Slot, int] = {}
-        self._lock = threading.Lock()
+        self._counts: Counts = {}
 
     def record(self, key_id: str, workspace_id: str, status: int) -> None:
         """Count one response to a request made with `key_id`. No I/O."""
         if not key_id:
             return
         slot = (workspace_id, key_id, int(self._now() // 60), status_class(status))
-        with self._lock:
-            self._counts[slot] = self._counts.get(slot, 0) + 1
+        self._counts[slot] = self._counts.get(slot, 0) + 1
 
     def pending(self) -> int:
-        """How many responses are counted but not yet stored."""
-        with self._lock:
-            return sum(self._counts.values())
+        """How many responses are counted but not yet stored; from any thread."""
+        return sum(list(self._counts.values()))  # one C-level copy: counting may go on
+
+    def take(self) -> Counts:
+        """The counts so far, for `add_usage`; counting starts again from none."""
+        taken, self._counts = self._counts, {}
+        return taken
+
+    def restore(self, taken: Counts) -> None:
+        """Put back counts whose write failed, to be written with the next ones."""
+        for slot, count in taken.items():
+            self._counts[slot] = self._counts.get(slot, 0) + count
 
     def flush(self, database: Database) -> int:
-        """Add every buffered count to storage in one transaction; returns the rows written.
+        """Take the counts and add them to storage now; returns the rows written.
 
-        On failure the counts go back into the buffer and the error is raised.
+        On failure the counts are put back and the error is raised.
         """
-        with self._lock:
-            batch, self._counts = self._counts, {}
-        if not batch:
-            return 0
+        taken = self.take()
         try:
-            with database.transaction() as uow:
-                return _add_usage(uow.session, batch.items())
+            return add_usage(database, taken)
         except BaseException:
-            with self._lock:
-                for slot, count in batch.items():
-                    self._counts[slot] = self._counts.get(slot, 0) + count
+            self.restore(taken)
             raise
+
+
+def add_usage(database: Database, counts: Counts) -> int:
+    """Add taken counts to storage in one transaction, from any thread; returns the rows
+    written."""
+    if not counts:
+        return 0
+    with database.transaction() as uow:
+        return _add_usage(uow.session, counts.items())
 
 
 # Rows per statement: within SQLite's 32,766 parameters.
