@@ -404,6 +404,11 @@ async def _respond(
             sent += len(chunk)
             origin.written[connection] = sent
             await writer.drain()
+    elif path == "/hop-upper":
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nCONNECTION: X-SECRET\r\nX-SECRET: s3cret\r\nKEEP-ALIVE: 5\r\n"
+            b"VIA: 1.1 origin\r\nCONTENT-LENGTH: 3\r\nX-KEPT: yes\r\n\r\nhop"
+        )
     elif path == "/in-pieces":
         # An interim response and the final one, a few bytes per read, split inside line ends.
         answer = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + _answer(

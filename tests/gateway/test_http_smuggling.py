@@ -277,6 +277,17 @@ def test_hop_by_hop_response_headers_are_removed(gateway: Gateway) -> None:
     assert response.body == b"hop"
 
 
+def test_hop_by_hop_response_headers_are_removed_whatever_their_case(gateway: Gateway) -> None:
+    with gateway.connect() as client:
+        response = client.request(get("/hop-upper"))
+        after = client.request(get("/echo/after"))
+    names = {name.lower() for name, _ in response.headers}
+    assert not names & {"connection", "x-secret", "keep-alive"}
+    assert (response.header("x-kept"), response.body) == ("yes", b"hop")
+    assert response.header("via") == "1.1 origin, 1.1 keyward"
+    assert after.json()["target"] == "/echo/after"
+
+
 def test_upgrade_request_with_a_body_is_forwarded_as_a_plain_request(
     gateway: Gateway, origin: Origin, recorder: Recorder
 ) -> None:
