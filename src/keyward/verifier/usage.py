@@ -58,7 +58,7 @@ class UsageRecorder:
         self._counts[slot] = self._counts.get(slot, 0) + 1
 
     def pending(self) -> int:
-        """How many responses are counted but not yet stored; from any thread."""
+        """How many responses are counted and not yet taken to be stored; from any thread."""
         return sum(list(self._counts.values()))  # one C-level copy: counting may go on
 
     def take(self) -> Counts:
