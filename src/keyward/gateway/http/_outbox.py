@@ -2,7 +2,10 @@
 
 import asyncio
 import contextvars
-from typing import Protocol
+import logging
+from typing import Final, Protocol
+
+log: Final = logging.getLogger("keyward.gateway")
 
 
 class Sender(Protocol):
@@ -40,4 +43,8 @@ class Outbox:
         queued = self._queued
         self._queued = []
         for sender in queued:
-            sender.write_out()
+            try:
+                sender.write_out()
+            except Exception:
+                # One connection's failure must not keep the others' bytes from being sent.
+                log.exception("writing out a connection's queued bytes failed")
