@@ -116,7 +116,8 @@ def test_blank_line_before_a_response_is_skipped(gateway: Gateway) -> None:
     with gateway.connect() as client:
         response = client.request(get("/leading-crlf"))
     assert (response.status, response.body) == (200, b"after a blank line")
-    assert response.header("x-kept") == "yes"
+    names = {name for name, _ in response.headers}
+    assert names == {"x-kept", "content-length", "via", "ratelimit-remaining"}
 
 
 def test_response_head_over_the_limit_is_502(origin: Origin, recorder: Recorder) -> None:

@@ -93,7 +93,7 @@ def _kind(name: bytes, index: _Index) -> int:
     if not name or name[0] >= 128:
         return -1
     for candidate, kind in index[name[0] | 0x20]:
-        if len(name) == len(candidate) and _starts_with_name(name, candidate):
+        if _is_token(name, candidate):
             return kind
     return -1
 
