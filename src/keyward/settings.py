@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     usage_flush_interval: float = Field(
         default=5.0,
         gt=0,
-        description="Seconds between a gateway process's writes of usage counts.",
+        description="Seconds between a process's writes of key usage: per-minute counts and "
+        "last_used_at.",
     )
     stale_if_error: float = Field(
         default=30.0,

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -211,3 +211,30 @@ def test_usage_is_buffered_and_written_in_one_batch(
             select(ApiKey.last_used_at).where(ApiKey.id == set_up.admin_key.id)
         )
     assert used == clock.now()
+
+
+def test_last_used_is_written_at_most_once_a_minute_for_a_key_in_constant_use(
+    db: Database, verifier: Verifier, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    key = secret(set_up.admin_key)
+
+    def last_used() -> datetime | None:
+        verifier.flush_usage()
+        with db.transaction(write=False) as uow:
+            return uow.session.scalar(
+                select(ApiKey.last_used_at).where(ApiKey.id == set_up.admin_key.id)
+            )
+
+    verifier.verify(key)
+    first = clock.now()
+    assert last_used() == first
+    clock.advance(timedelta(seconds=59))
+    verifier.verify(key)
+    with counting_statements(db) as statements:
+        verifier.flush_usage()
+    assert statements == [], "a use within the minute is not written again"
+    assert last_used() == first
+    clock.advance(timedelta(seconds=1))
+    verifier.verify(key)
+    assert last_used() == clock.now() == first + timedelta(minutes=1)

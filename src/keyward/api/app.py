@@ -55,7 +55,10 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         follower = None
         if follow_feed:
             follower = FeedFollower(
-                runtime.database, runtime.verifier, interval=runtime.settings.feed_interval
+                runtime.database,
+                runtime.verifier,
+                interval=runtime.settings.feed_interval,
+                usage_interval=runtime.settings.usage_flush_interval,
             )
             follower.start()
         try:

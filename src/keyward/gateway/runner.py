@@ -56,7 +56,11 @@ class Gateway:
             self.verifier, self._limiter, cors_preflight=settings.gateway_cors_preflight
         )
         self._follower = FeedFollower(
-            database, self.verifier, interval=settings.feed_interval, listener=self.reload
+            database,
+            self.verifier,
+            interval=settings.feed_interval,
+            usage_interval=settings.usage_flush_interval,
+            listener=self.reload,
         )
         self._server = GatewayServer(self.enforcer, observer=self._count)
         self._flush_timer: asyncio.TimerHandle | None = None

@@ -44,8 +44,11 @@ class _Entry:
         self.used_at = 0.0
 
 
-# `last_used_at` is kept to the second: the hot path buffers a use at most once a second per key.
-USAGE_RESOLUTION: Final = 1.0
+# `last_used_at` is kept to within a minute: the hot path buffers a key's use at most once a
+# minute, so a key in constant use costs storage one row update a minute, not one per flush (on
+# PostgreSQL every update of a key leaves a dead row behind). The first use after a quiet minute
+# is recorded to the second.
+LAST_USED_RESOLUTION: Final = 60.0
 # After a failed read, cache misses are answered `verification_unavailable` without trying
 # storage for this long (or until the follower reads the feed again): threads are not tied up
 # waiting on a server that is known to be down.
@@ -108,7 +111,7 @@ class Verifier:
         if workspace_id is not None and snapshot.workspace_id != workspace_id:
             return UNKNOWN
         verdict = snapshot.verdict(now)
-        if verdict is snapshot.valid and now - entry.used_at >= USAGE_RESOLUTION:
+        if verdict is snapshot.valid and now - entry.used_at >= LAST_USED_RESOLUTION:
             entry.used_at = now
             self._last_used[snapshot.key_id] = now
         return verdict
@@ -147,7 +150,7 @@ class Verifier:
         if workspace_id is not None and snapshot.workspace_id != workspace_id:
             return UNKNOWN
         verdict = snapshot.verdict(now)
-        if verdict is snapshot.valid and now - entry.used_at >= USAGE_RESOLUTION:
+        if verdict is snapshot.valid and now - entry.used_at >= LAST_USED_RESOLUTION:
             entry.used_at = now
             self._last_used[snapshot.key_id] = now
         return verdict
@@ -177,17 +180,20 @@ class Verifier:
                 )
             self._storage_retry_at = now + RETRY_STORAGE_AFTER
             return self._unconfirmed(self._entries.get(digest), workspace_id, now)
+        entry = None
         with self._lock:
             if generation == self._generation:
                 if snapshot is None:
                     self._remember_unknown(digest, now)
                 else:
-                    self._insert(digest, snapshot, now)
+                    entry = self._insert(digest, snapshot, now)
         if snapshot is None or (workspace_id is not None and snapshot.workspace_id != workspace_id):
             return UNKNOWN
         verdict = snapshot.verdict(now)
         if verdict is snapshot.valid:
             self._last_used[snapshot.key_id] = now
+            if entry is not None:
+                entry.used_at = now
         return verdict
 
     def preload(self, limit: int) -> int:
@@ -245,12 +251,12 @@ class Verifier:
 
     def _insert(
         self, digest: bytes, snapshot: KeySnapshot, now: float, refresh_at: float | None = None
-    ) -> None:
+    ) -> _Entry:
         self._evict(digest)
         if len(self._entries) >= self._max_entries:
             for oldest in list(self._entries)[: self._max_entries // 10]:
                 self._evict(oldest)
-        self._entries[digest] = _Entry(
+        entry = self._entries[digest] = _Entry(
             snapshot,
             now + self._refresh_after if refresh_at is None else refresh_at,
             now + self._stale_if_error,
@@ -261,6 +267,7 @@ class Verifier:
             self._by_member.setdefault(snapshot.member_id, set()).add(digest)
         if snapshot.acquisition is not None:
             self._by_acquisition.setdefault(snapshot.acquisition.acquisition_id, set()).add(digest)
+        return entry
 
     def _evict(self, digest: bytes) -> None:
         entry = self._entries.pop(digest, None)

@@ -47,8 +47,8 @@ class UsageBucket(StatusCounts):
 class KeyUsageOut(Output):
     key_id: str
     last_used_at: datetime | None = Field(
-        description="When the key was last accepted, to the second; written in batches, so it "
-        "may trail by a few seconds."
+        description="When the key was last accepted, kept to within a minute: it may trail by "
+        "up to a minute plus KEYWARD_USAGE_FLUSH_INTERVAL."
     )
     since: datetime = Field(description="Start of the first bucket.")
     until: datetime = Field(description="End of the range (exclusive).")
