@@ -3,7 +3,14 @@
 import pytest
 
 from keyward.core.permissions import EMPTY, PermissionSet
-from keyward.core.verdicts import MISSING, UNKNOWN, KeyCode, KeySnapshot, Verdict
+from keyward.core.verdicts import (
+    MISSING,
+    UNKNOWN,
+    AcquisitionTerms,
+    KeyCode,
+    KeySnapshot,
+    Verdict,
+)
 
 NOW = 1_780_000_000.0
 PAST = NOW - 60.0
@@ -18,13 +25,14 @@ def make_snapshot(
     expires_at: float | None = None,
     key_permissions: tuple[str, ...] = ("keys:*",),
     member_permissions: tuple[str, ...] = ("*:*",),
+    acquisition: AcquisitionTerms | None = None,
 ) -> KeySnapshot:
     return KeySnapshot(
         key_id="key_1",
         workspace_id="ws_1",
         member_id=member_id,
-        kind="account",
-        acquisition=None,
+        kind="account" if acquisition is None else "acquisition",
+        acquisition=acquisition,
         revoked=revoked,
         member_active=member_active,
         expires_at=expires_at,
@@ -85,6 +93,45 @@ def test_same_snapshot_expires_as_the_clock_moves() -> None:
     assert snapshot.verdict(NOW - 1).code is KeyCode.VALID
     assert snapshot.verdict(NOW).code is KeyCode.KEY_EXPIRED
     assert snapshot.verdict(NOW + 1).code is KeyCode.KEY_EXPIRED
+
+
+def acquisition_terms(valid_from: float, valid_until: float | None) -> AcquisitionTerms:
+    return AcquisitionTerms("acq_1", "org_1", "off_1", "api_1", valid_from, valid_until)
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        make_snapshot(),
+        make_snapshot(expires_at=NOW),
+        make_snapshot(revoked=True, expires_at=FUTURE),
+        make_snapshot(member_active=False),
+        make_snapshot(acquisition=acquisition_terms(PAST, None)),
+        make_snapshot(acquisition=acquisition_terms(NOW, FUTURE)),
+        make_snapshot(acquisition=acquisition_terms(PAST, FUTURE), expires_at=NOW),
+        make_snapshot(acquisition=acquisition_terms(PAST, NOW), expires_at=FUTURE),
+        make_snapshot(acquisition=acquisition_terms(PAST, FUTURE), key_permissions=("keys:*",)),
+    ],
+    ids=[
+        "forever",
+        "key-expiring",
+        "revoked",
+        "disabled",
+        "acquisition-open-ended",
+        "acquisition-starting",
+        "key-expiring-first",
+        "acquisition-ending-first",
+        "acquisition-not-held",
+    ],
+)
+def test_the_good_window_holds_exactly_the_moments_the_key_is_valid(
+    snapshot: KeySnapshot,
+) -> None:
+    """The verifier answers a cached key from `good_from`/`good_until` without asking for the
+    verdict: the window must agree with `verdict` at every moment, its ends included."""
+    for now in (PAST - 1, PAST, NOW - 1, NOW, NOW + 1, FUTURE - 1, FUTURE, FUTURE + 1):
+        in_window = snapshot.good_from <= now < snapshot.good_until
+        assert in_window is (snapshot.verdict(now) is snapshot.valid), now
 
 
 @pytest.mark.parametrize(

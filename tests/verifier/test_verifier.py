@@ -120,6 +120,20 @@ def test_revoked_and_expired_keys_are_refused_with_their_codes(
     assert live.verify(secret(revoked)).code is KeyCode.KEY_REVOKED
 
 
+def test_a_cached_key_expires_at_its_instant_without_a_read(
+    db: Database, verifier: Verifier, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    expiring = make_key(db, admin(db, set_up), expires_in=timedelta(minutes=1))
+    assert verifier.verify(secret(expiring)).valid
+    with counting_statements(db) as statements:
+        clock.advance(timedelta(seconds=59))
+        assert verifier.verify(secret(expiring)).valid
+        clock.advance(timedelta(seconds=1))
+        assert verifier.verify(secret(expiring)).code is KeyCode.KEY_EXPIRED
+    assert statements == [], "answered from the cache"
+
+
 def test_a_key_of_another_workspace_is_answered_exactly_like_an_unknown_key(
     db: Database, verifier: Verifier
 ) -> None:

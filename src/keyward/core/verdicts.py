@@ -4,6 +4,7 @@ Deciding is pure: `KeySnapshot.verdict(now)` only compares numbers, so a cached 
 without I/O and without allocating.
 """
 
+import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -117,6 +118,9 @@ class KeySnapshot:
     _expired: Verdict = field(init=False, repr=False, compare=False)
     _acquisition_expired: Verdict = field(init=False, repr=False, compare=False)
     _standing: Verdict | None = field(init=False, repr=False, compare=False)
+    good_from: float = field(init=False, repr=False, compare=False)
+    """From this POSIX time until `good_until`, `verdict(now)` is `valid`."""
+    good_until: float = field(init=False, repr=False, compare=False)
 
     @property
     def acquisition_id(self) -> str | None:
@@ -150,6 +154,17 @@ class KeySnapshot:
         object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
         object.__setattr__(self, "_acquisition_expired", make(KeyCode.ACQUISITION_EXPIRED))
         object.__setattr__(self, "_standing", standing)
+        good_from, good_until = -math.inf, math.inf
+        if self.expires_at is not None:
+            good_until = self.expires_at
+        if self.acquisition is not None:
+            good_from = self.acquisition.valid_from
+            if self.acquisition.valid_until is not None:
+                good_until = min(good_until, self.acquisition.valid_until)
+        if standing is not None:
+            good_until = -math.inf
+        object.__setattr__(self, "good_from", good_from)
+        object.__setattr__(self, "good_until", good_until)
 
     def verdict(self, now: float) -> Verdict:
         """The verdict at POSIX time `now`: revoked, then disabled, then lacking rights, then
