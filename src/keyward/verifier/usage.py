@@ -1,7 +1,7 @@
 """Usage per key: responses counted by minute and status class in memory, then added to storage
 in batches (`key_usage`), so that traffic never waits for a write.
 
-`record` is what the gateway calls once per response, on its event loop: a dict increment,
+`record` is what the gateway calls once per response, on its event loop: an increment in memory,
 without a lock, as the counts are only ever touched on that thread. `take` swaps them out there
 too, and `add_usage` adds what was taken to storage in one transaction, on any thread, as upserts
 that add to the rows already there. Counts whose transaction fails are put back (`restore`) to
@@ -11,7 +11,7 @@ their transaction commits, nothing is added twice. Counts of a key deleted meanw
 """
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -23,22 +23,26 @@ from keyward.db.engine import Database
 
 STATUS_CLASSES: Final = ("2xx", "3xx", "4xx", "5xx")
 
-# (workspace id, key id, minute since the epoch, status class)
-_Slot = tuple[str, str, int, str]
-
 
 def status_class(status: int) -> str:
     """'2xx' … '5xx'. A 1xx final answer (101 Switching Protocols) is a success: '2xx'."""
+    return STATUS_CLASSES[_class_index(status)]
+
+
+def _class_index(status: int) -> int:
     if status >= 500:
-        return "5xx"
+        return 3
     if status >= 400:
-        return "4xx"
+        return 2
     if status >= 300:
-        return "3xx"
-    return "2xx"
+        return 1
+    return 0
 
 
-Counts = dict[_Slot, int]
+# Per minute since the epoch, per workspace id, per key id: responses by status class, in the
+# order of STATUS_CLASSES. Nested so that counting one response builds no key: each level is
+# looked up by an object the caller already holds.
+Counts = dict[int, dict[str, dict[str, list[int]]]]
 
 
 class UsageRecorder:
@@ -49,27 +53,51 @@ class UsageRecorder:
     def __init__(self, clock: Clock | None = None) -> None:
         self._now = (clock or SystemClock()).timestamp
         self._counts: Counts = {}
+        # The counts of the minute counted last, and which minute that is (-1: none).
+        self._minute = -1
+        self._this_minute: dict[str, dict[str, list[int]]] = {}
 
     def record(self, key_id: str, workspace_id: str, status: int) -> None:
         """Count one response to a request made with `key_id`. No I/O."""
         if not key_id:
             return
-        slot = (workspace_id, key_id, int(self._now() // 60), status_class(status))
-        self._counts[slot] = self._counts.get(slot, 0) + 1
+        minute = int(self._now() // 60)
+        if minute != self._minute:
+            self._minute = minute
+            self._this_minute = self._counts.setdefault(minute, {})
+        keys = self._this_minute.get(workspace_id)
+        if keys is None:
+            keys = self._this_minute[workspace_id] = {}
+        counts = keys.get(key_id)
+        if counts is None:
+            counts = keys[key_id] = [0, 0, 0, 0]
+        counts[_class_index(status)] += 1
 
     def pending(self) -> int:
         """How many responses are counted and not yet taken to be stored; from any thread."""
-        return sum(list(self._counts.values()))  # one C-level copy: counting may go on
+        # One C-level copy per level: counting may go on meanwhile.
+        return sum(
+            sum(counts)
+            for workspaces in list(self._counts.values())
+            for keys in list(workspaces.values())
+            for counts in list(keys.values())
+        )
 
     def take(self) -> Counts:
         """The counts so far, for `add_usage`; counting starts again from none."""
         taken, self._counts = self._counts, {}
+        self._minute = -1
         return taken
 
     def restore(self, taken: Counts) -> None:
         """Put back counts whose write failed, to be written with the next ones."""
-        for slot, count in taken.items():
-            self._counts[slot] = self._counts.get(slot, 0) + count
+        for minute, workspaces in taken.items():
+            for workspace_id, keys in workspaces.items():
+                for key_id, counts in keys.items():
+                    kept = self._counts.setdefault(minute, {}).setdefault(workspace_id, {})
+                    now = kept.setdefault(key_id, [0, 0, 0, 0])
+                    for index, count in enumerate(counts):
+                        now[index] += count
 
     def flush(self, database: Database) -> int:
         """Take the counts and add them to storage now; returns the rows written.
@@ -90,7 +118,7 @@ def add_usage(database: Database, counts: Counts) -> int:
     if not counts:
         return 0
     with database.transaction() as uow:
-        return _add_usage(uow.session, counts.items())
+        return _add_usage(uow.session, counts)
 
 
 # Rows per statement: within SQLite's 32,766 parameters.
@@ -121,7 +149,7 @@ _RECORD_LAST_USED: Final = (
 )
 
 
-def _add_usage(session: Session, counts: Iterable[tuple[_Slot, int]]) -> int:
+def _add_usage(session: Session, counts: Counts) -> int:
     """Add counts to `key_usage` (upserts on SQLite and PostgreSQL); returns the rows written.
 
     Counts of keys that no longer exist, or not in the workspace given, are left out. Written
@@ -130,13 +158,14 @@ def _add_usage(session: Session, counts: Iterable[tuple[_Slot, int]]) -> int:
     """
     connection = session.connection()
     moment = _moment(connection)
-    minutes: dict[int, object] = {}
     rows: list[tuple[object, ...]] = []
-    for (workspace_id, key_id, minute, status), count in counts:
-        at = minutes.get(minute)
-        if at is None:
-            at = minutes[minute] = moment(minute * 60)
-        rows.append((workspace_id, key_id, at, status, count))
+    for minute, workspaces in counts.items():
+        at = moment(minute * 60)
+        for workspace_id, keys in workspaces.items():
+            for key_id, by_class in keys.items():
+                for status, count in zip(STATUS_CLASSES, by_class, strict=True):
+                    if count:
+                        rows.append((workspace_id, key_id, at, status, count))
     return _write(connection, _ADD_USAGE, rows)
 
 
