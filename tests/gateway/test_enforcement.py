@@ -410,7 +410,17 @@ def test_usage_is_written_in_the_background_every_interval(shop: Shop) -> None:
         assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
         shop.clock.advance(timedelta(minutes=1))  # usage is read up to now, this minute excluded
         assert _usage_written(shop) == {"2xx": 1, "3xx": 0, "4xx": 0, "5xx": 0}  # unflushed
+        # `last_used_at` is written on the same interval, by the change-feed follower.
+        deadline = time.monotonic() + 3
+        while _last_used(shop) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _last_used(shop) is not None
     assert gateway.usage.pending() == 0
+
+
+def _last_used(shop: Shop) -> object:
+    with shop.database.transaction(write=False) as uow:
+        return usage.key_usage(uow, shop.actor, shop.key_id).last_used_at
 
 
 def _usage_written(shop: Shop) -> dict[str, int]:

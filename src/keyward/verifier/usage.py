@@ -93,11 +93,11 @@ class UsageRecorder:
         """Put back counts whose write failed, to be written with the next ones."""
         for minute, workspaces in taken.items():
             for workspace_id, keys in workspaces.items():
+                kept = self._counts.setdefault(minute, {}).setdefault(workspace_id, {})
                 for key_id, counts in keys.items():
-                    kept = self._counts.setdefault(minute, {}).setdefault(workspace_id, {})
-                    now = kept.setdefault(key_id, [0, 0, 0, 0])
+                    into = kept.setdefault(key_id, [0, 0, 0, 0])
                     for index, count in enumerate(counts):
-                        now[index] += count
+                        into[index] += count
 
     def flush(self, database: Database) -> int:
         """Take the counts and add them to storage now; returns the rows written.
