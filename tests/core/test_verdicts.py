@@ -99,18 +99,38 @@ def acquisition_terms(valid_from: float, valid_until: float | None) -> Acquisiti
     return AcquisitionTerms("acq_1", "org_1", "off_1", "api_1", valid_from, valid_until)
 
 
+HELD = ("acquisitions:use@acq_1",)
+MOMENTS = (PAST - 1, PAST, NOW - 1, NOW, NOW + 1, FUTURE - 1, FUTURE, FUTURE + 1)
+
+
 @pytest.mark.parametrize(
-    "snapshot",
+    ("snapshot", "valid_at"),
     [
-        make_snapshot(),
-        make_snapshot(expires_at=NOW),
-        make_snapshot(revoked=True, expires_at=FUTURE),
-        make_snapshot(member_active=False),
-        make_snapshot(acquisition=acquisition_terms(PAST, None)),
-        make_snapshot(acquisition=acquisition_terms(NOW, FUTURE)),
-        make_snapshot(acquisition=acquisition_terms(PAST, FUTURE), expires_at=NOW),
-        make_snapshot(acquisition=acquisition_terms(PAST, NOW), expires_at=FUTURE),
-        make_snapshot(acquisition=acquisition_terms(PAST, FUTURE), key_permissions=("keys:*",)),
+        (make_snapshot(), MOMENTS),
+        (make_snapshot(expires_at=NOW), (PAST - 1, PAST, NOW - 1)),
+        (make_snapshot(revoked=True, expires_at=FUTURE), ()),
+        (make_snapshot(member_active=False), ()),
+        (
+            make_snapshot(acquisition=acquisition_terms(PAST, None), key_permissions=HELD),
+            MOMENTS[1:],
+        ),
+        (
+            make_snapshot(acquisition=acquisition_terms(NOW, FUTURE), key_permissions=HELD),
+            (NOW, NOW + 1, FUTURE - 1),
+        ),
+        (
+            make_snapshot(
+                acquisition=acquisition_terms(PAST, FUTURE), expires_at=NOW, key_permissions=HELD
+            ),
+            (PAST, NOW - 1),
+        ),
+        (
+            make_snapshot(
+                acquisition=acquisition_terms(PAST, NOW), expires_at=FUTURE, key_permissions=HELD
+            ),
+            (PAST, NOW - 1),
+        ),
+        (make_snapshot(acquisition=acquisition_terms(PAST, FUTURE)), ()),
     ],
     ids=[
         "forever",
@@ -125,13 +145,14 @@ def acquisition_terms(valid_from: float, valid_until: float | None) -> Acquisiti
     ],
 )
 def test_the_good_window_holds_exactly_the_moments_the_key_is_valid(
-    snapshot: KeySnapshot,
+    snapshot: KeySnapshot, valid_at: tuple[float, ...]
 ) -> None:
     """The verifier answers a cached key from `good_from`/`good_until` without asking for the
     verdict: the window must agree with `verdict` at every moment, its ends included."""
-    for now in (PAST - 1, PAST, NOW - 1, NOW, NOW + 1, FUTURE - 1, FUTURE, FUTURE + 1):
-        in_window = snapshot.good_from <= now < snapshot.good_until
-        assert in_window is (snapshot.verdict(now) is snapshot.valid), now
+    assert [now for now in MOMENTS if snapshot.verdict(now) is snapshot.valid] == list(valid_at)
+    assert [now for now in MOMENTS if snapshot.good_from <= now < snapshot.good_until] == list(
+        valid_at
+    )
 
 
 @pytest.mark.parametrize(
