@@ -278,9 +278,14 @@ def running_upstream(tls: ssl.SSLContext | None = None) -> Iterator[Origin]:
         except (ConnectionError, asyncio.IncompleteReadError):
             origin.dropped.set()
         finally:
-            origin.closed += 1
             open_writers.discard(writer)
             writer.close()
+            # Counted once the socket is closed, not merely asked to close: a test that waits for
+            # the count may rely on the peer having been told.
+            with suppress(Exception):
+                async with asyncio.timeout(1):
+                    await writer.wait_closed()
+            origin.closed += 1
 
     async def start() -> asyncio.Server:
         listener = socket.socket()
