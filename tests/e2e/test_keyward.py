@@ -251,22 +251,31 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_the_gateway_runs_in_several_processes_on_one_port(fresh_url: str) -> None:
-    _init(fresh_url)
-    port = free_port()
+def _gateway_with_workers(url: str, port: int) -> tuple["subprocess.Popen[bytes]", list[int]]:
+    """`keyward serve gateway` in three processes, once its two workers serve `port`."""
     process = subprocess.Popen(
         [KEYWARD, "serve", "gateway", "--gateway-port", str(port)],
-        env=environment(fresh_url, KEYWARD_GATEWAY_WORKERS="3"),
+        env=environment(url, KEYWARD_GATEWAY_WORKERS="3"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 30
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        workers = [pid for pid in _children(process.pid) if _listens(pid, port)]
+    if len(workers) < 2:
+        process.kill()
+        process.wait()
+        pytest.fail(f"two more processes serve the port; found {workers}")
+    return process, workers
+
+
+def test_the_gateway_runs_in_several_processes_on_one_port(fresh_url: str) -> None:
+    _init(fresh_url)
+    port = free_port()
+    process, workers = _gateway_with_workers(fresh_url, port)
     try:
-        deadline = time.monotonic() + 30
-        workers: list[int] = []
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-            workers = [pid for pid in _children(process.pid) if _listens(pid, port)]
-        assert len(workers) == 2, "two more processes serve the port"
         answers = set()
         for _ in range(20):
             with httpx.Client(timeout=10) as client:  # a new connection each time
@@ -276,6 +285,36 @@ def test_the_gateway_runs_in_several_processes_on_one_port(fresh_url: str) -> No
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=20)
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_workers_stop_when_the_gateway_process_is_killed(fresh_url: str) -> None:
+    """A parent that cannot stop its workers (SIGKILL, or SIGTERM while it starts) does not
+    leave them serving the port."""
+    _init(fresh_url)
+    port = free_port()
+    process, workers = _gateway_with_workers(fresh_url, port)
+    process.kill()
+    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "the workers outlive their parent"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/nothing", timeout=5)
+    finally:
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs: an orphaned worker is reaped by init once it exits."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _listens(pid: int, port: int) -> bool:

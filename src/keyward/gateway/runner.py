@@ -248,6 +248,12 @@ def _serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        parent = multiprocessing.parent_process()
+        if parent is not None:
+            # A worker stops with its parent, however the parent ended: one killed before it
+            # could stop its workers would otherwise leave them serving the port for good.
+            # The sentinel becomes readable when the parent's end of it closes.
+            loop.add_reader(parent.sentinel, stop.set)
         await stop.wait()
         await gateway.stop()
         database.dispose()
