@@ -49,6 +49,27 @@ def test_http10_keep_alive_request_keeps_the_connection(gateway: Gateway) -> Non
     assert (second.status, second.header("connection")) == (401, "keep-alive")
 
 
+def test_each_request_is_taken_in_its_own_http_version(gateway: Gateway) -> None:
+    """Wherever its request line falls in what arrives: first in a read, behind another
+    request, or split over two reads."""
+    keep_alive = "Connection: keep-alive"
+    with gateway.connect() as client:
+        client.send(get("/echo/1") + get("/echo/2", keep_alive, version="1.0") + get("/echo/3"))
+        answers = [client.read_response() for _ in range(3)]
+        split = get("/echo/4", keep_alive, version="1.0")
+        client.send(split[:20])  # the request line without its CRLF
+        time.sleep(0.05)
+        client.send(split[20:])
+        answers.append(client.read_response())
+        for version in ("1.0", "1.1"):
+            client.send(get("/echo/5", keep_alive, version=version))
+            answers.append(client.read_response())
+    versions = [dict(a.json()["headers"])["via"].removesuffix(" keyward") for a in answers]
+    assert versions == ["1.1", "1.0", "1.1", "1.0", "1.0", "1.1"]
+    connection = [a.header("connection") for a in answers]
+    assert connection == [None, "keep-alive", None, "keep-alive", "keep-alive", None]
+
+
 def test_connection_close_closes_after_the_answer(gateway: Gateway) -> None:
     with gateway.connect() as client:
         response = client.request(get("/echo", "Connection: close"))

@@ -3,7 +3,10 @@
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
+
+# Bound once: compiled code looks a module's attribute up again at every call.
+_time: Final = time.time
 
 
 class Clock(Protocol):
@@ -21,7 +24,7 @@ class SystemClock:
         return datetime.now(UTC)
 
     def timestamp(self) -> float:
-        return time.time()
+        return _time()
 
 
 class ManualClock:

@@ -122,6 +122,13 @@ def _query_start(target: bytes) -> int:
     return query_at
 
 
+def _holds_at(data: bytes, at: int, literal: bytes) -> bool:
+    """Whether `data` holds `literal` from index `at`."""
+    if len(data) < at + len(literal):
+        return False
+    return all(data[at + i] == literal[i] for i in range(len(literal)))
+
+
 def _bad_request(message: str) -> Reply:
     return error_reply(400, "bad_request", message)
 
@@ -287,6 +294,7 @@ class ClientConnection(asyncio.Protocol):
         "_host",
         "_hosts",
         "_in_head",
+        "_line_in_read",
         "_loop",
         "_max_head",
         "_out",
@@ -297,6 +305,8 @@ class ClientConnection(asyncio.Protocol):
         "_priming",
         "_queued",
         "_raw_head",
+        "_read",
+        "_read_at_message",
         "_stopped",
         "_transfer_encoding",
         "_transport",
@@ -340,6 +350,9 @@ class ClientConnection(asyncio.Protocol):
         self._in_head = False
         self._url = b""
         self._head_began = False
+        self._read = b""
+        self._read_at_message = False
+        self._line_in_read = False
         self._raw_head = 0
         self._unseen = 0
         self._head_size = 0
@@ -372,6 +385,9 @@ class ClientConnection(asyncio.Protocol):
         if self._stopped:
             return
         self._head_began = False
+        # A read that begins between requests begins with the next request line.
+        self._read = data
+        self._read_at_message = not self._in_head and self._parsing is None
         if self._parsing is not None:
             # Bytes of a body that yield no body data: chunk sizes and trailer fields, which
             # llhttp, like a head, keeps whole until they end.
@@ -392,6 +408,8 @@ class ClientConnection(asyncio.Protocol):
                     self._refuse(_too_large())
             elif self._unseen > self._max_head and self._parsing is not None:
                 self._refuse(_too_large())
+        finally:
+            self._read = b""  # not kept beyond this read
 
     def eof_received(self) -> bool:
         # A client that stops sending has gone, as nginx takes it too: whatever it asked is
@@ -440,6 +458,8 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head_began = True
+        self._line_in_read = self._read_at_message
+        self._read_at_message = False
         self._head_size = 0
         self._fields = []
         self._host = None
@@ -504,7 +524,8 @@ class ClientConnection(asyncio.Protocol):
         if not self._accepting or self._closing:
             return  # a request after one that closes the connection
         parser = self._parser
-        version = parser.get_http_version()
+        method = parser.get_method()
+        version = self._version(method)
         if version != "1.1" and version != "1.0":
             raise _RefusalError(
                 error_reply(
@@ -544,7 +565,6 @@ class ClientConnection(asyncio.Protocol):
             nominated = nominated_fields(self._connection_values)
             if nominated:
                 fields = [field for field in fields if field[0] not in nominated]
-        method = parser.get_method()
         upgrade = self._upgrade if parser.should_upgrade() else None
         if upgrade is not None and body != _NO_BODY:
             # llhttp hands what follows an upgrade head to the new protocol; a body comes first,
@@ -584,6 +604,16 @@ class ClientConnection(asyncio.Protocol):
         else:
             self._waiting.append(ex)
             self._pause(_PIPELINED)
+
+    def _version(self, method: bytes) -> str:
+        """The request's HTTP version. Read off the request line when it is at the start of
+        this read (then `method SP target SP` precedes it): llhttp formats it anew each time."""
+        if self._head_began and self._line_in_read:
+            data = self._read
+            at = len(method) + len(self._url) + 1
+            if _holds_at(data, at, b" HTTP/1.1\r\n") and _holds_at(data, 0, method):
+                return "1.1"
+        return self._parser.get_http_version()
 
     def on_body(self, body: bytes) -> None:
         self._unseen = 0
@@ -927,16 +957,17 @@ class ClientConnection(asyncio.Protocol):
 
     # -- ResponseSink: what the upstream connection reports
 
-    def response_head(self, status: int, fields: bytes, version: str) -> bool:
+    def response_head(self, status: int, lines: list[bytes], version: str) -> bool:
         """Relay the head; True when the body lasts until the upstream closes.
 
-        `fields` are the head's field lines as llhttp accepted them, each ended by CRLF."""
+        `lines` are the head's lines as llhttp accepted them: the status line, then the field
+        lines."""
         ex = self._active
         if ex is None or ex.forward is None:
             return False
         via = self._context.via_for(version)
         if status == 101:
-            head = switching_head(fields, via=via, extra=ex.forward.response_headers)
+            head = switching_head(lines, via=via, extra=ex.forward.response_headers)
             self._out.append(head)
             ex.status = status
             ex.head_sent = True
@@ -944,7 +975,7 @@ class ClientConnection(asyncio.Protocol):
             return False
         head, ex.mode, ex.keep_alive, until_close = response_head(
             status,
-            fields,
+            lines,
             via=via,
             extra=ex.forward.response_headers,
             head_request=ex.method == b"HEAD",

@@ -171,13 +171,17 @@ class Hop:
     on the client, its Host and its HTTP version, so they are made once per connection.
     """
 
-    __slots__ = ("_added", "_address", "_node", "_pseudonym")
+    __slots__ = ("_added", "_added_host", "_added_version", "_address", "_node", "_pseudonym")
 
     def __init__(self, client_address: str, pseudonym: bytes) -> None:
         self._address = client_address.encode()
         self._node = forwarded_node(client_address)
         self._pseudonym = pseudonym
-        self._added: dict[tuple[bytes | None, str], tuple[bytes, int]] = {}
+        # The fields added for the last Host and version: a client sends the same on each
+        # request of its connection.
+        self._added_host: bytes | None = None
+        self._added_version = ""
+        self._added = b""
 
     def request_head(
         self,
@@ -215,10 +219,11 @@ class Hop:
                 earlier = prior.get(kind)
                 prior[kind] = value if earlier is None else earlier + b", " + value
         if prior is None:
-            added = self._added.get((client_host, version))
-            if added is None:
-                added = self._added[client_host, version] = self._fields(client_host, version, {})
-            ours = added[0]
+            if version != self._added_version or client_host != self._added_host:
+                self._added = self._fields(client_host, version, {})[0]
+                self._added_host = client_host
+                self._added_version = version
+            ours = self._added
         else:
             # Extending the handler's X-Forwarded-For, Forwarded or Via: checked with its fields.
             added = self._fields(client_host, version, prior)
@@ -264,7 +269,7 @@ class Hop:
 
 def response_head(
     status: int,
-    fields: bytes,
+    lines: list[bytes],
     *,
     via: bytes,
     extra: list[tuple[bytes, bytes]],
@@ -275,7 +280,8 @@ def response_head(
     """The head relayed to the client, how its body is framed towards the client, whether the
     client connection stays, and whether the upstream's body lasts until it closes.
 
-    `fields` are the upstream's field lines as llhttp accepted them, each ended by CRLF.
+    `lines` are the upstream's head lines as llhttp accepted them: the status line (not
+    relayed), then the field lines.
     Hop-by-hop fields and those the upstream named in Connection are dropped, Via is extended
     and the handler's `extra` fields are added. A Content-Length is kept; any other body is
     re-chunked for HTTP/1.1 clients and delimited by closing the connection for HTTP/1.0 ones.
@@ -287,7 +293,8 @@ def response_head(
     prior_via = b""
     connection_values: list[bytes] | None = None
     index = _RESPONSE_INDEX
-    for line in fields.split(b"\r\n"):
+    for i in range(1, len(lines)):
+        line = lines[i]
         kind, start = _line_kind(line, index)
         if kind < 0:
             if line:
@@ -350,17 +357,17 @@ def response_head(
     return head, body, keep_alive, until_close
 
 
-def switching_head(fields: bytes, *, via: bytes, extra: list[tuple[bytes, bytes]]) -> bytes:
+def switching_head(lines: list[bytes], *, via: bytes, extra: list[tuple[bytes, bytes]]) -> bytes:
     """The 101 relayed to the client before a tunnel opens: the upstream's Upgrade is kept.
-    `fields` are as `response_head` takes them."""
-    lines = [line.partition(b":") for line in fields.split(b"\r\n") if line]
+    `lines` are as `response_head` takes them."""
+    fields = [line.partition(b":") for line in lines[1:] if line]
     nominated = nominated_fields(
-        [value for name, _, value in lines if name.lower() == b"connection"]
+        [value for name, _, value in fields if name.lower() == b"connection"]
     )
     parts = [status_line(101)]
     count = 1
     prior_via = b""
-    for name, _, value in lines:
+    for name, _, value in fields:
         lname = name.lower()
         value = value.strip(b" \t")
         if lname == b"upgrade":

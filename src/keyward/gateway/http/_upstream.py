@@ -296,11 +296,10 @@ class UpstreamConnection(asyncio.Protocol):
         head = self._head
         if head and (head[0] == 13 or head[0] == 10):
             head = head.lstrip(b"\r\n")
-        end = head.find(b"\r\n\r\n")
-        if end + 4 > self._max_head:
+        top, _, rest = head.partition(b"\r\n\r\n")
+        if len(top) + 4 > self._max_head:
             raise _HeadTooLargeError
-        fields = head[head.find(b"\r\n") + 2 : end + 2]
-        self._head = head[end + 4 :]  # after an interim response, the next head begins here
+        self._head = rest  # after an interim response, the next head begins here
         status = self._parser.get_status_code()
         if status < 200:
             if status != 101:
@@ -315,7 +314,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._awaiting_head = False
         self._head = b""
         version = "1.1" if head.startswith(b"HTTP/1.1 ") else self._parser.get_http_version()
-        self._until_close = sink.response_head(status, fields, version)
+        # The status line, then the field lines.
+        self._until_close = sink.response_head(status, top.split(b"\r\n"), version)
         if not self._expect_body and not self._switching:
             self._reset_parser = True
             self._complete()
