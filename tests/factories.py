@@ -2,6 +2,7 @@
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from keyward.core.actors import Actor, Via
@@ -105,6 +106,35 @@ def make_organization(
         return organizations.create_organization(uow, actor, body)
 
 
+@dataclass(frozen=True, slots=True)
+class Party:
+    """A member of an organization, with the role of its side, and the organization."""
+
+    organization_id: str
+    member_id: str
+    actor: Actor
+
+
+def make_party(
+    db: Database,
+    actor: Actor,
+    *,
+    kind: OrganizationKind = OrganizationKind.ACQUIRER,
+    organization_id: str | None = None,
+) -> Party:
+    """A member with the acquirer (or provider) role in an organization of that kind, a new
+    one unless given."""
+    if organization_id is None:
+        organization_id = make_organization(db, actor, kind=kind).id
+    member = make_member(db, actor, roles=[kind.value], organization_ids=[organization_id])
+    return Party(organization_id, member.id, actor_for(db, actor.workspace_id, member.id))
+
+
+def full_key(db: Database, actor: Actor) -> KeyCreated:
+    """An account key holding every right of its creator."""
+    return make_key(db, actor, name="everything", permissions=actor.permissions.strings())
+
+
 def secret(created: KeyCreated) -> str:
     assert created.key is not None
     return created.key
@@ -198,6 +228,7 @@ def make_api(
     spec: str = PETSTORE_30,
     name: str | None = None,
     mount_path: str | None = None,
+    provider_organization_id: str | None = None,
 ) -> ApiImported:
     n = next(_serial)
     body = ApiImport.model_validate(
@@ -205,6 +236,7 @@ def make_api(
             "name": name or f"API {n}",
             "upstream_url": "https://upstream.example.com",
             "mount_path": mount_path or f"api{n}",
+            "provider_organization_id": provider_organization_id,
             "spec": spec,
         }
     )

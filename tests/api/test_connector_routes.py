@@ -11,11 +11,12 @@ from tests.conftest import settings_for
 from tests.factories import (
     admin,
     bearer,
+    full_key,
     make_acquisition,
     make_acquisition_key,
     make_api,
     make_offering,
-    make_organization,
+    make_party,
     make_workspace,
     secret,
 )
@@ -32,10 +33,11 @@ def test_connector_lifecycle_over_http(
     api: TestClient, db: Database, receiver: WebhookReceiver
 ) -> None:
     set_up = make_workspace(db)
-    actor = admin(db, set_up)
-    headers = bearer(set_up.admin_key)
-    offering = make_offering(db, actor, make_api(db, actor).id)
-    acquisition = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    boss = admin(db, set_up)
+    buyer = make_party(db, boss)
+    headers = bearer(full_key(db, buyer.actor))
+    offering = make_offering(db, boss, make_api(db, boss).id)
+    acquisition = make_acquisition(db, boss, offering.id, buyer.organization_id)
     created = api.post(
         f"/v1/acquisitions/{acquisition.id}/connectors",
         headers=headers,
@@ -64,10 +66,12 @@ def test_connector_input_is_checked(
     api: TestClient, db: Database, receiver: WebhookReceiver
 ) -> None:
     set_up = make_workspace(db)
-    actor = admin(db, set_up)
-    headers = bearer(set_up.admin_key)
-    offering = make_offering(db, actor, make_api(db, actor).id)
-    acquisition = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    boss = admin(db, set_up)
+    buyer = make_party(db, boss)
+    actor = buyer.actor
+    headers = bearer(full_key(db, actor))
+    offering = make_offering(db, boss, make_api(db, boss).id)
+    acquisition = make_acquisition(db, boss, offering.id, buyer.organization_id)
     path = f"/v1/acquisitions/{acquisition.id}/connectors"
     for body, code in (
         ({"kind": "webhook", "url": "ftp://example.com/x"}, "invalid_destination"),

@@ -152,16 +152,23 @@ def _pending(api: TestClient, world: World, key_id: str, action: str) -> dict[st
     return request
 
 
-def _approver_of(api: TestClient, db: Database, world: World, api_id: str) -> Headers:
-    """A member who may approve key requests on `api_id` only (and renew keys)."""
+def _approver_of(
+    api: TestClient, db: Database, world: World, api_id: str | None, *, renews: bool = True
+) -> Headers:
+    """A key of a member with the approver role (and the right to renew any key) whom the
+    policy of `api_id` names its approver (None: no API's); with `renews`, the key holds
+    that right too."""
     boss = actor_for(db, world.workspace_id, _admin_member(api, world))
-    rights = [f"keys:approve@{api_id}", "keys:renew", "keys:create"]
-    member = make_member(db, boss, name="Approver", permissions=rights)
+    member = make_member(
+        db, boss, name="Approver", roles=["approver"], permissions=["keys:renew", "keys:create"]
+    )
+    if api_id is not None:
+        _set_policy(api, world.admin, api_id, approvers=[member.id])
     key = make_key(
         db,
         actor_for(db, world.workspace_id, member.id),
         name="approver",
-        permissions=[f"keys:approve@{api_id}", "keys:renew"],
+        permissions=["keys:approve", "keys:read", *(["keys:renew"] if renews else [])],
     )
     return bearer(key)
 
@@ -410,7 +417,7 @@ def test_an_approver_of_the_api_acts_at_once_where_the_policy_wants_approval(
     renewed = _post(api, f"/v1/keys/{created['id']}/renew", approver)
     assert renewed.status_code == 200, renewed.text
     assert _at(renewed.json()["expires_at"]) == START + timedelta(days=31)
-    other_api = _approver_of(api, db, world, "api_00000000000000000000000000")
+    other_api = _approver_of(api, db, world, None)
     elsewhere = _post(api, f"/v1/keys/{created['id']}/renew", other_api)
     assert elsewhere.status_code == 202, "an approver of another API is not one of this API"
     cancelled = _post(api, f"/v1/key-requests/{elsewhere.json()['id']}/cancel", other_api)
@@ -645,7 +652,14 @@ def test_nobody_decides_their_own_request_and_only_the_requester_cancels(
     world = _world(api, db, key_lifetime="P30D", renewal_requires_approval=True)
     created = _acquisition_key(api, world, "alice")
     boss = actor_for(db, world.workspace_id, _admin_member(api, world))
-    member = make_member(db, boss, roles=["acquirer"], permissions=[f"keys:approve@{world.api_id}"])
+    [organization] = api.get("/v1/organizations", headers=world.admin).json()["data"]
+    member = make_member(
+        db,
+        boss,
+        roles=["acquirer"],
+        permissions=[f"keys:approve@{world.api_id}"],
+        organization_ids=[organization["id"]],
+    )
     as_member = actor_for(db, world.workspace_id, member.id)
     without_approve = bearer(make_key(db, as_member, permissions=["keys:renew", "keys:read"]))
     with_approve = bearer(make_key(db, as_member, permissions=[f"keys:approve@{world.api_id}"]))
@@ -696,7 +710,7 @@ def test_approvers_of_one_api_neither_see_nor_decide_requests_on_another(
     ours = _pending(api, world, _acquisition_key(api, world, "ours")["id"], "revoke")
     theirs_key = _acquisition_key(api, world, "theirs", other_acquisition)
     theirs = _pending(api, world, theirs_key["id"], "revoke")
-    approver = _approver_of(api, db, world, world.api_id)
+    approver = _approver_of(api, db, world, world.api_id, renews=False)
     listed = api.get("/v1/key-requests", headers=approver, params={"status": "pending"})
     assert [r["id"] for r in listed.json()["data"]] == [ours["id"]]
     everything = api.get("/v1/key-requests", headers=world.admin).json()["data"]

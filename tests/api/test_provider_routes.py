@@ -138,7 +138,9 @@ def test_patch_and_delete(api: TestClient, provider: dict[str, str]) -> None:
     _import(api, provider, PETSTORE_30, mount="second")
     clash = api.patch(f"/v1/apis/{first}", headers=provider, json={"mount_path": "second"})
     assert clash.status_code == 409
-    assert clash.json()["error"]["code"] == "mount_path_taken"
+    assert clash.json()["error"]["code"] == "mount_conflict"
+    inside = api.patch(f"/v1/apis/{first}", headers=provider, json={"mount_path": "second/v2"})
+    assert inside.json()["error"]["code"] == "mount_conflict"
     moved = api.patch(f"/v1/apis/{first}", headers=provider, json={"mount_path": "third"})
     assert moved.json()["gateway_url"].endswith("/third/v1")
     assert api.delete(f"/v1/apis/{first}", headers=provider).status_code == 204
@@ -157,6 +159,12 @@ def acquisition(api: TestClient, provider: dict[str, str]) -> str:
     organization = api.post(
         "/v1/organizations", headers=provider, json={"name": "Globex", "kind": "acquirer"}
     ).json()
+    # Keys of Globex's acquisitions are held by Globex's members: the admin joins it.
+    me = api.get("/v1/me", headers=provider).json()["member"]["id"]
+    joined = api.patch(
+        f"/v1/members/{me}", headers=provider, json={"organization_ids": [organization["id"]]}
+    )
+    assert joined.status_code == 200, joined.text
     acquired = api.post(
         "/v1/acquisitions",
         headers=provider,

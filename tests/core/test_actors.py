@@ -5,6 +5,7 @@ import pytest
 from keyward.core.actors import Actor, Via
 from keyward.core.errors import PermissionDenied
 from keyward.core.ids import new_id
+from keyward.core.ownership import Grant, Reach, Standing
 from keyward.core.permissions import PermissionSet
 
 
@@ -13,7 +14,7 @@ def make_actor(*permissions: str) -> Actor:
         workspace_id="ws_1",
         member_id="mem_1",
         key_id="key_1",
-        permissions=PermissionSet.parse(permissions),
+        standing=Standing("mem_1", (Grant(PermissionSet.parse(permissions), Reach.WORKSPACE),)),
         via=Via.KEY,
     )
 

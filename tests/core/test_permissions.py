@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keyward.core.ownership import UnknownRole, role_permissions
 from keyward.core.permissions import (
     ALL_ACTIONS,
     CATALOG,
@@ -11,9 +12,7 @@ from keyward.core.permissions import (
     InvalidPermission,
     Permission,
     PermissionSet,
-    UnknownRole,
     parse_permission,
-    role_permissions,
 )
 
 IDS = ("k1", "k2")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from keyward.core.ownership import Grant, Reach, Standing
 from keyward.core.permissions import EMPTY, PermissionSet
 from keyward.core.verdicts import (
     MISSING,
@@ -37,7 +38,9 @@ def make_snapshot(
         member_active=member_active,
         expires_at=expires_at,
         key_permissions=PermissionSet.parse(key_permissions),
-        member_permissions=PermissionSet.parse(member_permissions),
+        member_standing=Standing(
+            member_id, (Grant(PermissionSet.parse(member_permissions), Reach.WORKSPACE),)
+        ),
     )
 
 

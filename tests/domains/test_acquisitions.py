@@ -39,6 +39,7 @@ from tests.factories import (
     make_member,
     make_offering,
     make_organization,
+    make_party,
     make_workspace,
     secret,
 )
@@ -61,9 +62,10 @@ def test_acquiring_needs_an_acquirer_organization_one_belongs_to(db: Database) -
     globex, initech = make_organization(db, boss), make_organization(db, boss)
     buyer = make_member(db, boss, roles=["acquirer"], organization_ids=[globex.id])
     buyer_actor = actor_for(db, set_up.workspace.id, buyer.id)
-    with pytest.raises(PermissionDenied) as outsider:
+    # Another organization is none of the buyer's business: answered as if it did not exist.
+    with pytest.raises(InvalidInput) as outsider:
         make_acquisition(db, buyer_actor, offering.id, initech.id)
-    assert outsider.value.code == "not_organization_member"
+    assert outsider.value.code == "organization_not_found"
     acquired = make_acquisition(db, buyer_actor, offering.id, globex.id)
     assert acquired.state is AcquisitionState.ACTIVE
     with pytest.raises(Conflict) as twice:
@@ -92,9 +94,15 @@ def test_validity_comes_from_the_offerings_period(db: Database, clock: ManualClo
 
 def test_several_named_keys_per_acquisition_each_verifying(db: Database, live: Verifier) -> None:
     set_up = make_workspace(db)
-    actor = admin(db, set_up)
-    offering = make_offering(db, actor, make_api(db, actor).id)
-    acquired = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    boss = admin(db, set_up)
+    offering = make_offering(db, boss, make_api(db, boss).id)
+    buyer = make_party(db, boss)
+    actor = buyer.actor
+    acquired = make_acquisition(db, actor, offering.id, buyer.organization_id)
+    # An admin manages the acquisition but holds no secret of it: only its organization does.
+    with pytest.raises(PermissionDenied) as admins_hold_none:
+        make_acquisition_key(db, boss, acquired.id, name="alice")
+    assert admins_hold_none.value.code == "not_organization_member"
     alice = make_acquisition_key(db, actor, acquired.id, name="alice")
     partner = make_acquisition_key(db, actor, acquired.id, name="partner ltd")
     assert alice.kind is KeyKind.ACQUISITION
@@ -118,9 +126,11 @@ def test_keys_stop_when_the_acquisition_expires_and_reacquiring_revives_them(
     db: Database, live: Verifier, clock: ManualClock
 ) -> None:
     set_up = make_workspace(db)
-    actor = admin(db, set_up)
-    offering = make_offering(db, actor, make_api(db, actor).id, period="P30D")
-    acquired = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    boss = admin(db, set_up)
+    offering = make_offering(db, boss, make_api(db, boss).id, period="P30D")
+    buyer = make_party(db, boss)
+    actor = buyer.actor
+    acquired = make_acquisition(db, actor, offering.id, buyer.organization_id)
     key = secret(make_acquisition_key(db, actor, acquired.id))
     assert live.verify(key).valid
     clock.advance(timedelta(days=30))
@@ -153,9 +163,11 @@ def test_a_key_lives_at_most_as_long_as_the_policy_says(db: Database, clock: Man
     )
     with db.transaction() as uow:
         apis.set_policy(uow, actor, api.id, policy)
+    buyer = make_party(db, actor)
     acquired = make_acquisition(
-        db, actor, make_offering(db, actor, api.id).id, make_organization(db, actor).id
+        db, actor, make_offering(db, actor, api.id).id, buyer.organization_id
     )
+    actor = buyer.actor
     default = make_acquisition_key(db, actor, acquired.id)
     assert default.expires_at == clock.now() + timedelta(days=7)
     shorter = AcquisitionKeyCreate.model_validate({"name": "short", "expires_in": "P1D"})
@@ -191,9 +203,11 @@ def test_an_active_acquisition_key_is_deleted_only_with_revoke_in_one_step(
     db: Database, live: Verifier
 ) -> None:
     set_up = make_workspace(db)
-    actor = admin(db, set_up)
-    offering = make_offering(db, actor, make_api(db, actor).id)
-    acquired = make_acquisition(db, actor, offering.id, make_organization(db, actor).id)
+    boss = admin(db, set_up)
+    offering = make_offering(db, boss, make_api(db, boss).id)
+    buyer = make_party(db, boss)
+    actor = buyer.actor
+    acquired = make_acquisition(db, actor, offering.id, buyer.organization_id)
     created = make_acquisition_key(db, actor, acquired.id)
     assert live.verify(secret(created)).valid
     with pytest.raises(Conflict) as refused, db.transaction() as uow:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from keyward.core.errors import Conflict, InvalidInput, NotFound, TooLarge
@@ -10,7 +11,7 @@ from keyward.core.openapi.security import KeyRole, Location
 from keyward.db.engine import Database
 from keyward.db.models import Api, ApiVersion, AuditEvent
 from keyward.domains.apis import service
-from keyward.domains.apis.schemas import ApiImport, KeyPolicy, SpecUpload
+from keyward.domains.apis.schemas import ApiImport, ApiUpdate, KeyPolicy, SpecUpload
 from keyward.domains.pagination import PageRequest
 from keyward.settings import Settings
 from tests.factories import (
@@ -116,8 +117,53 @@ def test_names_are_unique_per_workspace_and_mount_paths_everywhere(db: Database)
     assert same_name.value.code == "api_exists"
     with pytest.raises(Conflict) as same_mount:
         make_api(db, admin(db, theirs), name="Pets", mount_path="pets")
-    assert same_mount.value.code == "mount_path_taken"
+    assert same_mount.value.code == "mount_conflict"
     assert make_api(db, admin(db, theirs), name="Pets", mount_path="their-pets").name == "Pets"
+
+
+@pytest.mark.parametrize("mount", ["pets/v1", "pets/v1/x", "pets", "/pets/v1/", "shop"])
+def test_no_mount_equals_contains_or_lies_inside_another_in_any_workspace(
+    db: Database, mount: str
+) -> None:
+    ours, theirs = make_workspace(db), make_workspace(db)
+    make_api(db, admin(db, ours), mount_path="pets/v1")
+    make_api(db, admin(db, ours), mount_path="shop/cart")
+    with pytest.raises(Conflict) as nested:
+        make_api(db, admin(db, theirs), mount_path=mount.strip("/"))
+    assert nested.value.code == "mount_conflict"
+    # The answer names nothing of the API already there.
+    assert nested.value.details == {"mount_path": mount.strip("/")}
+    assert "pets/v1" not in nested.value.message.replace(mount.strip("/"), "")
+
+
+def test_a_mount_beside_another_is_free_and_moving_one_inside_another_is_refused(
+    db: Database,
+) -> None:
+    boss = admin(db, make_workspace(db))
+    make_api(db, boss, mount_path="pets/v1")
+    beside = make_api(db, boss, mount_path="pets/v2")
+    assert make_api(db, boss, mount_path="petsv1").mount_path == "petsv1"
+    with pytest.raises(Conflict) as moved, db.transaction() as uow:
+        service.update_api(uow, boss, beside.id, ApiUpdate(mount_path="pets"), Settings())
+    assert moved.value.code == "mount_conflict"
+    with db.transaction() as uow:
+        kept = service.update_api(uow, boss, beside.id, ApiUpdate(mount_path="pets/v2"), Settings())
+    assert kept.mount_path == "pets/v2"
+
+
+@pytest.mark.parametrize("mount", ["healthz", "metrics/x", ".well-known", "readyz"])
+def test_paths_the_gateway_keeps_for_itself_are_refused(mount: str) -> None:
+    with pytest.raises(ValidationError):
+        ApiImport.model_validate(
+            {"name": "x", "upstream_url": "https://u.example", "mount_path": mount, "spec": "{}"}
+        )
+
+
+def test_a_leading_slash_in_a_mount_is_dropped() -> None:
+    body = ApiImport.model_validate(
+        {"name": "x", "upstream_url": "https://u.example", "mount_path": "/pets", "spec": "{}"}
+    )
+    assert body.mount_path == "pets"
 
 
 def test_a_new_version_reports_added_removed_and_changed_operations(db: Database) -> None:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from keyward.core.clock import ManualClock
-from keyward.core.errors import Conflict, InvalidInput, KeywardError, PermissionDenied
+from keyward.core.errors import Conflict, InvalidInput, KeywardError, NotFound, PermissionDenied
 from keyward.core.keys import KeyState
 from keyward.core.verdicts import KeyCode
 from keyward.db.engine import Database
@@ -215,17 +215,17 @@ def test_revoked_and_expired_keys_are_not_rotated(world: World, clock: ManualClo
     assert _key(world.db, world.key.id).rotated_at is None
 
 
-def test_rotating_someone_elses_wider_key_is_an_escalation(db: Database, live: Verifier) -> None:
+def test_only_its_owner_rotates_an_account_key(db: Database, live: Verifier) -> None:
     set_up = make_workspace(db)
     boss = admin(db, set_up)
-    wide = make_key(db, boss, permissions=["*:*"])
-    rotator = make_member(db, boss, permissions=["keys:rotate", "keys:read"])
-    with pytest.raises(PermissionDenied) as refused, db.transaction() as uow:
-        service.rotate_key(
-            uow, actor_for(db, set_up.workspace.id, rotator.id), wide.id, timedelta(0)
-        )
-    assert refused.value.code == "permission_escalation"
-    assert live.verify(secret(wide)).valid
+    rotator = make_member(db, boss, permissions=["keys:rotate", "keys:read", "keys:create"])
+    rotating = actor_for(db, set_up.workspace.id, rotator.id)
+    theirs = make_key(db, rotating, permissions=["keys:read"])
+    for key, actor in ((make_key(db, boss, permissions=["*:*"]), rotating), (theirs, boss)):
+        with pytest.raises(PermissionDenied) as refused, db.transaction() as uow:
+            service.rotate_key(uow, actor, key.id, timedelta(hours=1))
+        assert refused.value.code == "not_key_owner"
+        assert live.verify(secret(key)).valid
 
 
 # --- revoke and delete -------------------------------------------------------------------
@@ -269,7 +269,7 @@ def test_revocation_is_final(world: World, live: Verifier) -> None:
     with pytest.raises(Conflict):
         world.acting(world.admin, service.renew_key, world.key.id)
     with pytest.raises(Conflict):
-        world.acting(world.admin, service.rotate_key, world.key.id, timedelta(0))
+        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0))
     assert live.verify(secret(world.key)).code is KeyCode.KEY_REVOKED
 
 
@@ -318,9 +318,10 @@ def test_bulk_delete_with_rights_on_some_keys_skips_the_others(db: Database) -> 
     member = make_member(db, world.admin, permissions=[f"keys:delete@{mine.id}"])
     narrow = actor_for(db, world.admin.workspace_id, member.id)
     done = world.acting(narrow, service.bulk_delete, [mine.id, theirs.id])
+    # A key the member may not see at all is answered like a key that does not exist.
     assert [(r.result, r.code) for r in done.results] == [
         (BulkOutcome.DELETED, None),
-        (BulkOutcome.SKIPPED, "permission_denied"),
+        (BulkOutcome.NOT_FOUND, "key_not_found"),
     ]
     nobody = actor_for(db, world.admin.workspace_id, make_member(db, world.admin).id)
     with pytest.raises(PermissionDenied):
@@ -384,10 +385,15 @@ def test_only_approvers_of_the_key_api_decide(db: Database) -> None:
     request = world.acting(world.acquirer, service.renew_key, world.key.id, allow_request=True)
     other_api = make_api(db, world.admin).id
     other = make_member(db, world.admin, permissions=[f"keys:approve@{other_api}"])
-    for undecided in (world.acquirer, actor_for(db, world.admin.workspace_id, other.id)):
-        with pytest.raises(PermissionDenied) as refused:
-            world.acting(undecided, requests.approve, request.id, "")
-        assert refused.value.code == "permission_denied"
+    with pytest.raises(PermissionDenied) as refused:
+        world.acting(world.acquirer, requests.approve, request.id, "")
+    assert refused.value.code == "permission_denied"
+    # An approver of another API cannot even see the request.
+    with pytest.raises(NotFound) as hidden:
+        world.acting(
+            actor_for(db, world.admin.workspace_id, other.id), requests.approve, request.id, ""
+        )
+    assert hidden.value.code == "key_request_not_found"
     approved = world.acting(world.approver, requests.approve, request.id, "")
     assert approved.status is RequestStatus.APPROVED
 
@@ -465,9 +471,18 @@ def test_approvers_see_requests_of_their_apis_and_requesters_their_own(db: Datab
     for viewer in (world.approver, world.acquirer, world.admin):
         listed = world.acting(viewer, requests.list_requests, pending, PageRequest())
         assert [r.id for r in listed.data] == [mine.id]
-    assert world.acting(blind, requests.list_requests, pending, PageRequest()).data == []
-    with pytest.raises(KeywardError) as hidden:
+    # Reading requests needs the right to read keys.
+    with pytest.raises(PermissionDenied) as refused:
+        world.acting(blind, requests.list_requests, pending, PageRequest())
+    assert refused.value.details["required"] == "keys:read"
+    with pytest.raises(PermissionDenied) as refused:
         world.acting(blind, requests.get_request, mine.id)
+    assert refused.value.details["required"] == "keys:read"
+    reader = make_member(db, world.admin, roles=["acquirer"], organization_ids=[])
+    stranger = actor_for(db, world.admin.workspace_id, reader.id)
+    assert world.acting(stranger, requests.list_requests, pending, PageRequest()).data == []
+    with pytest.raises(KeywardError) as hidden:
+        world.acting(stranger, requests.get_request, mine.id)
     assert hidden.value.code == "key_request_not_found"
 
 

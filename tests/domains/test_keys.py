@@ -73,7 +73,9 @@ def test_a_key_cannot_mint_a_key_wider_than_itself(db: Database) -> None:
         set_up.workspace.id,
         set_up.admin_member_id,
         narrow.id,
-        PermissionSet.parse(narrow.permissions),
+        actor_for(db, set_up.workspace.id, set_up.admin_member_id).standing.narrowed(
+            PermissionSet.parse(narrow.permissions)
+        ),
         Via.KEY,
     )
     with pytest.raises(PermissionDenied) as refused:
@@ -185,9 +187,13 @@ def test_revoke_and_delete_needs_both_permissions(db: Database) -> None:
 
 def test_a_permission_bound_to_one_key_works_on_that_key_only(db: Database) -> None:
     set_up = make_workspace(db)
-    owner = admin(db, set_up)
+    boss = admin(db, set_up)
+    holder = make_member(db, boss, permissions=["keys:create", "keys:read"])
+    owner = actor_for(db, set_up.workspace.id, holder.id)
     target, other = make_key(db, owner, name="target"), make_key(db, owner, name="other")
-    member = make_member(db, owner, permissions=[f"keys:revoke@{target.id}"])
+    member = make_member(
+        db, boss, permissions=[f"keys:revoke@{target.id}", "keys:create", "keys:read"]
+    )
     actor = actor_for(db, set_up.workspace.id, member.id)
     with db.transaction() as uow:
         assert service.revoke_key(uow, actor, target.id).state is KeyState.REVOKED

@@ -51,12 +51,22 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
         fresh_url, "acquisitions", "create", "--offering", offering["id"],
         "--organization", organization["id"], "--json",
     ).json()  # fmt: skip
+    # The admin manages Globex's acquisition, but only Globex's members hold its keys.
+    refused = cli(fresh_url, "acquisitions", "create-key", acquisition["id"], "--name", "x",
+                  "--json")  # fmt: skip
+    assert (refused.code, refused.error()["error"]["code"]) == (1, "not_organization_member")
+    alex = cli(
+        fresh_url, "members", "create", "--email", "alex@globex.example", "--name", "Alex",
+        "--role", "acquirer", "--organization", organization["id"], "--json",
+    )  # fmt: skip
+    assert alex.code == 0, alex.stderr
     keys = [
         cli(
-            fresh_url, "acquisitions", "create-key", acquisition["id"], "--name", name, "--json"
+            fresh_url, "--as", "alex@globex.example", "acquisitions", "create-key",
+            acquisition["id"], "--name", name, "--json",
         ).json()
         for name in ("alice", "partner")
-    ]
+    ]  # fmt: skip
     assert len({k["key"] for k in keys}) == 2
     for key in keys:
         verified = cli(fresh_url, "keys", "verify", key["key"], "--json").json()
@@ -73,7 +83,8 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
 
     target = tmp_path / "globex" / "openapi.json"
     connector = cli(
-        fresh_url, "connectors", "create", acquisition["id"], "--kind", "storage",
+        fresh_url, "--as", "alex@globex.example", "connectors", "create", acquisition["id"],
+        "--kind", "storage",
         "--url", f"file://{target}", "--json", **env,
     )  # fmt: skip
     assert connector.code == 0, connector.stderr

@@ -34,7 +34,7 @@ from tests.factories import (
     make_api,
     make_key,
     make_offering,
-    make_organization,
+    make_party,
     make_workspace,
     secret,
 )
@@ -107,6 +107,7 @@ POLICY = {
 class Shop:
     database: Database
     actor: Actor
+    buyer: Actor  # a member of the acquiring organization, who holds its keys
     api_id: str
     offering_id: str
     acquisition_id: str
@@ -148,17 +149,18 @@ def shop(fresh_url: str, clock: ManualClock) -> Iterator[Shop]:
         with echo_upstream() as upstream:
             api_id = _shop_api(database, actor, upstream.url)
             offering = make_offering(database, actor, api_id, tags=["items"])
-            globex = make_organization(database, actor)
-            acquisition = make_acquisition(database, actor, offering.id, globex.id)
-            created = make_acquisition_key(database, actor, acquisition.id)
+            globex = make_party(database, actor)
+            acquisition = make_acquisition(database, actor, offering.id, globex.organization_id)
+            created = make_acquisition_key(database, globex.actor, acquisition.id)
             with running_gateway(database) as gateway:
                 yield Shop(
                     database,
                     actor,
+                    globex.actor,
                     api_id,
                     offering.id,
                     acquisition.id,
-                    globex.id,
+                    globex.organization_id,
                     secret(created),
                     created.id,
                     gateway,
@@ -239,7 +241,7 @@ def test_a_key_of_another_api_is_403_and_an_account_key_too(shop: Shop) -> None:
     other_api = _shop_api(shop.database, shop.actor, shop.upstream.url, mount="other")
     offering = make_offering(shop.database, shop.actor, other_api)
     acquisition = make_acquisition(shop.database, shop.actor, offering.id, shop.organization_id)
-    other_key = secret(make_acquisition_key(shop.database, shop.actor, acquisition.id))
+    other_key = secret(make_acquisition_key(shop.database, shop.buyer, acquisition.id))
     account_key = secret(make_key(shop.database, shop.actor))
     with shop.client() as client:
         wrong = client.get("/items", headers={"X-Shop-Key": other_key})
@@ -253,9 +255,11 @@ def test_a_key_of_another_workspace_is_answered_like_an_unknown_one(shop: Shop) 
     stranger = admin(shop.database, elsewhere)
     api = _shop_api(shop.database, stranger, shop.upstream.url, mount="elsewhere")
     offering = make_offering(shop.database, stranger, api)
-    organization = make_organization(shop.database, stranger)
-    acquisition = make_acquisition(shop.database, stranger, offering.id, organization.id)
-    foreign = secret(make_acquisition_key(shop.database, stranger, acquisition.id))
+    organization = make_party(shop.database, stranger)
+    acquisition = make_acquisition(
+        shop.database, stranger, offering.id, organization.organization_id
+    )
+    foreign = secret(make_acquisition_key(shop.database, organization.actor, acquisition.id))
     with shop.client() as client:
         response = client.get("/items", headers={"X-Shop-Key": foreign})
     assert (response.status_code, _error(response)) == (401, "key_invalid")
@@ -367,7 +371,7 @@ def test_cors_preflight_passes_without_a_key(shop: Shop) -> None:
 
 
 def test_a_new_key_works_on_its_first_request_and_a_new_api_at_once(shop: Shop) -> None:
-    fresh = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    fresh = secret(make_acquisition_key(shop.database, shop.buyer, shop.acquisition_id))
     _shop_api(shop.database, shop.actor, shop.upstream.url, mount="later")
     with httpx.Client(base_url=shop.url, timeout=10) as client:
         assert client.get("/shop/v2/items", headers={"X-Shop-Key": fresh}).status_code == 200
@@ -455,7 +459,7 @@ def test_usage_a_background_write_fails_to_add_is_written_by_a_later_one(
 def test_keys_it_cannot_confirm_while_storage_is_down_are_503_and_cached_ones_still_work(
     shop: Shop,
 ) -> None:
-    fresh = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    fresh = secret(make_acquisition_key(shop.database, shop.buyer, shop.acquisition_id))
     with shop.client() as client:
         assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
         with storage_down(shop.database):
@@ -467,7 +471,7 @@ def test_keys_it_cannot_confirm_while_storage_is_down_are_503_and_cached_ones_st
 
 
 def test_keys_issued_before_it_started_work_without_reading_storage(shop: Shop) -> None:
-    later = secret(make_acquisition_key(shop.database, shop.actor, shop.acquisition_id))
+    later = secret(make_acquisition_key(shop.database, shop.buyer, shop.acquisition_id))
     with (
         running_gateway(shop.database, cache_preload=0) as cold,
         shop.client() as client,

@@ -26,6 +26,7 @@ from keyward.jobs.worker import Worker
 from keyward.settings import Settings
 from tests.conftest import settings_for
 from tests.factories import (
+    actor_for,
     admin,
     make_acquisition,
     make_acquisition_key,
@@ -81,7 +82,8 @@ class World:
         )
         offering = make_offering(db, self.admin, self.api.id)
         acquisition = make_acquisition(db, self.admin, offering.id, organization.id)
-        created = make_acquisition_key(db, self.admin, acquisition.id, name="billing <prod>")
+        ada = actor_for(db, self.workspace_id, self.owner.id)
+        created = make_acquisition_key(db, ada, acquisition.id, name="billing <prod>")
         self.key_id = created.id
         self.key_secret = secret(created)
         self.key_start = created.start

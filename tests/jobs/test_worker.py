@@ -28,7 +28,7 @@ from tests.factories import (
     make_acquisition,
     make_api,
     make_offering,
-    make_organization,
+    make_party,
     make_workspace,
 )
 from tests.jobs.receivers import hook_receiver, smtp_server
@@ -62,15 +62,14 @@ def test_two_workers_deliver_each_message_exactly_once(
     set_up = make_workspace(setup_db)
     actor = admin(setup_db, set_up)
     offering = make_offering(setup_db, actor, make_api(setup_db, actor).id)
-    acquisition = make_acquisition(
-        setup_db, actor, offering.id, make_organization(setup_db, actor).id
-    )
+    buyer = make_party(setup_db, actor)
+    acquisition = make_acquisition(setup_db, actor, offering.id, buyer.organization_id)
     with webhook_receiver() as receiver:
         verifier = Verifier(setup_db)
         with setup_db.transaction() as uow:
             connector = service.create_connector(
                 uow,
-                actor,
+                buyer.actor,
                 acquisition.id,
                 ConnectorCreate.model_validate({"kind": "webhook", "url": receiver.url}),
                 verify=lambda key: verifier.verify(key),

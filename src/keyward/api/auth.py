@@ -30,7 +30,7 @@ def _actor(request: Request, verdict: Verdict, workspace_id: str) -> Actor:
         workspace_id,
         verdict.member_id,
         verdict.key_id,
-        verdict.permissions,
+        verdict.standing,
         Via.KEY,
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),

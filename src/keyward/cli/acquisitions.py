@@ -70,14 +70,20 @@ def create_key(
     acquisition_id: str,
     name: Annotated[str, typer.Option(help="Who uses the key; unique in the acquisition.")],
     expires_in: Annotated[str | None, typer.Option(help="ISO-8601 duration.")] = None,
+    reason: Annotated[
+        str, typer.Option(help="For the approver, where the API's policy wants one.")
+    ] = "",
     as_json: JsonFlag = False,
 ) -> None:
-    """Make a named key for the acquisition; its secret is printed this once."""
+    """Make a named key for the acquisition; its secret is printed this once. Where the API's
+    policy wants an approver, the key works once its issuance request is approved."""
     with reporting(as_json):
-        body = AcquisitionKeyCreate.model_validate({"name": name, "expires_in": expires_in})
+        body = AcquisitionKeyCreate.model_validate(
+            {"name": name, "expires_in": expires_in, "reason": reason}
+        )
         database, actor = connect(ctx)
         with database.transaction() as uow:
-            created = service.create_key(uow, actor, acquisition_id, body)
+            created = service.create_key(uow, actor, acquisition_id, body, allow_request=True)
     emit(created, as_json)
 
 

@@ -275,9 +275,8 @@ def verify(
         if len(key) > 512:
             raise InvalidInput("That is too long to be a key.", code="key_invalid")
         database, actor = connect(ctx)
-        actor.require("keys", "verify")
         verifier = Verifier(database)
-        verdict = verifier.verify(key, actor.workspace_id)
+        verdict = service.verdict_for(actor, verifier.verify(key, actor.workspace_id))
         verifier.flush_usage()
         result = KeyVerifyResult.from_verdict(
             verdict.requiring(PermissionSet.parse(permission or []))

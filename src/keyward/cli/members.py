@@ -86,12 +86,23 @@ def update(
     active: Annotated[
         bool | None, typer.Option("--active/--inactive", help="Deactivating stops their keys.")
     ] = None,
+    organization: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--organization", "-o", help="Organization id; repeatable; replaces their list."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change a member's name, e-mail or whether they are active."""
+    """Change a member's name, e-mail, organizations or whether they are active."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        fields = {"name": name, "email": email, "active": active}
+        fields = {
+            "name": name,
+            "email": email,
+            "active": active,
+            "organization_ids": organization,
+        }
         body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         with database.transaction() as uow:
             updated = service.update_member(uow, actor, member_id, body)

@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from keyward.core.errors import PermissionDenied
 from keyward.core.ids import looks_like_id
+from keyward.core.ownership import Standing
 from keyward.core.permissions import PermissionSet
 
 
@@ -16,20 +17,25 @@ class Via(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The caller of a service, with the rights it may use right now.
+    """The caller of a service, with the standing it may use right now.
 
-    For a key that is the key's effective rights (its own ∩ its creator's); for the CLI the
-    member's own rights.
+    For a key that is its creator's standing narrowed to the key's permissions; for the CLI and
+    the portal the member's own standing.
     """
 
     workspace_id: str
     member_id: str | None
     key_id: str | None
-    permissions: PermissionSet
+    standing: Standing
     via: Via
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+
+    @property
+    def permissions(self) -> PermissionSet:
+        """Every right the actor holds somewhere (the ownership rule says where)."""
+        return self.standing.rights
 
     def can(self, resource: str, action: str, resource_id: str | None = None) -> bool:
         return self.permissions.allows(resource, action, resource_id)
@@ -47,9 +53,12 @@ class Actor:
                 details={"required": needed, "resource_id": shown},
             )
 
-    def require_all(self, wanted: PermissionSet, what: str) -> None:
-        """Refuse with `permission_escalation` unless every permission in `wanted` is held."""
-        missing = self.permissions.missing(wanted)
+    def require_all(
+        self, wanted: PermissionSet, what: str, *, held: PermissionSet | None = None
+    ) -> None:
+        """Refuse with `permission_escalation` unless every permission in `wanted` is held
+        (somewhere, or in `held`)."""
+        missing = (self.permissions if held is None else held).missing(wanted)
         if missing:
             names = [str(p) for p in missing]
             raise PermissionDenied(

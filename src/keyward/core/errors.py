@@ -64,3 +64,10 @@ class Unavailable(KeywardError):
 
     status = 503
     default_code = "unavailable"
+
+
+class Hidden(NotFound):
+    """What the caller may not see, answered exactly like what does not exist, and audited as
+    the refusal it is."""
+
+    audited = True

@@ -94,15 +94,20 @@ class KeyKind(StrEnum):
 
 
 class KeyState(StrEnum):
+    PENDING = "pending"  # issued, awaiting an approver's decision
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"
 
 
-def key_state(revoked: bool, expires_at: datetime | None, now: datetime) -> KeyState:
+def key_state(
+    revoked: bool, expires_at: datetime | None, now: datetime, *, awaiting_approval: bool = False
+) -> KeyState:
     """Expired is derived from the clock; revoked is final."""
     if revoked:
         return KeyState.REVOKED
+    if awaiting_approval:
+        return KeyState.PENDING
     if expires_at is not None and expires_at <= now:
         return KeyState.EXPIRED
     return KeyState.ACTIVE

@@ -35,6 +35,7 @@ from keyward.core.openapi.security import (
 
 __all__ = [
     "AUTHORIZATION",
+    "RESERVED_SEGMENTS",
     "Credential",
     "KeyRole",
     "Location",
@@ -44,6 +45,7 @@ __all__ = [
     "RouteTable",
     "Security",
     "compile_routes",
+    "mounts_nest",
 ]
 
 T = TypeVar("T")
@@ -420,6 +422,19 @@ def _string(value: Any) -> str | None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+# First path segments the gateway keeps for itself: its health and metrics endpoints and
+# well-known URIs. No API is mounted there.
+RESERVED_SEGMENTS: Final = frozenset({".well-known", "healthz", "livez", "metrics", "readyz"})
+
+
+def mounts_nest(a: str, b: str) -> bool:
+    """Whether two mounts are equal or one lies inside the other, segment by segment. The
+    gateway picks the longest mount a path starts with, so of two nested mounts the inner one
+    would take paths the outer one's spec documents."""
+    outer, inner = sorted((a.split("/"), b.split("/")), key=len)
+    return inner[: len(outer)] == outer
 
 
 class Mounts(Generic[T]):

@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from keyward.core.permissions import EMPTY, PermissionSet
+from keyward.core.ownership import NOBODY, Resource, Standing, permits
+from keyward.core.permissions import PermissionSet
 
 
 class KeyCode(StrEnum):
@@ -20,6 +21,7 @@ class KeyCode(StrEnum):
     KEY_EXPIRED = "key_expired"
     KEY_REVOKED = "key_revoked"
     KEY_DISABLED = "key_disabled"
+    KEY_NOT_APPROVED = "key_not_approved"
     ACQUISITION_EXPIRED = "acquisition_expired"
     INSUFFICIENT_RIGHTS = "insufficient_rights"
     VERIFICATION_UNAVAILABLE = "verification_unavailable"
@@ -39,6 +41,8 @@ MESSAGES: dict[KeyCode, str] = {
     KeyCode.KEY_REVOKED: "The API key has been revoked and can never be used again.",
     KeyCode.KEY_DISABLED: "The member who created this API key is deactivated, "
     "so the key does not work.",
+    KeyCode.KEY_NOT_APPROVED: "The API key awaits an approver's decision on its issuance; it "
+    "works once approved.",
     KeyCode.ACQUISITION_EXPIRED: "The acquisition this key belongs to is not valid now: "
     "reacquire the offering to make the key work again.",
     KeyCode.INSUFFICIENT_RIGHTS: "The API key is valid but does not grant what was asked.",
@@ -56,6 +60,19 @@ class AcquisitionTerms:
     api_id: str
     valid_from: float
     valid_until: float | None
+    provider_organization_id: str | None = None
+
+    def resource(self) -> Resource:
+        """The acquisition as the ownership rule sees it."""
+        return Resource(
+            "acquisitions",
+            self.acquisition_id,
+            providers=frozenset(
+                () if self.provider_organization_id is None else (self.provider_organization_id,)
+            ),
+            acquirers=frozenset({self.organization_id}),
+            api_id=self.api_id,
+        )
 
     def covers(self, now: float) -> bool:
         return self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
@@ -71,8 +88,13 @@ class Verdict:
     member_id: str | None = None
     kind: str | None = None
     acquisition: AcquisitionTerms | None = None
-    permissions: PermissionSet = EMPTY
+    standing: Standing = NOBODY
+    """What the key may do: its creator's standing narrowed to the key's permissions."""
     expires_at: float | None = None
+
+    @property
+    def permissions(self) -> PermissionSet:
+        return self.standing.rights
 
     @property
     def acquisition_id(self) -> str | None:
@@ -101,7 +123,7 @@ UNAVAILABLE = Verdict(KeyCode.VERIFICATION_UNAVAILABLE)
 
 @dataclass(frozen=True, slots=True)
 class KeySnapshot:
-    """A key as stored, joined with its creator's standing, at the moment it was read."""
+    """A key as stored, with its creator's standing, at the moment it was read."""
 
     key_id: str
     workspace_id: str
@@ -112,7 +134,8 @@ class KeySnapshot:
     member_active: bool
     expires_at: float | None
     key_permissions: PermissionSet
-    member_permissions: PermissionSet
+    member_standing: Standing
+    awaiting_approval: bool = False
     valid: Verdict = field(init=False, repr=False, compare=False)
     """The verdict while the key is good: callers may test `verdict is snapshot.valid`."""
     _expired: Verdict = field(init=False, repr=False, compare=False)
@@ -127,7 +150,7 @@ class KeySnapshot:
         return self.acquisition.acquisition_id if self.acquisition else None
 
     def __post_init__(self) -> None:
-        def make(code: KeyCode, permissions: PermissionSet = EMPTY) -> Verdict:
+        def make(code: KeyCode, standing: Standing = NOBODY) -> Verdict:
             return Verdict(
                 code,
                 key_id=self.key_id,
@@ -135,20 +158,23 @@ class KeySnapshot:
                 member_id=self.member_id,
                 kind=self.kind,
                 acquisition=self.acquisition,
-                permissions=permissions,
+                standing=standing,
                 expires_at=self.expires_at,
             )
 
-        effective = self.key_permissions.intersection(self.member_permissions)
+        effective = self.member_standing.narrowed(self.key_permissions)
         standing: Verdict | None = None
         if self.revoked:
             standing = make(KeyCode.KEY_REVOKED)
         elif self.member_id is None or not self.member_active:
             standing = make(KeyCode.KEY_DISABLED)
-        elif self.acquisition is not None and not effective.allows(
-            "acquisitions", "use", self.acquisition.acquisition_id
+        elif self.awaiting_approval:
+            standing = make(KeyCode.KEY_NOT_APPROVED)
+        elif self.acquisition is not None and not permits(
+            effective, self.acquisition.resource(), "use"
         ):
-            # The creator no longer holds the acquisition: the key cannot hold more.
+            # The creator no longer holds the acquisition (a right taken, or they left its
+            # organization): the key cannot hold more.
             standing = make(KeyCode.INSUFFICIENT_RIGHTS)
         object.__setattr__(self, "valid", make(KeyCode.VALID, effective))
         object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
@@ -167,8 +193,8 @@ class KeySnapshot:
         object.__setattr__(self, "good_until", good_until)
 
     def verdict(self, now: float) -> Verdict:
-        """The verdict at POSIX time `now`: revoked, then disabled, then lacking rights, then
-        key expired, then acquisition not valid now, else valid."""
+        """The verdict at POSIX time `now`: revoked, then disabled, then not approved yet,
+        then lacking rights, then key expired, then acquisition not valid now, else valid."""
         if self._standing is not None:
             return self._standing
         if self.expires_at is not None and now >= self.expires_at:

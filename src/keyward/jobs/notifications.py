@@ -6,9 +6,9 @@ import json
 from keyward.core.sealing import SealBroken, Sealer
 from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
+from keyward.domains import access
 from keyward.domains.connectors.updates import tell_acquirers
 from keyward.domains.notifications import repository as notifications
-from keyward.domains.webhooks import repository as webhooks
 from keyward.jobs import mail
 from keyward.jobs.transports import PermanentFailure, post_webhook
 from keyward.settings import Settings
@@ -40,7 +40,9 @@ def webhook_body(message: OutboxMessage) -> bytes:
 
 def deliver_webhook(database: Database, sealer: Sealer, message: OutboxMessage) -> None:
     with database.transaction(write=False) as uow:
-        endpoint = webhooks.get(uow.session, message.workspace_id, message.payload["endpoint_id"])
+        endpoint = access.get(
+            uow, access.WEBHOOKS, message.workspace_id, message.payload["endpoint_id"]
+        )
     if endpoint is None or not endpoint.active:
         return  # deleted or turned off since: nothing left to deliver
     try:

@@ -2,26 +2,27 @@
 
 One key is read by the hash of its secret (or of its rotated-away secret still in its grace);
 many are read in one go to warm a cache. Either way a key costs one row of one joined query, and
-its creator's rights one more query shared by every key read with it.
+its creator's standing two more queries shared by every key read with it.
 """
 
 import hmac
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import literal, or_, select, union_all
+from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from keyward.core.keys import KeyKind
-from keyward.core.permissions import EMPTY, PermissionSet
+from keyward.core.ownership import NOBODY, Standing
+from keyward.core.permissions import PermissionSet
 from keyward.core.verdicts import AcquisitionTerms, KeySnapshot
-from keyward.db.models import Acquisition, ApiKey, Member, MemberPermission, MemberRole, Offering
-from keyward.db.rights import rights_from
+from keyward.db.models import Acquisition, Api, ApiKey, Member, Offering
+from keyward.db.rights import standings
 
 # What storage raises when it cannot answer: the server is down or unreachable, a connection
 # broke, or every pooled connection is busy. SQLAlchemy wraps the drivers' errors in DBAPIError.
@@ -37,6 +38,7 @@ _KEYS = (
         ApiKey.previous_hash_expires_at,
         ApiKey.expires_at,
         ApiKey.revoked_at,
+        ApiKey.awaiting_approval,
         ApiKey.permissions,
         Member.id.label("member_id"),
         Member.active,
@@ -46,10 +48,14 @@ _KEYS = (
         Offering.api_id,
         Acquisition.valid_from,
         Acquisition.valid_until,
+        # For the ownership rule's view of the acquisition. No role holds `acquisitions:use`
+        # through the provider's reach, so an API changing hands does not change a verdict.
+        Api.provider_organization_id,
     )
     .outerjoin(Member, Member.id == ApiKey.creator_member_id)
     .outerjoin(Acquisition, Acquisition.id == ApiKey.acquisition_id)
     .outerjoin(Offering, Offering.id == Acquisition.offering_id)
+    .outerjoin(Api, Api.id == Offering.api_id)
 )
 
 
@@ -64,8 +70,7 @@ def load_snapshot(session: Session, digest: bytes) -> KeySnapshot | None:
         or hmac.compare_digest(row.previous_hash or b"", digest)
     ):
         return None
-    rights = _rights(session, [row.member_id] if row.member_id else [])
-    return _snapshot(row, digest, rights)
+    return _snapshot(row, digest, standings(session, [row.member_id] if row.member_id else []))
 
 
 def load_snapshots(
@@ -74,7 +79,7 @@ def load_snapshots(
     """The keys of `key_ids` that exist, each under the digest of its secret and, while its
     grace lasts at `now`, of its rotated-away secret."""
     rows = session.execute(_KEYS.where(ApiKey.id.in_(key_ids))).all()
-    rights = _rights(session, {row.member_id for row in rows if row.member_id})
+    rights = standings(session, {row.member_id for row in rows if row.member_id})
     found = []
     for row in rows:
         found.append((row.hash, _snapshot(row, row.hash, rights)))
@@ -101,29 +106,7 @@ def keys_in_use(session: Session, now: datetime, limit: int) -> list[str]:
     )
 
 
-def _rights(session: Session, member_ids: Iterable[str]) -> dict[str, PermissionSet]:
-    """Each member's rights, from one query over their permissions and roles."""
-    ids = list(member_ids)
-    if not ids:
-        return {}
-    grants = session.execute(
-        union_all(
-            select(MemberPermission.member_id, literal(False), MemberPermission.permission).where(
-                MemberPermission.member_id.in_(ids)
-            ),
-            select(MemberRole.member_id, literal(True), MemberRole.role).where(
-                MemberRole.member_id.in_(ids)
-            ),
-        )
-    ).all()
-    direct: dict[str, list[str]] = {member_id: [] for member_id in ids}
-    roles: dict[str, list[str]] = {member_id: [] for member_id in ids}
-    for member_id, is_role, name in grants:
-        (roles if is_role else direct)[member_id].append(name)
-    return {member_id: rights_from(direct[member_id], roles[member_id]) for member_id in ids}
-
-
-def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, PermissionSet]) -> KeySnapshot:
+def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, Standing]) -> KeySnapshot:
     (
         key_id,
         workspace_id,
@@ -133,6 +116,7 @@ def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, PermissionSet
         previous_ends,
         expires_at,
         revoked_at,
+        awaiting_approval,
         permissions,
         member_id,
         member_active,
@@ -142,6 +126,7 @@ def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, PermissionSet
         api_id,
         valid_from,
         valid_until,
+        provider_organization_id,
     ) = row
     # When the key stops working for this secret: a rotated-away secret at the end of its
     # grace, or the key's own expiry if that comes first.
@@ -162,12 +147,14 @@ def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, PermissionSet
             api_id=api_id,
             valid_from=valid_from.timestamp(),
             valid_until=valid_until.timestamp() if valid_until else None,
+            provider_organization_id=provider_organization_id,
         )
         if acquisition_id is not None
         else None,
         revoked=revoked_at is not None,
+        awaiting_approval=bool(awaiting_approval),
         member_active=bool(member_active),
         expires_at=min(known) if known else None,
         key_permissions=PermissionSet.parse_stored(permissions),
-        member_permissions=rights.get(member_id, EMPTY) if member_id else EMPTY,
+        member_standing=rights.get(member_id, NOBODY) if member_id else NOBODY,
     )

@@ -8,6 +8,7 @@ from keyward.api.auth import ActorDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, SettingsDep
 from keyward.core.ids import ID_REGEX
+from keyward.core.keys import KeyState
 from keyward.core.openapi.rendering import Format, render
 from keyward.domains.acquisitions import service
 from keyward.domains.acquisitions.schemas import (
@@ -76,7 +77,14 @@ def reacquire(acquisition_id: str, actor: ActorDep, database: DatabaseDep) -> Ac
     "/acquisitions/{acquisition_id}/keys",
     status_code=201,
     name="acquisition.key.create",
-    responses=errors(404, 409, *WITH_BODY),
+    responses={
+        **errors(404, 409, *WITH_BODY),
+        202: {
+            "model": KeyCreated,
+            "description": "The API's policy wants an approver: the key, with its secret, "
+            "awaits the issuance request `pending_request_id` and works once it is approved.",
+        },
+    },
 )
 def create_key(
     acquisition_id: str,
@@ -85,10 +93,13 @@ def create_key(
     database: DatabaseDep,
     response: Response,
 ) -> KeyCreated:
-    """A named key for one person or partner. Its secret is in this response only."""
+    """A named key for one person or partner, made by a member of the acquisition's
+    organization. Its secret is in this response only."""
     with database.transaction() as uow:
-        created = service.create_key(uow, actor, acquisition_id, body)
+        created = service.create_key(uow, actor, acquisition_id, body, allow_request=True)
     response.headers["Cache-Control"] = "no-store"
+    if created.state is KeyState.PENDING:
+        response.status_code = 202
     return created
 
 

@@ -86,12 +86,13 @@ def verify_key(body: KeyVerifyRequest, actor: ActorDep, runtime: RuntimeDep) -> 
     """Verify a key of this workspace, optionally that it grants `permissions`.
 
     Answers 200 whether the key is good or not; `valid` and the stable `code` say what the key
-    is worth. A key of another workspace is answered exactly like an unknown one. While storage
+    is worth. A key of another workspace, or one the caller's `keys:verify` does not reach (a
+    provider verifies the keys of its own APIs), is answered exactly like an unknown one. While
+    storage
     is out of reach, a key the cache cannot vouch for is neither: 503
     `verification_unavailable` with `Retry-After`.
     """
-    actor.require("keys", "verify")
-    verdict = runtime.verifier.verify(body.key, actor.workspace_id)
+    verdict = service.verdict_for(actor, runtime.verifier.verify(body.key, actor.workspace_id))
     refuse_unconfirmed(verdict)
     return KeyVerifyResult.from_verdict(verdict.requiring(PermissionSet.parse(body.permissions)))
 

@@ -1,6 +1,6 @@
 """Every table keyward stores, split by domain."""
 
-from keyward.db.models.apis import Acquisition, Api, ApiVersion, Offering
+from keyward.db.models.apis import Acquisition, Api, ApiApprover, ApiVersion, Offering
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
 from keyward.db.models.keys import ApiKey, IdempotencyRecord, KeyRequest
@@ -24,6 +24,7 @@ from keyward.db.models.workspaces import (
 __all__ = [
     "Acquisition",
     "Api",
+    "ApiApprover",
     "ApiKey",
     "ApiVersion",
     "AuditEvent",

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base, JSONDocument
@@ -23,7 +23,8 @@ class Api(Base):
         ForeignKey("organizations.id", ondelete="SET NULL")
     )
     upstream_url: Mapped[str] = mapped_column(String(2000))
-    # The gateway serves every workspace's APIs, so a mount path is unique across all of them.
+    # The gateway serves every workspace's APIs, so a mount path is unique across all of them
+    # (and no mount lies inside another: the service refuses that).
     mount_path: Mapped[str] = mapped_column(String(200), unique=True)
     # The path of the spec's first server: the gateway serves the spec's paths below it.
     base_path: Mapped[str] = mapped_column(String(500))
@@ -33,8 +34,22 @@ class Api(Base):
     max_rotation_grace: Mapped[str | None] = mapped_column(String(40))
     renewal_requires_approval: Mapped[bool]
     revocation_requires_approval: Mapped[bool]
+    issuance_requires_approval: Mapped[bool] = mapped_column(server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ApiApprover(Base):
+    """A member the API's key policy names to decide its key requests."""
+
+    __tablename__ = "api_approvers"
+    __table_args__ = (Index("ix_api_approvers_member_id", "member_id"),)
+
+    api_id: Mapped[str] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
 
 
 class ApiVersion(Base):

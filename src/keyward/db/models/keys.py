@@ -3,7 +3,16 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base, JSONDocument
@@ -42,14 +51,17 @@ class ApiKey(Base):
     lifetime: Mapped[str | None] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(ID)
+    # Issued under a policy that wants an approver: the key exists (its secret was shown once)
+    # but verifies only once its issuance request is approved.
+    awaiting_approval: Mapped[bool] = mapped_column(server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
 
 
 class KeyRequest(Base):
-    """A renewal or revocation awaiting an approver: pending, then approved, rejected,
-    cancelled, or closed (the key changed meanwhile). At most one is pending per key."""
+    """An issuance, renewal or revocation awaiting an approver: pending, then approved,
+    rejected, cancelled, or closed (the key changed meanwhile). At most one is pending per key."""
 
     __tablename__ = "key_requests"
     __table_args__ = (
@@ -68,6 +80,8 @@ class KeyRequest(Base):
     # Kept after the key is deleted (the request is history), so no cascade.
     key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     key_name: Mapped[str] = mapped_column(String(200))
+    # Whose business the request is, kept after the key is deleted (acquisitions never are).
+    acquisition_id: Mapped[str | None] = mapped_column(ID)
     api_id: Mapped[str | None] = mapped_column(ForeignKey("apis.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))

@@ -2,10 +2,10 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import Acquisition, ApiKey, Offering, Organization, OrganizationMember
+from keyward.db.models import Acquisition, ApiKey, Offering, Organization
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -34,21 +34,12 @@ def organization(session: Session, workspace_id: str, organization_id: str) -> O
     )
 
 
-def is_member(session: Session, organization_id: str, member_id: str) -> bool:
-    found = session.scalar(
-        select(OrganizationMember.member_id).where(
-            OrganizationMember.organization_id == organization_id,
-            OrganizationMember.member_id == member_id,
-        )
-    )
-    return found is not None
-
-
 def list_acquisitions(
     session: Session,
     workspace_id: str,
     page: PageRequest,
     *,
+    visible: ColumnElement[bool],
     organization_id: str | None = None,
     offering_id: str | None = None,
     api_id: str | None = None,
@@ -57,7 +48,7 @@ def list_acquisitions(
     query = (
         select(Acquisition, Offering.api_id)
         .join(Offering, Offering.id == Acquisition.offering_id)
-        .where(Acquisition.workspace_id == workspace_id)
+        .where(Acquisition.workspace_id == workspace_id, visible)
     )
     if organization_id is not None:
         query = query.where(Acquisition.organization_id == organization_id)
@@ -65,7 +56,7 @@ def list_acquisitions(
         query = query.where(Acquisition.offering_id == offering_id)
     if api_id is not None:
         query = query.where(Offering.api_id == api_id)
-    return [row.tuple() for row in session.execute(paginate(query, Acquisition.id, page))]
+    return [(row[0], row[1]) for row in session.execute(paginate(query, Acquisition.id, page))]
 
 
 def add(session: Session, acquisition: Acquisition) -> None:

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
 
-from keyward.domains.fields import Duration, Id, Input, Metadata, Name, Output
+from keyward.domains.fields import Duration, Id, Input, Metadata, Name, Output, Reason
 
 
 class AcquisitionState(StrEnum):
@@ -43,6 +43,9 @@ class AcquisitionKeyCreate(Input):
         description="ISO-8601; at most the API's key lifetime, which is also the default.",
     )
     metadata: Metadata = Field(default_factory=dict)
+    reason: Reason = Field(
+        default="", description="For the approver, where the API's policy wants one to issue keys."
+    )
 
 
 class ExportVersion(StrEnum):

@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.errors import Conflict, InvalidInput
+from keyward.core.ids import new_id, quote
 from keyward.core.keys import KeyKind
+from keyward.core.lifecycle import Change as KeyChange
+from keyward.core.lifecycle import Step
 from keyward.core.openapi import Document
 from keyward.core.openapi.conversion import ConversionWarning
 from keyward.core.openapi.export import export_as
+from keyward.core.ownership import Resource, sees
 from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Acquisition, Offering
+from keyward.domains import access
 from keyward.domains.acquisitions import repository
 from keyward.domains.acquisitions.schemas import (
     AcquisitionCreate,
@@ -30,8 +34,8 @@ from keyward.domains.acquisitions.schemas import (
     ExportVersion,
 )
 from keyward.domains.apis.service import (
+    api_of,
     document_of,
-    find_api,
     gateway_url,
     policy_lifetime,
     stored_locations,
@@ -39,7 +43,12 @@ from keyward.domains.apis.service import (
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import KeyCreated, KeyFilter, KeyOut
-from keyward.domains.offerings.service import acquisition_period, find_offering, operation_filter
+from keyward.domains.offerings.service import (
+    acquisition_period,
+    find_offering,
+    offering_of,
+    operation_filter,
+)
 from keyward.domains.organizations.schemas import OrganizationKind
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.settings import Settings
@@ -69,21 +78,24 @@ def _out(uow: UnitOfWork, acquisition: Acquisition, api_id: str) -> AcquisitionO
 
 
 def find_acquisition(
-    uow: UnitOfWork, actor: Actor, acquisition_id: str, action: str
+    uow: UnitOfWork,
+    actor: Actor,
+    acquisition_id: str,
+    action: str,
+    *,
+    receives_secret: bool = False,
 ) -> tuple[Acquisition, Offering]:
-    """The acquisition, if the actor may `action` it; its offering too."""
-    actor.require("acquisitions", action, acquisition_id)
-    acquisition = (
-        repository.get(uow.session, actor.workspace_id, acquisition_id)
-        if is_id(acquisition_id, "acq")
-        else None
+    """The acquisition, if the actor may `action` it (and, with `receives_secret`, hold
+    secrets of its keys); its offering too."""
+    acquisition = access.find(
+        uow,
+        actor,
+        access.ACQUISITIONS,
+        acquisition_id,
+        action,
+        receives_secret=receives_secret,
     )
-    if acquisition is None:
-        raise NotFound(
-            f"No acquisition {quote(acquisition_id)} in this workspace.",
-            code="acquisition_not_found",
-        )
-    return acquisition, find_offering(uow, actor, acquisition.offering_id)
+    return acquisition, offering_of(uow, acquisition.workspace_id, acquisition.offering_id)
 
 
 def _check_available(offering: Offering, now: datetime) -> None:
@@ -105,31 +117,40 @@ def _changed(uow: UnitOfWork, acquisition: Acquisition) -> None:
 
 
 def acquire(uow: UnitOfWork, actor: Actor, body: AcquisitionCreate) -> AcquisitionOut:
-    """Acquire an offering for an acquirer organization the actor belongs to."""
-    actor.require("acquisitions", "create")
+    """Acquire an offering for an acquirer organization the actor may acquire for (its own,
+    or any for a workspace admin)."""
+    access.gate(actor, "acquisitions", "create")
     offering = find_offering(uow, actor, body.offering_id)
     now = uow.clock.now()
     _check_available(offering, now)
     organization = repository.organization(uow.session, actor.workspace_id, body.organization_id)
-    if organization is None:
-        raise InvalidInput(
+
+    def unknown() -> InvalidInput:
+        return InvalidInput(
             f"No organization {quote(body.organization_id)} in this workspace.",
             code="organization_not_found",
         )
+
+    if organization is None or not sees(actor.standing, access.resource_of(uow, organization)):
+        raise unknown()
     if organization.kind != OrganizationKind.ACQUIRER:
         raise InvalidInput(
             f"{organization.name!r} is a {organization.kind} organization; only acquirer "
             "organizations acquire offerings.",
             code="organization_not_acquirer",
         )
-    member_of = actor.member_id is not None and repository.is_member(
-        uow.session, organization.id, actor.member_id
+    api = api_of(uow, offering.workspace_id, offering.api_id)
+    access.check(
+        actor,
+        Resource(
+            "acquisitions",
+            providers=frozenset(filter(None, [api.provider_organization_id])),
+            acquirers=frozenset({organization.id}),
+            api_id=api.id,
+        ),
+        "create",
+        hidden=unknown,
     )
-    if not member_of and not actor.can("organizations", "update"):
-        raise PermissionDenied(
-            f"Only members of {organization.name!r} acquire for it.",
-            code="not_organization_member",
-        )
     earlier = repository.existing(uow.session, offering.id, organization.id)
     if earlier is not None:
         raise Conflict(
@@ -190,11 +211,12 @@ def list_acquisitions(
     offering_id: str | None = None,
     api_id: str | None = None,
 ) -> Page[AcquisitionOut]:
-    actor.require("acquisitions", "read")
+    access.gate(actor, "acquisitions", "read")
     rows = repository.list_acquisitions(
         uow.session,
         actor.workspace_id,
         page,
+        visible=access.visible(actor, access.ACQUISITIONS),
         organization_id=organization_id,
         offering_id=offering_id,
         api_id=api_id,
@@ -233,10 +255,19 @@ def reacquire(uow: UnitOfWork, actor: Actor, acquisition_id: str) -> Acquisition
 
 
 def create_key(
-    uow: UnitOfWork, actor: Actor, acquisition_id: str, body: AcquisitionKeyCreate
+    uow: UnitOfWork,
+    actor: Actor,
+    acquisition_id: str,
+    body: AcquisitionKeyCreate,
+    *,
+    allow_request: bool = False,
 ) -> KeyCreated:
-    """A named key of the acquisition. The secret is in this answer only."""
-    acquisition, offering = find_acquisition(uow, actor, acquisition_id, "use")
+    """A named key of the acquisition, for a member of its organization. The secret is in
+    this answer only. Where the API's policy wants an approver for issuance, the key awaits
+    one (with `allow_request`; else 409 `issuance_requires_approval`)."""
+    acquisition, offering = find_acquisition(
+        uow, actor, acquisition_id, "use", receives_secret=True
+    )
     now = uow.clock.now()
     if state(acquisition, now) is not AcquisitionState.ACTIVE:
         raise Conflict(
@@ -247,8 +278,9 @@ def create_key(
         raise Conflict(
             f"This acquisition already has a key named {body.name!r}.", code="key_name_taken"
         )
-    api = find_api(uow, actor, offering.api_id)
-    return keys.issue_key(
+    api = api_of(uow, acquisition.workspace_id, offering.api_id)
+    step = keys.plan_issuance(actor, access.resource_of(uow, acquisition), api, allow_request)
+    key, created = keys.issue_key(
         uow,
         actor,
         kind=KeyKind.ACQUISITION,
@@ -258,7 +290,14 @@ def create_key(
         metadata=body.metadata,
         acquisition_id=acquisition.id,
         api=api,
+        awaiting_approval=step is Step.REQUEST,
     )
+    if step is Step.REQUEST:
+        request = keys.open_request(
+            uow, actor, key, keys.policy_of_api(api), KeyChange.ISSUE, body.reason
+        )
+        created = created.model_copy(update={"pending_request_id": request.id})
+    return created
 
 
 def list_keys(
@@ -289,7 +328,7 @@ def export_spec(
     """The API's spec (current, or version `api_version`) as this acquisition reaches it
     through the gateway."""
     _, offering = find_acquisition(uow, actor, acquisition_id, "read")
-    api = find_api(uow, actor, offering.api_id)
+    api = api_of(uow, offering.workspace_id, offering.api_id)
     number = api_version or api.current_version
     exported = export_as(
         document_of(uow, api, number),

@@ -3,18 +3,46 @@
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, HttpUrl, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StrictBool,
+    StringConstraints,
+)
 
 from keyward.core.openapi.security import KeyRole, Location
+from keyward.core.routing import RESERVED_SEGMENTS
 from keyward.domains.fields import Description, Duration, Id, Input, Name, Output, Patch
+
+
+def _without_leading_slash(value: object) -> object:
+    return value.removeprefix("/") if isinstance(value, str) else value
+
+
+def _not_reserved(value: str) -> str:
+    if value.split("/", 1)[0] in RESERVED_SEGMENTS:
+        raise ValueError(
+            f"must not begin with {value.split('/', 1)[0]!r}, which the gateway keeps for itself"
+        )
+    return value
+
 
 MountPath = Annotated[
     str,
+    BeforeValidator(_without_leading_slash),
     StringConstraints(
         pattern=r"^[a-z0-9][a-z0-9._-]{0,62}(/[a-z0-9][a-z0-9._-]{0,62}){0,3}$", max_length=200
     ),
-    Field(description="Where the gateway serves the API: http://<gateway>/<mount_path>/..."),
+    AfterValidator(_not_reserved),
+    Field(
+        description="Where the gateway serves the API: http://<gateway>/<mount_path>/... "
+        "(a leading / is dropped). It may not equal, contain or lie inside another API's."
+    ),
 ]
+MAX_APPROVERS = 50
 SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ParameterName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")]
 
@@ -70,6 +98,16 @@ class KeyPolicy(Input):
     )
     renewal_requires_approval: StrictBool = False
     revocation_requires_approval: StrictBool = False
+    issuance_requires_approval: StrictBool | None = Field(
+        default=None,
+        description="Whether a new key of an acquisition waits for an approver; left out: as "
+        "renewal_requires_approval, so that a renewal refused cannot be had as a new key.",
+    )
+    approvers: Annotated[list[Id], Field(max_length=MAX_APPROVERS)] | None = Field(
+        default=None,
+        description="Members who decide this API's key requests (they need `keys:approve`); "
+        "left out: the current ones stay. Workspace admins decide too.",
+    )
     apply_lifetime_to_existing_keys: StrictBool = Field(
         default=False,
         description="Give the API's keys in use the new lifetime from now, as if renewed; "
@@ -83,6 +121,8 @@ class KeyPolicyOut(Output):
     max_rotation_grace: timedelta | None
     renewal_requires_approval: bool
     revocation_requires_approval: bool
+    issuance_requires_approval: bool
+    approvers: list[str]
 
 
 class OperationChanges(Output):
@@ -108,7 +148,10 @@ class ApiOut(Output):
     name: str
     description: str
     provider_organization_id: str | None
-    upstream_url: str
+    upstream_url: str | None = Field(
+        description="Where the gateway forwards requests; shown only to those who may update "
+        "the API."
+    )
     mount_path: str
     gateway_url: str = Field(description="Where acquirers call this API through the gateway.")
     current_version: int

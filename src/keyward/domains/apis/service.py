@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
+from sqlalchemy import ColumnElement
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound, TooLarge
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.ids import new_id, quote
 from keyward.core.openapi import Document
 from keyward.core.openapi.diff import diff
 from keyward.core.openapi.export import base_path
@@ -28,9 +29,13 @@ from keyward.core.openapi.security import (
     policy_problems,
     rebind,
 )
+from keyward.core.ownership import Resource, holds, sees
+from keyward.core.routing import mounts_nest
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Api, ApiVersion
+from keyward.db.rights import PROVIDER, standings
+from keyward.domains import access
 from keyward.domains.apis import repository
 from keyward.domains.apis.schemas import (
     ApiImport,
@@ -92,13 +97,15 @@ def _store_locations(locations: list[KeyLocation]) -> list[dict[str, Any]]:
     ]
 
 
-def _policy_out(api: Api) -> KeyPolicyOut:
+def _policy_out(uow: UnitOfWork, api: Api) -> KeyPolicyOut:
     return KeyPolicyOut(
         key_locations=[KeyLocationOut.model_validate(loc) for loc in api.key_locations],
         key_lifetime=_duration(api.key_lifetime),
         max_rotation_grace=_duration(api.max_rotation_grace),
         renewal_requires_approval=api.renewal_requires_approval,
         revocation_requires_approval=api.revocation_requires_approval,
+        issuance_requires_approval=api.issuance_requires_approval,
+        approvers=repository.approvers(uow.session, api.id),
     )
 
 
@@ -106,17 +113,19 @@ def gateway_url(api: Api, settings: Settings) -> str:
     return f"{settings.gateway_url.rstrip('/')}/{api.mount_path}{api.base_path}"
 
 
-def _out(api: Api, settings: Settings) -> ApiOut:
+def _out(uow: UnitOfWork, api: Api, settings: Settings, *, provider_view: bool) -> ApiOut:
+    """The API as shown; its upstream only to whoever may update the API (`provider_view`):
+    acquirers call it through the gateway."""
     return ApiOut(
         id=api.id,
         name=api.name,
         description=api.description,
         provider_organization_id=api.provider_organization_id,
-        upstream_url=api.upstream_url,
+        upstream_url=api.upstream_url if provider_view else None,
         mount_path=api.mount_path,
         gateway_url=gateway_url(api, settings),
         current_version=api.current_version,
-        policy=_policy_out(api),
+        policy=_policy_out(uow, api),
         created_at=api.created_at,
         updated_at=api.updated_at,
     )
@@ -136,8 +145,15 @@ def _version_out(version: ApiVersion) -> ApiVersionOut:
     )
 
 
-def find_api(uow: UnitOfWork, actor: Actor, api_id: str) -> Api:
-    api = repository.get(uow.session, actor.workspace_id, api_id) if is_id(api_id, "api") else None
+def find_api(uow: UnitOfWork, actor: Actor, api_id: str, action: str = "read") -> Api:
+    """The API, if the actor may `action` it."""
+    return access.find(uow, actor, access.APIS, api_id, action)
+
+
+def api_of(uow: UnitOfWork, workspace_id: str, api_id: str) -> Api:
+    """The API behind something the caller may already act on (an offering, an
+    acquisition): no right to the API itself is needed."""
+    api = access.get(uow, access.APIS, workspace_id, api_id)
     if api is None:
         raise NotFound(f"No API {quote(api_id)} in this workspace.", code="api_not_found")
     return api
@@ -177,25 +193,59 @@ def _read(spec_text: str, settings: Settings) -> Spec:
         ) from None
 
 
-def _check_unique(
-    uow: UnitOfWork, actor: Actor, *, name: str | None, mount_path: str | None
-) -> None:
-    if name is not None and repository.by_name(uow.session, actor.workspace_id, name):
+def _check_name_free(uow: UnitOfWork, actor: Actor, name: str) -> None:
+    if repository.by_name(uow.session, actor.workspace_id, name):
         raise Conflict(f"An API named {name!r} already exists.", code="api_exists")
-    if mount_path is not None and repository.mount_taken(uow.session, mount_path):
+
+
+def _check_mount(uow: UnitOfWork, mount_path: str, *, but: str | None = None) -> None:
+    """No API's mount may equal, contain or lie inside another's, in any workspace: so no
+    public prefix (mount and base path) does either, and every path is one API's."""
+    if any(mounts_nest(mount_path, other) for other in repository.mounts(uow.session, but=but)):
         raise Conflict(
-            f"The mount path {mount_path!r} is taken; choose another.", code="mount_path_taken"
+            f"The mount path {mount_path!r} equals, contains or lies inside another API's; "
+            "choose another.",
+            code="mount_conflict",
+            details={"mount_path": mount_path},
         )
 
 
-def _check_organization(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> None:
-    if organization_id is not None and not repository.organization_exists(
-        uow.session, actor.workspace_id, organization_id
-    ):
+def _owner(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> str | None:
+    """The provider organization an API is published for, which the actor must be allowed to
+    publish for. Left out: the actor's one provider organization; none, for an admin."""
+    if organization_id is None:
+        own = actor.standing.provider_organizations
+        if len(own) == 1:
+            (organization_id,) = own
+        elif actor.standing.is_admin:
+            return None
+        else:
+            raise InvalidInput(
+                "Name the provider organization the API belongs to (provider_organization_id).",
+                code="provider_organization_required",
+            )
+    organization = repository.organization(uow.session, actor.workspace_id, organization_id)
+    if organization is None or not sees(actor.standing, access.resource_of(uow, organization)):
         raise InvalidInput(
             f"No organization {quote(organization_id)} in this workspace.",
             code="organization_not_found",
         )
+    if organization.kind != PROVIDER:
+        raise InvalidInput(
+            f"{organization.name!r} is an acquirer organization; APIs belong to provider "
+            "organizations.",
+            code="organization_not_provider",
+        )
+    access.check(
+        actor,
+        Resource("apis", providers=frozenset({organization.id})),
+        "create",
+        hidden=lambda: InvalidInput(
+            f"No organization {quote(organization_id)} in this workspace.",
+            code="organization_not_found",
+        ),
+    )
+    return organization.id
 
 
 def _new_version(
@@ -226,17 +276,18 @@ def _new_version(
 
 def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Settings) -> ApiImported:
     """Import an API from its spec: version 1, with the default key policy."""
-    actor.require("apis", "create")
+    access.gate(actor, "apis", "create")
+    owner = _owner(uow, actor, body.provider_organization_id)
     spec = _read(body.spec, settings)
-    _check_unique(uow, actor, name=body.name, mount_path=body.mount_path)
-    _check_organization(uow, actor, body.provider_organization_id)
+    _check_name_free(uow, actor, body.name)
+    _check_mount(uow, body.mount_path)
     now = uow.clock.now()
     api = Api(
         id=new_id("api"),
         workspace_id=actor.workspace_id,
         name=body.name,
         description=body.description,
-        provider_organization_id=body.provider_organization_id,
+        provider_organization_id=owner,
         upstream_url=str(body.upstream_url),
         mount_path=body.mount_path,
         base_path=base_path(spec.normalized),
@@ -246,6 +297,7 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
         max_rotation_grace=None,
         renewal_requires_approval=False,
         revocation_requires_approval=False,
+        issuance_requires_approval=False,
         created_at=now,
         updated_at=now,
     )
@@ -273,15 +325,16 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
             "operations": version.operation_count,
         },
     )
-    return ApiImported(**_out(api, settings).model_dump(), version=_version_out(version))
+    return ApiImported(
+        **_out(uow, api, settings, provider_view=True).model_dump(), version=_version_out(version)
+    )
 
 
 def add_version(
     uow: UnitOfWork, actor: Actor, api_id: str, body: SpecUpload, settings: Settings
 ) -> ApiVersionOut:
     """Store a new immutable version and report what changed; the key policy follows along."""
-    actor.require("apis", "update", api_id)
-    api = find_api(uow, actor, api_id)
+    api = find_api(uow, actor, api_id, "update")
     spec = _read(body.spec, settings)
     changes = diff(current_document(uow, api), spec.normalized)
     api.current_version += 1
@@ -314,36 +367,58 @@ def add_version(
 
 
 def get_api(uow: UnitOfWork, actor: Actor, api_id: str, settings: Settings) -> ApiOut:
-    actor.require("apis", "read", api_id)
-    return _out(find_api(uow, actor, api_id), settings)
+    api = find_api(uow, actor, api_id)
+    provider_view = bool(repository.among(uow.session, [api.id], _updatable(actor)))
+    return _out(uow, api, settings, provider_view=provider_view)
+
+
+def _updatable(actor: Actor) -> ColumnElement[bool]:
+    return access.visible(actor, access.APIS, "update")
 
 
 def list_apis(uow: UnitOfWork, actor: Actor, page: PageRequest, settings: Settings) -> Page[ApiOut]:
-    actor.require("apis", "read")
-    rows = repository.list_apis(uow.session, actor.workspace_id, page)
+    """The APIs the actor may see, newest first."""
+    access.gate(actor, "apis", "read")
+    rows = repository.list_apis(
+        uow.session, actor.workspace_id, page, visible=access.visible(actor, access.APIS)
+    )
     kept, cursor = split_page(rows, page, lambda a: a.id)
-    return Page[ApiOut](data=[_out(a, settings) for a in kept], next_cursor=cursor)
+    updatable = repository.among(uow.session, [a.id for a in kept], _updatable(actor))
+    return Page[ApiOut](
+        data=[_out(uow, a, settings, provider_view=a.id in updatable) for a in kept],
+        next_cursor=cursor,
+    )
 
 
 def update_api(
     uow: UnitOfWork, actor: Actor, api_id: str, body: ApiUpdate, settings: Settings
 ) -> ApiOut:
-    actor.require("apis", "update", api_id)
-    api = find_api(uow, actor, api_id)
+    api = find_api(uow, actor, api_id, "update")
     changed: dict[str, Any] = {}
     if body.name is not None and body.name != api.name:
-        _check_unique(uow, actor, name=body.name, mount_path=None)
+        _check_name_free(uow, actor, body.name)
         changed["name"] = body.name
     if body.mount_path is not None and body.mount_path != api.mount_path:
-        _check_unique(uow, actor, name=None, mount_path=body.mount_path)
+        _check_mount(uow, body.mount_path, but=api.id)
         changed["mount_path"] = body.mount_path
     if body.upstream_url is not None and str(body.upstream_url) != api.upstream_url:
         changed["upstream_url"] = str(body.upstream_url)
     if body.description is not None and body.description != api.description:
         changed["description"] = body.description
-    if "provider_organization_id" in body.model_fields_set:
-        _check_organization(uow, actor, body.provider_organization_id)
-        changed["provider_organization_id"] = body.provider_organization_id
+    if (
+        "provider_organization_id" in body.model_fields_set
+        and body.provider_organization_id != api.provider_organization_id
+    ):
+        if body.provider_organization_id is None and not actor.standing.is_admin:
+            raise InvalidInput(
+                "Only a workspace admin may leave an API without a provider organization.",
+                code="provider_organization_required",
+            )
+        changed["provider_organization_id"] = (
+            _owner(uow, actor, body.provider_organization_id)
+            if body.provider_organization_id is not None
+            else None
+        )
     if changed:
         for field, value in changed.items():
             setattr(api, field, value)
@@ -351,12 +426,11 @@ def update_api(
         uow.session.flush()
         uow.record_change(Change(api.workspace_id, Entity.API, api.id))
         audit.record(uow, actor, "api.update", target_type="api", target_id=api.id, details=changed)
-    return _out(api, settings)
+    return _out(uow, api, settings, provider_view=True)
 
 
 def delete_api(uow: UnitOfWork, actor: Actor, api_id: str) -> None:
-    actor.require("apis", "delete", api_id)
-    api = find_api(uow, actor, api_id)
+    api = find_api(uow, actor, api_id, "delete")
     if repository.has_offerings(uow.session, api.id):
         raise Conflict("The API still has offerings; delete them first.", code="api_has_offerings")
     repository.delete(uow.session, api)
@@ -369,7 +443,6 @@ def delete_api(uow: UnitOfWork, actor: Actor, api_id: str) -> None:
 def list_versions(
     uow: UnitOfWork, actor: Actor, api_id: str, page: PageRequest
 ) -> Page[ApiVersionOut]:
-    actor.require("apis", "read", api_id)
     api = find_api(uow, actor, api_id)
     rows = repository.list_versions(uow.session, api.id, page)
     kept, cursor = split_page(rows, page, lambda v: v.id)
@@ -377,15 +450,31 @@ def list_versions(
 
 
 def get_policy(uow: UnitOfWork, actor: Actor, api_id: str) -> KeyPolicyOut:
-    actor.require("apis", "read", api_id)
-    return _policy_out(find_api(uow, actor, api_id))
+    return _policy_out(uow, find_api(uow, actor, api_id))
+
+
+def _check_approvers(uow: UnitOfWork, api: Api, wanted: list[str]) -> None:
+    """Approvers are active members of the workspace who may approve key requests."""
+    active = repository.active_members(uow.session, api.workspace_id, wanted)
+    rights = standings(uow.session, active)
+    refused = sorted(
+        member_id
+        for member_id in set(wanted)
+        if member_id not in rights or not holds(rights[member_id], "keys", "approve")
+    )
+    if refused:
+        raise InvalidInput(
+            "Approvers must be active members of the workspace holding keys:approve (the "
+            f"approver role): {', '.join(refused)} is not.",
+            code="invalid_approvers",
+            details={"member_ids": refused},
+        )
 
 
 def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> KeyPolicyOut:
     """Replace the key policy. Existing keys keep their expiry unless the provider applies the
     new lifetime to them."""
-    actor.require("apis", "update", api_id)
-    api = find_api(uow, actor, api_id)
+    api = find_api(uow, actor, api_id, "update")
     document = current_document(uow, api)
     # Without apiKey schemes in the spec, the one location is keyward's own scheme.
     synthetic = not api_key_schemes(document)
@@ -405,10 +494,18 @@ def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> K
     api.max_rotation_grace = _iso(body.max_rotation_grace)
     api.renewal_requires_approval = body.renewal_requires_approval
     api.revocation_requires_approval = body.revocation_requires_approval
+    api.issuance_requires_approval = (
+        body.renewal_requires_approval
+        if body.issuance_requires_approval is None
+        else body.issuance_requires_approval
+    )
+    if body.approvers is not None:
+        _check_approvers(uow, api, body.approvers)
+        repository.set_approvers(uow.session, api, body.approvers)
     api.updated_at = uow.clock.now()
     uow.session.flush()
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
-    policy = _policy_out(api)
+    policy = _policy_out(uow, api)
     applied = (
         keys.apply_lifetime(uow, api, body.key_lifetime)
         if body.apply_lifetime_to_existing_keys

@@ -7,6 +7,7 @@ from keyward.core.actors import Actor
 from keyward.core.ids import new_id
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import AuditEvent
+from keyward.domains import access
 from keyward.domains.audit import repository
 from keyward.domains.audit.schemas import AuditEventOut, AuditFilter
 from keyward.domains.pagination import Page, PageRequest, split_page
@@ -63,7 +64,8 @@ def record(
 def list_events(
     uow: UnitOfWork, actor: Actor, filters: AuditFilter, page: PageRequest
 ) -> Page[AuditEventOut]:
-    actor.require("audit", "read")
+    # The log is the workspace's: only a right across the whole workspace reads it.
+    access.gate(actor, "audit", "read", workspace_wide=True)
     rows = repository.list_events(uow.session, actor.workspace_id, filters, page)
     kept, cursor = split_page(rows, page, lambda e: e.id)
     return Page[AuditEventOut](

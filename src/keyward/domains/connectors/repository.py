@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Acquisition, Connector, Delivery, Offering
@@ -28,9 +28,9 @@ def delete(session: Session, connector: Connector) -> None:
 
 
 def list_connectors(
-    session: Session, acquisition_id: str, page: PageRequest
+    session: Session, acquisition_id: str, page: PageRequest, *, visible: ColumnElement[bool]
 ) -> Sequence[Connector]:
-    query = select(Connector).where(Connector.acquisition_id == acquisition_id)
+    query = select(Connector).where(Connector.acquisition_id == acquisition_id, visible)
     return session.scalars(paginate(query, Connector.id, page)).all()
 
 

@@ -11,21 +11,23 @@ root.
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from keyward.core.actors import Actor
-from keyward.core.errors import InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.errors import Hidden, InvalidInput
+from keyward.core.ids import new_id
 from keyward.core.openapi.rendering import Format
 from keyward.core.sealing import Sealer
 from keyward.core.verdicts import Verdict
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Connector, Delivery
+from keyward.domains import access
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import AcquisitionKeyCreate, ExportVersion
-from keyward.domains.apis.service import find_api
+from keyward.domains.apis.service import api_of
 from keyward.domains.audit import service as audit
 from keyward.domains.connectors import repository
 from keyward.domains.connectors.schemas import (
@@ -112,19 +114,7 @@ def _out(uow: UnitOfWork, connector: Connector) -> ConnectorOut:
 
 
 def find_connector(uow: UnitOfWork, actor: Actor, connector_id: str, action: str) -> Connector:
-    actor.require("connectors", action, connector_id)
-    connector = (
-        repository.get(uow.session, actor.workspace_id, connector_id)
-        if is_id(connector_id, "con")
-        else None
-    )
-    if connector is None:
-        raise NotFound(
-            f"No connector {quote(connector_id)} in this workspace.", code="connector_not_found"
-        )
-    # Seeing a connector means seeing its acquisition.
-    acquisitions.find_acquisition(uow, actor, connector.acquisition_id, "read")
-    return connector
+    return access.find(uow, actor, access.CONNECTORS, connector_id, action)
 
 
 def create_connector(
@@ -138,9 +128,16 @@ def create_connector(
     file_root: Path,
 ) -> ConnectorCreated:
     """A connector, with a first delivery of the current spec queued at once."""
-    actor.require("connectors", "create")
+    access.gate(actor, "connectors", "create")
     acquisition, offering = acquisitions.find_acquisition(uow, actor, acquisition_id, "read")
+    access.check(
+        actor,
+        replace(access.resource_of(uow, acquisition), kind="connectors", id=None),
+        "create",
+        hidden=lambda: access.ACQUISITIONS.not_found(acquisition_id, Hidden),
+    )
     _check_destination(body, file_root)
+    connector_id = new_id("con")
     generated = None
     if body.key is not None:
         verdict = verify(body.key)
@@ -150,7 +147,9 @@ def create_connector(
             )
         key_id, secret = verdict.key_id, body.key
     else:
-        name = body.key_name or f"connector to {urlsplit(body.url).hostname or 'storage'}"
+        # Named after the connector: a second connector to the same place needs a key too.
+        place = urlsplit(body.url).hostname or "storage"
+        name = body.key_name or f"connector {connector_id} to {place}"
         generated = acquisitions.create_key(
             uow, actor, acquisition.id, AcquisitionKeyCreate(name=name)
         )
@@ -162,7 +161,7 @@ def create_connector(
     )
     now = uow.clock.now()
     connector = Connector(
-        id=new_id("con"),
+        id=connector_id,
         workspace_id=actor.workspace_id,
         acquisition_id=acquisition.id,
         kind=body.kind.value,
@@ -182,7 +181,7 @@ def create_connector(
         updated_at=now,
     )
     repository.add(uow.session, connector)
-    api = find_api(uow, actor, offering.api_id)
+    api = api_of(uow, acquisition.workspace_id, offering.api_id)
     outbox.enqueue(
         uow,
         actor.workspace_id,
@@ -219,9 +218,11 @@ def get_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> Connector
 def list_connectors(
     uow: UnitOfWork, actor: Actor, acquisition_id: str, page: PageRequest
 ) -> Page[ConnectorOut]:
-    actor.require("connectors", "read")
+    access.gate(actor, "connectors", "read")
     acquisition, _ = acquisitions.find_acquisition(uow, actor, acquisition_id, "read")
-    rows = repository.list_connectors(uow.session, acquisition.id, page)
+    rows = repository.list_connectors(
+        uow.session, acquisition.id, page, visible=access.visible(actor, access.CONNECTORS)
+    )
     kept, cursor = split_page(rows, page, lambda c: c.id)
     return Page[ConnectorOut](data=[_out(uow, c) for c in kept], next_cursor=cursor)
 

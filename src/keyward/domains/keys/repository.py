@@ -3,13 +3,11 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.core.keys import KeyState
-from keyward.core.permissions import PermissionSet
 from keyward.db.models import Acquisition, Api, ApiKey, KeyRequest, Member, Offering
-from keyward.db.rights import member_rights
 from keyward.domains.keys.schemas import KeyFilter, KeyRequestFilter, RequestStatus
 from keyward.domains.pagination import PageRequest, paginate
 
@@ -66,10 +64,24 @@ def delete(session: Session, key: ApiKey) -> None:
     session.flush()
 
 
+def named(session: Session, acquisition_id: str, name: str) -> bool:
+    """Whether the acquisition has a key of that name."""
+    found = session.scalar(
+        select(ApiKey.id).where(ApiKey.acquisition_id == acquisition_id, ApiKey.name == name)
+    )
+    return found is not None
+
+
 def list_keys(
-    session: Session, workspace_id: str, filters: KeyFilter, page: PageRequest, now: datetime
+    session: Session,
+    workspace_id: str,
+    filters: KeyFilter,
+    page: PageRequest,
+    now: datetime,
+    *,
+    visible: ColumnElement[bool],
 ) -> Sequence[ApiKey]:
-    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id)
+    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id, visible)
     if filters.kind is not None:
         query = query.where(ApiKey.kind == filters.kind.value)
     if filters.acquisition_id is not None:
@@ -78,11 +90,18 @@ def list_keys(
         query = query.where(ApiKey.creator_member_id == filters.creator_member_id)
     if filters.state is KeyState.REVOKED:
         query = query.where(ApiKey.revoked_at.is_not(None))
+    elif filters.state is KeyState.PENDING:
+        query = query.where(ApiKey.revoked_at.is_(None), ApiKey.awaiting_approval.is_(True))
     elif filters.state is KeyState.EXPIRED:
-        query = query.where(ApiKey.revoked_at.is_(None), ApiKey.expires_at <= now)
+        query = query.where(
+            ApiKey.revoked_at.is_(None),
+            ApiKey.awaiting_approval.is_(False),
+            ApiKey.expires_at <= now,
+        )
     elif filters.state is KeyState.ACTIVE:
         query = query.where(
             ApiKey.revoked_at.is_(None),
+            ApiKey.awaiting_approval.is_(False),
             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
         )
     return session.scalars(paginate(query, ApiKey.id, page)).all()
@@ -159,16 +178,9 @@ def list_requests(
     filters: KeyRequestFilter,
     page: PageRequest,
     *,
-    api_ids: set[str] | None,
-    member_id: str | None,
+    visible: ColumnElement[bool],
 ) -> Sequence[KeyRequest]:
-    """Requests of the workspace; with `api_ids`, only those on these APIs or made by
-    `member_id`."""
-    query = select(KeyRequest).where(KeyRequest.workspace_id == workspace_id)
-    if api_ids is not None:
-        query = query.where(
-            or_(KeyRequest.api_id.in_(sorted(api_ids)), KeyRequest.requested_by == member_id)
-        )
+    query = select(KeyRequest).where(KeyRequest.workspace_id == workspace_id, visible)
     if filters.status is not None:
         query = query.where(KeyRequest.status == filters.status.value)
     if filters.key_id is not None:
@@ -176,10 +188,11 @@ def list_requests(
     return session.scalars(paginate(query, KeyRequest.id, page)).all()
 
 
-def active_member_rights(session: Session, workspace_id: str) -> list[tuple[str, PermissionSet]]:
-    members = session.scalars(
-        select(Member.id)
-        .where(Member.workspace_id == workspace_id, Member.active.is_(True))
-        .order_by(Member.id)
-    ).all()
-    return [(member_id, member_rights(session, member_id)) for member_id in members]
+def active_members(session: Session, workspace_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(Member.id)
+            .where(Member.workspace_id == workspace_id, Member.active.is_(True))
+            .order_by(Member.id)
+        )
+    )

@@ -1,4 +1,8 @@
-"""Key requests: renewals and revocations waiting for an approver of the key's API.
+"""Key requests: issuances, renewals and revocations waiting for an approver of the key's API.
+
+Reading a request needs the right to read its key; approving or rejecting it, the right to
+approve for the key's API (and never one's own request); cancelling it, being its requester
+while still holding the right that filed it.
 
 A request is decided once. The conditional UPDATE in `repository.settle_request` is what makes
 it so: of two approvers deciding at once, or an approval racing a cancellation, one moves the
@@ -9,22 +13,19 @@ outcome that says why, and nothing is applied.
 """
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, NotFound, PermissionDenied
-from keyward.core.ids import is_id, quote
-from keyward.core.permissions import WILDCARD
+from keyward.core.errors import Conflict, PermissionDenied
+from keyward.core.lifecycle import Change, blocked
 from keyward.db.engine import UnitOfWork
-from keyward.db.models import Api, ApiKey, KeyRequest
+from keyward.db.models import ApiKey, KeyRequest
+from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import repository
-from keyward.domains.keys.schemas import (
-    KeyRequestFilter,
-    KeyRequestOut,
-    RequestAction,
-    RequestStatus,
-)
+from keyward.domains.keys.schemas import KeyRequestFilter, KeyRequestOut, RequestStatus
 from keyward.domains.keys.service import (
+    facts,
     parse_duration,
     policy_of,
+    record,
     renew_now,
     request_out,
     revoke_now,
@@ -33,63 +34,38 @@ from keyward.domains.notifications.events import Event
 from keyward.domains.notifications.service import key_data, notify
 from keyward.domains.pagination import Page, PageRequest, split_page
 
-
-def _approvable_apis(actor: Actor) -> set[str] | None:
-    """The APIs whose requests the actor may see as an approver; None: every request (the
-    actor may read every key or approve on every API)."""
-    if actor.can("keys", "read") or actor.can("keys", "approve"):
-        return None
-    return {
-        p.resource_id
-        for p in actor.permissions
-        if p.resource in ("keys", WILDCARD)
-        and p.action in ("approve", WILDCARD)
-        and p.resource_id is not None
-    }
+# The right that files a request of each kind, which cancelling it needs too.
+FILED_WITH = {Change.ISSUE: "create", Change.RENEW: "renew", Change.REVOKE: "revoke"}
+APPROVED = {
+    Change.ISSUE: (Event.ISSUANCE_APPROVED, "issued"),
+    Change.RENEW: (Event.RENEWAL_APPROVED, "renewed"),
+    Change.REVOKE: (Event.KEY_REVOKED, "revoked"),
+}
+REJECTED = {
+    Change.ISSUE: Event.ISSUANCE_REJECTED,
+    Change.RENEW: Event.RENEWAL_REJECTED,
+    Change.REVOKE: Event.REVOCATION_REJECTED,
+}
 
 
 def list_requests(
     uow: UnitOfWork, actor: Actor, filters: KeyRequestFilter, page: PageRequest
 ) -> Page[KeyRequestOut]:
-    """Requests the actor may see: all of them with `keys:read` (or `keys:approve` on every
-    API), else those on the APIs they approve and those they made. Newest first."""
+    """The requests on keys the actor may read, newest first."""
+    access.gate(actor, "keys", "read")
     rows = repository.list_requests(
         uow.session,
         actor.workspace_id,
         filters,
         page,
-        api_ids=_approvable_apis(actor),
-        member_id=actor.member_id,
+        visible=access.visible(actor, access.KEY_REQUESTS),
     )
     kept, cursor = split_page(rows, page, lambda r: r.id)
     return Page[KeyRequestOut](data=[request_out(r) for r in kept], next_cursor=cursor)
 
 
-def _find(uow: UnitOfWork, actor: Actor, request_id: str) -> KeyRequest:
-    request = (
-        repository.get_request(uow.session, actor.workspace_id, request_id)
-        if is_id(request_id, "kreq")
-        else None
-    )
-    if request is None:
-        raise NotFound(
-            f"No key request {quote(request_id)} in this workspace.", code="key_request_not_found"
-        )
-    return request
-
-
 def get_request(uow: UnitOfWork, actor: Actor, request_id: str) -> KeyRequestOut:
-    request = _find(uow, actor, request_id)
-    visible = _approvable_apis(actor)
-    if (
-        visible is not None
-        and request.api_id not in visible
-        and (request.requested_by != actor.member_id)
-    ):
-        raise NotFound(
-            f"No key request {quote(request_id)} in this workspace.", code="key_request_not_found"
-        )
-    return request_out(request)
+    return request_out(access.find(uow, actor, access.KEY_REQUESTS, request_id, "read"))
 
 
 def _not_pending(request: KeyRequest) -> Conflict:
@@ -100,14 +76,15 @@ def _not_pending(request: KeyRequest) -> Conflict:
     )
 
 
-def _check_decider(actor: Actor, request: KeyRequest) -> None:
-    actor.require("keys", "approve", request.api_id)
+def _find_to_decide(uow: UnitOfWork, actor: Actor, request_id: str) -> KeyRequest:
+    request = access.find(uow, actor, access.KEY_REQUESTS, request_id, "approve")
     if request.requested_by is not None and request.requested_by == actor.member_id:
         raise PermissionDenied(
             "Nobody decides on their own request: another approver must, or cancel it.",
             code="own_request",
             details={"request_id": request.id},
         )
+    return request
 
 
 def _locked_key(uow: UnitOfWork, request: KeyRequest) -> ApiKey | None:
@@ -116,77 +93,80 @@ def _locked_key(uow: UnitOfWork, request: KeyRequest) -> ApiKey | None:
     return repository.get(uow.session, request.workspace_id, request.key_id, for_update=True)
 
 
-def _blocked(request: KeyRequest, key: ApiKey | None) -> str | None:
-    """Why the request can no longer be applied, if it cannot."""
-    if key is None:
-        return "key_deleted"
-    if key.revoked_at is not None:
-        return "key_revoked"
-    if request.action == RequestAction.RENEW.value and key.expires_at is None:
-        return "key_never_expires"
-    return None
-
-
-def _tell(
+def _settle(
     uow: UnitOfWork,
-    event: Event,
+    actor: Actor,
     request: KeyRequest,
-    key: ApiKey,
-    api: Api | None,
+    status: RequestStatus,
+    outcome: str | None,
+    comment: str = "",
 ) -> None:
-    out = request_out(request).model_dump(mode="json")
+    """Move the pending request on, unless something else already did."""
+    if not repository.settle_request(
+        uow.session,
+        request,
+        status=status.value,
+        outcome=outcome,
+        decided_by=actor.member_id if status is not RequestStatus.CANCELLED else None,
+        comment=comment,
+        decided_at=uow.clock.now(),
+    ):
+        raise _not_pending(request)
+
+
+def _audit(
+    uow: UnitOfWork, actor: Actor, request: KeyRequest, verb: str, **details: object
+) -> None:
+    audit.record(
+        uow,
+        actor,
+        f"key.{request.action}.{verb}",
+        target_type="key_request",
+        target_id=request.id,
+        details={"key_id": request.key_id, **details},
+    )
+
+
+def _tell(uow: UnitOfWork, request: KeyRequest, key: ApiKey, event: Event) -> None:
+    """Tell the requester and the key's creator what became of the request."""
     notify(
         uow,
         request.workspace_id,
         event,
-        {**key_data(key, api), "request": out},
+        {
+            **key_data(key, policy_of(uow, key).api),
+            "request": request_out(request).model_dump(mode="json"),
+        },
         [request.requested_by, key.creator_member_id],
     )
 
 
 def approve(uow: UnitOfWork, actor: Actor, request_id: str, comment: str) -> KeyRequestOut:
-    """Apply the request's renewal or revocation, atomically with deciding it. If the key
-    changed meanwhile the request is closed instead, and the outcome says why."""
-    request = _find(uow, actor, request_id)
-    _check_decider(actor, request)
+    """Apply the request's issuance, renewal or revocation, atomically with deciding it. If the
+    key changed meanwhile the request is closed instead, and the outcome says why."""
+    request = _find_to_decide(uow, actor, request_id)
     key = _locked_key(uow, request)
-    now = uow.clock.now()
     if request.status != RequestStatus.PENDING.value:
         raise _not_pending(request)
-    blocked = _blocked(request, key)
-    if blocked is not None or key is None:
-        if not repository.settle_request(
-            uow.session,
-            request,
-            status=RequestStatus.CLOSED.value,
-            outcome=blocked,
-            decided_by=actor.member_id,
-            comment=comment,
-            decided_at=now,
-        ):
-            raise _not_pending(request)
-        audit.record(
-            uow,
-            actor,
-            f"key.{request.action}.close",
-            target_type="key_request",
-            target_id=request.id,
-            details={"key_id": request.key_id, "outcome": blocked},
-        )
+    change = Change(request.action)
+    why_not = blocked(change, facts(uow, key) if key is not None else None)
+    if why_not is not None or key is None:
+        _settle(uow, actor, request, RequestStatus.CLOSED, why_not, comment)
+        _audit(uow, actor, request, "close", outcome=why_not)
         return request_out(request)
-    action = RequestAction(request.action)
-    if not repository.settle_request(
-        uow.session,
-        request,
-        status=RequestStatus.APPROVED.value,
-        outcome="renewed" if action is RequestAction.RENEW else "revoked",
-        decided_by=actor.member_id,
-        comment=comment,
-        decided_at=now,
-    ):
-        raise _not_pending(request)
+    event, outcome = APPROVED[change]
+    _settle(uow, actor, request, RequestStatus.APPROVED, outcome, comment)
     policy = policy_of(uow, key)
-    if action is RequestAction.RENEW:
+    if change is Change.ISSUE:
+        now = uow.clock.now()
+        lifetime = parse_duration(key.lifetime)
+        key.awaiting_approval = False
+        key.expires_at = now + lifetime if lifetime is not None else None
+        key.updated_at = now
+        uow.session.flush()
+        expires_at = key.expires_at.isoformat() if key.expires_at else None
+        record(uow, actor, key, "issue", {"expires_at": expires_at})
+    elif change is Change.RENEW:
         # Asked under an earlier policy: no longer than the lifetime the policy allows now.
         asked = parse_duration(request.expires_in)
         if asked is not None and policy.lifetime is not None:
@@ -194,75 +174,44 @@ def approve(uow: UnitOfWork, actor: Actor, request_id: str, comment: str) -> Key
         renew_now(uow, actor, key, policy, asked)
     else:
         revoke_now(uow, actor, key, request.reason or "approved request")
-    audit.record(
-        uow,
-        actor,
-        f"key.{action.value}.approve",
-        target_type="key_request",
-        target_id=request.id,
-        details={"key_id": key.id, "comment": comment},
-    )
-    event = Event.RENEWAL_APPROVED if action is RequestAction.RENEW else Event.KEY_REVOKED
-    _tell(uow, event, request, key, policy.api)
+    _audit(uow, actor, request, "approve", comment=comment)
+    _tell(uow, request, key, event)
     return request_out(request)
 
 
 def reject(uow: UnitOfWork, actor: Actor, request_id: str, comment: str) -> KeyRequestOut:
-    """Refuse the request; the key stays as it is."""
-    request = _find(uow, actor, request_id)
-    _check_decider(actor, request)
+    """Refuse the request: the key stays as it is, but a key awaiting its issuance is revoked
+    (it never worked, and never will)."""
+    request = _find_to_decide(uow, actor, request_id)
     key = _locked_key(uow, request)
-    if not repository.settle_request(
-        uow.session,
-        request,
-        status=RequestStatus.REJECTED.value,
-        outcome="rejected",
-        decided_by=actor.member_id,
-        comment=comment,
-        decided_at=uow.clock.now(),
-    ):
-        raise _not_pending(request)
-    audit.record(
-        uow,
-        actor,
-        f"key.{request.action}.reject",
-        target_type="key_request",
-        target_id=request.id,
-        details={"key_id": request.key_id, "comment": comment},
-    )
+    _settle(uow, actor, request, RequestStatus.REJECTED, "rejected", comment)
+    _audit(uow, actor, request, "reject", comment=comment)
     if key is not None:
-        event = (
-            Event.RENEWAL_REJECTED
-            if request.action == RequestAction.RENEW.value
-            else Event.REVOCATION_REJECTED
-        )
-        _tell(uow, event, request, key, policy_of(uow, key).api)
+        if key.awaiting_approval and key.revoked_at is None:
+            revoke_now(uow, actor, key, "issuance rejected")
+        _tell(uow, request, key, REJECTED[Change(request.action)])
     return request_out(request)
 
 
 def cancel(uow: UnitOfWork, actor: Actor, request_id: str) -> KeyRequestOut:
-    """The requester withdraws their request."""
-    request = _find(uow, actor, request_id)
+    """The requester withdraws their request, holding still the right that filed it; a key
+    awaiting its issuance is revoked with it."""
+    request = access.find(
+        uow,
+        actor,
+        access.KEY_REQUESTS,
+        request_id,
+        lambda r: FILED_WITH[Change(r.action)],
+    )
     if request.requested_by is None or request.requested_by != actor.member_id:
         raise PermissionDenied(
             "Only the member who made a request can cancel it.",
             code="not_requester",
             details={"request_id": request.id},
         )
-    if not repository.settle_request(
-        uow.session,
-        request,
-        status=RequestStatus.CANCELLED.value,
-        outcome="cancelled",
-        decided_at=uow.clock.now(),
-    ):
-        raise _not_pending(request)
-    audit.record(
-        uow,
-        actor,
-        f"key.{request.action}.cancel",
-        target_type="key_request",
-        target_id=request.id,
-        details={"key_id": request.key_id},
-    )
+    key = _locked_key(uow, request)
+    _settle(uow, actor, request, RequestStatus.CANCELLED, "cancelled")
+    _audit(uow, actor, request, "cancel")
+    if key is not None and key.awaiting_approval and key.revoked_at is None:
+        revoke_now(uow, actor, key, "issuance request cancelled")
     return request_out(request)

@@ -35,6 +35,10 @@ def _small(value: dict[str, Any]) -> dict[str, Any]:
 KeyMetadata = Annotated[Metadata, AfterValidator(_small)]
 
 COPY_NOTICE = "Copy this key now: it is shown only in this response and cannot be recovered."
+PENDING_NOTICE = (
+    "Copy this key now: it is shown only in this response. It works once an approver of the "
+    "API approves its issuance (see pending_request_id)."
+)
 REPLAY_NOTICE = (
     "This answers a repeated request with the same Idempotency-Key; the key was shown only in "
     "the first response. Revoke it and create a new one if it was not saved."
@@ -73,7 +77,7 @@ class KeyOut(Output):
         description="Until when the secret replaced by the last rotation still works."
     )
     pending_request_id: str | None = Field(
-        description="The renewal or revocation awaiting approval, if any."
+        description="The issuance, renewal or revocation awaiting approval, if any."
     )
     created_at: datetime
     updated_at: datetime
@@ -135,6 +139,7 @@ class KeyBulkDeleted(Output):
 
 
 class RequestAction(StrEnum):
+    ISSUE = "issue"
     RENEW = "renew"
     REVOKE = "revoke"
 

@@ -1,16 +1,16 @@
-"""The rules of API keys: who may create, see, renew, rotate, revoke and delete which key.
+"""The rules of API keys: creating, showing, renewing, rotating, revoking and deleting them.
 
-A new key's permissions must be covered by the caller's own effective rights, so a key can never
-grant more than its creator holds; the verifier intersects with the creator's rights again on
-every use, so taking a right away later takes it from the key too.
-
-Where an API's key policy asks for approval, a renewal or revocation becomes a pending key
-request (see `requests`) unless the caller is an approver of that API; the key stays as it is
-meanwhile, and cannot be renewed again or deleted.
+Who may act on which key is the ownership rule's (`domains.access`); which change a key's state
+allows, and which waits for an approver, is the lifecycle's (`core.lifecycle`). This module
+applies what they decide: a new key's permissions must be covered by the caller's own rights, so
+a key never grants more than its creator holds (the verifier narrows the creator's standing to
+the key's permissions again on every use); a change the policy sends to an approver becomes a
+pending key request (`requests`); every change is recorded once, with its feed entry, audit
+event and notifications (`record`).
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal, overload
 
@@ -18,18 +18,25 @@ from pydantic import TypeAdapter
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id, quote
-from keyward.core.keys import KeyKind, KeyState, generate_key, key_state
+from keyward.core.ids import new_id
+from keyward.core.keys import KeyKind, generate_key, key_state
+from keyward.core.lifecycle import Approvals, Change, KeyFacts, Step, plan, plan_issue
+from keyward.core.ownership import Outcome, Resource, decide, permits
 from keyward.core.permissions import PermissionSet
+from keyward.core.verdicts import UNKNOWN, Verdict
 from keyward.db.engine import UnitOfWork
-from keyward.db.feed import Change, Entity
+from keyward.db.feed import Change as FeedChange
+from keyward.db.feed import Entity
 from keyward.db.models import Api, ApiKey, KeyRequest
+from keyward.db.rights import standings
+from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.fields import Duration
 from keyward.domains.idempotency import service as idempotency
 from keyward.domains.keys import repository
 from keyward.domains.keys.schemas import (
     COPY_NOTICE,
+    PENDING_NOTICE,
     REPLAY_NOTICE,
     AccountKeyCreate,
     BulkOutcome,
@@ -40,7 +47,6 @@ from keyward.domains.keys.schemas import (
     KeyOut,
     KeyRequestOut,
     KeyUpdate,
-    RequestAction,
     RequestStatus,
 )
 from keyward.domains.notifications.events import Event
@@ -65,7 +71,7 @@ def parse_duration(value: str | None) -> timedelta | None:
     return None if value is None else _durations.validate_python(value)
 
 
-def _out(uow: UnitOfWork, key: ApiKey, pending: str | bool | None = True) -> KeyOut:
+def key_out(uow: UnitOfWork, key: ApiKey, pending: str | bool | None = True) -> KeyOut:
     """The key as shown. `pending`: its pending request id if already known, True to look it
     up."""
     if pending is True:
@@ -75,7 +81,12 @@ def _out(uow: UnitOfWork, key: ApiKey, pending: str | bool | None = True) -> Key
         name=key.name,
         kind=KeyKind(key.kind),
         start=key.start,
-        state=key_state(key.revoked_at is not None, key.expires_at, uow.clock.now()),
+        state=key_state(
+            key.revoked_at is not None,
+            key.expires_at,
+            uow.clock.now(),
+            awaiting_approval=key.awaiting_approval,
+        ),
         creator_member_id=key.creator_member_id,
         acquisition_id=key.acquisition_id,
         permissions=key.permissions,
@@ -91,21 +102,15 @@ def _out(uow: UnitOfWork, key: ApiKey, pending: str | bool | None = True) -> Key
     )
 
 
-def find(uow: UnitOfWork, actor: Actor, key_id: str, *, for_update: bool = False) -> ApiKey:
-    """The key of the actor's workspace; locked for the rest of the transaction when it is
-    about to change."""
-    key = (
-        repository.get(uow.session, actor.workspace_id, key_id, for_update=for_update)
-        if is_id(key_id, "key")
-        else None
+def facts(uow: UnitOfWork, key: ApiKey) -> KeyFacts:
+    """What the lifecycle needs to know of the key, its pending request included."""
+    return KeyFacts(
+        key.id,
+        key.revoked_at is not None,
+        key.expires_at,
+        key.awaiting_approval,
+        repository.pending_requests(uow.session, [key.id]).get(key.id),
     )
-    if key is None:
-        raise NotFound(f"No key {quote(key_id)} in this workspace.", code="key_not_found")
-    return key
-
-
-def _changed(uow: UnitOfWork, key: ApiKey) -> None:
-    uow.record_change(Change(key.workspace_id, Entity.KEY, key.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +120,20 @@ class Policy:
     api: Api | None
     lifetime: timedelta | None
     max_grace: timedelta
-    renewal_requires_approval: bool
-    revocation_requires_approval: bool
+    approvals: Approvals
 
-    def needs_approval(self, actor: Actor, action: RequestAction) -> bool:
-        """Whether `action` waits for an approver. An approver of the API acts at once: they
-        would be the one to approve."""
-        required = (
-            self.renewal_requires_approval
-            if action is RequestAction.RENEW
-            else self.revocation_requires_approval
-        )
-        return required and self.api is not None and not actor.can("keys", "approve", self.api.id)
+
+def policy_of_api(api: Api) -> Policy:
+    return Policy(
+        api,
+        parse_duration(api.key_lifetime),
+        parse_duration(api.max_rotation_grace) or DEFAULT_MAX_GRACE,
+        Approvals(
+            issuance=api.issuance_requires_approval,
+            renewal=api.renewal_requires_approval,
+            revocation=api.revocation_requires_approval,
+        ),
+    )
 
 
 def policy_of(uow: UnitOfWork, key: ApiKey) -> Policy:
@@ -134,28 +141,61 @@ def policy_of(uow: UnitOfWork, key: ApiKey) -> Policy:
         lifetime = parse_duration(key.lifetime)
         if lifetime is None and key.expires_at is not None:
             lifetime = key.expires_at - key.created_at
-        return Policy(None, lifetime, DEFAULT_MAX_GRACE, False, False)
+        return Policy(None, lifetime, DEFAULT_MAX_GRACE, Approvals())
     api = repository.api_of_acquisition(uow.session, key.acquisition_id)
     if api is None:
         raise NotFound("The key's API no longer exists.", code="api_not_found")
-    return Policy(
-        api,
-        parse_duration(api.key_lifetime),
-        parse_duration(api.max_rotation_grace) or DEFAULT_MAX_GRACE,
-        api.renewal_requires_approval,
-        api.revocation_requires_approval,
-    )
+    return policy_of_api(api)
 
 
-def _tell(
+def is_approver(actor: Actor, resource: Resource) -> bool:
+    """Whether the actor decides the key requests of the resource's API: an approver of the
+    API acts at once, being the one who would approve."""
+    return permits(actor.standing, replace(resource, kind="keys"), "approve")
+
+
+def approvers(
+    uow: UnitOfWork, workspace_id: str, resource: Resource, *, but: str | None
+) -> list[str]:
+    """Active members who decide the key requests of the resource's API, except `but` (the
+    requester)."""
+    subject = replace(resource, kind="keys")
+    return [
+        member_id
+        for member_id, standing in standings(
+            uow.session, repository.active_members(uow.session, workspace_id)
+        ).items()
+        if member_id != but and permits(standing, subject, "approve")
+    ]
+
+
+def record(
     uow: UnitOfWork,
-    event: Event,
+    actor: Actor,
     key: ApiKey,
-    api: Api | None,
-    recipients: Sequence[str | None],
+    action: str,
+    details: dict[str, Any] | None = None,
+    *,
+    event: Event | None = None,
+    api: Api | None = None,
+    recipients: Iterable[str | None] = (),
+    feed: bool = True,
     **extra: Any,
 ) -> None:
-    notify(uow, key.workspace_id, event, {**key_data(key, api), **extra}, recipients)
+    """Record one change of a key: its change-feed entry (when it may change a verdict), its
+    audit event `key.<action>`, and the notification `event` to `recipients` and webhooks."""
+    if feed:
+        uow.record_change(FeedChange(key.workspace_id, Entity.KEY, key.id))
+    audit.record(
+        uow,
+        actor,
+        f"key.{action}",
+        target_type="key",
+        target_id=key.id,
+        details={"name": key.name, **(details or {})},
+    )
+    if event is not None:
+        notify(uow, key.workspace_id, event, {**key_data(key, api), **extra}, list(recipients))
 
 
 def capped_lifetime(allowed: timedelta | None, asked: timedelta | None) -> timedelta | None:
@@ -185,21 +225,23 @@ def issue_key(
     metadata: dict[str, Any],
     acquisition_id: str | None = None,
     api: Api | None = None,
-) -> KeyCreated:
-    """Create a key for the acting member. The secret is in the answer and nowhere else.
+    awaiting_approval: bool = False,
+) -> tuple[ApiKey, KeyCreated]:
+    """Create a key owned by the acting member. The secret is in the answer and nowhere else.
 
-    The key's permissions must be covered by the actor's own rights.
+    The key's permissions must be covered by the actor's own rights. A key `awaiting_approval`
+    verifies only once its issuance is approved; its lifetime starts then.
     """
-    actor.require("keys", "create")
+    access.gate(actor, "keys", "create")
     actor.require_all(permissions, "create this key")
     if actor.member_id is None:
         raise Conflict("Only a member can own a key.", code="key_needs_member")
     workspace = workspaces.get(uow.session, actor.workspace_id)
     if workspace is None:
-        raise NotFound(f"No workspace {quote(actor.workspace_id)}.", code="workspace_not_found")
+        raise NotFound(f"No workspace {actor.workspace_id}.", code="workspace_not_found")
     new = generate_key(workspace.key_prefix)
     now = uow.clock.now()
-    expires_at = now + lifetime if lifetime is not None else None
+    expires_at = now + lifetime if lifetime is not None and not awaiting_approval else None
     key = ApiKey(
         id=new_id("key"),
         workspace_id=actor.workspace_id,
@@ -218,35 +260,36 @@ def issue_key(
         lifetime=iso_duration(lifetime),
         revoked_at=None,
         revoked_by=None,
+        awaiting_approval=awaiting_approval,
         created_at=now,
         updated_at=now,
         last_used_at=None,
     )
     repository.add(uow.session, key)
-    _changed(uow, key)
-    audit.record(
+    record(
         uow,
         actor,
-        "key.create",
-        target_type="key",
-        target_id=key.id,
-        details={
-            "name": key.name,
+        key,
+        "create",
+        {
             "kind": key.kind,
             "acquisition_id": key.acquisition_id,
             "permissions": key.permissions,
             "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            "awaiting_approval": awaiting_approval,
         },
+        event=None if awaiting_approval else Event.KEY_CREATED,
+        api=api,
+        recipients=[key.creator_member_id],
     )
-    _tell(uow, Event.KEY_CREATED, key, api, [key.creator_member_id])
-    return KeyCreated(
-        **_out(uow, key, pending=None).model_dump(), key=new.secret, notice=COPY_NOTICE
-    )
+    notice = PENDING_NOTICE if awaiting_approval else COPY_NOTICE
+    created = KeyCreated(**key_out(uow, key, None).model_dump(), key=new.secret, notice=notice)
+    return key, created
 
 
 def issue_account_key(uow: UnitOfWork, actor: Actor, body: AccountKeyCreate) -> KeyCreated:
     """Create an account key (to call the management API) for the acting member."""
-    return issue_key(
+    _, created = issue_key(
         uow,
         actor,
         kind=KeyKind.ACCOUNT,
@@ -255,6 +298,7 @@ def issue_account_key(uow: UnitOfWork, actor: Actor, body: AccountKeyCreate) -> 
         lifetime=body.expires_in,
         metadata=body.metadata,
     )
+    return created
 
 
 def create_account_key(
@@ -276,24 +320,61 @@ def create_account_key(
     return created, False
 
 
+def plan_issuance(actor: Actor, acquisition: Resource, api: Api, allow_request: bool) -> Step:
+    """Whether a key of the acquisition is made at once or awaiting an approver."""
+    return plan_issue(
+        policy_of_api(api).approvals,
+        approver=is_approver(actor, acquisition),
+        allow_request=allow_request,
+    )
+
+
+def verdict_for(actor: Actor, verdict: Verdict) -> Verdict:
+    """The verdict on a key as the actor may hear it: a key its `keys:verify` does not reach
+    is answered exactly like an unknown key (no role verifies through an approver's reach, so
+    the API's approvers are not needed here)."""
+    access.gate(actor, "keys", "verify")
+    if verdict.key_id is None:
+        return verdict
+    terms = verdict.acquisition
+    resource = (
+        Resource("keys", verdict.key_id, owner=verdict.member_id)
+        if terms is None
+        else replace(terms.resource(), kind="keys", id=verdict.key_id)
+    )
+    return verdict if permits(actor.standing, resource, "verify") else UNKNOWN
+
+
 def get_key(uow: UnitOfWork, actor: Actor, key_id: str) -> KeyOut:
-    actor.require("keys", "read", key_id)
-    return _out(uow, find(uow, actor, key_id))
+    return key_out(uow, access.find(uow, actor, access.KEYS, key_id, "read"))
 
 
 def list_keys(uow: UnitOfWork, actor: Actor, filters: KeyFilter, page: PageRequest) -> Page[KeyOut]:
-    actor.require("keys", "read")
-    rows = repository.list_keys(uow.session, actor.workspace_id, filters, page, uow.clock.now())
+    """The keys the actor may see, newest first."""
+    access.gate(actor, "keys", "read")
+    rows = repository.list_keys(
+        uow.session,
+        actor.workspace_id,
+        filters,
+        page,
+        uow.clock.now(),
+        visible=access.visible(actor, access.KEYS),
+    )
     kept, cursor = split_page(rows, page, lambda k: k.id)
     pending = repository.pending_requests(uow.session, [k.id for k in kept])
-    return Page[KeyOut](data=[_out(uow, k, pending.get(k.id)) for k in kept], next_cursor=cursor)
+    return Page[KeyOut](data=[key_out(uow, k, pending.get(k.id)) for k in kept], next_cursor=cursor)
 
 
 def update_key(uow: UnitOfWork, actor: Actor, key_id: str, body: KeyUpdate) -> KeyOut:
-    actor.require("keys", "update", key_id)
-    key = find(uow, actor, key_id)
+    key = access.find(uow, actor, access.KEYS, key_id, "update", for_update=True)
     changed: dict[str, Any] = {}
     if body.name is not None and body.name != key.name:
+        if key.acquisition_id is not None and repository.named(
+            uow.session, key.acquisition_id, body.name
+        ):
+            raise Conflict(
+                f"This acquisition already has a key named {body.name!r}.", code="key_name_taken"
+            )
         changed["name"] = {"from": key.name, "to": body.name}
         key.name = body.name
     if body.metadata is not None and body.metadata != key.meta:
@@ -302,8 +383,8 @@ def update_key(uow: UnitOfWork, actor: Actor, key_id: str, body: KeyUpdate) -> K
     if changed:
         key.updated_at = uow.clock.now()
         uow.session.flush()
-        audit.record(uow, actor, "key.update", target_type="key", target_id=key.id, details=changed)
-    return _out(uow, key)
+        record(uow, actor, key, "update", changed, feed=False)
+    return key_out(uow, key)
 
 
 def revoke_now(uow: UnitOfWork, actor: Actor, key: ApiKey, reason: str) -> None:
@@ -314,50 +395,7 @@ def revoke_now(uow: UnitOfWork, actor: Actor, key: ApiKey, reason: str) -> None:
     key.updated_at = now
     uow.session.flush()
     repository.close_pending(uow.session, key.id, "key_revoked", now)
-    _changed(uow, key)
-    audit.record(
-        uow,
-        actor,
-        "key.revoke",
-        target_type="key",
-        target_id=key.id,
-        details={"name": key.name, "reason": reason},
-    )
-
-
-def _pending_conflict(key: ApiKey, request_id: str) -> Conflict:
-    return Conflict(
-        f"Key {key.id} has a pending request ({request_id}); wait for its decision or "
-        "cancel it first.",
-        code="key_request_pending",
-        details={"key_id": key.id, "request_id": request_id},
-    )
-
-
-def pending_request_of(uow: UnitOfWork, key: ApiKey) -> str | None:
-    return repository.pending_requests(uow.session, [key.id]).get(key.id)
-
-
-def _refuse_revoked(key: ApiKey, what: str) -> None:
-    if key.revoked_at is not None:
-        raise Conflict(
-            f"Key {key.id} is revoked; a revoked key cannot be {what}.",
-            code="key_revoked",
-            details={"key_id": key.id},
-        )
-
-
-def check_renewable(uow: UnitOfWork, key: ApiKey) -> None:
-    _refuse_revoked(key, "renewed")
-    if key.expires_at is None:
-        raise Conflict(
-            f"Key {key.id} never expires: there is nothing to renew.",
-            code="key_never_expires",
-            details={"key_id": key.id},
-        )
-    pending = pending_request_of(uow, key)
-    if pending is not None:
-        raise _pending_conflict(key, pending)
+    record(uow, actor, key, "revoke", {"reason": reason})
 
 
 def renew_now(
@@ -370,28 +408,15 @@ def renew_now(
     key.expires_at = now + lifetime if lifetime is not None else None
     key.updated_at = now
     uow.session.flush()
-    _changed(uow, key)
-    audit.record(
+    record(
         uow,
         actor,
-        "key.renew",
-        target_type="key",
-        target_id=key.id,
-        details={
-            "name": key.name,
+        key,
+        "renew",
+        {
             "expires_at_before": before.isoformat() if before else None,
             "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         },
-    )
-
-
-def _approval_conflict(key: ApiKey, action: RequestAction) -> Conflict:
-    change = "renewal" if action is RequestAction.RENEW else "revocation"
-    return Conflict(
-        f"This API's policy has an approver decide on every {change} of its keys; ask for it "
-        "with a key request instead.",
-        code=f"{change}_requires_approval",
-        details={"key_id": key.id},
     )
 
 
@@ -399,26 +424,27 @@ def request_out(request: KeyRequest) -> KeyRequestOut:
     return KeyRequestOut.model_validate(request)
 
 
-def _open_request(
+def open_request(
     uow: UnitOfWork,
     actor: Actor,
     key: ApiKey,
     policy: Policy,
-    action: RequestAction,
+    change: Change,
     reason: str,
     expires_in: timedelta | None = None,
 ) -> KeyRequestOut:
-    """A pending request for an approver; the key stays as it is meanwhile."""
+    """A pending request for an approver of the key's API; the key stays as it is meanwhile."""
     api = policy.api
     if api is None:  # only an API's policy asks for approval
-        raise _approval_conflict(key, action)
+        raise Conflict("Account keys need nobody's approval.", code="no_approval_policy")
     request = KeyRequest(
         id=new_id("kreq"),
         workspace_id=key.workspace_id,
         key_id=key.id,
         key_name=key.name,
+        acquisition_id=key.acquisition_id,
         api_id=api.id,
-        action=action.value,
+        action=change.value,
         status=RequestStatus.PENDING.value,
         expires_in=iso_duration(expires_in),
         reason=reason,
@@ -431,33 +457,49 @@ def _open_request(
     )
     repository.add_request(uow.session, request)
     out = request_out(request)
-    audit.record(
+    event = {
+        Change.ISSUE: Event.ISSUANCE_REQUESTED,
+        Change.RENEW: Event.RENEWAL_REQUESTED,
+        Change.REVOKE: Event.REVOCATION_REQUESTED,
+    }[change]
+    record(
         uow,
         actor,
-        f"key.{action.value}.request",
-        target_type="key",
-        target_id=key.id,
-        details={"request_id": request.id, "reason": reason},
-    )
-    event = Event.RENEWAL_REQUESTED if action is RequestAction.RENEW else Event.REVOCATION_REQUESTED
-    _tell(
-        uow,
-        event,
         key,
-        api,
-        approvers(uow, key.workspace_id, api.id, but=actor.member_id),
+        f"{change.value}.request",
+        {"request_id": request.id, "reason": reason},
+        event=event,
+        api=api,
+        recipients=approvers(
+            uow, key.workspace_id, access.resource_of(uow, key), but=actor.member_id
+        ),
+        feed=False,
         request=out.model_dump(mode="json"),
     )
     return out
 
 
-def approvers(uow: UnitOfWork, workspace_id: str, api_id: str, *, but: str | None) -> list[str]:
-    """Active members holding `keys:approve` on the API, except `but` (the requester)."""
-    return [
-        member_id
-        for member_id, rights in repository.active_member_rights(uow.session, workspace_id)
-        if member_id != but and rights.allows("keys", "approve", api_id)
-    ]
+def _plan(
+    uow: UnitOfWork,
+    actor: Actor,
+    key: ApiKey,
+    change: Change,
+    policy: Policy,
+    *,
+    allow_request: bool,
+    revoke_first: bool = False,
+) -> tuple[Step, KeyFacts]:
+    known = facts(uow, key)
+    step = plan(
+        change,
+        known,
+        uow.clock.now(),
+        policy.approvals,
+        approver=is_approver(actor, access.resource_of(uow, key)),
+        allow_request=allow_request,
+        revoke_first=revoke_first,
+    )
+    return step, known
 
 
 @overload
@@ -492,37 +534,43 @@ def renew_key(
     """Renew a key: valid for the policy's lifetime (or the shorter one asked) from now, same
     secret. Where the policy wants an approver, a pending request if `allow_request`, else
     409 `renewal_requires_approval`."""
-    actor.require("keys", "renew", key_id)
-    key = find(uow, actor, key_id, for_update=True)
-    check_renewable(uow, key)
+    key = access.find(uow, actor, access.KEYS, key_id, "renew", for_update=True)
     policy = policy_of(uow, key)
+    step, _ = _plan(uow, actor, key, Change.RENEW, policy, allow_request=allow_request)
     capped_lifetime(policy.lifetime, asked)
-    if policy.needs_approval(actor, RequestAction.RENEW):
-        if not allow_request:
-            raise _approval_conflict(key, RequestAction.RENEW)
-        return _open_request(uow, actor, key, policy, RequestAction.RENEW, reason, asked)
+    if step is Step.REQUEST:
+        return open_request(uow, actor, key, policy, Change.RENEW, reason, asked)
     renew_now(uow, actor, key, policy, asked)
     _tell(uow, Event.KEY_RENEWED, key, policy.api, [key.creator_member_id, actor.member_id])
-    return _out(uow, key, pending=None)
+    return key_out(uow, key, None)
+
+
+def _tell(
+    uow: UnitOfWork,
+    event: Event,
+    key: ApiKey,
+    api: Api | None,
+    recipients: Sequence[str | None],
+    **extra: Any,
+) -> None:
+    notify(uow, key.workspace_id, event, {**key_data(key, api), **extra}, recipients)
 
 
 def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> KeyCreated:
     """A new secret for the same key (id, name, rights, expiry). The old one keeps working for
     `grace`, capped by the policy's maximum; PT0S stops it at once. Only the latest rotation's
-    old secret is kept: rotating again ends the grace of the one before."""
-    actor.require("keys", "rotate", key_id)
-    key = find(uow, actor, key_id, for_update=True)
+    old secret is kept: rotating again ends the grace of the one before.
+
+    Only the owner of an account key, and only members of an acquisition's organization for
+    its keys, receive the new secret."""
+    key = access.find(
+        uow, actor, access.KEYS, key_id, "rotate", for_update=True, receives_secret=True
+    )
     # Whoever rotates receives a working secret: like a creator, they must hold what it grants.
     actor.require_all(PermissionSet.parse_stored(key.permissions), "rotate this key")
-    _refuse_revoked(key, "rotated")
-    now = uow.clock.now()
-    if key_state(False, key.expires_at, now) is KeyState.EXPIRED:
-        raise Conflict(
-            f"Key {key.id} has expired; renew it before rotating it.",
-            code="key_expired",
-            details={"key_id": key.id},
-        )
     policy = policy_of(uow, key)
+    _plan(uow, actor, key, Change.ROTATE, policy, allow_request=False)
+    now = uow.clock.now()
     grace = min(grace, policy.max_grace)
     workspace = workspaces.get(uow.session, key.workspace_id)
     new = generate_key(workspace.key_prefix if workspace else "kw")
@@ -533,29 +581,20 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     key.rotated_at = now
     key.updated_at = now
     uow.session.flush()
-    _changed(uow, key)
     valid_until = key.previous_hash_expires_at
-    audit.record(
+    shown_until = valid_until.isoformat() if valid_until else None
+    record(
         uow,
         actor,
-        "key.rotate",
-        target_type="key",
-        target_id=key.id,
-        details={
-            "name": key.name,
-            "grace": iso_duration(grace),
-            "previous_key_expires_at": valid_until.isoformat() if valid_until else None,
-        },
-    )
-    _tell(
-        uow,
-        Event.KEY_ROTATED,
         key,
-        policy.api,
-        [key.creator_member_id, actor.member_id],
-        previous_key_expires_at=valid_until.isoformat() if valid_until else None,
+        "rotate",
+        {"grace": iso_duration(grace), "previous_key_expires_at": shown_until},
+        event=Event.KEY_ROTATED,
+        api=policy.api,
+        recipients=[key.creator_member_id, actor.member_id],
+        previous_key_expires_at=shown_until,
     )
-    return KeyCreated(**_out(uow, key).model_dump(), key=new.secret, notice=ROTATED_NOTICE)
+    return KeyCreated(**key_out(uow, key).model_dump(), key=new.secret, notice=ROTATED_NOTICE)
 
 
 @overload
@@ -577,18 +616,13 @@ def revoke_key(
     """Stop a key at once and for good; revoking a revoked key changes nothing. Where the
     policy wants an approver, a pending request if `allow_request`, else 409
     `revocation_requires_approval`."""
-    actor.require("keys", "revoke", key_id)
-    key = find(uow, actor, key_id, for_update=True)
-    if key.revoked_at is not None:
-        return _out(uow, key, pending=None)
-    pending = pending_request_of(uow, key)
+    key = access.find(uow, actor, access.KEYS, key_id, "revoke", for_update=True)
     policy = policy_of(uow, key)
-    if policy.needs_approval(actor, RequestAction.REVOKE):
-        if pending is not None:
-            raise _pending_conflict(key, pending)
-        if not allow_request:
-            raise _approval_conflict(key, RequestAction.REVOKE)
-        return _open_request(uow, actor, key, policy, RequestAction.REVOKE, reason)
+    step, known = _plan(uow, actor, key, Change.REVOKE, policy, allow_request=allow_request)
+    if step is Step.NOTHING:
+        return key_out(uow, key, None)
+    if step is Step.REQUEST:
+        return open_request(uow, actor, key, policy, Change.REVOKE, reason)
     revoke_now(uow, actor, key, reason or "requested")
     _tell(
         uow,
@@ -597,45 +631,26 @@ def revoke_key(
         policy.api,
         [key.creator_member_id, actor.member_id],
         reason=reason,
-        closed_request_id=pending,
+        closed_request_id=known.pending_request,
     )
-    return _out(uow, key, pending=None)
+    return key_out(uow, key, None)
 
 
 def _delete(uow: UnitOfWork, actor: Actor, key: ApiKey) -> None:
     repository.delete(uow.session, key)
-    _changed(uow, key)
-    audit.record(
-        uow, actor, "key.delete", target_type="key", target_id=key.id, details={"name": key.name}
-    )
+    record(uow, actor, key, "delete")
 
 
 def delete_key(uow: UnitOfWork, actor: Actor, key_id: str, *, revoke: bool = False) -> None:
     """Delete a revoked key (its audit trail stays), never one with a pending request. With
     `revoke`, an active key is revoked and deleted in one step, where revoking it needs no
     approval."""
-    actor.require("keys", "delete", key_id)
-    key = find(uow, actor, key_id, for_update=True)
-    pending = pending_request_of(uow, key)
-    if pending is not None:
-        raise _pending_conflict(key, pending)
+    key = access.find(uow, actor, access.KEYS, key_id, "delete", for_update=True)
+    if revoke and key.revoked_at is None:
+        access.find(uow, actor, access.KEYS, key_id, "revoke")
+    policy = policy_of(uow, key)
+    _plan(uow, actor, key, Change.DELETE, policy, allow_request=False, revoke_first=revoke)
     if key.revoked_at is None:
-        if not revoke:
-            raise Conflict(
-                "Only a revoked key can be deleted: revoke it first, or delete with "
-                "?revoke=true to revoke and delete in one step.",
-                code="key_not_revoked",
-                details={"key_id": key.id},
-            )
-        actor.require("keys", "revoke", key_id)
-        policy = policy_of(uow, key)
-        if policy.needs_approval(actor, RequestAction.REVOKE):
-            raise Conflict(
-                "Revoking this key needs an approver's decision, so it cannot be revoked and "
-                "deleted in one step: request its revocation, then delete it once revoked.",
-                code="revocation_requires_approval",
-                details={"key_id": key.id},
-            )
         revoke_now(uow, actor, key, "deleted")
         _tell(uow, Event.KEY_REVOKED, key, policy.api, [key.creator_member_id, actor.member_id])
     _delete(uow, actor, key)
@@ -643,10 +658,14 @@ def delete_key(uow: UnitOfWork, actor: Actor, key_id: str, *, revoke: bool = Fal
 
 def bulk_delete(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> KeyBulkDeleted:
     """Delete the revoked keys among `key_ids`, skipping the others, all in this transaction.
-    If any of them has a pending request nothing is deleted and the answer names them."""
-    if not any(actor.can("keys", "delete", key_id) for key_id in key_ids):
-        actor.require("keys", "delete")
-    keys = {k.id: k for k in repository.many_for_update(uow.session, actor.workspace_id, key_ids)}
+    If any of them has a pending request nothing is deleted and the answer names them. Keys
+    the actor may not see are answered like keys that do not exist."""
+    access.gate(actor, "keys", "delete")
+    found = repository.many_for_update(uow.session, actor.workspace_id, key_ids)
+    decisions = {
+        key.id: decide(actor.standing, access.resource_of(uow, key), "delete") for key in found
+    }
+    keys = {key.id: key for key in found if decisions[key.id].outcome is not Outcome.HIDDEN}
     pending = repository.pending_requests(uow.session, sorted(keys))
     if pending:
         raise Conflict(
@@ -675,12 +694,12 @@ def bulk_delete(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> KeyBulkDel
                     message="Only a revoked key can be deleted; this one is not revoked.",
                 )
             )
-        elif not actor.can("keys", "delete", key_id):
+        elif decisions[key_id].outcome is not Outcome.ALLOWED:
             results.append(
                 KeyBulkItem(
                     id=key_id,
                     result=BulkOutcome.SKIPPED,
-                    code="permission_denied",
+                    code=decisions[key_id].code,
                     message="The caller may not delete this key.",
                 )
             )
@@ -692,17 +711,17 @@ def bulk_delete(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> KeyBulkDel
 
 
 def apply_lifetime(uow: UnitOfWork, api: Api, lifetime: timedelta | None) -> int:
-    """A policy's new lifetime applied to the API's keys in use, as if renewed now; expired
-    and revoked keys are left alone (an expired key is renewed by its holder). Returns how
-    many keys changed."""
+    """A policy's new lifetime applied to the API's keys in use, as if renewed now; expired,
+    revoked and not yet approved keys are left alone (an expired key is renewed by its holder).
+    Returns how many keys changed."""
     now = uow.clock.now()
     changed = 0
     for key in repository.unrevoked_keys_of_api(uow.session, api.id):
-        if key_state(False, key.expires_at, now) is KeyState.EXPIRED:
+        if key.awaiting_approval or (key.expires_at is not None and key.expires_at <= now):
             continue
         key.expires_at = now + lifetime if lifetime is not None else None
         key.updated_at = now
-        _changed(uow, key)
+        uow.record_change(FeedChange(key.workspace_id, Entity.KEY, key.id))
         changed += 1
     uow.session.flush()
     return changed
@@ -718,4 +737,7 @@ def revoke_keys_created_by(uow: UnitOfWork, actor: Actor, member_id: str, reason
 
 def own_key(uow: UnitOfWork, actor: Actor) -> KeyOut | None:
     """The key the actor is calling with; every key may see itself."""
-    return _out(uow, find(uow, actor, actor.key_id)) if actor.key_id else None
+    if actor.key_id is None:
+        return None
+    key = access.get(uow, access.KEYS, actor.workspace_id, actor.key_id)
+    return key_out(uow, key) if key is not None else None

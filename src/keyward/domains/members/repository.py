@@ -3,14 +3,13 @@
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import (
     Member,
     MemberPermission,
     MemberRole,
-    Organization,
     OrganizationMember,
 )
 from keyward.domains.pagination import PageRequest, paginate
@@ -33,10 +32,11 @@ def list_members(
     workspace_id: str,
     page: PageRequest,
     *,
+    visible: ColumnElement[bool],
     active: bool | None = None,
     organization_id: str | None = None,
 ) -> Sequence[Member]:
-    query = select(Member).where(Member.workspace_id == workspace_id)
+    query = select(Member).where(Member.workspace_id == workspace_id, visible)
     if active is not None:
         query = query.where(Member.active == active)
     if organization_id is not None:
@@ -99,16 +99,6 @@ def set_grants(
         for p in sorted(set(permissions))
     )
     session.flush()
-
-
-def existing_organizations(session: Session, workspace_id: str, ids: Iterable[str]) -> set[str]:
-    return set(
-        session.scalars(
-            select(Organization.id).where(
-                Organization.workspace_id == workspace_id, Organization.id.in_(list(ids))
-            )
-        )
-    )
 
 
 def set_organizations(session: Session, member: Member, organization_ids: Iterable[str]) -> None:

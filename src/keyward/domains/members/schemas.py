@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field, SecretStr, StrictBool
 
-from keyward.core.permissions import ROLES
+from keyward.core.ownership import ROLES
 from keyward.domains.fields import Id, Input, Name, Output, Patch, Permissions
 
 

@@ -1,8 +1,10 @@
 """The rules for members: creating, changing, deactivating, deleting, granting rights.
 
-Least privilege: a caller may only grant rights it holds itself and may only manage members whose
-rights it covers entirely, so nobody can demote, lock out or impersonate someone above them. The
-last active admin of a workspace can be neither deactivated, stripped nor deleted.
+Least privilege: a caller may only grant rights it holds across the whole workspace, and may only
+manage members whose rights it covers entirely (the ownership rule's), so nobody can demote, lock
+out or impersonate someone above them. A member joins an organization only by someone who may
+update that organization. The last active admin of a workspace can be neither deactivated,
+stripped nor deleted.
 """
 
 from collections.abc import Sequence
@@ -10,13 +12,15 @@ from collections.abc import Sequence
 from argon2 import PasswordHasher
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id, quote
-from keyward.core.permissions import PermissionSet, role_permissions
+from keyward.core.errors import Conflict, InvalidInput
+from keyward.core.ids import new_id
+from keyward.core.ownership import role_permissions, sees
+from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Member
 from keyward.db.rights import member_grants, member_rights
+from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import service as keys
 from keyward.domains.members import repository
@@ -56,22 +60,25 @@ def _outs(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberOut]:
     ]
 
 
-def _find(uow: UnitOfWork, actor: Actor, member_id: str) -> Member:
-    member = (
-        repository.get(uow.session, actor.workspace_id, member_id)
-        if is_id(member_id, "mem")
-        else None
-    )
-    if member is None:
-        raise NotFound(f"No member {quote(member_id)} in this workspace.", code="member_not_found")
-    return member
+def _find(uow: UnitOfWork, actor: Actor, member_id: str, action: str) -> Member:
+    """The member, if the actor may `action` them; changing another member needs every right
+    they hold."""
+    return access.find(uow, actor, access.MEMBERS, member_id, action)
 
 
-def _check_organizations(uow: UnitOfWork, actor: Actor, organization_ids: list[str]) -> None:
-    unknown = sorted(
-        set(organization_ids)
-        - repository.existing_organizations(uow.session, actor.workspace_id, organization_ids)
-    )
+def _check_organizations(
+    uow: UnitOfWork, actor: Actor, wanted: list[str], *, before: Sequence[str] = ()
+) -> None:
+    """Joining or leaving an organization needs the right to update it; one the caller may
+    not see is answered like one that does not exist."""
+    unknown = []
+    for organization_id in sorted(set(wanted) ^ set(before)):
+        row = access.get(uow, access.ORGANIZATIONS, actor.workspace_id, organization_id)
+        resource = access.resource_of(uow, row) if row is not None else None
+        if resource is None or not sees(actor.standing, resource):
+            unknown.append(organization_id)
+            continue
+        access.check(actor, resource, "update", hidden=lambda: access.ORGANIZATIONS.not_found(""))
     if unknown:
         raise InvalidInput(
             f"No organization {', '.join(unknown)} in this workspace.",
@@ -80,9 +87,10 @@ def _check_organizations(uow: UnitOfWork, actor: Actor, organization_ids: list[s
         )
 
 
-def _require_outranks(uow: UnitOfWork, actor: Actor, member: Member, what: str) -> None:
-    """The caller must hold every right `member` holds to change anything about them."""
-    actor.require_all(member_rights(uow.session, member.id), what)
+def _require_grantable(actor: Actor, granted: PermissionSet, what: str) -> None:
+    """Rights are granted only by whoever holds them across the whole workspace: a grant
+    reaches as far as the granter's."""
+    actor.require_all(granted, what, held=actor.standing.workspace_rights)
 
 
 def _is_admin(rights: PermissionSet) -> bool:
@@ -108,11 +116,11 @@ def _member_changed(uow: UnitOfWork, member: Member) -> None:
 
 
 def create_member(uow: UnitOfWork, actor: Actor, body: MemberCreate) -> MemberOut:
-    actor.require("members", "create")
+    access.gate(actor, "members", "create")
     granted = PermissionSet.parse(body.permissions).union(role_permissions(body.roles))
     if len(granted):
-        actor.require("members", "grant")
-        actor.require_all(granted, "create this member")
+        access.gate(actor, "members", "grant")
+        _require_grantable(actor, granted, "create this member")
     email = body.email.lower()
     if repository.by_email(uow.session, actor.workspace_id, email) is not None:
         raise Conflict(
@@ -151,8 +159,7 @@ def create_member(uow: UnitOfWork, actor: Actor, body: MemberCreate) -> MemberOu
 
 
 def get_member(uow: UnitOfWork, actor: Actor, member_id: str) -> MemberOut:
-    actor.require("members", "read", member_id)
-    return _outs(uow, [_find(uow, actor, member_id)])[0]
+    return _outs(uow, [_find(uow, actor, member_id, "read")])[0]
 
 
 def list_members(
@@ -163,18 +170,21 @@ def list_members(
     active: bool | None = None,
     organization_id: str | None = None,
 ) -> Page[MemberOut]:
-    actor.require("members", "read")
+    access.gate(actor, "members", "read")
     rows = repository.list_members(
-        uow.session, actor.workspace_id, page, active=active, organization_id=organization_id
+        uow.session,
+        actor.workspace_id,
+        page,
+        visible=access.visible(actor, access.MEMBERS),
+        active=active,
+        organization_id=organization_id,
     )
     kept, cursor = split_page(rows, page, lambda m: m.id)
     return Page[MemberOut](data=_outs(uow, kept), next_cursor=cursor)
 
 
 def update_member(uow: UnitOfWork, actor: Actor, member_id: str, body: MemberUpdate) -> MemberOut:
-    actor.require("members", "update", member_id)
-    member = _find(uow, actor, member_id)
-    _require_outranks(uow, actor, member, "change this member")
+    member = _find(uow, actor, member_id, "update")
     changed: dict[str, object] = {}
     if body.email is not None and body.email.lower() != member.email:
         email = body.email.lower()
@@ -192,9 +202,13 @@ def update_member(uow: UnitOfWork, actor: Actor, member_id: str, body: MemberUpd
         member.password_hash = hash_password(body.password.get_secret_value())
         changed["password_changed"] = True
     if body.organization_ids is not None:
-        _check_organizations(uow, actor, body.organization_ids)
-        repository.set_organizations(uow.session, member, body.organization_ids)
-        changed["organization_ids"] = sorted(set(body.organization_ids))
+        before = repository.organizations_of(uow.session, [member.id]).get(member.id, [])
+        if set(before) != set(body.organization_ids):
+            _check_organizations(uow, actor, body.organization_ids, before=before)
+            repository.set_organizations(uow.session, member, body.organization_ids)
+            changed["organization_ids"] = sorted(set(body.organization_ids))
+            # What the member's rights reach changed: their keys are decided anew.
+            _member_changed(uow, member)
     if body.active is not None and body.active != member.active:
         if not body.active:
             _keep_an_admin(uow, member, rights_after=PermissionSet())
@@ -212,13 +226,11 @@ def update_member(uow: UnitOfWork, actor: Actor, member_id: str, body: MemberUpd
 
 def delete_member(uow: UnitOfWork, actor: Actor, member_id: str) -> None:
     """Delete a member; every key they created is revoked in the same transaction."""
-    actor.require("members", "delete", member_id)
-    member = _find(uow, actor, member_id)
+    member = _find(uow, actor, member_id, "delete")
     if member.id == actor.member_id:
         raise Conflict(
             "Members cannot delete themselves; ask another admin.", code="cannot_delete_self"
         )
-    _require_outranks(uow, actor, member, "delete this member")
     _keep_an_admin(uow, member, rights_after=PermissionSet())
     revoked = keys.revoke_keys_created_by(uow, actor, member.id, "creator deleted")
     _member_changed(uow, member)
@@ -234,8 +246,7 @@ def delete_member(uow: UnitOfWork, actor: Actor, member_id: str) -> None:
 
 
 def get_permissions(uow: UnitOfWork, actor: Actor, member_id: str) -> MemberPermissionsOut:
-    actor.require("members", "read", member_id)
-    member = _find(uow, actor, member_id)
+    member = _find(uow, actor, member_id, "read")
     direct, roles = member_grants(uow.session, member.id)
     return MemberPermissionsOut(
         member_id=member.id,
@@ -249,11 +260,9 @@ def set_permissions(
     uow: UnitOfWork, actor: Actor, member_id: str, body: MemberPermissionsUpdate
 ) -> MemberPermissionsOut:
     """Replace a member's roles and direct permissions; their keys follow at once."""
-    actor.require("members", "grant", member_id)
-    member = _find(uow, actor, member_id)
-    _require_outranks(uow, actor, member, "change this member's permissions")
+    member = _find(uow, actor, member_id, "grant")
     after = PermissionSet.parse(body.permissions).union(role_permissions(body.roles))
-    actor.require_all(after, "grant these permissions")
+    _require_grantable(actor, after, "grant these permissions")
     _keep_an_admin(uow, member, rights_after=after)
     before_direct, before_roles = member_grants(uow.session, member.id)
     repository.set_grants(uow.session, member, body.roles, body.permissions)
@@ -275,4 +284,7 @@ def set_permissions(
 
 def own_member(uow: UnitOfWork, actor: Actor) -> MemberOut | None:
     """The member behind the actor; every member may see themselves."""
-    return _outs(uow, [_find(uow, actor, actor.member_id)])[0] if actor.member_id else None
+    if actor.member_id is None:
+        return None
+    member = access.get(uow, access.MEMBERS, actor.workspace_id, actor.member_id)
+    return _outs(uow, [member])[0] if member is not None else None

@@ -5,6 +5,9 @@ from enum import StrEnum
 
 class Event(StrEnum):
     KEY_CREATED = "key.created"
+    ISSUANCE_REQUESTED = "key.issuance_requested"
+    ISSUANCE_APPROVED = "key.issuance_approved"
+    ISSUANCE_REJECTED = "key.issuance_rejected"
     KEY_RENEWED = "key.renewed"
     RENEWAL_REQUESTED = "key.renewal_requested"
     RENEWAL_APPROVED = "key.renewal_approved"

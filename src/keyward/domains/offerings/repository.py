@@ -2,17 +2,11 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Acquisition, Offering
 from keyward.domains.pagination import PageRequest, paginate
-
-
-def get(session: Session, workspace_id: str, offering_id: str) -> Offering | None:
-    return session.scalar(
-        select(Offering).where(Offering.workspace_id == workspace_id, Offering.id == offering_id)
-    )
 
 
 def by_name(session: Session, workspace_id: str, name: str) -> Offering | None:
@@ -22,9 +16,14 @@ def by_name(session: Session, workspace_id: str, name: str) -> Offering | None:
 
 
 def list_offerings(
-    session: Session, workspace_id: str, page: PageRequest, *, api_id: str | None = None
+    session: Session,
+    workspace_id: str,
+    page: PageRequest,
+    *,
+    visible: ColumnElement[bool],
+    api_id: str | None = None,
 ) -> Sequence[Offering]:
-    query = select(Offering).where(Offering.workspace_id == workspace_id)
+    query = select(Offering).where(Offering.workspace_id == workspace_id, visible)
     if api_id is not None:
         query = query.where(Offering.api_id == api_id)
     return session.scalars(paginate(query, Offering.id, page)).all()

@@ -6,21 +6,23 @@ offering never silently offers nothing. Limits are stored as `{"scope", "request
 `per` as ISO-8601, the form gateways read; every change to them goes out on the change feed.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.errors import Conflict, Hidden, InvalidInput, NotFound
+from keyward.core.ids import new_id, quote
 from keyward.core.openapi import Document
 from keyward.core.openapi.documents import iter_operations
 from keyward.core.openapi.export import OperationFilter
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
-from keyward.db.models import Offering
-from keyward.domains.apis.service import current_document, find_api
+from keyward.db.models import Api, Offering
+from keyward.domains import access
+from keyward.domains.apis.service import api_of, current_document
 from keyward.domains.audit import service as audit
 from keyward.domains.offerings import repository
 from keyward.domains.offerings.schemas import (
@@ -85,17 +87,32 @@ def _out(offering: Offering) -> OfferingOut:
     )
 
 
-def find_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> Offering:
-    offering = (
-        repository.get(uow.session, actor.workspace_id, offering_id)
-        if is_id(offering_id, "off")
-        else None
-    )
+def find_offering(
+    uow: UnitOfWork, actor: Actor, offering_id: str, action: str = "read"
+) -> Offering:
+    """The offering, if the actor may `action` it."""
+    return access.find(uow, actor, access.OFFERINGS, offering_id, action)
+
+
+def offering_of(uow: UnitOfWork, workspace_id: str, offering_id: str) -> Offering:
+    """The offering behind something the caller may already act on (an acquisition)."""
+    offering = access.get(uow, access.OFFERINGS, workspace_id, offering_id)
     if offering is None:
         raise NotFound(
             f"No offering {quote(offering_id)} in this workspace.", code="offering_not_found"
         )
     return offering
+
+
+def _api_to_offer(uow: UnitOfWork, actor: Actor, api_id: str) -> Api:
+    """The API an offering is created for, if the actor may offer it; an API it may not see
+    is answered like one that does not exist."""
+    api = access.get(uow, access.APIS, actor.workspace_id, api_id)
+    if api is None:
+        raise access.APIS.not_found(api_id)
+    offering = replace(access.resource_of(uow, api), kind="offerings", id=None)
+    access.check(actor, offering, "create", hidden=lambda: access.APIS.not_found(api_id, Hidden))
+    return api
 
 
 def _check_selection(doc: Document, selection: OperationSelection | None) -> None:
@@ -132,8 +149,8 @@ def _changed(uow: UnitOfWork, offering: Offering) -> None:
 
 
 def create_offering(uow: UnitOfWork, actor: Actor, body: OfferingCreate) -> OfferingOut:
-    actor.require("offerings", "create")
-    api = find_api(uow, actor, body.api_id)
+    access.gate(actor, "offerings", "create")
+    api = _api_to_offer(uow, actor, body.api_id)
     _check_selection(current_document(uow, api), body.operations)
     _check_name_free(uow, actor, body.name)
     now = uow.clock.now()
@@ -172,15 +189,21 @@ def create_offering(uow: UnitOfWork, actor: Actor, body: OfferingCreate) -> Offe
 
 
 def get_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> OfferingOut:
-    actor.require("offerings", "read", offering_id)
     return _out(find_offering(uow, actor, offering_id))
 
 
 def list_offerings(
     uow: UnitOfWork, actor: Actor, page: PageRequest, *, api_id: str | None = None
 ) -> Page[OfferingOut]:
-    actor.require("offerings", "read")
-    rows = repository.list_offerings(uow.session, actor.workspace_id, page, api_id=api_id)
+    """The offerings the actor may see (acquirers: the whole catalog), newest first."""
+    access.gate(actor, "offerings", "read")
+    rows = repository.list_offerings(
+        uow.session,
+        actor.workspace_id,
+        page,
+        visible=access.visible(actor, access.OFFERINGS),
+        api_id=api_id,
+    )
     kept, cursor = split_page(rows, page, lambda o: o.id)
     return Page[OfferingOut](data=[_out(o) for o in kept], next_cursor=cursor)
 
@@ -188,8 +211,7 @@ def list_offerings(
 def update_offering(
     uow: UnitOfWork, actor: Actor, offering_id: str, body: OfferingUpdate
 ) -> OfferingOut:
-    actor.require("offerings", "update", offering_id)
-    offering = find_offering(uow, actor, offering_id)
+    offering = find_offering(uow, actor, offering_id, "update")
     fields = body.model_fields_set
     changed: dict[str, Any] = {}
     if body.name is not None and body.name != offering.name:
@@ -208,7 +230,7 @@ def update_offering(
         )
         changed["acquisition_period"] = offering.acquisition_period
     if "operations" in fields:
-        api = find_api(uow, actor, offering.api_id)
+        api = api_of(uow, offering.workspace_id, offering.api_id)
         _check_selection(current_document(uow, api), body.operations)
         offering.operation_tags = sorted(set(body.operations.tags)) if body.operations else []
         offering.operation_ids = (
@@ -235,8 +257,7 @@ def update_offering(
 
 
 def delete_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> None:
-    actor.require("offerings", "delete", offering_id)
-    offering = find_offering(uow, actor, offering_id)
+    offering = find_offering(uow, actor, offering_id, "delete")
     if repository.has_acquisitions(uow.session, offering.id):
         raise Conflict(
             "The offering has acquisitions; it can no longer be deleted. Set available_until "

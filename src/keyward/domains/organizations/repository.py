@@ -2,19 +2,11 @@
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Organization, OrganizationMember
 from keyward.domains.pagination import PageRequest, paginate
-
-
-def get(session: Session, workspace_id: str, organization_id: str) -> Organization | None:
-    return session.scalar(
-        select(Organization).where(
-            Organization.workspace_id == workspace_id, Organization.id == organization_id
-        )
-    )
 
 
 def by_name(session: Session, workspace_id: str, name: str) -> Organization | None:
@@ -26,9 +18,14 @@ def by_name(session: Session, workspace_id: str, name: str) -> Organization | No
 
 
 def list_organizations(
-    session: Session, workspace_id: str, page: PageRequest, *, kind: str | None = None
+    session: Session,
+    workspace_id: str,
+    page: PageRequest,
+    *,
+    visible: ColumnElement[bool],
+    kind: str | None = None,
 ) -> Sequence[Organization]:
-    query = select(Organization).where(Organization.workspace_id == workspace_id)
+    query = select(Organization).where(Organization.workspace_id == workspace_id, visible)
     if kind is not None:
         query = query.where(Organization.kind == kind)
     return session.scalars(paginate(query, Organization.id, page)).all()
@@ -41,6 +38,16 @@ def member_counts(session: Session, organization_ids: Iterable[str]) -> dict[str
         .group_by(OrganizationMember.organization_id)
     )
     return dict(rows.all())
+
+
+def member_ids(session: Session, organization_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(OrganizationMember.member_id).where(
+                OrganizationMember.organization_id == organization_id
+            )
+        )
+    )
 
 
 def add(session: Session, organization: Organization) -> None:

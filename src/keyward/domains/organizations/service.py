@@ -3,10 +3,12 @@
 from collections.abc import Sequence
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, NotFound
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.errors import Conflict
+from keyward.core.ids import new_id
 from keyward.db.engine import UnitOfWork
+from keyward.db.feed import Change, Entity
 from keyward.db.models import Organization
+from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.organizations import repository
 from keyward.domains.organizations.schemas import (
@@ -33,18 +35,8 @@ def _outs(uow: UnitOfWork, organizations: Sequence[Organization]) -> list[Organi
     ]
 
 
-def _find(uow: UnitOfWork, actor: Actor, organization_id: str) -> Organization:
-    organization = (
-        repository.get(uow.session, actor.workspace_id, organization_id)
-        if is_id(organization_id, "org")
-        else None
-    )
-    if organization is None:
-        raise NotFound(
-            f"No organization {quote(organization_id)} in this workspace.",
-            code="organization_not_found",
-        )
-    return organization
+def _find(uow: UnitOfWork, actor: Actor, organization_id: str, action: str) -> Organization:
+    return access.find(uow, actor, access.ORGANIZATIONS, organization_id, action)
 
 
 def _check_name_free(uow: UnitOfWork, actor: Actor, name: str) -> None:
@@ -56,7 +48,7 @@ def _check_name_free(uow: UnitOfWork, actor: Actor, name: str) -> None:
 
 
 def create_organization(uow: UnitOfWork, actor: Actor, body: OrganizationCreate) -> OrganizationOut:
-    actor.require("organizations", "create")
+    access.gate(actor, "organizations", "create")
     _check_name_free(uow, actor, body.name)
     now = uow.clock.now()
     organization = Organization(
@@ -80,16 +72,19 @@ def create_organization(uow: UnitOfWork, actor: Actor, body: OrganizationCreate)
 
 
 def get_organization(uow: UnitOfWork, actor: Actor, organization_id: str) -> OrganizationOut:
-    actor.require("organizations", "read", organization_id)
-    return _outs(uow, [_find(uow, actor, organization_id)])[0]
+    return _outs(uow, [_find(uow, actor, organization_id, "read")])[0]
 
 
 def list_organizations(
     uow: UnitOfWork, actor: Actor, page: PageRequest, *, kind: OrganizationKind | None = None
 ) -> Page[OrganizationOut]:
-    actor.require("organizations", "read")
+    access.gate(actor, "organizations", "read")
     rows = repository.list_organizations(
-        uow.session, actor.workspace_id, page, kind=kind.value if kind else None
+        uow.session,
+        actor.workspace_id,
+        page,
+        visible=access.visible(actor, access.ORGANIZATIONS),
+        kind=kind.value if kind else None,
     )
     kept, cursor = split_page(rows, page, lambda o: o.id)
     return Page[OrganizationOut](data=_outs(uow, kept), next_cursor=cursor)
@@ -98,8 +93,7 @@ def list_organizations(
 def update_organization(
     uow: UnitOfWork, actor: Actor, organization_id: str, body: OrganizationUpdate
 ) -> OrganizationOut:
-    actor.require("organizations", "update", organization_id)
-    organization = _find(uow, actor, organization_id)
+    organization = _find(uow, actor, organization_id, "update")
     if body.name is not None and body.name != organization.name:
         _check_name_free(uow, actor, body.name)
         audit.record(
@@ -117,9 +111,11 @@ def update_organization(
 
 
 def delete_organization(uow: UnitOfWork, actor: Actor, organization_id: str) -> None:
-    """Delete an organization; its members stay in the workspace, without it."""
-    actor.require("organizations", "delete", organization_id)
-    organization = _find(uow, actor, organization_id)
+    """Delete an organization; its members stay in the workspace, without it (and their keys
+    are decided anew), and its APIs are left to workspace admins."""
+    organization = _find(uow, actor, organization_id, "delete")
+    for member_id in repository.member_ids(uow.session, organization.id):
+        uow.record_change(Change(organization.workspace_id, Entity.MEMBER, member_id))
     repository.delete(uow.session, organization)
     audit.record(
         uow,

@@ -2,19 +2,11 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import WebhookEndpoint
 from keyward.domains.pagination import PageRequest, paginate
-
-
-def get(session: Session, workspace_id: str, endpoint_id: str) -> WebhookEndpoint | None:
-    return session.scalar(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.id == endpoint_id
-        )
-    )
 
 
 def add(session: Session, endpoint: WebhookEndpoint) -> None:
@@ -28,7 +20,7 @@ def delete(session: Session, endpoint: WebhookEndpoint) -> None:
 
 
 def list_endpoints(
-    session: Session, workspace_id: str, page: PageRequest
+    session: Session, workspace_id: str, page: PageRequest, *, visible: ColumnElement[bool]
 ) -> Sequence[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id)
+    query = select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id, visible)
     return session.scalars(paginate(query, WebhookEndpoint.id, page)).all()

@@ -5,11 +5,12 @@ import secrets
 from urllib.parse import urlsplit
 
 from keyward.core.actors import Actor
-from keyward.core.errors import InvalidInput, NotFound
-from keyward.core.ids import is_id, new_id, quote
+from keyward.core.errors import InvalidInput
+from keyward.core.ids import new_id
 from keyward.core.sealing import Sealer
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import WebhookEndpoint
+from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.connectors.service import shown_url
 from keyward.domains.pagination import Page, PageRequest, split_page
@@ -49,25 +50,15 @@ def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
 
 
 def find_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str, action: str) -> WebhookEndpoint:
-    actor.require("webhooks", action, endpoint_id)
-    endpoint = (
-        repository.get(uow.session, actor.workspace_id, endpoint_id)
-        if is_id(endpoint_id, "whk")
-        else None
-    )
-    if endpoint is None:
-        raise NotFound(
-            f"No webhook endpoint {quote(endpoint_id)} in this workspace.",
-            code="webhook_not_found",
-        )
-    return endpoint
+    """Endpoints are the workspace's: only rights across the whole workspace reach them."""
+    return access.find(uow, actor, access.WEBHOOKS, endpoint_id, action)
 
 
 def create_endpoint(
     uow: UnitOfWork, actor: Actor, body: WebhookEndpointCreate, *, sealer: Sealer
 ) -> WebhookEndpointCreated:
     """An endpoint that receives the workspace's notifications from now on."""
-    actor.require("webhooks", "create")
+    access.gate(actor, "webhooks", "create", workspace_wide=True)
     _check_url(body.url)
     signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
     now = uow.clock.now()
@@ -102,8 +93,10 @@ def get_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> WebhookEndp
 
 
 def list_endpoints(uow: UnitOfWork, actor: Actor, page: PageRequest) -> Page[WebhookEndpointOut]:
-    actor.require("webhooks", "read")
-    rows = repository.list_endpoints(uow.session, actor.workspace_id, page)
+    access.gate(actor, "webhooks", "read")
+    rows = repository.list_endpoints(
+        uow.session, actor.workspace_id, page, visible=access.visible(actor, access.WEBHOOKS)
+    )
     kept, cursor = split_page(rows, page, lambda e: e.id)
     return Page[WebhookEndpointOut](data=[_out(e) for e in kept], next_cursor=cursor)
 

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from keyward.core.actors import Actor, Via
 from keyward.core.errors import Conflict, NotFound
 from keyward.core.ids import is_id, new_id, quote
-from keyward.core.permissions import PermissionSet
+from keyward.core.ownership import SYSTEM
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Workspace
-from keyward.db.rights import member_rights
+from keyward.db.rights import member_standing
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
@@ -34,7 +34,7 @@ def set_up_workspace(uow: UnitOfWork, body: WorkspaceCreate) -> WorkspaceSetUp:
         id=new_id("ws"), name=body.name, key_prefix=body.key_prefix, created_at=uow.clock.now()
     )
     repository.add(uow.session, workspace)
-    founder = Actor(workspace.id, None, None, PermissionSet.parse(["*:*"]), Via.SYSTEM)
+    founder = Actor(workspace.id, None, None, SYSTEM, Via.SYSTEM)
     audit.record(
         uow,
         founder,
@@ -84,7 +84,7 @@ def actor_for_member(uow: UnitOfWork, workspace_id: str, member_id: str, via: Vi
         raise NotFound(
             f"No active member {quote(member_id)} in this workspace.", code="member_not_found"
         )
-    return Actor(workspace_id, member.id, None, member_rights(uow.session, member.id), via)
+    return Actor(workspace_id, member.id, None, member_standing(uow.session, member.id), via)
 
 
 def admin_actor(uow: UnitOfWork, workspace_id: str, member_reference: str | None) -> Actor:

@@ -1,0 +1,41 @@
+"""The ownership rule where services meet storage: lookups, checks and list filters."""
+
+from keyward.domains.access.service import (
+    ACQUISITIONS,
+    APIS,
+    CONNECTORS,
+    KEY_REQUESTS,
+    KEYS,
+    MEMBERS,
+    OFFERINGS,
+    ORGANIZATIONS,
+    WEBHOOKS,
+    Kind,
+    approvers_of,
+    check,
+    find,
+    gate,
+    get,
+    resource_of,
+    visible,
+)
+
+__all__ = [
+    "ACQUISITIONS",
+    "APIS",
+    "CONNECTORS",
+    "KEYS",
+    "KEY_REQUESTS",
+    "MEMBERS",
+    "OFFERINGS",
+    "ORGANIZATIONS",
+    "WEBHOOKS",
+    "Kind",
+    "approvers_of",
+    "check",
+    "find",
+    "gate",
+    "get",
+    "resource_of",
+    "visible",
+]
