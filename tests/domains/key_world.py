@@ -79,6 +79,8 @@ def make_world(db: Database, **policy: Any) -> World:
         actor_for(db, set_up.workspace.id, approver_member.id),
         make_acquisition_key(db, acquirer, acquisition.id, name="alice"),
     )
-    world.set_policy(key_lifetime="P90D", **policy)
+    world.set_policy(key_lifetime="P90D")
     world.key = world.new_key("bob")
+    if policy:
+        world.set_policy(key_lifetime="P90D", **policy)
     return world

@@ -14,9 +14,12 @@ from keyward.core.keys import KeyState
 from keyward.core.verdicts import KeyCode
 from keyward.db.engine import Database
 from keyward.db.models import ApiKey, AuditEvent, MemberPermission, OutboxMessage
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import AcquisitionKeyCreate
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     BulkOutcome,
+    KeyCreated,
     KeyOut,
     KeyRequestFilter,
     KeyRequestOut,
@@ -520,3 +523,101 @@ def test_a_new_lifetime_applies_to_existing_keys_only_when_the_provider_says_so(
     assert _key(db, expired.id).expires_at == expired.expires_at
     world.set_policy(key_lifetime=None, apply_lifetime_to_existing_keys=True)
     assert _key(db, fresh.id).expires_at is None
+
+
+# --- issuance approval -------------------------------------------------------------------
+
+
+def _ask_for_key(world: World, name: str = "carol") -> KeyCreated:
+    body = AcquisitionKeyCreate(name=name, reason="new colleague")
+    return world.acting(  # type: ignore[no-any-return]
+        world.acquirer, acquisitions.create_key, world.acquisition_id, body, allow_request=True
+    )
+
+
+def test_a_key_awaiting_issuance_works_from_its_approval_for_the_whole_lifetime(
+    db: Database, live: Verifier, clock: ManualClock
+) -> None:
+    world = make_world(db, issuance_requires_approval=True)
+    asked = _ask_for_key(world)
+    assert (asked.state, asked.expires_at) == (KeyState.PENDING, None)
+    assert asked.key is not None
+    assert "works once an approver" in asked.notice
+    assert live.verify(asked.key).code is KeyCode.KEY_NOT_APPROVED
+    told = _emails(db, Event.ISSUANCE_REQUESTED)
+    recipients = {e["to"]["member_id"] for e in told}
+    assert world.approver.member_id in recipients
+    assert world.acquirer.member_id not in recipients
+    assert asked.key not in json.dumps(told)
+    attempts: list[tuple[Any, tuple[Any, ...], dict[str, Any], str]] = [
+        (service.renew_key, (asked.id,), {}, "key_awaiting_approval"),
+        (service.rotate_key, (asked.id, timedelta(0)), {}, "key_awaiting_approval"),
+        (service.delete_key, (asked.id,), {"revoke": True}, "key_request_pending"),
+    ]
+    for call, args, options, code in attempts:
+        with pytest.raises(Conflict) as waiting:
+            world.acting(world.acquirer, call, *args, **options)
+        assert waiting.value.code == code
+    clock.advance(5 * DAY)
+    assert asked.pending_request_id is not None
+    approved = world.acting(world.approver, requests.approve, asked.pending_request_id, "ok")
+    assert (approved.action, approved.outcome) == ("issue", "issued")
+    assert live.verify(asked.key).valid
+    assert _key(db, asked.id).expires_at == clock.now() + 90 * DAY
+    assert {e["to"]["member_id"] for e in _emails(db, Event.ISSUANCE_APPROVED)} == {
+        world.acquirer.member_id
+    }
+
+
+@pytest.mark.parametrize("decision", ["reject", "cancel"])
+def test_a_key_whose_issuance_is_refused_or_withdrawn_is_revoked_for_good(
+    db: Database, live: Verifier, decision: str
+) -> None:
+    world = make_world(db, issuance_requires_approval=True)
+    asked = _ask_for_key(world)
+    assert asked.pending_request_id is not None
+    if decision == "reject":
+        world.acting(world.approver, requests.reject, asked.pending_request_id, "no")
+    else:
+        world.acting(world.acquirer, requests.cancel, asked.pending_request_id)
+    assert live.verify(secret(asked)).code is KeyCode.KEY_REVOKED
+    world.acting(world.acquirer, service.delete_key, asked.id)
+    assert _ask_for_key(world, "carol").name == "carol"
+
+
+def test_withdrawing_a_key_awaiting_issuance_needs_no_approver(
+    db: Database, live: Verifier
+) -> None:
+    world = make_world(db, issuance_requires_approval=True, revocation_requires_approval=True)
+    asked = _ask_for_key(world)
+    revoked = world.acting(world.acquirer, service.revoke_key, asked.id, allow_request=True)
+    assert isinstance(revoked, KeyOut)
+    assert revoked.state is KeyState.REVOKED
+    assert asked.pending_request_id is not None
+    with db.transaction(write=False) as uow:
+        closed = requests.get_request(uow, world.admin, asked.pending_request_id)
+    assert (closed.status, closed.outcome) == (RequestStatus.CLOSED, "key_revoked")
+
+
+def test_without_allowing_a_request_a_key_needing_approval_is_refused(db: Database) -> None:
+    world = make_world(db, issuance_requires_approval=True)
+    with pytest.raises(Conflict) as refused:
+        world.new_key("dave")
+    assert refused.value.code == "issuance_requires_approval"
+    # An approver of the API, in the acquiring organization, issues at once.
+    with db.transaction(write=False) as uow:
+        acquired = acquisitions.get_acquisition(uow, world.admin, world.acquisition_id)
+    both = make_member(
+        db,
+        world.admin,
+        roles=["acquirer"],
+        permissions=[f"keys:approve@{world.api_id}"],
+        organization_ids=[acquired.organization_id],
+    )
+    made = world.acting(
+        actor_for(db, world.admin.workspace_id, both.id),
+        acquisitions.create_key,
+        world.acquisition_id,
+        AcquisitionKeyCreate(name="dave"),
+    )
+    assert made.state is KeyState.ACTIVE

@@ -17,23 +17,29 @@ import pytest
 
 from keyward.core.actors import Actor
 from keyward.core.clock import ManualClock
+from keyward.core.errors import Conflict
 from keyward.db.engine import Database
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.apis import service as apis
 from keyward.domains.apis.schemas import ApiUpdate, KeyPolicy
 from keyward.domains.keys import service as keys
+from keyward.domains.members import service as members
+from keyward.domains.members.schemas import MemberUpdate
 from keyward.domains.offerings import service as offerings
 from keyward.domains.offerings.schemas import OfferingUpdate
 from keyward.domains.usage import service as usage
 from keyward.gateway.runner import Gateway
 from keyward.settings import Settings
 from tests.factories import (
+    actor_for,
     admin,
     make_acquisition,
     make_acquisition_key,
     make_api,
     make_key,
+    make_member,
     make_offering,
+    make_organization,
     make_party,
     make_workspace,
     secret,
@@ -248,6 +254,41 @@ def test_a_key_of_another_api_is_403_and_an_account_key_too(shop: Shop) -> None:
         account = client.get("/items", headers={"X-Shop-Key": account_key})
     assert (wrong.status_code, _error(wrong)) == (403, "wrong_api")
     assert (account.status_code, _error(account)) == (403, "insufficient_rights")
+
+
+def test_no_workspace_mounts_an_api_at_or_inside_another_ones(shop: Shop) -> None:
+    stranger = admin(shop.database, make_workspace(shop.database))
+    for mount in ("shop", "shop/v2", "shop/v2/items"):
+        with pytest.raises(Conflict) as refused:
+            _shop_api(shop.database, stranger, "http://127.0.0.1:9", mount=mount)
+        assert refused.value.code == "mount_conflict"
+    with shop.client() as client:
+        response = client.get("/items", headers={"X-Shop-Key": shop.key})
+    assert response.status_code == 200
+    assert response.json()["target"] == "/base/items"
+
+
+def test_the_upstream_is_told_the_acquisitions_own_organization_while_the_creator_belongs_to_it(
+    shop: Shop,
+) -> None:
+    elsewhere = make_organization(shop.database, shop.actor)
+    both = make_member(
+        shop.database,
+        shop.actor,
+        roles=["acquirer"],
+        organization_ids=[elsewhere.id, shop.organization_id],
+    )
+    hers = actor_for(shop.database, shop.actor.workspace_id, both.id)
+    key = secret(make_acquisition_key(shop.database, hers, shop.acquisition_id))
+    with shop.client() as client:
+        served = client.get("/items", headers={"X-Shop-Key": key})
+        assert served.json()["headers"]["x-keyward-organization-id"] == shop.organization_id
+        with shop.database.transaction() as uow:
+            members.update_member(
+                uow, shop.actor, both.id, MemberUpdate(organization_ids=[elsewhere.id])
+            )
+        left = client.get("/items", headers={"X-Shop-Key": key})
+    assert (left.status_code, _error(left)) == (403, "insufficient_rights")
 
 
 def test_a_key_of_another_workspace_is_answered_like_an_unknown_one(shop: Shop) -> None:

@@ -106,8 +106,10 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
     strict: Annotated[bool, typer.Option(help="Refuse what the version cannot express.")] = False,
+    as_json: JsonFlag = False,  # accepted as by every command: failures are JSON either way
 ) -> None:
-    """Export an acquisition's spec (gateway servers, key scheme injected) as 2.0 or 3.0."""
+    """Export an acquisition's spec (gateway servers, key scheme injected) as 2.0 or 3.0.
+    Failures are reported as JSON on stderr, with or without `--json`."""
     with reporting(True):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
