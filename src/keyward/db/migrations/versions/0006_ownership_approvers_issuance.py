@@ -53,21 +53,19 @@ def upgrade() -> None:
             batch_op.f("ix_api_approvers_workspace_id"), ["workspace_id"], unique=False
         )
 
-    with op.batch_alter_table("apis", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "issuance_requires_approval",
-                sa.Boolean(),
-                server_default=sa.false(),
-                nullable=False,
-            )
-        )
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("awaiting_approval", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table("key_requests", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("acquisition_id", sa.String(length=40), nullable=True))
+    # Plain ADD COLUMN: a batch copy of `apis` or `api_keys` on SQLite would drop the table and
+    # so cascade to its versions, usage and requests.
+    op.add_column(
+        "apis",
+        sa.Column(
+            "issuance_requires_approval", sa.Boolean(), server_default=sa.false(), nullable=False
+        ),
+    )
+    op.add_column(
+        "api_keys",
+        sa.Column("awaiting_approval", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column("key_requests", sa.Column("acquisition_id", sa.String(length=40), nullable=True))
 
     _give_owners(op.get_bind())
 
@@ -116,12 +114,9 @@ def _give_owners(connection: sa.Connection) -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("key_requests", schema=None) as batch_op:
-        batch_op.drop_column("acquisition_id")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_column("awaiting_approval")
-    with op.batch_alter_table("apis", schema=None) as batch_op:
-        batch_op.drop_column("issuance_requires_approval")
+    op.drop_column("key_requests", "acquisition_id")
+    op.drop_column("api_keys", "awaiting_approval")
+    op.drop_column("apis", "issuance_requires_approval")
     with op.batch_alter_table("api_approvers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_approvers_workspace_id"))
         batch_op.drop_index("ix_api_approvers_member_id")
