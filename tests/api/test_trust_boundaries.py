@@ -324,3 +324,12 @@ def test_where_renewal_needs_an_approver_a_new_key_waits_for_one_too(
     assert (verified["valid"], verified["code"]) == (False, "key_not_approved")
     request = api.get(f"/v1/key-requests/{created['pending_request_id']}", headers=v.p).json()
     assert (request["action"], request["reason"]) == ("issue", "the old one expires")
+
+
+def test_me_says_where_each_right_reaches(api: TestClient, db: Database) -> None:
+    v = _victims(db)
+    me = api.get("/v1/me", headers=v.a).json()
+    reaches = {grant["reach"]: grant["permissions"] for grant in me["grants"]}
+    assert reaches["workspace"] == ["apis:read", "offerings:read"]
+    assert "keys:rotate" in reaches["acquirer"]
+    assert set(me["permissions"]) >= {"apis:read", "keys:rotate"}

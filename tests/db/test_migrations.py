@@ -90,7 +90,7 @@ def test_the_ownership_migration_keeps_every_row_and_gives_apis_owners_and_appro
         upgrade(connection)
     with database.engine.connect() as connection:
         versions = connection.execute(text("SELECT count(*) FROM api_versions")).scalar_one()
-        owners = dict(
+        owners: dict[str, str | None] = dict(
             connection.execute(text("SELECT id, provider_organization_id FROM apis")).all()
         )
         approvers = connection.execute(

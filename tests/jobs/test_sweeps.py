@@ -11,6 +11,7 @@ from keyward.core.clock import ManualClock
 from keyward.db.engine import Database
 from keyward.db.models import Acquisition, ApiKey, OutboxMessage
 from keyward.domains.keys import service as keys
+from keyward.domains.notifications import reminders
 from keyward.domains.notifications.events import EMAIL
 from keyward.jobs import sweeps
 from keyward.settings import Settings
@@ -133,7 +134,7 @@ def test_a_short_lived_key_skips_reminders_older_than_itself_and_old_expiries_st
     assert [days for _, _, days in told(db, short.id)] == [3]
     assert [event for event, _, _ in told(db, forgotten.id)] == ["key.expired"]
     late = make_key(db, actor, expires_in=DAY)
-    clock.advance(sweeps.EXPIRED_NOTICE_WINDOW + 2 * DAY)
+    clock.advance(reminders.EXPIRED_NOTICE_WINDOW + 2 * DAY)
     sweeps.sweep(db, settings)
     assert told(db, late.id) == [], "an expiry older than the notice window is not news"
 

@@ -13,9 +13,13 @@ from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.cli.demo import Demo, seed_demo
 from keyward.db.engine import Database
 from keyward.db.migrate import upgrade
-from keyward.domains.workspaces import repository as workspace_rows
 from keyward.domains.workspaces.schemas import WorkspaceCreate
-from keyward.domains.workspaces.service import WorkspaceSetUp, resolve_workspace, set_up_workspace
+from keyward.domains.workspaces.service import (
+    WorkspaceSetUp,
+    default_workspace,
+    resolve_workspace,
+    set_up_workspace,
+)
 from keyward.jobs.worker import Worker
 from keyward.logs import configure_logging
 from keyward.settings import Settings
@@ -84,7 +88,7 @@ def init(
         with database.engine.begin() as connection:
             upgrade(connection)
         with database.transaction() as uow:
-            existing = workspace_rows.first(uow.session)
+            existing = default_workspace(uow)
             if existing is None:
                 set_up = set_up_workspace(
                     uow,

@@ -16,9 +16,9 @@ from keyward.core.openapi.rendering import Format, render
 from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.db.models import Connector, OutboxMessage
+from keyward.domains import access
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import ExportVersion
-from keyward.domains.connectors import repository as connectors
 from keyward.domains.connectors.schemas import ConnectorKind
 from keyward.domains.connectors.service import file_path, record_delivery
 from keyward.domains.workspaces.service import actor_for_member
@@ -128,8 +128,8 @@ def deliver_export(
     """Deliver one `connector.export` message and log the attempt; raises when it failed."""
     started = database.clock.now()
     with database.transaction(write=False) as uow:
-        connector = connectors.get(
-            uow.session, message.workspace_id, message.payload["connector_id"]
+        connector = access.get(
+            uow, access.CONNECTORS, message.workspace_id, message.payload["connector_id"]
         )
     if connector is None:
         return  # deleted since: nothing left to deliver

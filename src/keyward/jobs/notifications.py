@@ -8,7 +8,6 @@ from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
 from keyward.domains import access
 from keyward.domains.connectors.updates import tell_acquirers
-from keyward.domains.notifications import repository as notifications
 from keyward.jobs import mail
 from keyward.jobs.transports import PermanentFailure, post_webhook
 from keyward.settings import Settings
@@ -62,7 +61,9 @@ def reannounce_spec_update(database: Database, message: OutboxMessage) -> None:
     """A `notification.spec_updated` message from before notifications: notify it now."""
     payload = message.payload
     with database.transaction() as uow:
-        acquisition = notifications.acquisition(uow.session, payload["acquisition_id"])
+        acquisition = access.get(
+            uow, access.ACQUISITIONS, message.workspace_id, payload["acquisition_id"]
+        )
         if acquisition is not None:
             tell_acquirers(
                 uow, acquisition, payload["api_id"], payload["api_version"], payload["changes"]

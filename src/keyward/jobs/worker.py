@@ -20,7 +20,6 @@ from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
 from keyward.domains.connectors.updates import EXPORT, LEGACY_SPEC_UPDATED
 from keyward.domains.notifications.events import EMAIL, WEBHOOK
-from keyward.domains.outbox import repository as outbox_rows
 from keyward.domains.outbox import service as outbox
 from keyward.jobs import sweeps
 from keyward.jobs.exports import deliver_export
@@ -74,9 +73,8 @@ class Worker:
             return self._deliver_batch() if mine else 0
 
     def _deliver_batch(self) -> int:
-        now = self._database.clock.now()
         with self._database.transaction() as uow:
-            messages = list(outbox_rows.claim(uow.session, self._handlers, now, BATCH, now + LEASE))
+            messages = list(outbox.claim(uow, self._handlers, BATCH, LEASE))
             uow.session.expunge_all()
         deadline = time.monotonic() + (LEASE - LEASE_MARGIN).total_seconds()
         for message in messages:

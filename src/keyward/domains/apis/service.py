@@ -224,12 +224,16 @@ def _owner(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> str | 
                 "Name the provider organization the API belongs to (provider_organization_id).",
                 code="provider_organization_required",
             )
+    wanted = organization_id
+
+    def unknown() -> InvalidInput:
+        return InvalidInput(
+            f"No organization {quote(wanted)} in this workspace.", code="organization_not_found"
+        )
+
     organization = repository.organization(uow.session, actor.workspace_id, organization_id)
     if organization is None or not sees(actor.standing, access.resource_of(uow, organization)):
-        raise InvalidInput(
-            f"No organization {quote(organization_id)} in this workspace.",
-            code="organization_not_found",
-        )
+        raise unknown()
     if organization.kind != PROVIDER:
         raise InvalidInput(
             f"{organization.name!r} is an acquirer organization; APIs belong to provider "
@@ -237,13 +241,7 @@ def _owner(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> str | 
             code="organization_not_provider",
         )
     access.check(
-        actor,
-        Resource("apis", providers=frozenset({organization.id})),
-        "create",
-        hidden=lambda: InvalidInput(
-            f"No organization {quote(organization_id)} in this workspace.",
-            code="organization_not_found",
-        ),
+        actor, Resource("apis", providers=frozenset({organization.id})), "create", hidden=unknown
     )
     return organization.id
 

@@ -3,10 +3,10 @@ every connector re-exports it, and acquirers who export by hand are told it chan
 
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Acquisition
+from keyward.domains import access
 from keyward.domains.connectors import repository
-from keyward.domains.notifications import repository as notifications
 from keyward.domains.notifications.events import Event
-from keyward.domains.notifications.service import notify
+from keyward.domains.notifications.service import notify, organization_members
 from keyward.domains.outbox import service as outbox
 
 EXPORT = "connector.export"
@@ -23,7 +23,7 @@ def tell_acquirers(
     changes: dict[str, list[str]],
 ) -> None:
     """Notify the acquirer organization's members (and webhooks) of version `number`."""
-    api = notifications.api(uow.session, api_id)
+    api = access.get(uow, access.APIS, acquisition.workspace_id, api_id)
     notify(
         uow,
         acquisition.workspace_id,
@@ -37,7 +37,7 @@ def tell_acquirers(
             "api_version": number,
             "changes": changes,
         },
-        recipients=notifications.organization_member_ids(uow.session, acquisition.organization_id),
+        recipients=organization_members(uow, acquisition.organization_id),
     )
 
 

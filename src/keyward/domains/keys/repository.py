@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session
 
-from keyward.core.keys import KeyState
-from keyward.db.models import Acquisition, Api, ApiKey, KeyRequest, Member, Offering
+from keyward.core.keys import DEFAULT_PREFIX, KeyState
+from keyward.db.models import Acquisition, Api, ApiKey, KeyRequest, Member, Offering, Workspace
 from keyward.domains.keys.schemas import KeyFilter, KeyRequestFilter, RequestStatus
 from keyward.domains.pagination import PageRequest, paginate
 
@@ -17,6 +17,12 @@ def _locked(session: Session, query: Select[ApiKey]) -> Select[ApiKey]:
     and an approval, a deletion and a new request) run one after the other. SQLite writers
     already hold the database's write lock from their first statement."""
     return query.with_for_update() if session.get_bind().dialect.name == "postgresql" else query
+
+
+def key_prefix(session: Session, workspace_id: str) -> str:
+    """The prefix of the workspace's keys."""
+    prefix = session.scalar(select(Workspace.key_prefix).where(Workspace.id == workspace_id))
+    return prefix or DEFAULT_PREFIX
 
 
 def get(

@@ -52,7 +52,6 @@ from keyward.domains.keys.schemas import (
 from keyward.domains.notifications.events import Event
 from keyward.domains.notifications.service import key_data, notify
 from keyward.domains.pagination import Page, PageRequest, split_page
-from keyward.domains.workspaces import repository as workspaces
 
 # A rotation's grace when the API's policy names no maximum, and for account keys.
 DEFAULT_MAX_GRACE = timedelta(days=7)
@@ -236,10 +235,7 @@ def issue_key(
     actor.require_all(permissions, "create this key")
     if actor.member_id is None:
         raise Conflict("Only a member can own a key.", code="key_needs_member")
-    workspace = workspaces.get(uow.session, actor.workspace_id)
-    if workspace is None:
-        raise NotFound(f"No workspace {actor.workspace_id}.", code="workspace_not_found")
-    new = generate_key(workspace.key_prefix)
+    new = generate_key(repository.key_prefix(uow.session, actor.workspace_id))
     now = uow.clock.now()
     expires_at = now + lifetime if lifetime is not None and not awaiting_approval else None
     key = ApiKey(
@@ -572,8 +568,7 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     _plan(uow, actor, key, Change.ROTATE, policy, allow_request=False)
     now = uow.clock.now()
     grace = min(grace, policy.max_grace)
-    workspace = workspaces.get(uow.session, key.workspace_id)
-    new = generate_key(workspace.key_prefix if workspace else "kw")
+    new = generate_key(repository.key_prefix(uow.session, key.workspace_id))
     key.previous_hash = key.hash if grace > timedelta(0) else None
     key.previous_hash_expires_at = now + grace if grace > timedelta(0) else None
     key.hash = new.hash

@@ -13,8 +13,8 @@ from argon2 import PasswordHasher
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput
-from keyward.core.ids import new_id
-from keyward.core.ownership import role_permissions, sees
+from keyward.core.ids import new_id, quote
+from keyward.core.ownership import role_permissions
 from keyward.core.permissions import PermissionSet
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
@@ -71,20 +71,19 @@ def _check_organizations(
 ) -> None:
     """Joining or leaving an organization needs the right to update it; one the caller may
     not see is answered like one that does not exist."""
-    unknown = []
     for organization_id in sorted(set(wanted) ^ set(before)):
+
+        def unknown(organization_id: str = organization_id) -> InvalidInput:
+            return InvalidInput(
+                f"No organization {quote(organization_id)} in this workspace.",
+                code="organization_not_found",
+                details={"organization_ids": [organization_id]},
+            )
+
         row = access.get(uow, access.ORGANIZATIONS, actor.workspace_id, organization_id)
-        resource = access.resource_of(uow, row) if row is not None else None
-        if resource is None or not sees(actor.standing, resource):
-            unknown.append(organization_id)
-            continue
-        access.check(actor, resource, "update", hidden=lambda: access.ORGANIZATIONS.not_found(""))
-    if unknown:
-        raise InvalidInput(
-            f"No organization {', '.join(unknown)} in this workspace.",
-            code="organization_not_found",
-            details={"organization_ids": unknown},
-        )
+        if row is None:
+            raise unknown()
+        access.check(actor, access.resource_of(uow, row), "update", hidden=unknown)
 
 
 def _require_grantable(actor: Actor, granted: PermissionSet, what: str) -> None:
@@ -280,6 +279,21 @@ def set_permissions(
         },
     )
     return get_permissions(uow, actor, member_id)
+
+
+def active_member(uow: UnitOfWork, workspace_id: str, reference: str) -> Member | None:
+    """The active member of the workspace with this id or e-mail, whoever asks (to act as
+    them: the CLI's `--as`)."""
+    member = (
+        repository.get(uow.session, workspace_id, reference)
+        if "@" not in reference
+        else repository.by_email(uow.session, workspace_id, reference.lower())
+    )
+    return member if member is not None and member.active else None
+
+
+def first_active_admin(uow: UnitOfWork, workspace_id: str) -> str | None:
+    return repository.first_active_admin(uow.session, workspace_id)
 
 
 def own_member(uow: UnitOfWork, actor: Actor) -> MemberOut | None:

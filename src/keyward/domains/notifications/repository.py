@@ -12,15 +12,13 @@ from keyward.db.models import (
     Acquisition,
     Api,
     ApiKey,
+    Member,
     Offering,
     Organization,
     OrganizationMember,
     SentReminder,
+    WebhookEndpoint,
 )
-
-
-def api(session: Session, api_id: str) -> Api | None:
-    return session.get(Api, api_id)
 
 
 def organization_member_ids(session: Session, organization_id: str) -> list[str]:
@@ -101,5 +99,21 @@ def record_reminder(
     return session.execute(statement).first() is not None
 
 
-def acquisition(session: Session, acquisition_id: str) -> Acquisition | None:
-    return session.get(Acquisition, acquisition_id)
+def active_members(session: Session, workspace_id: str, member_ids: list[str]) -> Sequence[Member]:
+    return session.scalars(
+        select(Member)
+        .where(
+            Member.workspace_id == workspace_id,
+            Member.id.in_(member_ids),
+            Member.active.is_(True),
+        )
+        .order_by(Member.id)
+    ).all()
+
+
+def active_endpoints(session: Session, workspace_id: str) -> Sequence[WebhookEndpoint]:
+    return session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.active.is_(True))
+        .order_by(WebhookEndpoint.id)
+    ).all()

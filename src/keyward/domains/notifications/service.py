@@ -6,11 +6,10 @@
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
-
 from keyward.core.ids import new_id
 from keyward.db.engine import UnitOfWork
-from keyward.db.models import Api, ApiKey, Member, WebhookEndpoint
+from keyward.db.models import Api, ApiKey
+from keyward.domains.notifications import repository
 from keyward.domains.notifications.events import EMAIL, WEBHOOK, Event
 from keyward.domains.outbox import service as outbox
 
@@ -30,6 +29,11 @@ def key_data(key: ApiKey, api: Api | None) -> dict[str, Any]:
     }
 
 
+def organization_members(uow: UnitOfWork, organization_id: str) -> list[str]:
+    """The members an organization's notifications go to."""
+    return repository.organization_member_ids(uow.session, organization_id)
+
+
 def notify(
     uow: UnitOfWork,
     workspace_id: str,
@@ -42,12 +46,7 @@ def notify(
     event_id = new_id("ntf")
     occurred_at = uow.clock.now().isoformat()
     wanted = sorted({member_id for member_id in recipients if member_id})
-    members = uow.session.scalars(
-        select(Member).where(
-            Member.workspace_id == workspace_id, Member.id.in_(wanted), Member.active.is_(True)
-        )
-    ).all()
-    for member in sorted(members, key=lambda m: m.id):
+    for member in repository.active_members(uow.session, workspace_id, wanted):
         outbox.enqueue(
             uow,
             workspace_id,
@@ -60,12 +59,7 @@ def notify(
                 "data": data,
             },
         )
-    endpoints = uow.session.scalars(
-        select(WebhookEndpoint)
-        .where(WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.active.is_(True))
-        .order_by(WebhookEndpoint.id)
-    ).all()
-    for endpoint in endpoints:
+    for endpoint in repository.active_endpoints(uow.session, workspace_id):
         if endpoint.events and event.value not in endpoint.events:
             continue
         outbox.enqueue(

@@ -4,6 +4,7 @@ Retries back off exponentially (5 s, 10 s, 20 s ... capped at an hour); after `M
 the message is marked failed and stays for inspection.
 """
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,14 @@ def enqueue(uow: UnitOfWork, workspace_id: str, kind: str, payload: dict[str, An
     )
     repository.add(uow.session, message)
     return message.id
+
+
+def claim(
+    uow: UnitOfWork, kinds: Iterable[str], limit: int, lease: timedelta
+) -> Sequence[OutboxMessage]:
+    """Up to `limit` messages of these kinds due now, leased to the caller for `lease`."""
+    now = uow.clock.now()
+    return repository.claim(uow.session, kinds, now, limit, now + lease)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr
+from pydantic import AfterValidator, EmailStr, Field
 
 from keyward.core.keys import DEFAULT_PREFIX, validate_prefix
+from keyward.core.ownership import Reach
 from keyward.domains.fields import Input, Name, Output
 from keyward.domains.keys.schemas import KeyOut
 from keyward.domains.members.schemas import MemberOut
@@ -34,8 +35,17 @@ class WorkspaceCreate(Input):
     admin_name: Name = "Admin"
 
 
+class GrantOut(Output):
+    reach: Reach = Field(
+        description="What the permissions apply to: the whole workspace, what the member's "
+        "provider or acquirer organizations own, or the APIs whose policy names them approver."
+    )
+    permissions: list[str]
+
+
 class Me(Output):
     workspace: WorkspaceOut
     member: MemberOut | None
     key: KeyOut | None
-    permissions: list[str]
+    permissions: list[str] = Field(description="Every permission held, wherever it applies.")
+    grants: list[GrantOut]

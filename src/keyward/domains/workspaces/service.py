@@ -12,11 +12,10 @@ from keyward.db.rights import member_standing
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
-from keyward.domains.members import repository as members
+from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberCreate
-from keyward.domains.members.service import create_member, own_member
 from keyward.domains.workspaces import repository
-from keyward.domains.workspaces.schemas import Me, WorkspaceCreate, WorkspaceOut
+from keyward.domains.workspaces.schemas import GrantOut, Me, WorkspaceCreate, WorkspaceOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +42,7 @@ def set_up_workspace(uow: UnitOfWork, body: WorkspaceCreate) -> WorkspaceSetUp:
         target_id=workspace.id,
         details={"name": workspace.name, "key_prefix": workspace.key_prefix},
     )
-    admin = create_member(
+    admin = members.create_member(
         uow, founder, MemberCreate(email=body.admin_email, name=body.admin_name, roles=["admin"])
     )
     admin_actor = actor_for_member(uow, workspace.id, admin.id, Via.SYSTEM)
@@ -77,35 +76,39 @@ def resolve_workspace(uow: UnitOfWork, reference: str | None) -> WorkspaceOut:
     return WorkspaceOut.model_validate(workspace)
 
 
-def actor_for_member(uow: UnitOfWork, workspace_id: str, member_id: str, via: Via) -> Actor:
-    """Act as a member with their current rights (the CLI's way of acting)."""
-    member = members.get(uow.session, workspace_id, member_id)
-    if member is None or not member.active:
+def actor_for_member(uow: UnitOfWork, workspace_id: str, member: str, via: Via) -> Actor:
+    """Act as a member (id or e-mail) with their current standing (the CLI's way of acting)."""
+    found = members.active_member(uow, workspace_id, member)
+    if found is None:
         raise NotFound(
-            f"No active member {quote(member_id)} in this workspace.", code="member_not_found"
+            f"No active member {quote(member)} in this workspace.", code="member_not_found"
         )
-    return Actor(workspace_id, member.id, None, member_standing(uow.session, member.id), via)
+    return Actor(workspace_id, found.id, None, member_standing(uow.session, found.id), via)
 
 
 def admin_actor(uow: UnitOfWork, workspace_id: str, member_reference: str | None) -> Actor:
     """The CLI's actor: the named member (id or e-mail), else the workspace's first active admin."""
     if member_reference is None:
-        admin_id = members.first_active_admin(uow.session, workspace_id)
-        if admin_id is None:
+        member_reference = members.first_active_admin(uow, workspace_id)
+        if member_reference is None:
             raise NotFound("This workspace has no active admin.", code="member_not_found")
-        return actor_for_member(uow, workspace_id, admin_id, Via.CLI)
-    if not is_id(member_reference, "mem"):
-        member = members.by_email(uow.session, workspace_id, member_reference.lower())
-        if member is None:
-            raise NotFound(f"No member {quote(member_reference)}.", code="member_not_found")
-        member_reference = member.id
     return actor_for_member(uow, workspace_id, member_reference, Via.CLI)
+
+
+def default_workspace(uow: UnitOfWork) -> WorkspaceOut | None:
+    """The oldest workspace, the one `keyward init` made, if there is one."""
+    workspace = repository.first(uow.session)
+    return WorkspaceOut.model_validate(workspace) if workspace is not None else None
 
 
 def whoami(uow: UnitOfWork, actor: Actor) -> Me:
     return Me(
         workspace=get_workspace(uow, actor.workspace_id),
-        member=own_member(uow, actor),
+        member=members.own_member(uow, actor),
         key=keys.own_key(uow, actor),
         permissions=actor.permissions.strings(),
+        grants=[
+            GrantOut(reach=grant.reach, permissions=grant.rights.strings())
+            for grant in actor.standing.grants
+        ],
     )
