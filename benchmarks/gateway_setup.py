@@ -23,16 +23,19 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from benchmarks.databases import migrated
-from keyward.core.actors import Actor
+from keyward.core.actors import Actor, Via
 from keyward.db.engine import Database
 from keyward.domains.acquisitions.schemas import AcquisitionCreate, AcquisitionKeyCreate
 from keyward.domains.acquisitions.service import acquire, create_key
 from keyward.domains.apis.schemas import ApiImport
 from keyward.domains.apis.service import import_api
+from keyward.domains.members.schemas import MemberCreate
+from keyward.domains.members.service import create_member
 from keyward.domains.offerings.schemas import OfferingCreate
 from keyward.domains.offerings.service import create_offering
 from keyward.domains.organizations.schemas import OrganizationCreate, OrganizationKind
 from keyward.domains.organizations.service import create_organization
+from keyward.domains.workspaces.service import actor_for_member
 from keyward.settings import Settings
 
 KEYWARD = str(Path(sys.executable).with_name("keyward"))
@@ -124,13 +127,26 @@ def populated(url: str, key_count: int, upstream_url: str) -> Iterator[Populatio
                 admin,
                 AcquisitionCreate(offering_id=offering.id, organization_id=acquirer.id),
             )
+            # Only the acquiring organization's members hold keys of its acquisition.
+            holder = create_member(
+                uow,
+                admin,
+                MemberCreate(
+                    email="holder@example.com",
+                    name="Holder",
+                    roles=["acquirer"],
+                    organization_ids=[acquirer.id],
+                ),
+            )
+        with database.transaction(write=False) as uow:
+            acting = actor_for_member(uow, bench.workspace_id, holder.id, Via.SYSTEM)
         keys: list[IssuedKey] = []
         while len(keys) < key_count:
             with database.transaction() as uow:
                 for _ in range(min(KEYS_PER_TRANSACTION, key_count - len(keys))):
                     name = f"key {len(keys) + 1}"
                     created = create_key(
-                        uow, admin, acquisition.id, AcquisitionKeyCreate(name=name)
+                        uow, acting, acquisition.id, AcquisitionKeyCreate(name=name)
                     )
                     if created.key is None:
                         raise RuntimeError("create_key answered without a secret")
