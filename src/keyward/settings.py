@@ -56,7 +56,13 @@ class Settings(BaseSettings):
     gateway_cors_preflight: bool = Field(
         default=True,
         description="Forward CORS preflight requests (OPTIONS with Origin and "
-        "Access-Control-Request-Method) to the upstream without a key.",
+        "Access-Control-Request-Method, no body, no Upgrade) to the upstream without a key, "
+        "for a path and method the spec has an operation for.",
+    )
+    gateway_allow_encoded_separators: bool = Field(
+        default=False,
+        description="Forward paths with %2F, %5C or %00 inside a segment (refused with 400 "
+        "encoded_separator by default: an upstream that decodes them reads another path).",
     )
     feed_interval: float = Field(
         default=0.25, gt=0, description="Seconds between change-feed polls."

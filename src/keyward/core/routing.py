@@ -88,6 +88,9 @@ class Security:
 
     alternatives: tuple[tuple[Credential, ...], ...]
     anonymous: bool
+    policy_keys: tuple[Credential, ...] = field(default=(), repr=False, compare=False)
+    """Every place the API's key policy says a keyward credential travels, for any operation:
+    stripped from what is forwarded, whether this operation checks it or not."""
     verified: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
     """Every credential keyward checks itself (not passthrough), once each, in order."""
     keys: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
@@ -95,7 +98,8 @@ class Security:
     verified_headers: frozenset[bytes] = field(init=False, repr=False, compare=False)
     verified_queries: frozenset[str] = field(init=False, repr=False, compare=False)
     verified_cookies: frozenset[str] = field(init=False, repr=False, compare=False)
-    """Where the credentials of `verified` travel: header names, query parameters, cookies."""
+    """Where the credentials of `verified` and `policy_keys` travel (header names, query
+    parameters, cookies): what forwarding strips."""
 
     def __post_init__(self) -> None:
         verified = tuple(
@@ -109,9 +113,10 @@ class Security:
         object.__setattr__(self, "verified", verified)
         keys = tuple(credential for credential in verified if credential.role is KeyRole.KEY)
         object.__setattr__(self, "keys", keys)
-        headers = frozenset(c.raw_name for c in verified if c.location is Location.HEADER)
-        queries = frozenset(c.name for c in verified if c.location is Location.QUERY)
-        cookies = frozenset(c.name for c in verified if c.location is Location.COOKIE)
+        stripped = verified + self.policy_keys
+        headers = frozenset(c.raw_name for c in stripped if c.location is Location.HEADER)
+        queries = frozenset(c.name for c in stripped if c.location is Location.QUERY)
+        cookies = frozenset(c.name for c in stripped if c.location is Location.COOKIE)
         object.__setattr__(self, "verified_headers", headers)
         object.__setattr__(self, "verified_queries", queries)
         object.__setattr__(self, "verified_cookies", cookies)
@@ -349,6 +354,7 @@ def _security(
     operation: Mapping[str, Any],
     locations: Sequence[KeyLocation],
     credentials: Mapping[str, Credential | None],
+    policy_keys: tuple[Credential, ...],
 ) -> Security:
     requirements = operation_requirements(doc, operation, locations)
     alternatives: list[tuple[Credential, ...]] = []
@@ -357,7 +363,7 @@ def _security(
         if requirement and all(needed):
             alternatives.append(tuple(c for c in needed if c is not None))
     anonymous = not requirements or any(not requirement for requirement in requirements)
-    return Security(tuple(alternatives), anonymous)
+    return Security(tuple(alternatives), anonymous, policy_keys)
 
 
 def compile_routes(
@@ -383,6 +389,11 @@ def compile_routes(
     declared security under a policy of the spec's own apiKey schemes.
     """
     credentials = _credentials(document, locations)
+    policy_keys = tuple(
+        _credential(loc.scheme, loc.location, loc.name, loc.role)
+        for loc in locations
+        if loc.role is not KeyRole.PASSTHROUGH
+    )
     root = _Node()
     below = root
     for segment in base_path.split("/"):
@@ -408,7 +419,7 @@ def compile_routes(
                 template=template,
                 operation_id=_string(operation.get("operationId")),
                 tags=frozenset(tag for tag in _list(operation.get("tags")) if isinstance(tag, str)),
-                security=_security(document, operation, locations, credentials),
+                security=_security(document, operation, locations, credentials, policy_keys),
             )
             routes.append(route)
             node.routes.setdefault(route.method, route)

@@ -11,6 +11,7 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 import asyncio
 import json
 from collections.abc import Iterable
+from functools import partial
 from typing import Final
 
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
@@ -19,7 +20,7 @@ from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi
 from keyward.gateway.credentials import AmbiguousCredential, Presented, redacted, stripped
 from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
-from keyward.verifier.limits import Limit, LimitOutcome, RateLimiter, headers
+from keyward.verifier.limits import UNCOUNTED, Limit, LimitOutcome, RateLimiter, headers
 
 _JSON: Final = (b"content-type", b"application/json")
 # Enum members as module constants: compiled code reads these at once, where `KeyRole.KEY` is
@@ -44,7 +45,13 @@ MESSAGES: Final = {
     "wrong_api": "The key belongs to an acquisition of another API.",
     "operation_not_in_offering": "The key's offering does not include this operation.",
     "rate_limited": "Too many requests for this key or acquisition; retry after the time given.",
+    "encoded_separator": "The path has an encoded '/', '\\' or NUL inside a segment, which the "
+    "gateway does not forward: send the path with plain separators.",
+    "upgrade_not_supported": "The gateway tunnels only WebSocket upgrades; send the request "
+    "without Upgrade.",
+    "preflight_with_body": "A CORS preflight has neither a body nor an Upgrade.",
 }
+_WEBSOCKET: Final = b"websocket"
 
 
 def _body(code: str, message: str) -> bytes:
@@ -121,9 +128,6 @@ class _Wait:
         self.acquisition_id = acquisition_id
 
 
-_NO_HEADERS: Final[frozenset[bytes]] = frozenset()
-_NO_NAMES: Final[frozenset[str]] = frozenset()
-
 # Verdicts read from storage during one decision, by secret: none yet.
 _NONE_READ: Final[dict[str, Verdict]] = {}
 
@@ -138,12 +142,18 @@ class Enforcer:
     """
 
     def __init__(
-        self, verifier: Verifier, limiter: RateLimiter, *, cors_preflight: bool = True
+        self,
+        verifier: Verifier,
+        limiter: RateLimiter,
+        *,
+        cors_preflight: bool = True,
+        encoded_separators: bool = False,
     ) -> None:
         self.catalog: Catalog = EMPTY
         self._verifier = verifier
         self._limiter = limiter
         self._cors_preflight = cors_preflight
+        self._encoded_separators = encoded_separators
 
     def immediately(self, request: Request) -> Decision | None:
         """The decision when it needs no waiting, else None: then await the handler."""
@@ -166,6 +176,20 @@ class Enforcer:
             else:
                 counted = await self._limiter.hit(step.limits, step.key_id, step.acquisition_id)
 
+    async def still_allowed(self, request: Request) -> bool:
+        """Whether `request` would still be forwarded now, by the current catalog and keys,
+        without counting it against any limit: asked of an open tunnel, which is closed once
+        its key is revoked, expires or loses the operation."""
+        read: dict[str, Verdict] = {}
+        while True:
+            step = self._decide(request, self.catalog, read, UNCOUNTED)
+            if not isinstance(step, _Wait):
+                return isinstance(step, Forward)
+            loop = asyncio.get_running_loop()
+            read[step.secret] = await loop.run_in_executor(
+                None, self._verifier.verify, step.secret, step.workspace_id
+            )
+
     def _decide(
         self,
         request: Request,
@@ -175,7 +199,11 @@ class Enforcer:
     ) -> Decision | _Wait:
         """One pass: the decision, or what it waits for. `read` holds the verdicts read from
         storage so far, `counted` the limiter's outcome once it has counted the request."""
-        path = request.path.decode("latin-1")
+        raw_path = request.path
+        if not self._encoded_separators and _has_encoded_separator(raw_path):
+            # An upstream that decodes and normalises the path would read another resource.
+            return _reply(400, "encoded_separator")
+        path = raw_path.decode("latin-1")
         resolved = catalog.mounts.resolve(path)
         if resolved is None:
             return _reply(404, "api_not_found")
@@ -185,14 +213,23 @@ class Enforcer:
             "api_id": api.id,
             "target": redacted(request.path, query, api.key_query_names) if query else path,
         }
-        if self._cors_preflight and request.method == "OPTIONS" and _is_preflight(request):
-            return self._forward(api, rest, request, None, None, log, [])
-        route = api.routes.match(request.method, rest)
+        method = request.method
+        preflight = self._cors_preflight and method == "OPTIONS" and _is_preflight(request)
+        if preflight:
+            if request.upgrade is not None or request.has_body:
+                return _reply(400, "preflight_with_body", log=log)
+            # Forwarded only for an operation of the spec, with nothing keyward keeps to itself.
+            method = _header(request, b"access-control-request-method").decode("latin-1")
+        route = api.routes.match(method, rest)
         if isinstance(route, RouteMiss):
             if route.status == 405:
                 allow = (b"allow", ", ".join(route.allow).encode())
                 return _reply(405, "method_not_allowed", [allow], log)
             return _reply(404, "route_not_found", log=log)
+        if preflight:
+            return self._forward(api, rest, request, route, None, log, [])
+        if request.upgrade is not None and request.upgrade.lower() != _WEBSOCKET:
+            return _reply(400, "upgrade_not_supported", log=log)
         security = route.security
         presented = Presented(request.headers, query)
         try:
@@ -326,26 +363,21 @@ class Enforcer:
         api: GatewayApi,
         rest: str,
         request: Request,
-        route: Route | None,
+        route: Route,
         verdict: Verdict | None,
         log: dict[str, str],
         response_headers: list[tuple[bytes, bytes]],
     ) -> Forward:
-        """Forward `request` without the credentials keyward verified for `route` (None: strip
-        none)."""
-        if route is None:
-            forwarded, query = stripped(
-                request.headers, request.query, _NO_HEADERS, _NO_NAMES, _NO_NAMES
-            )
-        else:
-            security = route.security
-            forwarded, query = stripped(
-                request.headers,
-                request.query,
-                security.verified_headers,
-                security.verified_queries,
-                security.verified_cookies,
-            )
+        """Forward `request` without any keyward credential of the API's policy (whatever the
+        operation checks), and with a guard for a tunnel it may open."""
+        security = route.security
+        forwarded, query = stripped(
+            request.headers,
+            request.query,
+            security.verified_headers,
+            security.verified_queries,
+            security.verified_cookies,
+        )
         if verdict is not None and verdict.acquisition is not None:
             terms = verdict.acquisition
             forwarded.append((b"x-keyward-key-id", (verdict.key_id or "").encode()))
@@ -357,9 +389,25 @@ class Enforcer:
         target = api.upstream_path + (path or b"/")
         if query:
             target += b"?" + query
-        return Forward(api.upstream, target, forwarded, log, response_headers)
+        guard = None if request.upgrade is None else partial(self.still_allowed, request)
+        return Forward(api.upstream, target, forwarded, log, response_headers, guard)
+
+
+def _header(request: Request, name: bytes) -> bytes:
+    for field, value in request.headers:
+        if field == name:
+            return value
+    return b""
 
 
 def _is_preflight(request: Request) -> bool:
     names = {name for name, _ in request.headers}
     return b"origin" in names and b"access-control-request-method" in names
+
+
+def _has_encoded_separator(path: bytes) -> bool:
+    """Whether a segment of the raw path hides a `/`, a `\\` or a NUL behind `%`."""
+    if b"%" not in path:
+        return False
+    lowered = path.lower()
+    return b"%2f" in lowered or b"%5c" in lowered or b"%00" in lowered

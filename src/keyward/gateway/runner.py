@@ -53,7 +53,10 @@ class Gateway:
         self.usage = UsageRecorder(database.clock)
         self._limiter = rate_limiter(settings.redis_url, database.clock)
         self.enforcer = Enforcer(
-            self.verifier, self._limiter, cors_preflight=settings.gateway_cors_preflight
+            self.verifier,
+            self._limiter,
+            cors_preflight=settings.gateway_cors_preflight,
+            encoded_separators=settings.gateway_allow_encoded_separators,
         )
         self._follower = FeedFollower(
             database,

@@ -5,7 +5,7 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, cast
 
 from httptools import (
@@ -311,6 +311,7 @@ class ClientConnection(asyncio.Protocol):
         "_transfer_encoding",
         "_transport",
         "_tunnel",
+        "_tunnel_guard",
         "_unseen",
         "_upgrade",
         "_upgrading",
@@ -336,6 +337,7 @@ class ClientConnection(asyncio.Protocol):
         self._parsing: Exchange | None = None
         self._upgrading: Exchange | None = None
         self._tunnel: UpstreamConnection | None = None
+        self._tunnel_guard: asyncio.Task[None] | None = None
         self._out: list[bytes] = []
         self._queued = False
         self._paused = 0
@@ -421,6 +423,8 @@ class ClientConnection(asyncio.Protocol):
         self._closed = True
         self._deadline.cancel()
         self._context.connections.discard(self)
+        if self._tunnel_guard is not None:
+            self._tunnel_guard.cancel()
         tunnel = self._tunnel
         ex = self._active
         self._active = None
@@ -581,6 +585,7 @@ class ClientConnection(asyncio.Protocol):
             fields,
             self._client,
             upgrade,
+            body != _NO_BODY,
         )
         keep_alive = parser.should_keep_alive()
         ex = Exchange(
@@ -1072,7 +1077,30 @@ class ClientConnection(asyncio.Protocol):
             ex.early = b""
             if early and upstream.transport is not None:
                 upstream.transport.write(early)
+            guard = ex.forward.guard if ex.forward is not None else None
+            if guard is not None:
+                self._tunnel_guard = self._loop.create_task(self._guard_tunnel(guard))
         return self._transport
+
+    async def _guard_tunnel(self, still_allowed: Callable[[], Awaitable[bool]]) -> None:
+        """Close the tunnel once the request that opened it would no longer be forwarded: its
+        key revoked or expired, or the operation no longer its to call."""
+        interval = self._context.limits.tunnel_recheck
+        while True:
+            await asyncio.sleep(interval)
+            tunnel = self._tunnel
+            if tunnel is None or self._closed:
+                return
+            try:
+                allowed = await still_allowed()
+            except Exception:
+                log.exception("checking an open tunnel failed; it stays open")
+                continue
+            if not allowed:
+                log.info("closing a tunnel its request may no longer open")
+                tunnel.abort()
+                self._transport.close()
+                return
 
     def tunnel_closed(self) -> None:
         self.write_out()

@@ -31,6 +31,8 @@ class Request:
     headers: list[tuple[bytes, bytes]]
     client: tuple[str, int]
     upgrade: bytes | None
+    has_body: bool
+    """Whether a body follows the head (Content-Length above 0, or chunked)."""
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class Request:
         headers: list[tuple[bytes, bytes]],
         client: tuple[str, int],
         upgrade: bytes | None,
+        has_body: bool = False,
     ) -> None:
         self.method = method
         self.target = target
@@ -51,6 +54,7 @@ class Request:
         self.headers = headers
         self.client = client
         self.upgrade = upgrade
+        self.has_body = has_body
 
 
 @dataclass(slots=True, init=False)
@@ -103,6 +107,7 @@ class Forward:
     headers: list[tuple[bytes, bytes]]
     log: Mapping[str, str]
     response_headers: list[tuple[bytes, bytes]]
+    guard: Callable[[], Awaitable[bool]] | None
 
     def __init__(
         self,
@@ -111,12 +116,14 @@ class Forward:
         headers: list[tuple[bytes, bytes]],
         log: Mapping[str, str] | None = None,
         response_headers: list[tuple[bytes, bytes]] | None = None,
+        guard: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.upstream = upstream
         self.target = target
         self.headers = headers
         self.log = _NO_FIELDS if log is None else log
         self.response_headers = [] if response_headers is None else response_headers
+        self.guard = guard
 
 
 Decision = Reply | Forward
@@ -149,6 +156,8 @@ class Limits:
     502 `upstream_invalid_response`."""
     max_idle_per_upstream: int = 64
     """Keep-alive upstream connections kept open per (scheme, host, port)."""
+    tunnel_recheck: float = 1.0
+    """Seconds between two checks that an open tunnel's request would still be forwarded."""
     high_water: int = 256 * 1024
     """Bytes waiting in a write buffer before the other side stops being read; also the most of
     a request body read ahead while the handler decides."""
