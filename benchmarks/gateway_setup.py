@@ -42,6 +42,7 @@ KEYWARD = str(Path(sys.executable).with_name("keyward"))
 POSTGRES_SERVER = os.environ.get("KEYWARD_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 # The throw-away gateways' server secret: they seal nothing that outlives a run.
 SERVER_SECRET = "the gateway benchmarks' server secret"  # noqa: S105
+UPSTREAM_ALLOW = "127.0.0.1"
 
 MOUNT_PATH = "bench"
 RESOURCE = "/v1/resource"
@@ -117,7 +118,8 @@ def populated(url: str, key_count: int, upstream_url: str) -> Iterator[Populatio
             {"name": "bench", "upstream_url": upstream_url, "mount_path": MOUNT_PATH, "spec": SPEC}
         )
         with database.transaction() as uow:
-            api = import_api(uow, admin, body, Settings(database_url=url))
+            settings = Settings(database_url=url, upstream_allow=UPSTREAM_ALLOW)
+            api = import_api(uow, admin, body, settings)
             offering = create_offering(uow, admin, OfferingCreate(api_id=api.id, name="bench"))
             acquirer = create_organization(
                 uow, admin, OrganizationCreate(name="acquirer", kind=OrganizationKind.ACQUIRER)
@@ -161,6 +163,8 @@ def gateway_environment(database_url: str, port: int, **extra: str) -> dict[str,
         "KEYWARD_GATEWAY_HOST": "127.0.0.1",
         "KEYWARD_GATEWAY_PORT": str(port),
         "KEYWARD_SECRET_KEY": SERVER_SECRET,
+        # The benchmark's upstream listens on loopback, which upstreams may not by default.
+        "KEYWARD_UPSTREAM_ALLOW": UPSTREAM_ALLOW,
         **extra,
     }
 

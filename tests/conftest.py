@@ -40,11 +40,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+# The tests' receivers and upstreams listen on loopback, over plain HTTP; the tests of the
+# egress policy itself say what they refuse.
+LOOPBACK = "127.0.0.0/8,::1"
+
+
 def settings_for(database_url: str, **overrides: object) -> Settings:
     """Settings that keep every file a test makes out of the working tree."""
     values: dict[str, object] = {
         "database_url": database_url,
         "secret_key": "a test server secret of enough length",
+        "egress_allow": LOOPBACK,
+        "egress_allow_http": True,
+        "upstream_allow": LOOPBACK,
         **overrides,
     }
     return Settings.model_validate(values)

@@ -4,8 +4,16 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +21,36 @@ class SmtpSecurity(StrEnum):
     NONE = "none"
     STARTTLS = "starttls"
     TLS = "tls"
+
+
+class StorageDestination(BaseModel):
+    """A place storage connectors write to, named by the operator: a local directory, or an
+    S3 bucket (with a folder in it) and the credentials to write there. Tenants choose one by
+    name and give a path below it; they never give a protocol, a host or credentials."""
+
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["file", "s3"]
+    root: Path | None = Field(default=None, description="file: the directory written below.")
+    bucket: str | None = None
+    prefix: str = Field(default="", description="s3: the folder of the bucket written below.")
+    endpoint_url: str | None = Field(default=None, description="s3: an S3-compatible server.")
+    key: SecretStr | None = Field(default=None, description="s3: the access key id.")
+    secret: SecretStr | None = Field(default=None, description="s3: the secret access key.")
+    region: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.kind == "file" and self.root is None:
+            raise ValueError("a file destination needs its root directory")
+        if self.kind == "s3" and not (self.bucket and self.key and self.secret):
+            # Never the server's own cloud credentials: a tenant would write with them.
+            raise ValueError("an s3 destination needs its bucket, key and secret")
+        return self
+
+
+DestinationName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+LOCAL_DESTINATION = "local"
 
 
 class Settings(BaseSettings):
@@ -101,7 +139,13 @@ class Settings(BaseSettings):
     )
     connector_file_root: Path = Field(
         default=Path("./var/exports"),
-        description="file:// connectors may only write below this directory.",
+        description="The directory of the storage destination `local`.",
+    )
+    storage_destinations: dict[DestinationName, StorageDestination] = Field(
+        default_factory=dict,
+        description="More storage destinations, by name, as JSON: "
+        '{"partners": {"kind": "s3", "bucket": "specs", "prefix": "exports", "key": "...", '
+        '"secret": "..."}}.',
     )
     worker_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls.")
     sweep_interval: float = Field(
@@ -137,11 +181,38 @@ class Settings(BaseSettings):
         description="PEM file of the certificate authorities to trust for the SMTP server's "
         "certificate, for a private relay; default: the system's",
     )
+    egress_allow: str = Field(
+        default="",
+        description="Comma-separated CIDRs, addresses, hosts or host:port that webhooks and "
+        "connectors may reach although they are not public (loopback, private, link-local...).",
+    )
+    egress_allow_http: bool = Field(
+        default=False,
+        description="Let webhooks and connectors deliver over http:// (keys in clear text); "
+        "https:// only by default.",
+    )
+    upstream_allow: str = Field(
+        default="",
+        description="Comma-separated CIDRs, addresses, hosts or host:port that API upstreams "
+        "may be although refused by default (loopback, link-local, keyward's own ports); "
+        "private addresses are allowed for upstreams without being listed.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "
         "unset: each process counts on its own.",
     )
+
+    @field_validator("egress_allow", "upstream_allow")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and not all(c.isalnum() or c in ".:-/[]" for c in entry):
+                raise ValueError(
+                    "must be comma-separated CIDRs, addresses, hosts or host:port, such as "
+                    "10.0.0.0/8,hooks.internal:8443"
+                )
+        return value
 
     @field_validator("expiry_reminder_days")
     @classmethod
@@ -160,6 +231,11 @@ class Settings(BaseSettings):
         if self.smtp_port is not None:
             return self.smtp_port
         return {SmtpSecurity.TLS: 465, SmtpSecurity.STARTTLS: 587}.get(self.smtp_security, 25)
+
+    def destinations(self) -> dict[str, StorageDestination]:
+        """Every storage destination: `local` (below `connector_file_root`) and the others."""
+        local = StorageDestination(kind="file", root=self.connector_file_root)
+        return {LOCAL_DESTINATION: local, **self.storage_destinations}
 
     def server_secret(self) -> bytes:
         """The server secret: KEYWARD_SECRET_KEY, else the key file (made on first use)."""

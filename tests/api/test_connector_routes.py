@@ -75,8 +75,10 @@ def test_connector_input_is_checked(
     path = f"/v1/acquisitions/{acquisition.id}/connectors"
     for body, code in (
         ({"kind": "webhook", "url": "ftp://example.com/x"}, "invalid_destination"),
-        ({"kind": "storage", "url": "gopher://x/y"}, "invalid_destination"),
-        ({"kind": "storage", "url": "file:///etc/passwd"}, "destination_outside_root"),
+        ({"kind": "storage", "url": "file:///etc/passwd"}, "invalid_destination"),
+        ({"kind": "storage", "path": "../escape.json"}, "invalid_path"),
+        ({"kind": "storage", "path": "x.json", "destination": "bucket"}, "unknown_destination"),
+        ({"kind": "storage", "path": "x.json", "storage_options": {}}, "validation_failed"),
         ({"kind": "webhook", "url": receiver.url, "key": "kw_nonsense"}, "key_not_of_acquisition"),
         ({"kind": "webhook", "url": receiver.url, "version": "1.2"}, "validation_failed"),
     ):

@@ -32,6 +32,10 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
             "KEYWARD_DATABASE_URL": database_url,
             "KEYWARD_FEED_INTERVAL": "0.1",
             "KEYWARD_SECRET_KEY": "the end-to-end tests' server secret",
+            # Receivers and upstreams of these tests listen on loopback, over plain HTTP.
+            "KEYWARD_EGRESS_ALLOW": "127.0.0.0/8,::1",
+            "KEYWARD_EGRESS_ALLOW_HTTP": "true",
+            "KEYWARD_UPSTREAM_ALLOW": "127.0.0.0/8,::1",
             **extra,
         }
     )

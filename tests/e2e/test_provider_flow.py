@@ -84,8 +84,7 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
     target = tmp_path / "globex" / "openapi.json"
     connector = cli(
         fresh_url, "--as", "alex@globex.example", "connectors", "create", acquisition["id"],
-        "--kind", "storage",
-        "--url", f"file://{target}", "--json", **env,
+        "--kind", "storage", "--path", "globex/openapi.json", "--json", **env,
     )  # fmt: skip
     assert connector.code == 0, connector.stderr
     assert cli(fresh_url, "worker", "--once", **env).code == 0

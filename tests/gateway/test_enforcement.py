@@ -30,6 +30,7 @@ from keyward.domains.offerings.schemas import OfferingUpdate
 from keyward.domains.usage import service as usage
 from keyward.gateway.runner import Gateway
 from keyward.settings import Settings
+from tests.conftest import LOOPBACK
 from tests.factories import (
     actor_for,
     admin,
@@ -140,7 +141,7 @@ def _shop_api(database: Database, actor: Actor, upstream: str, mount: str = "sho
             actor,
             api.id,
             ApiUpdate.model_validate({"upstream_url": f"{upstream}/base"}),
-            Settings(),
+            Settings(upstream_allow=LOOPBACK),
         )
         apis.set_policy(uow, actor, api.id, KeyPolicy.model_validate(POLICY))
     return api.id

@@ -17,6 +17,7 @@ from keyward.domains.apis.schemas import ApiUpdate
 from keyward.domains.keys import service as keys
 from keyward.gateway.runner import Gateway
 from keyward.settings import Settings
+from tests.conftest import LOOPBACK
 from tests.factories import (
     admin,
     make_acquisition,
@@ -74,7 +75,7 @@ def edge(fresh_url: str, clock: ManualClock) -> Iterator[Edge]:
                     boss,
                     api.id,
                     ApiUpdate.model_validate({"upstream_url": f"http://127.0.0.1:{origin.port}"}),
-                    Settings(),
+                    Settings(upstream_allow=LOOPBACK),
                 )
             buyer = make_party(database, boss)
             acquisition = make_acquisition(

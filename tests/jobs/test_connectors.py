@@ -2,6 +2,7 @@
 server; the worker delivers from the outbox with retries."""
 
 import json
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from keyward.domains.notifications.events import EMAIL
 from keyward.domains.pagination import PageRequest
 from keyward.jobs.transports import verify_signature
 from keyward.jobs.worker import Worker, default_handlers
-from keyward.settings import Settings
+from keyward.settings import Settings, StorageDestination
 from keyward.verifier import Verifier
 from tests.conftest import settings_for
 from tests.factories import (
@@ -98,7 +99,7 @@ def connect(
             ConnectorCreate.model_validate(fields),
             verify=lambda key: verifier.verify(key, actor.workspace_id),
             sealer=Sealer(settings.server_secret()),
-            file_root=settings.connector_file_root,
+            settings=settings,
         )
 
 
@@ -240,64 +241,84 @@ def test_a_pasted_key_must_be_a_valid_key_of_this_acquisition(
         assert refused.value.code == "key_not_of_acquisition"
 
 
-def test_file_destinations_stay_below_the_export_root(db: Database, settings: Settings) -> None:
+def test_storage_connectors_write_below_their_destination_and_keep_keys_private(
+    db: Database, settings: Settings
+) -> None:
     world = World(db)
     root = settings.connector_file_root
-    for url in ("file:///etc/keyward.json", f"file://{root}/../escape.json", f"file://{root}"):
+    for path in ("/etc/keyward.json", "../escape.json", "globex/../../x", "a?b", ".hidden"):
         with pytest.raises(InvalidInput) as refused:
-            connect(db, settings, world.buyer, world.acquisition.id, kind="storage", url=url)
-        assert refused.value.code in ("destination_outside_root", "invalid_destination")
-    target = root / "globex" / "petstore.yaml"
+            connect(db, settings, world.buyer, world.acquisition.id, kind="storage", path=path)
+        assert refused.value.code == "invalid_path"
     created = connect(
         db,
         settings,
         world.buyer,
         world.acquisition.id,
         kind="storage",
-        url=f"file://{target}",
+        path="globex/petstore.yaml",
         version="2.0",
         format="yaml",
     )
+    assert (created.destination, created.path, created.url) == (
+        "local",
+        "globex/petstore.yaml",
+        None,
+    )
     export_worker(db, settings).drain()
+    target = root / "globex" / "petstore.yaml"
     spec = yaml.safe_load(target.read_text())
     validate(spec)
     assert spec["swagger"] == "2.0"
-    key_file = json.loads((root / "globex" / "petstore.yaml.key.json").read_text())
+    key_path = root / "globex" / "petstore.yaml.key.json"
+    key_file = json.loads(key_path.read_text())
     assert (key_file["key_id"], key_file["key"]) == (created.key_id, created.key)
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in (root / "globex").iterdir()) == [
+        "petstore.yaml",
+        "petstore.yaml.key.json",
+    ]
 
 
-def test_s3_destinations_through_a_real_s3_server_keep_credentials_sealed(
+def test_s3_destinations_are_the_operators_with_the_operators_credentials(
     db: Database, settings: Settings
 ) -> None:
     world = World(db)
     with s3_server() as endpoint:
-        options = {"endpoint_url": endpoint, **S3_CREDENTIALS}
-        storage = s3fs.S3FileSystem(**options)
+        storage = s3fs.S3FileSystem(endpoint_url=endpoint, **S3_CREDENTIALS)
         # moto keeps its buckets in-process across servers: a bucket of this test's own.
         bucket = f"acquirer-specs-{uuid.uuid4().hex[:12]}"
         storage.mkdir(bucket)
+        destination = {"kind": "s3", "bucket": bucket, "prefix": "exports", **S3_CREDENTIALS}
+        with_bucket = settings.model_copy(
+            update={
+                "storage_destinations": {
+                    "partners": StorageDestination.model_validate(
+                        {**destination, "endpoint_url": endpoint}
+                    )
+                }
+            }
+        )
         created = connect(
             db,
-            settings,
+            with_bucket,
             world.buyer,
             world.acquisition.id,
             kind="storage",
-            url=f"s3://{bucket}/petstore/openapi.json",
-            storage_options=options,
+            destination="partners",
+            path="petstore/openapi.json",
         )
-        assert "storage_options" not in created.model_dump()
-        export_worker(db, settings).drain()
+        export_worker(db, with_bucket).drain()
         storage.invalidate_cache()
-        spec = json.loads(storage.cat_file(f"{bucket}/petstore/openapi.json"))
-        key_file = json.loads(storage.cat_file(f"{bucket}/petstore/openapi.json.key.json"))
+        spec = json.loads(storage.cat_file(f"{bucket}/exports/petstore/openapi.json"))
+        key_file = json.loads(storage.cat_file(f"{bucket}/exports/petstore/openapi.json.key.json"))
     validate(spec)
     assert key_file["key"] == created.key
     with db.transaction(write=False) as uow:
         row = uow.session.get(Connector, created.id)
         assert row is not None
-        stored = b"".join([row.sealed_key, row.sealed_options or b""])
-    assert S3_CREDENTIALS["secret"].encode() not in stored
-    assert (created.key or "").encode() not in stored
+        assert row.sealed_options is None
+        assert (created.key or "").encode() not in row.sealed_key
 
 
 def test_a_creator_who_lost_the_acquisition_stops_its_deliveries_for_good(

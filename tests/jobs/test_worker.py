@@ -74,7 +74,7 @@ def test_two_workers_deliver_each_message_exactly_once(
                 ConnectorCreate.model_validate({"kind": "webhook", "url": receiver.url}),
                 verify=lambda key: verifier.verify(key),
                 sealer=Sealer(settings.server_secret()),
-                file_root=tmp_path,
+                settings=settings,
             )
             for _ in range(MESSAGES - 1):
                 outbox.enqueue(
@@ -127,6 +127,7 @@ def test_two_workers_send_each_notification_exactly_once(
                 actor,
                 WebhookEndpointCreate(url=hooks.url),
                 sealer=Sealer(settings.server_secret()),
+                settings=settings,
             )
             for n in range(NOTIFICATIONS):
                 notify(

@@ -1,10 +1,8 @@
 """`keyward connectors ...` and `keyward worker`: automatic exports and who delivers them."""
 
-import json
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,13 +24,16 @@ def create(
     ctx: typer.Context,
     acquisition_id: str,
     kind: Annotated[str, typer.Option(help="webhook or storage")],
-    url: Annotated[str, typer.Option(help="https://... for webhooks; file:///... or s3://...")],
+    url: Annotated[str | None, typer.Option(help="webhook: the https:// URL to post to.")] = None,
+    destination: Annotated[
+        str | None,
+        typer.Option(help="storage: a destination the operator configured (default: local)."),
+    ] = None,
+    path: Annotated[
+        str | None, typer.Option(help="storage: where below it, such as globex/petstore.json.")
+    ] = None,
     version: Annotated[str, typer.Option(help="2.0 or 3.0")] = "3.0",
     format: Annotated[str, typer.Option(help="json or yaml")] = "json",
-    options: Annotated[
-        Path | None,
-        typer.Option(exists=True, dir_okay=False, help="JSON file of storage options."),
-    ] = None,
     key_stdin: Annotated[
         bool, typer.Option(help="Read an existing key of the acquisition from stdin.")
     ] = False,
@@ -44,9 +45,10 @@ def create(
             {
                 "kind": kind,
                 "url": url,
+                "destination": destination,
+                "path": path,
                 "version": version,
                 "format": format,
-                "storage_options": json.loads(options.read_text()) if options else None,
                 "key": sys.stdin.readline().strip() if key_stdin else None,
             }
         )
@@ -61,7 +63,7 @@ def create(
                 body,
                 verify=lambda key: verifier.verify(key, actor.workspace_id),
                 sealer=Sealer(settings.server_secret()),
-                file_root=settings.connector_file_root,
+                settings=settings,
             )
     emit(created, as_json)
 

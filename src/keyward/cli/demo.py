@@ -101,6 +101,7 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
     ]
     pat = actor_for_member(uow, set_up.workspace.id, member_ids[0], Via.SYSTEM)
     alex = actor_for_member(uow, set_up.workspace.id, member_ids[1], Via.SYSTEM)
+    # The demo's upstream is served by keyward itself, on loopback (`KEYWARD_DEMO_UPSTREAM`).
     api = import_api(
         uow,
         pat,
@@ -115,7 +116,7 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
                 "spec": PETSTORE,
             }
         ),
-        settings,
+        settings.model_copy(update={"demo_upstream": True}),
     )
     offering = create_offering(
         uow,

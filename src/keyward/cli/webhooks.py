@@ -30,9 +30,11 @@ def create(
             {"url": url, "events": event or [], "description": description}
         )
         database, actor = connect(ctx)
-        sealer = Sealer(state(ctx).settings.server_secret())
+        settings = state(ctx).settings
         with database.transaction() as uow:
-            created = service.create_endpoint(uow, actor, body, sealer=sealer)
+            created = service.create_endpoint(
+                uow, actor, body, sealer=Sealer(settings.server_secret()), settings=settings
+            )
     emit(created, as_json)
 
 

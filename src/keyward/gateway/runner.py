@@ -22,6 +22,7 @@ import uvloop
 
 from keyward.db.engine import Database
 from keyward.db.feed import Change
+from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import affects_catalog, load_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.http import COMPILED, GatewayServer, new_event_loop
@@ -65,7 +66,9 @@ class Gateway:
             usage_interval=settings.usage_flush_interval,
             listener=self.reload,
         )
-        self._server = GatewayServer(self.enforcer, observer=self._count)
+        self._server = GatewayServer(
+            self.enforcer, egress=upstream_policy(settings), observer=self._count
+        )
         self._flush_timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future[int] | None = None
 

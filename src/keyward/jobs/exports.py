@@ -20,15 +20,17 @@ from keyward.domains import access
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import ExportVersion
 from keyward.domains.connectors.schemas import ConnectorKind
-from keyward.domains.connectors.service import file_path, record_delivery
+from keyward.domains.connectors.service import record_delivery
+from keyward.domains.egress import tenant_policy
 from keyward.domains.workspaces.service import actor_for_member
 from keyward.jobs.transports import (
     DeliveryFailed,
     PermanentFailure,
     post_webhook,
-    write_storage,
+    write_files,
+    write_s3,
 )
-from keyward.settings import Settings
+from keyward.settings import LOCAL_DESTINATION, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +100,9 @@ def _send(
             body,
             secret=signing_secret,
             delivery_id=message.id,
+            policy=tenant_policy(settings),
             user_agent="keyward-connector",
         )
-    options: dict[str, Any] = (
-        json.loads(sealer.open(connector.sealed_options)) if connector.sealed_options else {}
-    )
-    if connector.url.startswith("file:"):
-        # The export root may have changed since the connector was made: check again.
-        file_path(connector.url, settings.connector_file_root)
-        options["auto_mkdir"] = True
     key_file = {
         "key_id": connector.key_id,
         "key": key,
@@ -115,10 +111,29 @@ def _send(
         "api_version": exported.api_version,
         "exported_at": now.isoformat(),
     }
-    return write_storage(
-        connector.url,
-        {"": exported.spec, ".key.json": json.dumps(key_file, indent=2).encode()},
-        options,
+    files = {"": exported.spec, ".key.json": json.dumps(key_file, indent=2).encode()}
+    name, path = _destination_of(connector, settings)
+    destination = settings.destinations().get(name)
+    if destination is None:
+        raise PermanentFailure(f"the operator no longer offers the destination {name!r}")
+    if destination.kind == "s3":
+        return write_s3(destination, path, files)
+    assert destination.root is not None  # noqa: S101 - a validated file destination has one
+    return write_files(destination.root, path, files)
+
+
+def _destination_of(connector: Connector, settings: Settings) -> tuple[str, str]:
+    """Where a storage connector writes: its destination and path; for one made before
+    destinations, its file:// URL below the local destination's root (checked as a new
+    path is)."""
+    if connector.destination is not None and connector.path is not None:
+        return connector.destination, connector.path
+    root = str(settings.connector_file_root.resolve()).rstrip("/") + "/"
+    written = connector.url.removeprefix("file://")
+    if connector.url.startswith("file://") and written.startswith(root):
+        return LOCAL_DESTINATION, written[len(root) :]
+    raise PermanentFailure(
+        "this connector was made before storage destinations: make it again with one"
     )
 
 

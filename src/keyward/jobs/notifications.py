@@ -8,6 +8,7 @@ from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
 from keyward.domains import access
 from keyward.domains.connectors.updates import tell_acquirers
+from keyward.domains.egress import tenant_policy
 from keyward.jobs import mail
 from keyward.jobs.transports import PermanentFailure, post_webhook
 from keyward.settings import Settings
@@ -37,7 +38,9 @@ def webhook_body(message: OutboxMessage) -> bytes:
     ).encode()
 
 
-def deliver_webhook(database: Database, sealer: Sealer, message: OutboxMessage) -> None:
+def deliver_webhook(
+    database: Database, settings: Settings, sealer: Sealer, message: OutboxMessage
+) -> None:
     with database.transaction(write=False) as uow:
         endpoint = access.get(
             uow, access.WEBHOOKS, message.workspace_id, message.payload["endpoint_id"]
@@ -53,6 +56,7 @@ def deliver_webhook(database: Database, sealer: Sealer, message: OutboxMessage) 
         webhook_body(message),
         secret=secret,
         delivery_id=message.id,
+        policy=tenant_policy(settings),
         user_agent="keyward-webhook",
     )
 

@@ -44,7 +44,7 @@ def default_handlers(database: Database, settings: Settings) -> dict[str, Handle
     return {
         EXPORT: partial(deliver_export, database, settings, sealer),
         EMAIL: partial(deliver_email, settings),
-        WEBHOOK: partial(deliver_webhook, database, sealer),
+        WEBHOOK: partial(deliver_webhook, database, settings, sealer),
         LEGACY_SPEC_UPDATED: partial(reannounce_spec_update, database),
     }
 

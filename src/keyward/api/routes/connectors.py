@@ -40,7 +40,7 @@ def create_connector(
             body,
             verify=lambda key: runtime.verifier.verify(key, actor.workspace_id),
             sealer=runtime.sealer,
-            file_root=runtime.settings.connector_file_root,
+            settings=runtime.settings,
         )
     response.headers["Cache-Control"] = "no-store"
     return created

@@ -23,7 +23,9 @@ def create_webhook(
     """Send the workspace's notifications (all, or the `events` listed) to a URL, signed with
     a secret shown only in this response."""
     with runtime.database.transaction() as uow:
-        created = service.create_endpoint(uow, actor, body, sealer=runtime.sealer)
+        created = service.create_endpoint(
+            uow, actor, body, sealer=runtime.sealer, settings=runtime.settings
+        )
     response.headers["Cache-Control"] = "no-store"
     return created
 

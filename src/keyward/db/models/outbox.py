@@ -42,13 +42,17 @@ class Connector(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
     acquisition_id: Mapped[str] = mapped_column(ForeignKey("acquisitions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
+    # A webhook's URL; empty for storage, which writes `path` below the operator's `destination`.
     url: Mapped[str] = mapped_column(String(2000))
+    destination: Mapped[str | None] = mapped_column(String(40))
+    path: Mapped[str | None] = mapped_column(String(1000))
     openapi_version: Mapped[str] = mapped_column(String(10))
     format: Mapped[str] = mapped_column(String(10))
     key_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
     # Sealed with the server secret: opened only to deliver.
     sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
     sealed_signing_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Storage options tenants gave before destinations were the operator's: never used again.
     sealed_options: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_by: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime]

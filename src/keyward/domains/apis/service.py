@@ -35,7 +35,7 @@ from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Api, ApiVersion
 from keyward.db.rights import PROVIDER, standings
-from keyward.domains import access
+from keyward.domains import access, egress
 from keyward.domains.apis import repository
 from keyward.domains.apis.schemas import (
     ApiImport,
@@ -210,6 +210,12 @@ def _check_mount(uow: UnitOfWork, mount_path: str, *, but: str | None = None) ->
         )
 
 
+def _check_upstream(url: str, settings: Settings) -> None:
+    """An upstream is an address the gateway may reach: private ones are, loopback and
+    link-local ones only where the operator allows them (`KEYWARD_UPSTREAM_ALLOW`)."""
+    egress.check_destination(url, egress.upstream_policy(settings), plain_http=True)
+
+
 def _owner(uow: UnitOfWork, actor: Actor, organization_id: str | None) -> str | None:
     """The provider organization an API is published for, which the actor must be allowed to
     publish for. Left out: the actor's one provider organization; none, for an admin."""
@@ -276,6 +282,7 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
     """Import an API from its spec: version 1, with the default key policy."""
     access.gate(actor, "apis", "create")
     owner = _owner(uow, actor, body.provider_organization_id)
+    _check_upstream(str(body.upstream_url), settings)
     spec = _read(body.spec, settings)
     _check_name_free(uow, actor, body.name)
     _check_mount(uow, body.mount_path)
@@ -400,6 +407,7 @@ def update_api(
         _check_mount(uow, body.mount_path, but=api.id)
         changed["mount_path"] = body.mount_path
     if body.upstream_url is not None and str(body.upstream_url) != api.upstream_url:
+        _check_upstream(str(body.upstream_url), settings)
         changed["upstream_url"] = str(body.upstream_url)
     if body.description is not None and body.description != api.description:
         changed["description"] = body.description

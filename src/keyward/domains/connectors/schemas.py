@@ -17,19 +17,20 @@ class ConnectorKind(StrEnum):
 
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^\S+$")]
-OptionText = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x1f]*$")]
+StoragePath = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
 class ConnectorCreate(Input):
     kind: ConnectorKind
-    url: Url = Field(
-        description="webhook: the https:// (or http://) URL to POST to. storage: where to write "
-        "the spec, file:///... (below the server's export root) or s3://bucket/key."
-    )
-    storage_options: dict[OptionText, OptionText] | None = Field(
+    url: Url | None = Field(default=None, description="webhook: the https:// URL to POST to.")
+    destination: str | None = Field(
         default=None,
-        description="storage only: fsspec options such as endpoint_url, key, secret. "
-        "Kept sealed with the server secret.",
+        description="storage: the name of a destination the operator configured (default: local).",
+    )
+    path: StoragePath | None = Field(
+        default=None,
+        description="storage: where below the destination to write the spec "
+        "(globex/petstore.json); the key goes beside it, in <path>.key.json.",
     )
     version: ExportVersion = ExportVersion.V3
     format: Format = Format.JSON
@@ -56,7 +57,9 @@ class ConnectorOut(Output):
     id: str
     acquisition_id: str
     kind: ConnectorKind
-    url: str
+    url: str | None = Field(description="webhook: where it posts.")
+    destination: str | None = Field(description="storage: the operator's destination.")
+    path: str | None = Field(description="storage: where below the destination it writes.")
     version: ExportVersion
     format: Format
     key_id: str | None

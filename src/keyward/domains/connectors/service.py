@@ -3,28 +3,28 @@ every delivery.
 
 The key a connector delivers is either one of the acquisition's keys the acquirer pastes (the
 verifier confirms it is valid and belongs to this acquisition) or a new key made for it. Its
-secret, like a webhook's signing secret and storage credentials, is kept sealed with the server
-secret and opened only to deliver. A `file://` destination must lie below the server's export
-root.
+secret, like a webhook's signing secret, is kept sealed with the server secret and opened only
+to deliver. A webhook's URL must be one the egress policy lets keyward reach; storage is
+written below a destination the operator configured, at a path the tenant chooses, never a
+URL, a protocol or credentials of the tenant's.
 """
 
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Hidden, InvalidInput
-from keyward.core.ids import new_id
+from keyward.core.ids import new_id, quote
 from keyward.core.openapi.rendering import Format
 from keyward.core.sealing import Sealer
+from keyward.core.storage import InvalidStoragePath, storage_segments
 from keyward.core.verdicts import Verdict
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Connector, Delivery
-from keyward.domains import access
+from keyward.domains import access, egress
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import AcquisitionKeyCreate, ExportVersion
 from keyward.domains.apis.service import api_of
@@ -40,6 +40,7 @@ from keyward.domains.connectors.schemas import (
 from keyward.domains.connectors.updates import EXPORT
 from keyward.domains.outbox import service as outbox
 from keyward.domains.pagination import Page, PageRequest, split_page
+from keyward.settings import LOCAL_DESTINATION, Settings
 
 KeyCheck = Callable[[str], Verdict]
 """The verifier's verdict on a key, in the actor's workspace."""
@@ -48,45 +49,46 @@ NOTICE = (
     "The signing secret and a generated key are shown only in this response; keyward keeps "
     "them sealed and uses them only to deliver."
 )
-STORAGE_PROTOCOLS = frozenset({"file", "s3"})
 
 
-def file_path(url: str, root: Path) -> Path:
-    """The local path of a file:// URL, refused unless it lies below `root`."""
-    parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise InvalidInput(
-            "A file:// URL names a local path: file:///dir/spec.json.", code="invalid_destination"
-        )
-    path = Path(parts.path).resolve()
-    base = root.resolve()
-    if not path.is_relative_to(base) or path == base:
-        raise InvalidInput(
-            f"file:// destinations must lie below the export root {base}.",
-            code="destination_outside_root",
-        )
-    return path
-
-
-def _check_destination(body: ConnectorCreate, file_root: Path) -> None:
-    scheme = urlsplit(body.url).scheme.lower()
+def _check_destination(body: ConnectorCreate, settings: Settings) -> tuple[str, str | None]:
+    """Where the connector delivers: a webhook URL keyward may reach, or a destination the
+    operator named and a path below it. Returns the destination (or "") and the path."""
     if body.kind is ConnectorKind.WEBHOOK:
-        if scheme not in ("http", "https") or not urlsplit(body.url).netloc:
+        if body.destination is not None or body.path is not None:
             raise InvalidInput(
-                "A webhook URL is http:// or https://, with a host.", code="invalid_destination"
+                "A webhook connector has a url, no destination or path.",
+                code="invalid_destination",
             )
-        if body.storage_options:
+        parts = urlsplit(body.url or "")
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise InvalidInput(
-                "storage_options are for storage connectors.", code="invalid_destination"
+                "A webhook URL is https://, with a host.", code="invalid_destination"
             )
-        return
-    if scheme not in STORAGE_PROTOCOLS:
+        egress.check_destination(
+            body.url or "", egress.tenant_policy(settings), plain_http=settings.egress_allow_http
+        )
+        return "", None
+    if body.url is not None:
         raise InvalidInput(
-            f"Storage URLs are {' or '.join(sorted(p + '://' for p in STORAGE_PROTOCOLS))}.",
+            "A storage connector names a destination the operator configured and a path below "
+            "it, not a URL.",
             code="invalid_destination",
         )
-    if scheme == "file":
-        file_path(body.url, file_root)
+    name = body.destination or LOCAL_DESTINATION
+    offered = settings.destinations()
+    if name not in offered:
+        raise InvalidInput(
+            f"There is no storage destination {quote(name)}; this installation offers "
+            f"{', '.join(sorted(offered))}.",
+            code="unknown_destination",
+            details={"destinations": sorted(offered)},
+        )
+    try:
+        storage_segments(body.path or "")
+    except InvalidStoragePath as error:
+        raise InvalidInput(str(error), code="invalid_path") from None
+    return name, body.path
 
 
 def shown_url(url: str) -> str:
@@ -103,7 +105,9 @@ def _out(uow: UnitOfWork, connector: Connector) -> ConnectorOut:
         id=connector.id,
         acquisition_id=connector.acquisition_id,
         kind=ConnectorKind(connector.kind),
-        url=shown_url(connector.url),
+        url=shown_url(connector.url) if connector.url else None,
+        destination=connector.destination,
+        path=connector.path,
         version=ExportVersion(connector.openapi_version),
         format=Format(connector.format),
         key_id=connector.key_id,
@@ -125,7 +129,7 @@ def create_connector(
     *,
     verify: KeyCheck,
     sealer: Sealer,
-    file_root: Path,
+    settings: Settings,
 ) -> ConnectorCreated:
     """A connector, with a first delivery of the current spec queued at once."""
     access.gate(actor, "connectors", "create")
@@ -136,7 +140,7 @@ def create_connector(
         "create",
         hidden=lambda: access.ACQUISITIONS.not_found(acquisition_id, Hidden),
     )
-    _check_destination(body, file_root)
+    destination, path = _check_destination(body, settings)
     connector_id = new_id("con")
     generated = None
     if body.key is not None:
@@ -148,7 +152,7 @@ def create_connector(
         key_id, secret = verdict.key_id, body.key
     else:
         # Named after the connector: a second connector to the same place needs a key too.
-        place = urlsplit(body.url).hostname or "storage"
+        place = urlsplit(body.url).hostname if body.url else destination
         name = body.key_name or f"connector {connector_id} to {place}"
         generated = acquisitions.create_key(
             uow, actor, acquisition.id, AcquisitionKeyCreate(name=name)
@@ -165,17 +169,15 @@ def create_connector(
         workspace_id=actor.workspace_id,
         acquisition_id=acquisition.id,
         kind=body.kind.value,
-        url=body.url,
+        url=body.url or "",
+        destination=destination or None,
+        path=path,
         openapi_version=body.version.value,
         format=body.format.value,
         key_id=key_id,
         sealed_key=sealer.seal(secret),
         sealed_signing_secret=sealer.seal(signing_secret) if signing_secret else None,
-        sealed_options=(
-            sealer.seal(json.dumps(body.storage_options, sort_keys=True))
-            if body.storage_options
-            else None
-        ),
+        sealed_options=None,
         created_by=actor.member_id,
         created_at=now,
         updated_at=now,
@@ -197,7 +199,9 @@ def create_connector(
         details={
             "acquisition_id": acquisition.id,
             "kind": connector.kind,
-            "url": shown_url(connector.url),
+            "url": shown_url(connector.url) if connector.url else None,
+            "destination": connector.destination,
+            "path": connector.path,
             "version": connector.openapi_version,
             "format": connector.format,
             "key_id": key_id,
@@ -237,7 +241,7 @@ def delete_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> None:
         "connector.delete",
         target_type="connector",
         target_id=connector.id,
-        details={"url": shown_url(connector.url)},
+        details={"url": shown_url(connector.url) if connector.url else None},
     )
 
 

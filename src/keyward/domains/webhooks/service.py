@@ -10,7 +10,7 @@ from keyward.core.ids import new_id
 from keyward.core.sealing import Sealer
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import WebhookEndpoint
-from keyward.domains import access
+from keyward.domains import access, egress
 from keyward.domains.audit import service as audit
 from keyward.domains.connectors.service import shown_url
 from keyward.domains.pagination import Page, PageRequest, split_page
@@ -20,6 +20,7 @@ from keyward.domains.webhooks.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointOut,
 )
+from keyward.settings import Settings
 
 NOTICE = (
     "The signing secret is shown only in this response; keyward keeps it sealed and uses it "
@@ -27,14 +28,17 @@ NOTICE = (
 )
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, settings: Settings) -> None:
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise InvalidInput("The webhook URL has an invalid port.", code="invalid_url") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidInput("A webhook URL is http:// or https://, with a host.", code="invalid_url")
+        raise InvalidInput("A webhook URL is https://, with a host.", code="invalid_url")
+    egress.check_destination(
+        url, egress.tenant_policy(settings), plain_http=settings.egress_allow_http
+    )
 
 
 def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
@@ -55,11 +59,16 @@ def find_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str, action: str) 
 
 
 def create_endpoint(
-    uow: UnitOfWork, actor: Actor, body: WebhookEndpointCreate, *, sealer: Sealer
+    uow: UnitOfWork,
+    actor: Actor,
+    body: WebhookEndpointCreate,
+    *,
+    sealer: Sealer,
+    settings: Settings,
 ) -> WebhookEndpointCreated:
     """An endpoint that receives the workspace's notifications from now on."""
     access.gate(actor, "webhooks", "create", workspace_wide=True)
-    _check_url(body.url)
+    _check_url(body.url, settings)
     signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
     now = uow.clock.now()
     endpoint = WebhookEndpoint(

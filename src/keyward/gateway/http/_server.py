@@ -3,6 +3,7 @@
 import asyncio
 import ssl
 
+from keyward.core.egress import EgressPolicy
 from keyward.gateway.http._client import ClientConnection, Context
 from keyward.gateway.http._messages import Handler, Limits, Observer
 from keyward.gateway.http._upstream import UpstreamPool
@@ -16,7 +17,8 @@ class GatewayServer:
 
     Runs on the event loop that calls `start`; `new_event_loop` makes a uvloop one where
     uvloop is installed. `upstream_tls` verifies https upstreams (the default context when
-    None). `observer` is told the status and log fields of every finished exchange; it runs on
+    None). `egress`, when given, is the policy every upstream address is checked against before
+    connecting. `observer` is told the status and log fields of every finished exchange; it runs on
     the event loop and must not block.
     """
 
@@ -27,9 +29,11 @@ class GatewayServer:
         *,
         via: str = "keyward",
         upstream_tls: ssl.SSLContext | None = None,
+        egress: EgressPolicy | None = None,
         observer: Observer | None = None,
     ) -> None:
         self._handler = handler
+        self._egress = egress
         self._observer = observer
         self._limits = limits
         self._via = via
@@ -44,7 +48,7 @@ class GatewayServer:
         kernel spreads new connections among them.
         """
         loop = asyncio.get_running_loop()
-        pool = UpstreamPool(loop, self._limits, self._tls)
+        pool = UpstreamPool(loop, self._limits, self._tls, self._egress)
         context = Context(loop, self._handler, self._limits, pool, self._via, self._observer)
         self._context = context
         self._server = await loop.create_server(

@@ -5,10 +5,12 @@ import asyncio
 import enum
 import logging
 import ssl
+from socket import SOCK_STREAM
 from typing import TYPE_CHECKING, Final, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from keyward.core.egress import EgressPolicy
 from keyward.gateway.http._deadline import Deadline
 from keyward.gateway.http._forwarding import host_field
 from keyward.gateway.http._messages import Limits, Upstream
@@ -395,12 +397,17 @@ class UpstreamPool:
     """Keep-alive connections per upstream, the most recently used first."""
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, limits: Limits, tls: ssl.SSLContext | None
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limits: Limits,
+        tls: ssl.SSLContext | None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.loop = loop
         self.outbox = Outbox(loop)
         self.limits = limits
         self._tls = tls
+        self._egress = egress
         self._origins: dict[Upstream, Origin] = {}
         # The same entries by the identity of the `Upstream` asked for: a handler passes the same
         # object request after request, and comparing it by value would cost more than the rest.
@@ -440,19 +447,42 @@ class UpstreamPool:
                 tls = self._tls = ssl.create_default_context()
         try:
             async with asyncio.timeout(self.limits.upstream_connect_timeout):
-                _, connection = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self, origin),
-                    upstream.host,
-                    upstream.port,
-                    ssl=tls,
-                    server_hostname=upstream.host if tls is not None else None,
-                )
+                hosts = await self._addresses(upstream)
+                failure: OSError | None = None
+                for host in hosts:
+                    try:
+                        _, connection = await self.loop.create_connection(
+                            lambda: UpstreamConnection(self, origin),
+                            host,
+                            upstream.port,
+                            ssl=tls,
+                            server_hostname=upstream.host if tls is not None else None,
+                        )
+                        break
+                    except OSError as error:
+                        failure = error
+                else:
+                    raise failure or OSError("no address to connect to")
         except TimeoutError:
             raise
         except OSError as error:
             raise UpstreamUnreachableError(str(error) or type(error).__name__) from error
         self._open.add(connection)
         return connection
+
+    async def _addresses(self, upstream: Upstream) -> list[str]:
+        """Where to connect: the upstream's host as it is, or with an egress policy, the
+        addresses it resolves to now that the policy allows (connected to as resolved, so a
+        name cannot resolve elsewhere in between)."""
+        policy = self._egress
+        if policy is None:
+            return [upstream.host]
+        infos = await self.loop.getaddrinfo(upstream.host, upstream.port, type=SOCK_STREAM)
+        resolved = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = policy.allowed(upstream.host, resolved, upstream.port)
+        if not allowed:
+            raise OSError("not an address the gateway may reach")
+        return allowed
 
     def release(self, connection: UpstreamConnection) -> None:
         idle = connection.origin.idle
