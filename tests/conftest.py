@@ -53,6 +53,8 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "egress_allow": LOOPBACK,
         "egress_allow_http": True,
         "upstream_allow": LOOPBACK,
+        # Most tests share one connection, which deliveries made at once cannot.
+        "worker_concurrency": 1,
         **overrides,
     }
     return Settings.model_validate(values)

@@ -148,6 +148,18 @@ class Settings(BaseSettings):
         '"secret": "..."}}.',
     )
     worker_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls.")
+    delivery_deadline: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Longest a webhook delivery may take, however slowly its receiver answers.",
+    )
+    worker_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Deliveries a worker makes at once, each to another destination.",
+    )
     sweep_interval: float = Field(
         default=60.0,
         gt=0,

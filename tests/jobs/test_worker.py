@@ -2,8 +2,11 @@
 connector exports, e-mails and notification webhooks. On SQLite they take turns."""
 
 import json
+import socket
 import threading
+import time
 from collections import Counter
+from contextlib import suppress
 from pathlib import Path
 
 from sqlalchemy import select
@@ -33,6 +36,7 @@ from tests.factories import (
 )
 from tests.jobs.receivers import hook_receiver, smtp_server
 from tests.servers import webhook_receiver
+from tests.verifier.support import eventually
 
 MESSAGES = 40
 
@@ -176,3 +180,51 @@ def test_a_worker_on_another_process_waits_its_turn_on_sqlite(tmp_path: Path) ->
         assert again
     assert lock_path(Database.connect("postgresql://127.0.0.1/x")) is None
     database.dispose()
+
+
+def test_a_slow_receiver_delays_nobody_else(fresh_url: str, tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    trickling = threading.Event()
+    done = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        trickling.set()
+        with suppress(OSError):
+            while not done.is_set():
+                connection.sendall(b"H")
+                time.sleep(0.1)
+        connection.close()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    settings = settings_for(
+        fresh_url, connector_file_root=tmp_path, worker_concurrency=8, delivery_deadline=5.0
+    )
+    database = Database.connect(fresh_url)
+    try:
+        with hook_receiver() as hooks:
+            set_up = make_workspace(database)
+            actor = admin(database, set_up)
+            slow = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+            with database.transaction() as uow:
+                for url in (slow, hooks.url):
+                    webhooks.create_endpoint(
+                        uow,
+                        actor,
+                        WebhookEndpointCreate(url=url),
+                        sealer=Sealer(settings.server_secret()),
+                        settings=settings,
+                    )
+                notify(uow, set_up.workspace.id, Event.SPEC_UPDATED, {"api_version": 1})
+            worker = threading.Thread(target=Worker(database, settings).run_once)
+            worker.start()
+            # The other endpoint hears while the slow one still trickles.
+            eventually(lambda: bool(hooks.received), within=4.0)
+            assert trickling.is_set()
+            assert worker.is_alive()
+            done.set()
+            worker.join(timeout=10)
+    finally:
+        listener.close()
+        database.dispose()

@@ -102,6 +102,7 @@ def _send(
             delivery_id=message.id,
             policy=tenant_policy(settings),
             user_agent="keyward-connector",
+            deadline=settings.delivery_deadline,
         )
     key_file = {
         "key_id": connector.key_id,

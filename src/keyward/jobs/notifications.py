@@ -58,6 +58,7 @@ def deliver_webhook(
         delivery_id=message.id,
         policy=tenant_policy(settings),
         user_agent="keyward-webhook",
+        deadline=settings.delivery_deadline,
     )
 
 

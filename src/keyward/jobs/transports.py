@@ -30,9 +30,7 @@ from keyward.settings import StorageDestination
 SIGNATURE_HEADER = "Keyward-Signature"
 DELIVERY_HEADER = "Keyward-Delivery"
 TOLERANCE = 300
-# The longest one delivery may take, however slowly its receiver trickles (seconds), and the
-# most of its answer read.
-DELIVERY_DEADLINE = 30.0
+# The most of a receiver's answer read.
 MAX_RESPONSE_BYTES = 64 * 1024
 
 
@@ -164,7 +162,7 @@ def post_webhook(
     policy: EgressPolicy,
     user_agent: str = "keyward",
     timeout: float = 10.0,
-    deadline: float = DELIVERY_DEADLINE,
+    deadline: float = 30.0,
 ) -> str:
     """POST `body`, signed, to an address the egress policy allows; returns what the receiver
     answered. Redirects are not followed; the whole exchange lasts at most `deadline` seconds

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
@@ -39,6 +40,12 @@ LEASE_MARGIN = timedelta(minutes=2)
 BATCH = 20
 
 
+def _destination(message: OutboxMessage) -> str:
+    """Where a message goes: its webhook endpoint or connector (e-mails: the one SMTP server)."""
+    payload = message.payload
+    return f"{message.kind}:{payload.get('endpoint_id') or payload.get('connector_id') or ''}"
+
+
 def default_handlers(database: Database, settings: Settings) -> dict[str, Handler]:
     sealer = Sealer(settings.server_secret())
     return {
@@ -60,6 +67,7 @@ class Worker:
         self._settings = settings
         self._interval = settings.worker_interval
         self._sweep_interval = settings.sweep_interval
+        self._concurrency = settings.worker_concurrency
         self._handlers = dict(handlers or default_handlers(database, settings))
         path = lock_path(database)
         self._turns = TurnLock(path) if path is not None else None
@@ -73,27 +81,44 @@ class Worker:
             return self._deliver_batch() if mine else 0
 
     def _deliver_batch(self) -> int:
+        """Deliver a batch: one message per destination, the destinations at once, so a slow
+        receiver holds up nobody else's deliveries (and its own next batch at most by the
+        deadline of one delivery). The other messages of a destination are given back."""
         with self._database.transaction() as uow:
             messages = list(outbox.claim(uow, self._handlers, BATCH, LEASE))
             uow.session.expunge_all()
-        deadline = time.monotonic() + (LEASE - LEASE_MARGIN).total_seconds()
+        first: dict[str, OutboxMessage] = {}
         for message in messages:
-            if time.monotonic() > deadline:
-                # The rest are left leased: they are claimed again when the lease runs out.
-                break
-            error: str | None = None
-            permanent = False
-            try:
-                self._handlers[message.kind](message)
-            except PermanentFailure as failure:
-                error, permanent = str(failure), True
-                log.warning("outbox message %s (%s) given up: %s", message.id, message.kind, error)
-            except Exception as failure:
-                error = str(failure) or type(failure).__name__
-                log.warning("outbox message %s (%s) failed: %s", message.id, message.kind, error)
+            first.setdefault(_destination(message), message)
+        later = [m.id for m in messages if first[_destination(m)] is not m]
+        if later:
             with self._database.transaction() as uow:
-                outbox.settle(uow, message.id, error, permanent=permanent)
-        return len(messages)
+                outbox.release(uow, later)
+        deadline = time.monotonic() + (LEASE - LEASE_MARGIN).total_seconds()
+        deliver = partial(self._deliver, deadline=deadline)
+        if self._concurrency == 1 or len(first) == 1:
+            for message in first.values():
+                deliver(message)
+        else:
+            with ThreadPoolExecutor(self._concurrency, "keyward-delivery") as pool:
+                list(pool.map(deliver, first.values()))
+        return len(first)
+
+    def _deliver(self, message: OutboxMessage, *, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            return  # left leased: claimed again when the lease runs out
+        error: str | None = None
+        permanent = False
+        try:
+            self._handlers[message.kind](message)
+        except PermanentFailure as failure:
+            error, permanent = str(failure), True
+            log.warning("outbox message %s (%s) given up: %s", message.id, message.kind, error)
+        except Exception as failure:
+            error = str(failure) or type(failure).__name__
+            log.warning("outbox message %s (%s) failed: %s", message.id, message.kind, error)
+        with self._database.transaction() as uow:
+            outbox.settle(uow, message.id, error, permanent=permanent)
 
     def drain(self) -> int:
         """Run until nothing is due now (tests and `keyward worker --once`)."""

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.db.models import OutboxMessage
@@ -45,6 +45,16 @@ def claim(
         message.attempts += 1
     session.flush()
     return messages
+
+
+def release(session: Session, message_ids: list[str]) -> None:
+    """Give claimed messages back, unattempted: due again at once for the next claim."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(locked_until=None, attempts=OutboxMessage.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def get(session: Session, message_id: str) -> OutboxMessage | None:

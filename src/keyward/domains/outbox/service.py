@@ -45,6 +45,12 @@ def claim(
     return repository.claim(uow.session, kinds, now, limit, now + lease)
 
 
+def release(uow: UnitOfWork, message_ids: list[str]) -> None:
+    """Give claimed messages back for the next claim, as if never attempted."""
+    if message_ids:
+        repository.release(uow.session, message_ids)
+
+
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failed attempt."""
     return min(FIRST_RETRY * (1 << max(attempts - 1, 0)), LONGEST_WAIT)
