@@ -1,6 +1,7 @@
 """keyward's own log lines: one stderr handler on the `keyward` logger, set up in each process."""
 
 import logging
+import re
 import sys
 import time
 from typing import Final
@@ -18,6 +19,30 @@ LEVELS: Final = {
 }
 LINE_FORMAT: Final = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 _HANDLER_NAME: Final = "keyward-stderr"
+
+
+# A keyward key, its `_` written as is or percent-encoded, wherever it stands in a line.
+_KEY_SHAPED: Final = re.compile(r"[a-z][a-z0-9]{1,11}(?:_|%5[Ff])[0-9A-Za-z]{38}")
+MASK: Final = "[key]"
+
+
+def mask_keys(text: str) -> str:
+    return _KEY_SHAPED.sub(MASK, text)
+
+
+class MaskKeys(logging.Filter):
+    """Replaces anything shaped like a key in a record's message, whatever carried it: a
+    query parameter of any name, a header, an error text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_keys(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+MASKS: Final = MaskKeys()
 
 
 def log_level(name: str) -> int:
@@ -48,6 +73,7 @@ def configure_logging(level_name: str) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(formatter)
+    handler.addFilter(MASKS)
     logger = logging.getLogger("keyward")
     for configured in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
         logger.removeHandler(configured)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
+from keyward.core.keys import generate_key
 from keyward.db.engine import Database
 from keyward.domains.keys import service as keys
 from tests.backends import SqliteDatabases
@@ -155,3 +156,23 @@ def test_the_worker_writes_keywards_lines_and_refuses_an_unknown_level(
         assert found is not None, line
         assert (found["level"], found["logger"]) == ("WARNING", "keyward.jobs.worker")
         assert "no SMTP server is configured" in found["message"]
+
+
+def test_no_line_of_any_process_shows_a_key_however_it_was_sent(
+    sqlite: SqliteDatabases, tmp_path: Path
+) -> None:
+    url = sqlite.create()
+    key = generate_key().secret
+    encoded = key.replace("_", "%5F", 1)
+    with serve(url, tmp_path, KEYWARD_GATEWAY_ACCESS_LOG="true", KEYWARD_LOG_LEVEL="debug") as s:
+        for base in (s.url, s.gateway_url):
+            with httpx.Client(base_url=base, timeout=10) as client:
+                client.get(f"/nowhere?api_key={key}")
+                client.get(f"/nowhere?key%5B0%5D={key}&other={encoded}")
+                client.get(f"/v1/me?x={key}", headers={"X-Api-Key": key})
+                client.get(f"/{key}/path")
+    text = s.log.read_text()
+    assert "[key]" in text
+    assert key not in text
+    assert encoded not in text
+    assert key[3:] not in text

@@ -167,3 +167,35 @@ def test_keys_never_travel_upstream_even_on_public_operations(edge: Edge) -> Non
     [forwarded] = edge.origin.requests
     assert edge.key not in str(forwarded)
     assert "x-api-key" not in {name.lower() for name, _ in forwarded["headers"]}
+
+
+def test_what_the_gateway_answers_itself_is_json_never_cached_nor_sniffed(edge: Edge) -> None:
+    with edge.client() as client:
+        answers = [
+            client.request(get("/edge/items")),
+            client.request(get("/edge/nowhere")),
+            client.request(get("/elsewhere")),
+        ]
+    assert [a.status for a in answers] == [401, 404, 404]
+    for answer in answers:
+        assert answer.header("content-type") == "application/json"
+        assert answer.header("cache-control") == "no-store"
+        assert answer.header("x-content-type-options") == "nosniff"
+        assert set(json.loads(answer.body)["error"]) == {"code", "message", "details"}
+
+
+def test_identity_fields_are_keyward_s_whatever_their_spelling(edge: Edge) -> None:
+    with edge.client() as client:
+        response = client.request(
+            get(
+                "/edge/items",
+                f"X-API-Key: {edge.key}",
+                "X_Keyward_Organization_Id: org_forged",
+                "X-Keyward_Key-Id: key_forged",
+            )
+        )
+    assert response.status == 200
+    [forwarded] = edge.origin.requests
+    sent = {name.lower(): value for name, value in forwarded["headers"]}
+    assert "forged" not in json.dumps(sent)
+    assert sent["x-keyward-key-id"] == edge.key_id

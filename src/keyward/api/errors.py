@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from keyward.api.auth import CHALLENGES
 from keyward.api.runtime import runtime
 from keyward.core.actors import Actor
-from keyward.core.errors import KeywardError
+from keyward.core.errors import KeywardError, error_body
 from keyward.core.ids import looks_like_id
 from keyward.domains.audit import service as audit
 
@@ -39,9 +39,7 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
-    response = JSONResponse(
-        {"error": {"code": code, "message": message, "details": details or {}}}, status
-    )
+    response = JSONResponse(error_body(code, message, details), status)
     if status == 401:
         for challenge in CHALLENGES:
             response.headers.append("WWW-Authenticate", challenge)

@@ -1,5 +1,6 @@
 """`keyward init`, `keyward serve` and `keyward workspaces`: getting a keyward running."""
 
+import logging
 import shlex
 import shutil
 import sys
@@ -21,7 +22,7 @@ from keyward.domains.workspaces.service import (
     set_up_workspace,
 )
 from keyward.jobs.worker import Worker
-from keyward.logs import configure_logging
+from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 
@@ -169,13 +170,16 @@ def serve(
             gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
             gateway.start()
         try:
-            uvicorn.run(
+            config = uvicorn.Config(
                 create_app(runtime),
                 host=host or settings.host,
                 port=port or settings.port,
                 log_level=log_level,
                 server_header=False,
             )
+            for name in ("uvicorn.access", "uvicorn.error"):
+                logging.getLogger(name).addFilter(MASKS)
+            uvicorn.Server(config).run()
         finally:
             if gateway is not None:
                 gateway.stop()

@@ -8,6 +8,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one shape of every error keyward answers, from the API, the gateway and the CLI."""
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
 class KeywardError(Exception):
     status: ClassVar[int] = 400
     default_code: ClassVar[str] = "bad_request"
@@ -23,7 +28,7 @@ class KeywardError(Exception):
         self.details: dict[str, Any] = dict(details or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        return error_body(self.code, self.message, self.details)
 
 
 class InvalidInput(KeywardError):

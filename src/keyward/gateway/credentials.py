@@ -124,6 +124,12 @@ def without(
     )
 
 
+def _is_identity(name: bytes) -> bool:
+    """Whether a field is keyward's to set: `X-Keyward-*`, also spelt with underscores (some
+    upstreams read `X_Keyward_Key_Id` as the same field)."""
+    return name[:2] in (b"x-", b"x_") and name[:10].replace(b"_", b"-") == IDENTITY_PREFIX
+
+
 def stripped(
     headers: list[tuple[bytes, bytes]],
     query: bytes,
@@ -135,7 +141,7 @@ def stripped(
     parameter names and cookie names."""
     kept: list[tuple[bytes, bytes]] = []
     for name, value in headers:
-        if name in header_names or name == _HOST or name.startswith(IDENTITY_PREFIX):
+        if name in header_names or name == _HOST or _is_identity(name):
             continue
         if name == _COOKIE and cookie_names:
             rest = [raw for cname, _, raw in cookie_pairs(value) if cname not in cookie_names]

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Final
 
+from keyward.core.errors import error_body
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
 from keyward.core.verdicts import KeyCode, Verdict
 from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi
@@ -55,7 +56,7 @@ _WEBSOCKET: Final = b"websocket"
 
 
 def _body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
+    return json.dumps(error_body(code, message)).encode()
 
 
 def _reply(

@@ -26,7 +26,7 @@ from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import affects_catalog, load_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.http import COMPILED, GatewayServer, new_event_loop
-from keyward.logs import configure_logging
+from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
 from keyward.verifier.limits import rate_limiter
@@ -198,7 +198,9 @@ def access_logging(enabled: bool) -> Iterator[None]:
     """
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = logging.handlers.QueueHandler(lines)
-    writer = logging.handlers.QueueListener(lines, logging.StreamHandler(sys.stderr))
+    written = logging.StreamHandler(sys.stderr)
+    written.addFilter(MASKS)
+    writer = logging.handlers.QueueListener(lines, written)
     propagated, level = access_log.propagate, access_log.level
     access_log.propagate = False
     access_log.setLevel(logging.INFO if enabled else _ACCESS_LOG_OFF)

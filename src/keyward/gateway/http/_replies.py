@@ -6,6 +6,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
+from keyward.core.errors import error_body
 from keyward.gateway.http._messages import Reply
 
 _STATUS_LINES: Final = {
@@ -45,10 +46,13 @@ def check_lines(head: bytes, lines: int) -> None:
         raise HeadInjectionError("a header name or value contains CR or LF")
 
 
+_UNCACHED: Final = b"\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n"
+
+
 def error_reply(status: int, code: str, message: str) -> Reply:
     """A JSON error in keyward's shape: `{"error": {"code", "message", "details"}}`."""
-    body = {"error": {"code": code, "message": message, "details": {}}}
-    return Reply(status, [(b"content-type", b"application/json")], json.dumps(body).encode())
+    body = json.dumps(error_body(code, message)).encode()
+    return Reply(status, [(b"content-type", b"application/json")], body)
 
 
 class DateField:
@@ -91,7 +95,13 @@ def render_reply(
     if not bodiless:
         parts.append(b"content-length: %d\r\n" % len(reply.body))
         lines += 1
-    parts += (b"date: ", date, b"\r\n")
+    # Nothing the gateway answers itself is to be cached or sniffed as anything but JSON.
+    parts += (
+        b"date: ",
+        date,
+        b"\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\n",
+    )
+    lines += 2
     if not keep_alive:
         parts.append(b"connection: close\r\n\r\n")
         lines += 3
