@@ -297,3 +297,56 @@ def test_offering_limits_that_do_not_validate_are_a_422(
         )
         assert_error(response, 422, "validation_failed")
     assert api.get("/v1/offerings", headers=provider).json()["data"] == []
+
+
+@pytest.mark.parametrize("name", ["", "api key", "api:key", "api\r\nX-Injected: 1"])
+def test_a_scheme_name_that_could_not_travel_is_a_422_at_its_pointer(
+    api: TestClient, provider: dict[str, str], name: str
+) -> None:
+    spec = json.dumps(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "components": {
+                "securitySchemes": {name: {"type": "apiKey", "in": "header", "name": "X-Key"}}
+            },
+            "security": [{name: []}],
+            "paths": {"/a": {"get": {"responses": {"200": {"description": "ok"}}}}},
+        }
+    )
+    response = api.post(
+        "/v1/apis",
+        headers=provider,
+        json={
+            "name": "n",
+            "upstream_url": "https://u.example.com",
+            "mount_path": "m",
+            "spec": spec,
+        },
+    )
+    error = assert_error(response, 422, "invalid_spec")
+    [problem] = error["details"]["problems"]
+    assert problem["code"] == "security_scheme_name_invalid"
+    assert problem["pointer"] == f"/components/securitySchemes/{name}"
+    assert api.get("/v1/apis", headers=provider).json()["data"] == []
+
+
+def test_weakening_security_is_a_409_naming_the_operations_until_confirmed(
+    api: TestClient, provider: dict[str, str]
+) -> None:
+    imported = _import(api, provider, PETSTORE_30)
+    assert imported["version"]["public_operations"] == ["GET /health"]
+    public = PETSTORE_30.replace(
+        "      operationId: listPets\n", "      operationId: listPets\n      security: []\n"
+    )
+    path = f"/v1/apis/{imported['id']}/versions"
+    refused = api.post(path, headers=provider, json={"spec": public})
+    error = assert_error(refused, 409, "security_weakened")
+    assert error["details"] == {"operations": ["GET /pets"]}
+    assert api.get(f"/v1/apis/{imported['id']}", headers=provider).json()["current_version"] == 1
+    stored = api.post(
+        path, headers=provider, json={"spec": public, "confirm_weaker_security": True}
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["changes"]["weakened"] == ["GET /pets"]
+    assert stored.json()["public_operations"] == ["GET /health", "GET /pets"]

@@ -30,6 +30,8 @@ from keyward.core.routing import (
     RouteTable,
     Security,
     compile_routes,
+    public_operations,
+    weakened_operations,
 )
 from tests.fixtures import OPENAPI_FIXTURES, corpus_files, openapi_fixtures
 
@@ -639,3 +641,100 @@ def test_every_corpus_operation_is_reached_by_an_instance_of_its_template(path: 
 def test_the_gateway_enforces_what_the_corpus_exports_document(name: str) -> None:
     doc = _imported(openapi_fixtures() / name)
     assert assert_gateway_agrees_with_export(doc, default_locations(doc)) > 0
+
+
+# What a new version does to security
+
+
+def versioned(security: Any = None, **schemes: Any) -> RouteTable:
+    """One operation, `GET /a`, with `security` (absent when None) and the given apiKey
+    schemes, every one carrying a keyward key."""
+    operation = {**OK} if security is None else {**OK, "security": security}
+    doc = api({"/a": {"get": operation}}, components={"securitySchemes": schemes})
+    return compile_routes(doc, default_locations(doc))
+
+
+TWO = {"key": HEADER_KEY, "tenant": QUERY_TENANT}
+
+
+def test_public_operations_are_those_with_no_or_an_empty_requirement() -> None:
+    routes = table(
+        {
+            "/open": item("GET", security=[]),
+            "/optional": item("GET", security=[{}, {"key": []}]),
+            "/closed": item("GET", security=[{"key": []}]),
+            "/default": item("GET", "POST"),
+        },
+        components={"securitySchemes": {"key": HEADER_KEY}},
+    )
+    assert public_operations(routes) == ["GET /open", "GET /optional"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ([{"key": []}], []),
+        ([{"key": []}], [{}, {"key": []}]),
+        ([{"key": [], "tenant": []}], [{"key": []}]),
+        ([{"key": []}], [{"key": []}, {"tenant": []}]),
+        ([{"key": []}], [{"tenant": []}]),
+    ],
+    ids=["made public", "made optional", "scheme removed", "alternative added", "another scheme"],
+)
+def test_a_version_that_needs_less_weakens_the_operation(before: Any, after: Any) -> None:
+    assert weakened_operations(versioned(before, **TWO), versioned(after, **TWO)) == ["GET /a"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ([{"key": []}], [{"key": []}]),
+        ([{"key": []}], [{"key": [], "tenant": []}]),
+        ([{"key": []}, {"tenant": []}], [{"tenant": []}]),
+        ([], [{"key": []}]),
+        ([{}, {"key": []}], []),
+        (None, [{"tenant": []}]),
+    ],
+    ids=["same", "scheme added", "alternative removed", "was public", "was optional", "declared"],
+)
+def test_a_version_that_needs_as_much_or_more_does_not(before: Any, after: Any) -> None:
+    assert weakened_operations(versioned(before, **TWO), versioned(after, **TWO)) == []
+
+
+def test_a_scheme_renamed_in_the_same_place_is_not_weaker() -> None:
+    before = versioned([{"key": []}], key=HEADER_KEY)
+    after = versioned([{"apiKey": []}], apiKey=HEADER_KEY)
+    assert weakened_operations(before, after) == []
+
+
+def test_operations_only_in_one_version_are_not_weakened() -> None:
+    before = table({"/a": item("GET")}, components={"securitySchemes": {"key": HEADER_KEY}})
+    after = table(
+        {"/a": item("GET"), "/b": item("GET", security=[])},
+        components={"securitySchemes": {"key": HEADER_KEY}},
+    )
+    assert weakened_operations(before, after) == []
+    assert public_operations(after) == ["GET /b"]
+
+
+requirement_sets: st.SearchStrategy[list[dict[str, list[str]]]] = st.lists(
+    st.sets(st.sampled_from(sorted(TWO)), max_size=2).map(lambda s: {name: [] for name in s}),
+    max_size=3,
+)
+
+
+@given(before=requirement_sets, after=requirement_sets)
+@settings(max_examples=200, deadline=None)
+def test_weakening_is_exactly_a_request_after_lets_through_that_before_did_not(
+    before: list[dict[str, list[str]]], after: list[dict[str, list[str]]]
+) -> None:
+    """Against the definition: some set of credentials a request may carry satisfies the new
+    security but not the old one."""
+
+    def satisfied(requirements: list[dict[str, list[str]]], carried: set[str]) -> bool:
+        return not requirements or any(set(r) <= carried for r in requirements)
+
+    carried_sets = [set(), {"key"}, {"tenant"}, {"key", "tenant"}]
+    lets_more = any(satisfied(after, c) and not satisfied(before, c) for c in carried_sets)
+    weakened = weakened_operations(versioned(before, **TWO), versioned(after, **TWO))
+    assert weakened == (["GET /a"] if lets_more else [])

@@ -258,3 +258,72 @@ def test_another_workspace_cannot_see_an_api(db: Database) -> None:
     with db.transaction(write=False) as uow:
         listed = service.list_apis(uow, admin(db, theirs), PageRequest(), Settings())
     assert listed.data == []
+
+
+# Security across versions
+
+
+def test_import_and_versions_report_their_public_operations(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    imported = make_api(db, actor)
+    assert imported.version.public_operations == ["GET /health"]
+    closed = PETSTORE_30.replace("      security: []\n", "")
+    with db.transaction() as uow:
+        version = service.add_version(uow, actor, imported.id, SpecUpload(spec=closed), Settings())
+    assert version.public_operations == []
+    with db.transaction(write=False) as uow:
+        listed = service.list_versions(uow, actor, imported.id, PageRequest())
+    assert [v.public_operations for v in listed.data] == [[], ["GET /health"]]
+
+
+def test_versions_stored_before_it_was_recorded_read_it_from_their_document(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    imported = make_api(db, actor)
+    with db.transaction() as uow:
+        uow.session.get_one(ApiVersion, imported.version.id).public_operations = None
+    with db.transaction(write=False) as uow:
+        [listed] = service.list_versions(uow, actor, imported.id, PageRequest()).data
+    assert listed.public_operations == ["GET /health"]
+
+
+MADE_PUBLIC = PETSTORE_30.replace(
+    "      operationId: showPet\n", "      operationId: showPet\n      security: []\n"
+)
+
+
+def test_a_version_that_weakens_security_is_refused_unless_confirmed(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    imported = make_api(db, actor)
+    with pytest.raises(Conflict) as refused, db.transaction() as uow:
+        service.add_version(uow, actor, imported.id, SpecUpload(spec=MADE_PUBLIC), Settings())
+    assert refused.value.code == "security_weakened"
+    assert refused.value.details == {"operations": ["GET /pets/{petId}"]}
+    assert _count(db, ApiVersion) == 1
+    confirmed = SpecUpload(spec=MADE_PUBLIC, confirm_weaker_security=True)
+    with db.transaction() as uow:
+        version = service.add_version(uow, actor, imported.id, confirmed, Settings())
+    assert version.changes.weakened == ["GET /pets/{petId}"]
+    assert version.public_operations == ["GET /health", "GET /pets/{petId}"]
+    with db.transaction(write=False) as uow:
+        event = uow.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "api.version.create")
+        ).one()
+    assert event.details["weakened"] == ["GET /pets/{petId}"]
+
+
+def test_a_duplicated_security_key_is_refused_not_read_as_the_last_one(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    imported = make_api(db, actor)
+    twice = PETSTORE_30.replace(
+        "      operationId: showPet\n",
+        "      operationId: showPet\n      security: [{keyward: []}]\n      security: []\n",
+    )
+    with pytest.raises(InvalidInput) as refused, db.transaction() as uow:
+        service.add_version(uow, actor, imported.id, SpecUpload(spec=twice), Settings())
+    [problem] = refused.value.details["problems"]
+    assert (problem["code"], problem["pointer"]) == ("duplicate_key", "/paths/~1pets~1{petId}/get")
+    assert _count(db, ApiVersion) == 1

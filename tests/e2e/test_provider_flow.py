@@ -119,3 +119,15 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
         (2, "succeeded"),
         (1, "succeeded"),
     ]
+
+    opened = tmp_path / "petstore-v3.json"
+    source["paths"]["/pets/{petId}"]["get"]["security"] = []
+    opened.write_text(json.dumps(source))
+    refused = cli(fresh_url, "apis", "update", api["id"], str(opened), "--json", **env)
+    assert (refused.code, refused.error()["error"]["code"]) == (1, "security_weakened")
+    assert refused.error()["error"]["details"]["operations"] == ["GET /pets/{petId}"]
+    confirmed = cli(
+        fresh_url, "apis", "update", api["id"], str(opened), "--confirm-weaker-security",
+        "--json", **env,
+    )  # fmt: skip
+    assert confirmed.json()["public_operations"] == ["GET /pets/{petId}"]

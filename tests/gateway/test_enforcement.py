@@ -79,6 +79,11 @@ paths:
       tags: [items]
       security: [{cookie_key: []}]
       responses: {"200": {description: ok}}
+    post:
+      operationId: cookieCreate
+      tags: [items]
+      security: [{cookie_key: []}, {header_key: []}]
+      responses: {"201": {description: made}}
   /claimed:
     get:
       operationId: claimedItems
@@ -358,6 +363,74 @@ def test_a_cookie_key_is_removed_and_the_other_cookies_kept(shop: Shop) -> None:
         response = client.get("/cookie", headers={"Cookie": f"theme=dark; shop_key={shop.key}"})
     assert response.status_code == 200
     assert response.json()["headers"]["cookie"] == "theme=dark"
+
+
+def test_a_cookie_key_does_not_change_state_for_another_site(shop: Shop) -> None:
+    """A browser attaches the cookie to requests any page makes: a state-changing request
+    carrying the key in a cookie is taken only from the gateway's own origin (or, below, one the
+    API allows), a safe one from anywhere, and a request without browser headers as before."""
+    cookie = {"Cookie": f"shop_key={shop.key}"}
+    with shop.client() as client:
+        refused = {
+            name: client.post("/cookie", headers={**cookie, **headers})
+            for name, headers in {
+                "another site": {"Origin": "https://evil.example"},
+                "a sandboxed page": {"Origin": "null"},
+                "no origin but cross-site": {"Sec-Fetch-Site": "cross-site"},
+                "look-alike": {"Origin": f"http://127.0.0.1:{shop.gateway.port}.evil.example"},
+            }.items()
+        }
+        upgrade = client.get(
+            "/cookie",
+            headers={
+                **cookie,
+                "Origin": "https://evil.example",
+                "Connection": "Upgrade",
+                "Upgrade": "websocket",
+            },
+        )
+        reached = len(shop.upstream.seen)
+        same_site = client.post("/cookie", headers={**cookie, "Origin": shop.url})
+        no_browser = client.post("/cookie", headers=cookie)
+        safe = client.get("/cookie", headers={**cookie, "Origin": "https://evil.example"})
+        by_header = client.post(
+            "/cookie", headers={"X-Shop-Key": shop.key, "Origin": "https://evil.example"}
+        )
+    for name, response in refused.items():
+        assert (response.status_code, _error(response)) == (403, "cross_site_request"), name
+    assert (upgrade.status_code, _error(upgrade)) == (403, "cross_site_request")
+    assert reached == 0
+    assert [same_site.status_code, no_browser.status_code, safe.status_code] == [200] * 3
+    assert by_header.status_code == 200
+
+
+def test_an_api_names_the_sites_that_may_use_a_cookie_key(shop: Shop) -> None:
+    with shop.database.transaction() as uow:
+        shown = apis.update_api(
+            uow,
+            shop.actor,
+            shop.api_id,
+            ApiUpdate.model_validate({"allowed_origins": ["HTTPS://App.Example.com:443/"]}),
+            Settings(),
+        )
+    assert shown.allowed_origins == ["https://app.example.com"]
+    cookie = {"Cookie": f"shop_key={shop.key}"}
+    with running_gateway(shop.database) as gateway, httpx.Client(timeout=10) as client:
+        url = f"http://127.0.0.1:{gateway.port}/shop/v2/cookie"
+        allowed = client.post(url, headers={**cookie, "Origin": "https://app.example.com"})
+        other = client.post(url, headers={**cookie, "Origin": "https://app.example.com:8443"})
+    assert allowed.status_code == 200
+    assert (other.status_code, _error(other)) == (403, "cross_site_request")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["app.example.com", "ftp://app.example.com", "https://app.example.com/path",
+     "https://user@app.example.com", "https://app.example.com?x", "https://", "https://a:99999"],
+)  # fmt: skip
+def test_allowed_origins_must_be_origins(origin: str) -> None:
+    with pytest.raises(ValueError, match="origin"):
+        ApiUpdate.model_validate({"allowed_origins": [origin]})
 
 
 def test_an_acquisition_id_credential_must_name_the_keys_acquisition(shop: Shop) -> None:

@@ -80,10 +80,22 @@ def import_(
 
 
 @app.command("update")
-def add_version(ctx: typer.Context, api_id: str, spec: SpecFile, as_json: JsonFlag = False) -> None:
+def add_version(
+    ctx: typer.Context,
+    api_id: str,
+    spec: SpecFile,
+    confirm_weaker_security: Annotated[
+        bool,
+        typer.Option(
+            help="Store it even if existing operations get less security (public now, a "
+            "scheme removed, an alternative added)."
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Upload the provider's new spec as the API's next version; shows what changed."""
     with reporting(as_json):
-        body = SpecUpload(spec=_spec_text(spec))
+        body = SpecUpload(spec=_spec_text(spec), confirm_weaker_security=confirm_weaker_security)
         database, actor = connect(ctx)
         with database.transaction() as uow:
             version = service.add_version(uow, actor, api_id, body, state(ctx).settings)

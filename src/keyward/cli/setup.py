@@ -156,6 +156,7 @@ def serve(
     import uvicorn
 
     from keyward.api import create_app
+    from keyward.api.protocol import BoundedHeadProtocol
     from keyward.api.runtime import Runtime
 
     verifier = Verifier(
@@ -176,6 +177,7 @@ def serve(
                 port=port or settings.port,
                 log_level=log_level,
                 server_header=False,
+                http=BoundedHeadProtocol,
             )
             for name in ("uvicorn.access", "uvicorn.error"):
                 logging.getLogger(name).addFilter(MASKS)

@@ -427,6 +427,47 @@ def compile_routes(
     return RouteTable(root, tuple(routes))
 
 
+# What a new version does to security
+
+
+def _by_operation(table: RouteTable) -> dict[str, Security]:
+    """Each operation's security by "METHOD /template", the first of the same shape winning
+    as in matching."""
+    found: dict[str, Security] = {}
+    for route in table.routes:
+        found.setdefault(f"{route.method} {route.template}", route.security)
+    return found
+
+
+def public_operations(table: RouteTable) -> list[str]:
+    """The operations anyone may call without a key ("METHOD /template", sorted)."""
+    return sorted(key for key, security in _by_operation(table).items() if security.anonymous)
+
+
+def _needs(alternative: tuple[Credential, ...]) -> frozenset[tuple[Location, str, KeyRole]]:
+    # A scheme renamed but still read in the same place with the same role is the same need.
+    return frozenset((c.location, c.name, c.role) for c in alternative)
+
+
+def weakened_operations(before: RouteTable, after: RouteTable) -> list[str]:
+    """The operations of both tables that `after` lets through with less ("METHOD /template",
+    sorted): public now but not before, or with an alternative that does not need everything
+    some alternative of before needed (a scheme removed from it, or an alternative added)."""
+    earlier = _by_operation(before)
+    weakened = []
+    for key, now in _by_operation(after).items():
+        then = earlier.get(key)
+        if then is None or then.anonymous:
+            continue
+        required = [_needs(alternative) for alternative in then.alternatives]
+        if now.anonymous or any(
+            not any(need <= _needs(alternative) for need in required)
+            for alternative in now.alternatives
+        ):
+            weakened.append(key)
+    return sorted(weakened)
+
+
 def _string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 

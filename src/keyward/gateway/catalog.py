@@ -35,6 +35,7 @@ class GatewayApi:
     routes: RouteTable
     key_query_names: frozenset[str]  # query parameters carrying keys, redacted in logs
     header_names: dict[str, str]  # lower-cased -> as the policy writes it, for challenges
+    allowed_origins: frozenset[bytes]  # sites that may send cookie-borne keys cross-site
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ def load_catalog(database: Database) -> Catalog:
                 for location in locations
                 if location.location is Location.QUERY and location.role is not KeyRole.PASSTHROUGH
             ),
+            allowed_origins=frozenset(origin.encode() for origin in api.allowed_origins or ()),
         )
     return Catalog(
         Mounts(mounted),

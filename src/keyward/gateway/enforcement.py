@@ -3,8 +3,11 @@
 An operation's security is an OR of ANDs of credentials. An alternative holds when all its
 credentials are present, every keyward key in it is valid and entitled to this operation, all
 those keys belong to one acquisition, and every `acquisition_id` credential names that
-acquisition. The first alternative that holds wins. When none does, the answer says why, most
-telling first: 503 when keys could not be confirmed, 403 when a valid key lacks the
+acquisition. A keyward key read from a cookie, which a browser attaches to requests other sites
+make, holds for a state-changing request (any method but GET, HEAD and OPTIONS, and every
+upgrade) only from the gateway's own origin or one the API allows (else 403
+`cross_site_request`). The first alternative that holds wins. When none does, the answer says
+why, most telling first: 503 when keys could not be confirmed, 403 when a valid key lacks the
 entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key location.
 """
 
@@ -51,8 +54,12 @@ MESSAGES: Final = {
     "upgrade_not_supported": "The gateway tunnels only WebSocket upgrades; send the request "
     "without Upgrade.",
     "preflight_with_body": "A CORS preflight has neither a body nor an Upgrade.",
+    "cross_site_request": "A key in a cookie is not accepted for this request from another "
+    "site; the API's allowed_origins name the sites that may send one.",
 }
 _WEBSOCKET: Final = b"websocket"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+_COOKIE: Final = Location.COOKIE
 
 
 def _body(code: str, message: str) -> bytes:
@@ -242,7 +249,7 @@ class Enforcer:
                 ]
                 if len(set(secrets)) < len(secrets):
                     return _reply(400, "key_in_two_places", log=log)
-            held = self._authorize(catalog, api, route, presented, log, read)
+            held = self._authorize(catalog, api, route, request, presented, log, read)
         except AmbiguousCredential:
             return _reply(400, "credential_ambiguous", log=log)
         if isinstance(held, (Reply, _Wait)):
@@ -272,6 +279,7 @@ class Enforcer:
         catalog: Catalog,
         api: GatewayApi,
         route: Route,
+        request: Request,
         presented: Presented,
         log: dict[str, str],
         read: dict[str, Verdict],
@@ -328,6 +336,11 @@ class Enforcer:
                     break
                 verdicts.append(verdict)
             if failed:
+                continue
+            if any(c.location is _COOKIE and c.role is _KEY for c, _ in values) and _cross_site(
+                request, api
+            ):
+                forbidden = "cross_site_request"
                 continue
             if len(verdicts) > 1 and len({v.acquisition_id for v in verdicts}) > 1:
                 forbidden = "keys_of_different_acquisitions"
@@ -399,6 +412,20 @@ def _header(request: Request, name: bytes) -> bytes:
         if field == name:
             return value
     return b""
+
+
+def _cross_site(request: Request, api: GatewayApi) -> bool:
+    """Whether a browser may have sent this state-changing request from a page of another
+    site than the gateway's or one the API allows."""
+    if request.method in _SAFE_METHODS and request.upgrade is None:
+        return False
+    origin = _header(request, b"origin").lower()
+    if not origin:
+        return _header(request, b"sec-fetch-site").lower() == b"cross-site"
+    if origin in api.allowed_origins:
+        return False
+    _, _, authority = origin.partition(b"://")  # "null" (a sandboxed page) has none
+    return not authority or authority != _header(request, b"host").lower()
 
 
 def _is_preflight(request: Request) -> bool:

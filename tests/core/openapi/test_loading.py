@@ -432,3 +432,33 @@ def test_aliases_cannot_nest_a_document_deeper_than_written(yaml_reader: str) ->
         lines.append(f"x-n{level}: &n{level} " + "[" * half + inner + "]" * half)
     problem = only_problem(yaml_text("\n".join(lines) + "\n"))
     assert problem.code == "document_too_deep"
+
+
+# Refusals: keys written twice
+
+
+def test_a_json_key_written_twice_is_refused_with_where() -> None:
+    raw = (
+        b'{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {"/a": {"get": '
+        b'{"security": [{"k": []}], "responses": {}, "security": []}}}}'
+    )
+    problem = only_problem(raw)
+    assert (problem.code, problem.pointer) == ("duplicate_key", "/paths/~1a/get")
+    assert "'security'" in problem.message
+
+
+def test_a_yaml_key_written_twice_is_refused_with_where(yaml_reader: str) -> None:
+    problem = only_problem(yaml_text("x-op:\n  security: [{k: []}]\n  security: []\n"))
+    assert (problem.code, problem.pointer) == ("duplicate_key", "/x-op")
+    assert "'security'" in problem.message
+    assert "line 6, column 3" in problem.message
+
+
+def test_yaml_keys_that_read_the_same_are_the_same_key(yaml_reader: str) -> None:
+    problem = only_problem(yaml_text("x-codes:\n  200: a\n  '200': b\n"))
+    assert (problem.code, problem.pointer) == ("duplicate_key", "/x-codes")
+
+
+def test_a_key_overriding_a_merged_one_is_not_a_duplicate(yaml_reader: str) -> None:
+    loaded = load(yaml_text("x-base: &b {a: 1, c: 3}\nx-use:\n  <<: *b\n  a: 2\n"))
+    assert loaded.document["x-use"] == {"a": 2, "c": 3}

@@ -347,6 +347,45 @@ def test_security_requirements_must_name_defined_schemes_in_2_0() -> None:
     assert "securityDefinitions" in problems[0].message
 
 
+NAMES_THAT_BREAK_HEADERS = ["", "a b", "a:b", "a\r\nX-Injected: 1", "a\nb", "x" * 201, "ключ"]
+
+
+@pytest.mark.parametrize("name", NAMES_THAT_BREAK_HEADERS)
+@pytest.mark.parametrize("version", ["2.0", "3.0"])
+def test_security_scheme_names_outside_component_names_are_refused(
+    name: str, version: Version
+) -> None:
+    scheme = {name: {"type": "apiKey", "in": "header", "name": "X-Key"}}
+    if version == "2.0":
+        document, at = swagger2(securityDefinitions=scheme), "/securityDefinitions/"
+    else:
+        document = openapi3(components={"securitySchemes": scheme})
+        at = "/components/securitySchemes/"
+    document["security"] = [{name: []}]
+    problems = problems_of(document)
+    pointer = at + name.replace("~", "~0").replace("/", "~1")
+    assert ("security_scheme_name_invalid", pointer) in codes_at(problems)
+    assert all(problem.code != "security_scheme_undefined" for problem in problems)
+
+
+@pytest.mark.parametrize("parameter", ["", "X Key", "X:Key", "X-Key\r\nX-Injected: 1", "k" * 201])
+def test_api_key_parameter_names_must_be_http_tokens(parameter: str) -> None:
+    document = openapi3(
+        components={"securitySchemes": {"k": {"type": "apiKey", "in": "query", "name": parameter}}}
+    )
+    assert codes_at(problems_of(document)) == [
+        ("security_scheme_parameter_invalid", "/components/securitySchemes/k/name")
+    ]
+
+
+def test_valid_scheme_names_of_every_allowed_character_pass() -> None:
+    scheme = {"type": "apiKey", "in": "cookie", "name": "s!d"}
+    document = openapi3(
+        components={"securitySchemes": {"My.key_2-b": scheme}}, security=[{"My.key_2-b": []}]
+    )
+    assert problems_of(document) == []
+
+
 def test_callbacks_and_webhooks_are_checked_too() -> None:
     callback_operation = operation(operationId="notify", security=[{"missing": []}])
     document = {

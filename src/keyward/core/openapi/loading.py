@@ -8,6 +8,8 @@ Everything else is a `SpecError`, never a crash:
 - not UTF-8, or not parseable (the message gives line and column);
 - nested deeper than `MAX_DEPTH` containers (the validator and the converters recurse);
 - NaN or infinite numbers (not JSON);
+- a key written twice in one mapping (parsers would silently keep the last one, so a second
+  `security` could quietly make an operation public);
 - YAML only: tags other than the JSON-compatible ones, so no Python objects, sets or binary;
   mapping keys that are not scalars; aliases that refer to themselves; aliases (and `<<` merge
   keys) that would expand the document by more than `MAX_ALIAS_EXPANSION` nodes, which stops
@@ -30,7 +32,7 @@ exactly as JSON would.
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -165,9 +167,49 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _Duplicated(dict[str, Any]):
+    """An object in which `key` was written more than once (marks where, for the refusal)."""
+
+    key: str | None
+
+
+def _first_repeated(keys: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _duplicate_key(pointer: str, key: str | None, where: str = "") -> SpecError:
+    return _refusal(
+        pointer,
+        f"The key {key!r} is written more than once in one mapping{where}; a reader would "
+        "silently keep only one of them. Write each key once.",
+        "duplicate_key",
+    )
+
+
 def _parse_json(text: str) -> Any:
+    duplicated: list[_Duplicated] = []
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) == len(pairs) or duplicated:
+            return result
+        marked = _Duplicated(result)
+        marked.key = _first_repeated(key for key, _ in pairs)
+        duplicated.append(marked)
+        return marked
+
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        document = json.loads(
+            text,
+            object_pairs_hook=build,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as error:
         raise _refusal(
             "",
@@ -181,8 +223,11 @@ def _parse_json(text: str) -> Any:
         raise _refusal(
             "", "The document is not valid JSON: a number has too many digits.", "syntax_error"
         ) from None
+    if duplicated:
+        where = _path_where(document, lambda value, _: value is duplicated[0])
+        raise _duplicate_key(pointer_to(where), duplicated[0].key)
     if _depth(document) > MAX_DEPTH:
-        raise _too_deep(pointer_to(_deepest_path(document)))
+        raise _too_deep(pointer_to(_path_where(document, _beyond_depth)))
     return document
 
 
@@ -201,18 +246,22 @@ def _depth(document: Any) -> int:
     return deepest
 
 
-def _deepest_path(document: Any) -> list[str | int]:
-    """Where the first container beyond `MAX_DEPTH` levels is (only called on refusal)."""
+def _path_where(document: Any, wanted: Callable[[Any, list[str | int]], bool]) -> list[str | int]:
+    """The path of the first value `wanted` accepts (only called on refusal, to say where)."""
     pending: list[tuple[Any, list[str | int]]] = [(document, [])]
     while pending:
         value, path = pending.pop()
-        if len(path) >= MAX_DEPTH and isinstance(value, dict | list):
+        if wanted(value, path):
             return path
         if isinstance(value, dict):
             pending.extend((child, [*path, key]) for key, child in value.items())
         elif isinstance(value, list):
             pending.extend((child, [*path, index]) for index, child in enumerate(value))
     return []
+
+
+def _beyond_depth(value: Any, path: list[str | int]) -> bool:
+    return len(path) >= MAX_DEPTH and isinstance(value, dict | list)
 
 
 # YAML
@@ -492,6 +541,10 @@ def _check_node(node: Node, path: tuple[str | int, ...]) -> None:
                 raise _tag_refusal(key, path)
             if key.tag != _MERGE:
                 key.tag = _STR  # `200:` is the key "200", as written
+        repeated = _first_repeated(key.value for key, _ in node.value if key.tag != _MERGE)
+        if repeated is not None:
+            second = [key for key, _ in node.value if key.value == repeated][1]
+            raise _duplicate_key(pointer_to(path), repeated, _position(second.start_mark))
 
 
 def _tag_refusal(node: Node, path: tuple[str | int, ...]) -> SpecError:

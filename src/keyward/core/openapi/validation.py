@@ -12,6 +12,10 @@ by a JSON pointer into the document. First our own checks, in this order:
   reference. Problems come in document order.
 - security (`security_scheme_undefined`): every name in a global or per-operation `security`
   requirement must be a scheme of `securityDefinitions` (2.0) or `components.securitySchemes`.
+  A scheme's name must be what OpenAPI 3 allows for component names, `[A-Za-z0-9._-]`, at
+  most 200 characters, in 2.0 too (`security_scheme_name_invalid`): key policies, exports and
+  headers carry it. An `apiKey` scheme's parameter name must be an HTTP token of at most 200
+  characters (`security_scheme_parameter_invalid`), since the gateway reads the key there.
 - path templates: two paths that differ only in their parameters' names, such as `/a/{x}` and
   `/a/{y}`, match the same requests (`path_ambiguous`). A trailing slash is significant: `/a`
   and `/a/` are different paths, not ambiguous ones (OpenAPI compares paths as written, and so
@@ -96,6 +100,8 @@ _NAMED_MAPS = frozenset(
         "variables",
     }
 )
+_SCHEME_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}")
 _TEMPLATE_PARAMETER = re.compile(r"\{([^{}/]+)\}")
 _MAX_MESSAGE = 300
 _MAX_VALUE = 80
@@ -270,13 +276,20 @@ def _describe(operation: _Operation) -> str:
 def _security_problems(document: Document, version: Version) -> list[Problem]:
     if version == "2.0":
         schemes = document.get("securityDefinitions")
-        defined_in = "securityDefinitions"
+        defined_in: Location = ("securityDefinitions",)
     else:
         components = document.get("components")
         schemes = components.get("securitySchemes") if isinstance(components, dict) else None
-        defined_in = "components.securitySchemes"
-    defined = set(schemes) if isinstance(schemes, dict) else set()
-    problems = _requirement_problems(document.get("security"), ("security",), defined, defined_in)
+        defined_in = ("components", "securitySchemes")
+    if not isinstance(schemes, dict):
+        schemes = {}
+    defined = set(schemes)
+    problems = [
+        problem
+        for name, scheme in schemes.items()
+        for problem in _scheme_problems(name, scheme, (*defined_in, name))
+    ]
+    problems += _requirement_problems(document.get("security"), ("security",), defined, defined_in)
     for operation in _all_operations(document):
         problems += _requirement_problems(
             operation.operation.get("security"),
@@ -287,16 +300,41 @@ def _security_problems(document: Document, version: Version) -> list[Problem]:
     return problems
 
 
+def _scheme_problems(name: str, scheme: Any, path: Location) -> Iterator[Problem]:
+    if not _SCHEME_NAME.fullmatch(name):
+        yield Problem(
+            pointer_to(path),
+            f"The security scheme name {_shown(name)} may hold only letters, digits, '.', '-' "
+            "and '_' (1 to 200 of them), as OpenAPI requires of component names.",
+            "security_scheme_name_invalid",
+        )
+    if not isinstance(scheme, dict) or scheme.get("type") != "apiKey":
+        return
+    parameter = scheme.get("name")
+    if isinstance(parameter, str) and not _TOKEN.fullmatch(parameter):
+        yield Problem(
+            pointer_to((*path, "name")),
+            f"The apiKey parameter name {_shown(parameter)} must be 1 to 200 characters of an "
+            "HTTP token: letters, digits and !#$%&'*+-.^_`|~, no spaces, colons or line breaks.",
+            "security_scheme_parameter_invalid",
+        )
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE] + "…")
+
+
 def _requirement_problems(
-    requirements: Any, path: Location, defined: set[str], defined_in: str
+    requirements: Any, path: Location, defined: set[str], defined_in: Location
 ) -> list[Problem]:
     if not isinstance(requirements, list):
         return []  # absent, or malformed: the validator says so
     return [
         Problem(
             pointer_to((*path, index, name)),
-            f"The security requirement names the scheme {name!r}, which {defined_in} does not "
-            "define; define it there or correct the name.",
+            f"The security requirement names the scheme {_shown(name)}, which "
+            f"{'.'.join(map(str, defined_in))} does not define; define it there or correct "
+            "the name.",
             "security_scheme_undefined",
         )
         for index, requirement in enumerate(requirements)

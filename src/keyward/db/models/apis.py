@@ -35,6 +35,9 @@ class Api(Base):
     renewal_requires_approval: Mapped[bool]
     revocation_requires_approval: Mapped[bool]
     issuance_requires_approval: Mapped[bool] = mapped_column(server_default=false())
+    # Origins whose pages may send state-changing requests with a cookie-borne key ("https://
+    # host[:port]"); None for APIs stored before it existed, read as none.
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -68,6 +71,8 @@ class ApiVersion(Base):
     normalized: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     operation_count: Mapped[int]
     changes: Mapped[dict[str, list[str]]] = mapped_column(JSONDocument)
+    # None for versions stored before it was recorded (read from `normalized` then).
+    public_operations: Mapped[list[str] | None] = mapped_column(JSONDocument, nullable=True)
     created_by: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime]
 

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -43,6 +44,48 @@ MountPath = Annotated[
     ),
 ]
 MAX_APPROVERS = 50
+MAX_ALLOWED_ORIGINS = 50
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> str:
+    """An origin as browsers send it: scheme://host[:port], lower-case, no default port."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be an origin such as https://app.example.com") from None
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or value.endswith(("?", "#"))
+    ):
+        raise ValueError(
+            "must be an origin: http:// or https://, a host and an optional port, no path "
+            "(such as https://app.example.com)"
+        )
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + ("" if port in (None, _DEFAULT_PORTS[scheme]) else f":{port}")
+
+
+AllowedOrigin = Annotated[str, StringConstraints(max_length=300), AfterValidator(_origin)]
+AllowedOrigins = Annotated[
+    list[AllowedOrigin],
+    Field(
+        max_length=MAX_ALLOWED_ORIGINS,
+        description="Sites (origins such as https://app.example.com) whose pages may send "
+        "state-changing requests carrying a key in a cookie; the gateway refuses such requests "
+        "from any other site (403 cross_site_request). Same-origin requests always pass.",
+    ),
+]
 SchemeName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ParameterName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")]
 
@@ -53,6 +96,7 @@ class ApiImport(Input):
     upstream_url: HttpUrl = Field(description="Where the gateway forwards requests.")
     mount_path: MountPath
     provider_organization_id: Id | None = None
+    allowed_origins: AllowedOrigins = Field(default_factory=list)
     spec: str = Field(description="The OpenAPI 2.0, 3.0 or 3.1 document, as JSON or YAML text.")
 
 
@@ -62,10 +106,17 @@ class ApiUpdate(Patch):
     upstream_url: HttpUrl | None = None
     mount_path: MountPath | None = None
     provider_organization_id: Id | None = None
+    allowed_origins: AllowedOrigins | None = None
 
 
 class SpecUpload(Input):
     spec: str = Field(description="The new OpenAPI document, as JSON or YAML text.")
+    confirm_weaker_security: bool = Field(
+        default=False,
+        description="Store the version even though it lets some existing operations through "
+        "with less (public now, a scheme removed, an alternative added); without it such a "
+        "version is refused with 409 security_weakened naming them.",
+    )
 
 
 class KeyLocationPolicy(Input):
@@ -129,6 +180,11 @@ class OperationChanges(Output):
     added: list[str]
     removed: list[str]
     changed: list[str]
+    weakened: list[str] = Field(
+        default=[],
+        description="Changed operations this version lets through with less security, "
+        "confirmed with confirm_weaker_security.",
+    )
 
 
 class ApiVersionOut(Output):
@@ -139,6 +195,10 @@ class ApiVersionOut(Output):
     media_type: str
     operation_count: int
     changes: OperationChanges
+    public_operations: list[str] = Field(
+        description="Operations anyone may call through the gateway without a key "
+        "(`security: []` or an empty alternative `{}`)."
+    )
     created_by: str | None
     created_at: datetime
 
@@ -154,6 +214,7 @@ class ApiOut(Output):
     )
     mount_path: str
     gateway_url: str = Field(description="Where acquirers call this API through the gateway.")
+    allowed_origins: list[str]
     current_version: int
     policy: KeyPolicyOut
     created_at: datetime

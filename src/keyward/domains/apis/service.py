@@ -1,8 +1,10 @@
 """The rules for provider APIs: import, update, versions (immutable), key policy.
 
 A spec is checked whole before anything is stored; a refused upload leaves nothing behind. An
-update adds a version and reports which operations were added, removed or changed; the key
-policy follows the spec's apiKey schemes from version to version.
+update adds a version and reports which operations were added, removed or changed, and every
+version which operations are public; a version that weakens an existing operation's security
+needs the uploader's confirmation. The key policy follows the spec's apiKey schemes from
+version to version.
 """
 
 from datetime import timedelta
@@ -30,7 +32,12 @@ from keyward.core.openapi.security import (
     rebind,
 )
 from keyward.core.ownership import Resource, holds, sees
-from keyward.core.routing import mounts_nest
+from keyward.core.routing import (
+    compile_routes,
+    mounts_nest,
+    public_operations,
+    weakened_operations,
+)
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change, Entity
 from keyward.db.models import Api, ApiVersion
@@ -124,6 +131,7 @@ def _out(uow: UnitOfWork, api: Api, settings: Settings, *, provider_view: bool) 
         upstream_url=api.upstream_url if provider_view else None,
         mount_path=api.mount_path,
         gateway_url=gateway_url(api, settings),
+        allowed_origins=api.allowed_origins or [],
         current_version=api.current_version,
         policy=_policy_out(uow, api),
         created_at=api.created_at,
@@ -131,7 +139,10 @@ def _out(uow: UnitOfWork, api: Api, settings: Settings, *, provider_view: bool) 
     )
 
 
-def _version_out(version: ApiVersion) -> ApiVersionOut:
+def _version_out(version: ApiVersion, api: Api) -> ApiVersionOut:
+    public = version.public_operations
+    if public is None:  # stored before it was recorded: as the current policy reads it
+        public = public_operations(compile_routes(version.normalized, stored_locations(api)))
     return ApiVersionOut(
         id=version.id,
         api_id=version.api_id,
@@ -140,6 +151,7 @@ def _version_out(version: ApiVersion) -> ApiVersionOut:
         media_type=version.media_type,
         operation_count=version.operation_count,
         changes=OperationChanges.model_validate(version.changes),
+        public_operations=public,
         created_by=version.created_by,
         created_at=version.created_at,
     )
@@ -191,6 +203,10 @@ def _read(spec_text: str, settings: Settings) -> Spec:
             code="invalid_spec",
             details={"problems": problems},
         ) from None
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
 
 
 def _check_name_free(uow: UnitOfWork, actor: Actor, name: str) -> None:
@@ -259,6 +275,7 @@ def _new_version(
     spec: Spec,
     original: bytes,
     changes: dict[str, list[str]],
+    public: list[str],
 ) -> ApiVersion:
     version = ApiVersion(
         id=new_id("ver"),
@@ -271,6 +288,7 @@ def _new_version(
         normalized=spec.normalized,
         operation_count=len(operations(spec.normalized)),
         changes=changes,
+        public_operations=public,
         created_by=actor.member_id,
         created_at=uow.clock.now(),
     )
@@ -303,11 +321,13 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
         renewal_requires_approval=False,
         revocation_requires_approval=False,
         issuance_requires_approval=False,
+        allowed_origins=_unique(body.allowed_origins),
         created_at=now,
         updated_at=now,
     )
     repository.add(uow.session, api)
     added = sorted(f"{o.method.upper()} {o.path}" for o in operations(spec.normalized))
+    routes = compile_routes(spec.normalized, stored_locations(api))
     version = _new_version(
         uow,
         actor,
@@ -315,6 +335,7 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
         spec,
         body.spec.encode("utf-8", "surrogatepass"),
         {"added": added, "removed": [], "changed": []},
+        public_operations(routes),
     )
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
     audit.record(
@@ -328,23 +349,40 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
             "mount_path": api.mount_path,
             "source_version": spec.source_version,
             "operations": version.operation_count,
+            "public_operations": version.public_operations,
         },
     )
     return ApiImported(
-        **_out(uow, api, settings, provider_view=True).model_dump(), version=_version_out(version)
+        **_out(uow, api, settings, provider_view=True).model_dump(),
+        version=_version_out(version, api),
     )
 
 
 def add_version(
     uow: UnitOfWork, actor: Actor, api_id: str, body: SpecUpload, settings: Settings
 ) -> ApiVersionOut:
-    """Store a new immutable version and report what changed; the key policy follows along."""
+    """Store a new immutable version and report what changed; the key policy follows along.
+
+    A version that lets existing operations through with less security is stored only when
+    the upload confirms it (`confirm_weaker_security`), else `409 security_weakened`."""
     api = find_api(uow, actor, api_id, "update")
     spec = _read(body.spec, settings)
-    changes = diff(current_document(uow, api), spec.normalized)
+    current = current_document(uow, api)
+    changes = diff(current, spec.normalized)
+    locations = rebind(stored_locations(api), spec.normalized)
+    routes = compile_routes(spec.normalized, locations)
+    weakened = weakened_operations(compile_routes(current, stored_locations(api)), routes)
+    if weakened and not body.confirm_weaker_security:
+        raise Conflict(
+            f"This version lets {len(weakened)} existing operation(s) through with less "
+            "security (public now, a scheme removed or an alternative added); nothing was "
+            "stored. Upload it again with confirm_weaker_security if that is intended.",
+            code="security_weakened",
+            details={"operations": weakened},
+        )
     api.current_version += 1
     api.base_path = base_path(spec.normalized)
-    api.key_locations = _store_locations(rebind(stored_locations(api), spec.normalized))
+    api.key_locations = _store_locations(locations)
     api.updated_at = uow.clock.now()
     version = _new_version(
         uow,
@@ -356,7 +394,9 @@ def add_version(
             "added": list(changes.added),
             "removed": list(changes.removed),
             "changed": list(changes.changed),
+            "weakened": weakened,
         },
+        public_operations(routes),
     )
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
     announce_version(uow, api.workspace_id, api.id, version.number, version.changes)
@@ -366,9 +406,13 @@ def add_version(
         "api.version.create",
         target_type="api",
         target_id=api.id,
-        details={"number": version.number, **version.changes},
+        details={
+            "number": version.number,
+            **version.changes,
+            "public_operations": version.public_operations,
+        },
     )
-    return _version_out(version)
+    return _version_out(version, api)
 
 
 def get_api(uow: UnitOfWork, actor: Actor, api_id: str, settings: Settings) -> ApiOut:
@@ -411,6 +455,10 @@ def update_api(
         changed["upstream_url"] = str(body.upstream_url)
     if body.description is not None and body.description != api.description:
         changed["description"] = body.description
+    if body.allowed_origins is not None:
+        origins = _unique(body.allowed_origins)
+        if origins != (api.allowed_origins or []):
+            changed["allowed_origins"] = origins
     if (
         "provider_organization_id" in body.model_fields_set
         and body.provider_organization_id != api.provider_organization_id
@@ -452,7 +500,7 @@ def list_versions(
     api = find_api(uow, actor, api_id)
     rows = repository.list_versions(uow.session, api.id, page)
     kept, cursor = split_page(rows, page, lambda v: v.id)
-    return Page[ApiVersionOut](data=[_version_out(v) for v in kept], next_cursor=cursor)
+    return Page[ApiVersionOut](data=[_version_out(v, api) for v in kept], next_cursor=cursor)
 
 
 def get_policy(uow: UnitOfWork, actor: Actor, api_id: str) -> KeyPolicyOut:
