@@ -4,7 +4,10 @@ uvicorn (with httptools) keeps reading a request line and header fields however 
 Here, as at the gateway, a head over `MAX_HEAD_BYTES` (the request line and every header field
 together) is answered `431 headers_too_large` in keyward's JSON error shape and the connection
 closed; a head that is still incomplete after twice that many bytes is answered the same way
-without reading further, so a client cannot make the server hold an unbounded head.
+without parsing further, so a client cannot make the server hold an unbounded head. After the
+answer the connection reads and drops what the client still sends for `LINGER_SECONDS` before
+closing: closing with unread bytes would reset the connection and could destroy the answer
+before the client reads it.
 """
 
 import json
@@ -15,6 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from keyward.core.errors import error_body
 
 MAX_HEAD_BYTES: Final = 16384  # as the gateway's
+LINGER_SECONDS: Final = 2.0
 _TOO_LARGE: Final = json.dumps(
     error_body("headers_too_large", "The request line and header fields are too large.")
 ).encode()
@@ -30,10 +34,13 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     _in_head = False
     _too_large = False
+    _refused = False
     _head_bytes = 0  # the request line and header fields parsed so far
     _unparsed_bytes = 0  # bytes received since the head began, for one still incomplete
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering: dropped
         super().data_received(data)
         if self._in_head and not self.transport.is_closing():
             self._unparsed_bytes += len(data)
@@ -71,6 +78,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self._in_head = False
+        self._refused = True
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/json\r\n"
@@ -78,4 +86,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
             b"connection: close\r\n\r\n" + _TOO_LARGE
         )
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
