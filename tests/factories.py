@@ -279,7 +279,7 @@ def make_acquisition_key(
 ) -> KeyCreated:
     body = AcquisitionKeyCreate(name=name or f"key {next(_serial)}")
     with db.transaction() as uow:
-        return acquisitions.create_key(uow, actor, acquisition_id, body)
+        return acquisitions.create_key(uow, actor, acquisition_id, body, Settings())
 
 
 def set_key_policy(db: Database, actor: Actor, api_id: str, **changes: object) -> None:

@@ -102,6 +102,22 @@ class Settings(BaseSettings):
         description="Forward paths with %2F, %5C or %00 inside a segment (refused with 400 "
         "encoded_separator by default: an upstream that decodes them reads another path).",
     )
+    gateway_max_connections_per_client: int = Field(
+        default=256,
+        ge=0,
+        description="Open connections one client address may hold on one gateway process; "
+        "more are answered 429 too_many_connections and closed (0: no cap). Behind a proxy "
+        "every client has the proxy's address: raise it or turn it off there.",
+    )
+    max_keys_per_acquisition: int = Field(
+        default=100, ge=1, description="Keys one acquisition may have (revoked ones count)."
+    )
+    max_connectors_per_acquisition: int = Field(
+        default=20, ge=1, description="Connectors one acquisition may have."
+    )
+    max_webhooks_per_workspace: int = Field(
+        default=50, ge=1, description="Webhook endpoints one workspace may have."
+    )
     feed_interval: float = Field(
         default=0.25, gt=0, description="Seconds between change-feed polls."
     )

@@ -172,11 +172,11 @@ def test_a_key_lives_at_most_as_long_as_the_policy_says(db: Database, clock: Man
     assert default.expires_at == clock.now() + timedelta(days=7)
     shorter = AcquisitionKeyCreate.model_validate({"name": "short", "expires_in": "P1D"})
     with db.transaction() as uow:
-        created = service.create_key(uow, actor, acquired.id, shorter)
+        created = service.create_key(uow, actor, acquired.id, shorter, Settings())
     assert created.expires_at == clock.now() + timedelta(days=1)
     longer = AcquisitionKeyCreate.model_validate({"name": "long", "expires_in": "P8D"})
     with pytest.raises(InvalidInput) as refused, db.transaction() as uow:
-        service.create_key(uow, actor, acquired.id, longer)
+        service.create_key(uow, actor, acquired.id, longer, Settings())
     assert refused.value.code == "lifetime_exceeds_policy"
 
 

@@ -27,6 +27,7 @@ from keyward.domains.keys.schemas import (
 )
 from keyward.domains.notifications.events import EMAIL, Event
 from keyward.domains.pagination import PageRequest
+from keyward.settings import Settings
 from keyward.verifier import Verifier
 from tests.domains.key_world import World, make_world
 from tests.factories import (
@@ -531,7 +532,12 @@ def test_a_new_lifetime_applies_to_existing_keys_only_when_the_provider_says_so(
 def _ask_for_key(world: World, name: str = "carol") -> KeyCreated:
     body = AcquisitionKeyCreate(name=name, reason="new colleague")
     return world.acting(  # type: ignore[no-any-return]
-        world.acquirer, acquisitions.create_key, world.acquisition_id, body, allow_request=True
+        world.acquirer,
+        acquisitions.create_key,
+        world.acquisition_id,
+        body,
+        Settings(),
+        allow_request=True,
     )
 
 
@@ -619,5 +625,6 @@ def test_without_allowing_a_request_a_key_needing_approval_is_refused(db: Databa
         acquisitions.create_key,
         world.acquisition_id,
         AcquisitionKeyCreate(name="dave"),
+        Settings(),
     )
     assert made.state is KeyState.ACTIVE

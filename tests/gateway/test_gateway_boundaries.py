@@ -199,3 +199,17 @@ def test_identity_fields_are_keyward_s_whatever_their_spelling(edge: Edge) -> No
     sent = {name.lower(): value for name, value in forwarded["headers"]}
     assert "forged" not in json.dumps(sent)
     assert sent["x-keyward-key-id"] == edge.key_id
+
+
+def test_one_client_cannot_hold_every_connection(edge: Edge) -> None:
+    with (
+        running_gateway(edge.database, gateway_max_connections_per_client=2) as capped,
+        Client.to(capped.port) as first,
+        Client.to(capped.port) as second,
+        Client.to(capped.port) as third,
+    ):
+        refused = third.read_response()
+        answered = first.request(get("/edge/items", f"X-API-Key: {edge.key}"))
+        assert second.request(get("/edge/items", f"X-API-Key: {edge.key}")).status == 200
+    assert (refused.status, _error(refused)) == (429, "too_many_connections")
+    assert answered.status == 200

@@ -83,7 +83,9 @@ def create_key(
         )
         database, actor = connect(ctx)
         with database.transaction() as uow:
-            created = service.create_key(uow, actor, acquisition_id, body, allow_request=True)
+            created = service.create_key(
+                uow, actor, acquisition_id, body, state(ctx).settings, allow_request=True
+            )
     emit(created, as_json)
 
 

@@ -128,7 +128,7 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
     acquisition = acquire(
         uow, alex, AcquisitionCreate(offering_id=offering.id, organization_id=acquirer.id)
     )
-    key = create_key(uow, alex, acquisition.id, AcquisitionKeyCreate(name="mobile-app"))
+    key = create_key(uow, alex, acquisition.id, AcquisitionKeyCreate(name="mobile-app"), settings)
     if key.key is None:
         raise RuntimeError("an acquisition key was created without its secret")
     return Demo([email for email, *_ in people], api.id, api.gateway_url, acquisition.id, key.key)

@@ -25,7 +25,7 @@ from keyward.db.feed import Change
 from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import affects_catalog, load_catalog
 from keyward.gateway.enforcement import Enforcer
-from keyward.gateway.http import COMPILED, GatewayServer, new_event_loop
+from keyward.gateway.http import COMPILED, GatewayServer, Limits, new_event_loop
 from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
@@ -67,7 +67,10 @@ class Gateway:
             listener=self.reload,
         )
         self._server = GatewayServer(
-            self.enforcer, egress=upstream_policy(settings), observer=self._count
+            self.enforcer,
+            Limits(max_connections_per_client=settings.gateway_max_connections_per_client),
+            egress=upstream_policy(settings),
+            observer=self._count,
         )
         self._flush_timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future[int] | None = None

@@ -91,12 +91,13 @@ def create_key(
     body: AcquisitionKeyCreate,
     actor: ActorDep,
     database: DatabaseDep,
+    settings: SettingsDep,
     response: Response,
 ) -> KeyCreated:
     """A named key for one person or partner, made by a member of the acquisition's
     organization. Its secret is in this response only."""
     with database.transaction() as uow:
-        created = service.create_key(uow, actor, acquisition_id, body, allow_request=True)
+        created = service.create_key(uow, actor, acquisition_id, body, settings, allow_request=True)
     response.headers["Cache-Control"] = "no-store"
     if created.state is KeyState.PENDING:
         response.status_code = 202

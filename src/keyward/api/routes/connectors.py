@@ -21,7 +21,7 @@ router = APIRouter(tags=["connectors"])
     "/acquisitions/{acquisition_id}/connectors",
     status_code=201,
     name="connector.create",
-    responses=errors(404, *WITH_BODY),
+    responses=errors(404, 409, *WITH_BODY),
 )
 def create_connector(
     acquisition_id: str,

@@ -16,7 +16,7 @@ from keyward.domains.webhooks.schemas import (
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks", status_code=201, name="webhook.create", responses=errors(*WITH_BODY))
+@router.post("/webhooks", status_code=201, name="webhook.create", responses=errors(409, *WITH_BODY))
 def create_webhook(
     body: WebhookEndpointCreate, actor: ActorDep, runtime: RuntimeDep, response: Response
 ) -> WebhookEndpointCreated:

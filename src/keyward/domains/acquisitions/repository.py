@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Acquisition, ApiKey, Offering, Organization
@@ -62,6 +62,11 @@ def list_acquisitions(
 def add(session: Session, acquisition: Acquisition) -> None:
     session.add(acquisition)
     session.flush()
+
+
+def key_count(session: Session, acquisition_id: str) -> int:
+    query = select(func.count()).select_from(ApiKey).where(ApiKey.acquisition_id == acquisition_id)
+    return session.scalar(query) or 0
 
 
 def key_named(session: Session, acquisition_id: str, name: str) -> ApiKey | None:

@@ -41,6 +41,7 @@ from keyward.domains.apis.service import (
     stored_locations,
 )
 from keyward.domains.audit import service as audit
+from keyward.domains.caps import ensure_room
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import KeyCreated, KeyFilter, KeyOut
 from keyward.domains.offerings.service import (
@@ -84,9 +85,10 @@ def find_acquisition(
     action: str,
     *,
     receives_secret: bool = False,
+    for_update: bool = False,
 ) -> tuple[Acquisition, Offering]:
     """The acquisition, if the actor may `action` it (and, with `receives_secret`, hold
-    secrets of its keys); its offering too."""
+    secrets of its keys); its offering too. Locked for the transaction with `for_update`."""
     acquisition = access.find(
         uow,
         actor,
@@ -94,6 +96,7 @@ def find_acquisition(
         acquisition_id,
         action,
         receives_secret=receives_secret,
+        for_update=for_update,
     )
     return acquisition, offering_of(uow, acquisition.workspace_id, acquisition.offering_id)
 
@@ -259,14 +262,16 @@ def create_key(
     actor: Actor,
     acquisition_id: str,
     body: AcquisitionKeyCreate,
+    settings: Settings,
     *,
     allow_request: bool = False,
 ) -> KeyCreated:
     """A named key of the acquisition, for a member of its organization. The secret is in
     this answer only. Where the API's policy wants an approver for issuance, the key awaits
-    one (with `allow_request`; else 409 `issuance_requires_approval`)."""
+    one (with `allow_request`; else 409 `issuance_requires_approval`). At most
+    `max_keys_per_acquisition` keys, revoked ones included (409 `key_limit_reached`)."""
     acquisition, offering = find_acquisition(
-        uow, actor, acquisition_id, "use", receives_secret=True
+        uow, actor, acquisition_id, "use", receives_secret=True, for_update=True
     )
     now = uow.clock.now()
     if state(acquisition, now) is not AcquisitionState.ACTIVE:
@@ -278,6 +283,14 @@ def create_key(
         raise Conflict(
             f"This acquisition already has a key named {body.name!r}.", code="key_name_taken"
         )
+    ensure_room(
+        repository.key_count(uow.session, acquisition.id),
+        settings.max_keys_per_acquisition,
+        what="keys",
+        of="acquisition",
+        code="key_limit_reached",
+        setting="KEYWARD_MAX_KEYS_PER_ACQUISITION",
+    )
     api = api_of(uow, acquisition.workspace_id, offering.api_id)
     step = keys.plan_issuance(actor, access.resource_of(uow, acquisition), api, allow_request)
     key, created = keys.issue_key(

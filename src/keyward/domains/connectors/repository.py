@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Acquisition, Connector, Delivery, Offering
@@ -25,6 +25,11 @@ def add(session: Session, row: Connector | Delivery) -> None:
 def delete(session: Session, connector: Connector) -> None:
     session.delete(connector)
     session.flush()
+
+
+def count_of(session: Session, acquisition_id: str) -> int:
+    query = select(func.count()).select_from(Connector)
+    return session.scalar(query.where(Connector.acquisition_id == acquisition_id)) or 0
 
 
 def list_connectors(

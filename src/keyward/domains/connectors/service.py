@@ -29,6 +29,7 @@ from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import AcquisitionKeyCreate, ExportVersion
 from keyward.domains.apis.service import api_of
 from keyward.domains.audit import service as audit
+from keyward.domains.caps import ensure_room
 from keyward.domains.connectors import repository
 from keyward.domains.connectors.schemas import (
     ConnectorCreate,
@@ -133,7 +134,9 @@ def create_connector(
 ) -> ConnectorCreated:
     """A connector, with a first delivery of the current spec queued at once."""
     access.gate(actor, "connectors", "create")
-    acquisition, offering = acquisitions.find_acquisition(uow, actor, acquisition_id, "read")
+    acquisition, offering = acquisitions.find_acquisition(
+        uow, actor, acquisition_id, "read", for_update=True
+    )
     access.check(
         actor,
         replace(access.resource_of(uow, acquisition), kind="connectors", id=None),
@@ -141,6 +144,14 @@ def create_connector(
         hidden=lambda: access.ACQUISITIONS.not_found(acquisition_id, Hidden),
     )
     destination, path = _check_destination(body, settings)
+    ensure_room(
+        repository.count_of(uow.session, acquisition.id),
+        settings.max_connectors_per_acquisition,
+        what="connectors",
+        of="acquisition",
+        code="connector_limit_reached",
+        setting="KEYWARD_MAX_CONNECTORS_PER_ACQUISITION",
+    )
     connector_id = new_id("con")
     generated = None
     if body.key is not None:
@@ -155,7 +166,7 @@ def create_connector(
         place = urlsplit(body.url).hostname if body.url else destination
         name = body.key_name or f"connector {connector_id} to {place}"
         generated = acquisitions.create_key(
-            uow, actor, acquisition.id, AcquisitionKeyCreate(name=name)
+            uow, actor, acquisition.id, AcquisitionKeyCreate(name=name), settings
         )
         if generated.key is None:  # a key made just now always carries its secret
             raise RuntimeError("a generated key came without its secret")

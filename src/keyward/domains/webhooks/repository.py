@@ -2,10 +2,10 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import WebhookEndpoint
+from keyward.db.models import WebhookEndpoint, Workspace
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -17,6 +17,15 @@ def add(session: Session, endpoint: WebhookEndpoint) -> None:
 def delete(session: Session, endpoint: WebhookEndpoint) -> None:
     session.delete(endpoint)
     session.flush()
+
+
+def count_locked(session: Session, workspace_id: str) -> int:
+    """The workspace's endpoints, its row locked for the rest of the transaction (SQLite
+    writers already hold the database's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    query = select(func.count()).select_from(WebhookEndpoint)
+    return session.scalar(query.where(WebhookEndpoint.workspace_id == workspace_id)) or 0
 
 
 def list_endpoints(

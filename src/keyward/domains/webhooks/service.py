@@ -12,6 +12,7 @@ from keyward.db.engine import UnitOfWork
 from keyward.db.models import WebhookEndpoint
 from keyward.domains import access, egress
 from keyward.domains.audit import service as audit
+from keyward.domains.caps import ensure_room
 from keyward.domains.connectors.service import shown_url
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.domains.webhooks import repository
@@ -69,6 +70,14 @@ def create_endpoint(
     """An endpoint that receives the workspace's notifications from now on."""
     access.gate(actor, "webhooks", "create", workspace_wide=True)
     _check_url(body.url, settings)
+    ensure_room(
+        repository.count_locked(uow.session, actor.workspace_id),
+        settings.max_webhooks_per_workspace,
+        what="webhook endpoints",
+        of="workspace",
+        code="webhook_limit_reached",
+        setting="KEYWARD_MAX_WEBHOOKS_PER_WORKSPACE",
+    )
     signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
     now = uow.clock.now()
     endpoint = WebhookEndpoint(

@@ -152,6 +152,7 @@ class Context:
 
     __slots__ = (
         "_via",
+        "by_client",
         "connections",
         "date",
         "handler",
@@ -185,6 +186,7 @@ class Context:
         self._via = {version: f"{version} {via}".encode() for version in ("1.0", "1.1")}
         self.date = DateField()
         self.connections: set[ClientConnection] = set()
+        self.by_client: dict[str, int] = {}  # open connections per client address
 
     def via_for(self, version: str) -> bytes:
         """This hop's Via entry for a message received in HTTP `version`."""
@@ -282,6 +284,7 @@ class ClientConnection(asyncio.Protocol):
         "_connection_values",
         "_content_length",
         "_context",
+        "_counted",
         "_deadline",
         "_deadline_for",
         "_eof",
@@ -346,6 +349,7 @@ class ClientConnection(asyncio.Protocol):
         self._accepting = True
         self._closing = False
         self._closed = False
+        self._counted = False  # among its client's connections (`Context.by_client`)
         self._eof = False
         self._primed: tuple[int, int | None] | None = None
         self._priming = False
@@ -375,8 +379,17 @@ class ClientConnection(asyncio.Protocol):
         host, port = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("", 0)
         self._client = (host, port)
         self._hop = Hop(host, self._context.via)
-        self._context.connections.add(self)
-        self._wait(_HEAD, self._context.limits.header_timeout)
+        context = self._context
+        context.connections.add(self)
+        self._wait(_HEAD, context.limits.header_timeout)
+        cap = context.limits.max_connections_per_client
+        if cap:
+            held = context.by_client.get(host, 0)
+            if held >= cap:
+                self._refuse(_too_many_connections())
+                return
+            context.by_client[host] = held + 1
+            self._counted = True
 
     def data_received(self, data: bytes) -> None:
         tunnel = self._tunnel
@@ -422,7 +435,15 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         self._deadline.cancel()
-        self._context.connections.discard(self)
+        context = self._context
+        context.connections.discard(self)
+        if self._counted:
+            host = self._client[0]
+            held = context.by_client[host] - 1
+            if held:
+                context.by_client[host] = held
+            else:
+                del context.by_client[host]
         if self._tunnel_guard is not None:
             self._tunnel_guard.cancel()
         tunnel = self._tunnel
@@ -1215,6 +1236,14 @@ class ClientConnection(asyncio.Protocol):
             client=f"{self._client[0]}:{self._client[1]}",
         )
         access_log.info(json.dumps(line))
+
+
+def _too_many_connections() -> Reply:
+    return error_reply(
+        429,
+        "too_many_connections",
+        "This client has too many connections open to the gateway; reuse them.",
+    )
 
 
 def _too_large() -> Reply:

@@ -158,6 +158,8 @@ class Limits:
     """Keep-alive upstream connections kept open per (scheme, host, port)."""
     tunnel_recheck: float = 1.0
     """Seconds between two checks that an open tunnel's request would still be forwarded."""
+    max_connections_per_client: int = 256
+    """Open connections from one client address; more are answered 429 and closed (0: any)."""
     high_water: int = 256 * 1024
     """Bytes waiting in a write buffer before the other side stops being read; also the most of
     a request body read ahead while the handler decides."""
