@@ -118,7 +118,12 @@ def populated(url: str, key_count: int, upstream_url: str) -> Iterator[Populatio
             {"name": "bench", "upstream_url": upstream_url, "mount_path": MOUNT_PATH, "spec": SPEC}
         )
         with database.transaction() as uow:
-            settings = Settings(database_url=url, upstream_allow=UPSTREAM_ALLOW)
+            # One acquisition holds every benchmark key: the cap is raised to the population.
+            settings = Settings(
+                database_url=url,
+                upstream_allow=UPSTREAM_ALLOW,
+                max_keys_per_acquisition=max(key_count, 1),
+            )
             api = import_api(uow, admin, body, settings)
             offering = create_offering(uow, admin, OfferingCreate(api_id=api.id, name="bench"))
             acquirer = create_organization(
@@ -148,7 +153,7 @@ def populated(url: str, key_count: int, upstream_url: str) -> Iterator[Populatio
                 for _ in range(min(KEYS_PER_TRANSACTION, key_count - len(keys))):
                     name = f"key {len(keys) + 1}"
                     created = create_key(
-                        uow, acting, acquisition.id, AcquisitionKeyCreate(name=name)
+                        uow, acting, acquisition.id, AcquisitionKeyCreate(name=name), settings
                     )
                     if created.key is None:
                         raise RuntimeError("create_key answered without a secret")

@@ -148,10 +148,17 @@ class Settings(BaseSettings):
         default=None,
         description="Server secret that seals what connectors deliver (keys, webhook secrets).",
     )
-    secret_key_file: Path = Field(
-        default=Path("./var/secret.key"),
-        description="Where the server secret is kept when KEYWARD_SECRET_KEY is not set; "
-        "created on first use.",
+    retired_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Earlier server secrets, comma-separated: they still open what they "
+        "sealed until `keyward secrets reseal` has sealed it again under the current one.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="Where the server secrets are kept when KEYWARD_SECRET_KEY is not set, one "
+        "per line, the current one first; made on first use. Default: "
+        "$XDG_CONFIG_HOME/keyward/secret.key (~/.config/keyward/secret.key), outside the data "
+        "directory, so a copy of the data is no copy of the key.",
     )
     connector_file_root: Path = Field(
         default=Path("./var/exports"),
@@ -265,14 +272,55 @@ class Settings(BaseSettings):
         local = StorageDestination(kind="file", root=self.connector_file_root)
         return {LOCAL_DESTINATION: local, **self.storage_destinations}
 
-    def server_secret(self) -> bytes:
-        """The server secret: KEYWARD_SECRET_KEY, else the key file (made on first use)."""
+    def secret_file(self) -> Path:
+        """Where the server secrets are kept: KEYWARD_SECRET_KEY_FILE, else the user's
+        configuration directory; a key file an older keyward made in ./var is used where it
+        is, until moved."""
+        if self.secret_key_file is not None:
+            return self.secret_key_file
+        config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        default = Path(config) / "keyward" / "secret.key"
+        if not default.exists() and _LEGACY_SECRET_FILE.exists():
+            return _LEGACY_SECRET_FILE
+        return default
+
+    def server_secrets(self) -> list[bytes]:
+        """Every server secret, the current one (which seals) first: KEYWARD_SECRET_KEY, else
+        the key file's (made on first use), then KEYWARD_RETIRED_SECRET_KEYS."""
+        retired = self.retired_secret_keys.get_secret_value() if self.retired_secret_keys else ""
+        older = [part.strip().encode() for part in retired.split(",") if part.strip()]
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value().encode()
-        path = self.secret_key_file
+            return [self.secret_key.get_secret_value().encode(), *older]
+        return [*self.file_secrets(), *older]
+
+    def file_secrets(self) -> list[bytes]:
+        """The key file's secrets, the current one first; the file is made on first use."""
+        path = self.secret_file()
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-        return path.read_bytes().strip()
+            write_secret_file(path, [secrets.token_urlsafe(48).encode()], replace=False)
+        return [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+
+
+_LEGACY_SECRET_FILE = Path("./var/secret.key")
+
+
+def write_secret_file(path: Path, lines: list[bytes], *, replace: bool = True) -> None:
+    """Write the key file with `lines`, readable by its owner only, all or nothing. Without
+    `replace`, a file another process made meanwhile wins: processes starting together agree on
+    one secret."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staged = path.with_name(f".{path.name}.{os.getpid()}.new")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(b"\n".join(lines) + b"\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if replace:
+        os.replace(staged, path)
+        return
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        pass
+    finally:
+        staged.unlink()

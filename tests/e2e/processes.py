@@ -26,12 +26,15 @@ def free_port() -> int:
 
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:
+    """What a keyward process of these tests runs with; its server secret is a fixed one unless
+    `extra` names a KEYWARD_SECRET_KEY_FILE."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYWARD_")}
+    if "KEYWARD_SECRET_KEY_FILE" not in extra:
+        env["KEYWARD_SECRET_KEY"] = "the end-to-end tests' server secret"
     env.update(
         {
             "KEYWARD_DATABASE_URL": database_url,
             "KEYWARD_FEED_INTERVAL": "0.1",
-            "KEYWARD_SECRET_KEY": "the end-to-end tests' server secret",
             # Receivers and upstreams of these tests listen on loopback, over plain HTTP.
             "KEYWARD_EGRESS_ALLOW": "127.0.0.0/8,::1",
             "KEYWARD_EGRESS_ALLOW_HTTP": "true",

@@ -98,7 +98,7 @@ def connect(
             acquisition_id,
             ConnectorCreate.model_validate(fields),
             verify=lambda key: verifier.verify(key, actor.workspace_id),
-            sealer=Sealer(settings.server_secret()),
+            sealer=Sealer(settings.server_secrets()),
             settings=settings,
         )
 

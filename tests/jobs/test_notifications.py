@@ -106,7 +106,7 @@ class World:
         body = WebhookEndpointCreate.model_validate({"url": url, "events": ["key.revoked"]})
         with db.transaction() as uow:
             return webhooks.create_endpoint(
-                uow, self.admin, body, sealer=Sealer(settings.server_secret()), settings=settings
+                uow, self.admin, body, sealer=Sealer(settings.server_secrets()), settings=settings
             )
 
 

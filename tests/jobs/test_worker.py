@@ -77,7 +77,7 @@ def test_two_workers_deliver_each_message_exactly_once(
                 acquisition.id,
                 ConnectorCreate.model_validate({"kind": "webhook", "url": receiver.url}),
                 verify=lambda key: verifier.verify(key),
-                sealer=Sealer(settings.server_secret()),
+                sealer=Sealer(settings.server_secrets()),
                 settings=settings,
             )
             for _ in range(MESSAGES - 1):
@@ -130,7 +130,7 @@ def test_two_workers_send_each_notification_exactly_once(
                 uow,
                 actor,
                 WebhookEndpointCreate(url=hooks.url),
-                sealer=Sealer(settings.server_secret()),
+                sealer=Sealer(settings.server_secrets()),
                 settings=settings,
             )
             for n in range(NOTIFICATIONS):
@@ -213,7 +213,7 @@ def test_a_slow_receiver_delays_nobody_else(fresh_url: str, tmp_path: Path) -> N
                         uow,
                         actor,
                         WebhookEndpointCreate(url=url),
-                        sealer=Sealer(settings.server_secret()),
+                        sealer=Sealer(settings.server_secrets()),
                         settings=settings,
                     )
                 notify(uow, set_up.workspace.id, Event.SPEC_UPDATED, {"api_version": 1})

@@ -21,7 +21,7 @@ class Runtime:
     @cached_property
     def sealer(self) -> Sealer:
         """Seals connector secrets with the server secret (read once, on first need)."""
-        return Sealer(self.settings.server_secret())
+        return Sealer(self.settings.server_secrets())
 
 
 def runtime(request: Request) -> Runtime:

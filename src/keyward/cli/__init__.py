@@ -15,6 +15,7 @@ from keyward.cli import (
     members,
     offerings,
     organizations,
+    secrets,
     setup,
     webhooks,
 )
@@ -83,6 +84,7 @@ app.add_typer(connectors.app, name="connectors")
 app.command()(connectors.worker)
 app.add_typer(audit.app, name="audit")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(secrets.app, name="secrets")
 
 
 def main() -> None:

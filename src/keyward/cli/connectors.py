@@ -62,7 +62,7 @@ def create(
                 acquisition_id,
                 body,
                 verify=lambda key: verifier.verify(key, actor.workspace_id),
-                sealer=Sealer(settings.server_secret()),
+                sealer=Sealer(settings.server_secrets()),
                 settings=settings,
             )
     emit(created, as_json)

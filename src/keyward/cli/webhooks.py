@@ -33,7 +33,7 @@ def create(
         settings = state(ctx).settings
         with database.transaction() as uow:
             created = service.create_endpoint(
-                uow, actor, body, sealer=Sealer(settings.server_secret()), settings=settings
+                uow, actor, body, sealer=Sealer(settings.server_secrets()), settings=settings
             )
     emit(created, as_json)
 

@@ -13,7 +13,7 @@ from typing import Any
 from keyward.core.actors import Via
 from keyward.core.errors import KeywardError
 from keyward.core.openapi.rendering import Format, render
-from keyward.core.sealing import Sealer
+from keyward.core.sealing import SealBroken, Sealer, place
 from keyward.db.engine import Database
 from keyward.db.models import Connector, OutboxMessage
 from keyward.domains import access
@@ -83,18 +83,27 @@ def _envelope(
     }
 
 
+def _opened(settings: Settings, connector: Connector, column: str) -> str:
+    """A sealed secret of the connector, by the keyring as it is now (it may have rotated)."""
+    try:
+        return Sealer(settings.server_secrets()).open(
+            getattr(connector, column) or b"", place("connectors", connector.id, column)
+        )
+    except SealBroken as broken:
+        raise PermanentFailure(str(broken)) from None
+
+
 def _send(
     settings: Settings,
-    sealer: Sealer,
     message: OutboxMessage,
     connector: Connector,
     exported: Exported,
     now: datetime,
 ) -> str:
-    key = sealer.open(connector.sealed_key)
+    key = _opened(settings, connector, "sealed_key")
     if connector.kind == ConnectorKind.WEBHOOK:
         body = json.dumps(_envelope(message, connector, exported, key, now)).encode()
-        signing_secret = sealer.open(connector.sealed_signing_secret or b"")
+        signing_secret = _opened(settings, connector, "sealed_signing_secret")
         return post_webhook(
             connector.url,
             body,
@@ -138,9 +147,7 @@ def _destination_of(connector: Connector, settings: Settings) -> tuple[str, str]
     )
 
 
-def deliver_export(
-    database: Database, settings: Settings, sealer: Sealer, message: OutboxMessage
-) -> None:
+def deliver_export(database: Database, settings: Settings, message: OutboxMessage) -> None:
     """Deliver one `connector.export` message and log the attempt; raises when it failed."""
     started = database.clock.now()
     with database.transaction(write=False) as uow:
@@ -166,7 +173,7 @@ def deliver_export(
 
     try:
         exported = _export(database, settings, connector, api_version)
-        detail = _send(settings, sealer, message, connector, exported, started)
+        detail = _send(settings, message, connector, exported, started)
     except (PermanentFailure, DeliveryFailed, KeywardError) as failure:
         log(str(failure), "")
         raise

@@ -3,7 +3,7 @@ webhook endpoint. Each raises DeliveryFailed (retry later) or PermanentFailure (
 
 import json
 
-from keyward.core.sealing import SealBroken, Sealer
+from keyward.core.sealing import SealBroken, Sealer, place
 from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
 from keyward.domains import access
@@ -38,9 +38,7 @@ def webhook_body(message: OutboxMessage) -> bytes:
     ).encode()
 
 
-def deliver_webhook(
-    database: Database, settings: Settings, sealer: Sealer, message: OutboxMessage
-) -> None:
+def deliver_webhook(database: Database, settings: Settings, message: OutboxMessage) -> None:
     with database.transaction(write=False) as uow:
         endpoint = access.get(
             uow, access.WEBHOOKS, message.workspace_id, message.payload["endpoint_id"]
@@ -48,7 +46,10 @@ def deliver_webhook(
     if endpoint is None or not endpoint.active:
         return  # deleted or turned off since: nothing left to deliver
     try:
-        secret = sealer.open(endpoint.sealed_secret)
+        sealer = Sealer(settings.server_secrets())  # as it is now: it may have rotated
+        secret = sealer.open(
+            endpoint.sealed_secret, place("webhook_endpoints", endpoint.id, "sealed_secret")
+        )
     except SealBroken as broken:
         raise PermanentFailure(str(broken)) from None
     post_webhook(

@@ -16,7 +16,6 @@ from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 
-from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.db.models import OutboxMessage
 from keyward.domains.connectors.updates import EXPORT, LEGACY_SPEC_UPDATED
@@ -47,11 +46,10 @@ def _destination(message: OutboxMessage) -> str:
 
 
 def default_handlers(database: Database, settings: Settings) -> dict[str, Handler]:
-    sealer = Sealer(settings.server_secret())
     return {
-        EXPORT: partial(deliver_export, database, settings, sealer),
+        EXPORT: partial(deliver_export, database, settings),
         EMAIL: partial(deliver_email, settings),
-        WEBHOOK: partial(deliver_webhook, database, settings, sealer),
+        WEBHOOK: partial(deliver_webhook, database, settings),
         LEGACY_SPEC_UPDATED: partial(reannounce_spec_update, database),
     }
 

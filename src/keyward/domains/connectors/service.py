@@ -19,7 +19,7 @@ from keyward.core.actors import Actor
 from keyward.core.errors import Hidden, InvalidInput
 from keyward.core.ids import new_id, quote
 from keyward.core.openapi.rendering import Format
-from keyward.core.sealing import Sealer
+from keyward.core.sealing import Sealer, place
 from keyward.core.storage import InvalidStoragePath, storage_segments
 from keyward.core.verdicts import Verdict
 from keyward.db.engine import UnitOfWork
@@ -163,8 +163,8 @@ def create_connector(
         key_id, secret = verdict.key_id, body.key
     else:
         # Named after the connector: a second connector to the same place needs a key too.
-        place = urlsplit(body.url).hostname if body.url else destination
-        name = body.key_name or f"connector {connector_id} to {place}"
+        where = urlsplit(body.url).hostname if body.url else destination
+        name = body.key_name or f"connector {connector_id} to {where}"
         generated = acquisitions.create_key(
             uow, actor, acquisition.id, AcquisitionKeyCreate(name=name), settings
         )
@@ -186,8 +186,12 @@ def create_connector(
         openapi_version=body.version.value,
         format=body.format.value,
         key_id=key_id,
-        sealed_key=sealer.seal(secret),
-        sealed_signing_secret=sealer.seal(signing_secret) if signing_secret else None,
+        sealed_key=sealer.seal(secret, place("connectors", connector_id, "sealed_key")),
+        sealed_signing_secret=(
+            sealer.seal(signing_secret, place("connectors", connector_id, "sealed_signing_secret"))
+            if signing_secret
+            else None
+        ),
         sealed_options=None,
         created_by=actor.member_id,
         created_at=now,

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput
 from keyward.core.ids import new_id
-from keyward.core.sealing import Sealer
+from keyward.core.sealing import Sealer, place
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import WebhookEndpoint
 from keyward.domains import access, egress
@@ -80,13 +80,16 @@ def create_endpoint(
     )
     signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
     now = uow.clock.now()
+    endpoint_id = new_id("whk")
     endpoint = WebhookEndpoint(
-        id=new_id("whk"),
+        id=endpoint_id,
         workspace_id=actor.workspace_id,
         url=body.url,
         description=body.description,
         events=[event.value for event in body.events],
-        sealed_secret=sealer.seal(signing_secret),
+        sealed_secret=sealer.seal(
+            signing_secret, place("webhook_endpoints", endpoint_id, "sealed_secret")
+        ),
         active=True,
         created_by=actor.member_id,
         created_at=now,
