@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     max_spec_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest OpenAPI document accepted."
     )
+    spec_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest an OpenAPI document may take to check; longer is refused "
+        "(422 spec_too_costly), so a crafted document cannot hold a server's CPU.",
+    )
     gateway_url: str = Field(
         default="http://127.0.0.1:8080",
         description="Where acquirers reach the gateway; exported specs point there.",

@@ -327,3 +327,20 @@ def test_a_duplicated_security_key_is_refused_not_read_as_the_last_one(db: Datab
     [problem] = refused.value.details["problems"]
     assert (problem["code"], problem["pointer"]) == ("duplicate_key", "/paths/~1pets~1{petId}/get")
     assert _count(db, ApiVersion) == 1
+
+
+def test_a_spec_that_takes_longer_than_its_budget_to_check_is_refused_and_not_stored(
+    db: Database,
+) -> None:
+    set_up = make_workspace(db)
+    with pytest.raises(InvalidInput) as refused, db.transaction() as uow:
+        service.import_api(
+            uow, admin(db, set_up), _import(PETSTORE_30), Settings(spec_check_seconds=1e-9)
+        )
+    assert refused.value.code == "spec_too_costly"
+    assert refused.value.details == {"budget_seconds": 1e-9}
+    assert "KEYWARD_SPEC_CHECK_SECONDS" in refused.value.message
+    assert _count(db, Api) == _count(db, ApiVersion) == 0
+    with db.transaction() as uow:
+        imported = service.import_api(uow, admin(db, set_up), _import(PETSTORE_30), Settings())
+    assert imported.version.number == 1

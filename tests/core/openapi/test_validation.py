@@ -612,3 +612,47 @@ def test_checking_keeps_no_reference_to_the_document() -> None:
     del document
     gc.collect()
     assert alive() is None
+
+
+# What the fast paths must not let through
+
+
+def test_a_schema_pattern_python_cannot_compile_is_refused_at_the_pattern() -> None:
+    # jsonschema-rs reads the pattern as ECMA 262, where \p{L} is a letter; Python's re cannot
+    # compile it, so the gateway's stack could not use it either.
+    schemas = {"Name": {"type": "string", "pattern": r"\p{L}+"}, "Ok": {"pattern": "^[a-z]+$"}}
+    problems = problems_of(openapi3(components={"schemas": schemas}))
+    assert codes_at(problems) == [("spec_invalid", "/components/schemas/Name/pattern")]
+    assert "is not a 'regex'" in problems[0].message
+
+
+def test_a_list_that_must_hold_each_item_once_is_refused_with_a_repeated_item() -> None:
+    required = {"type": "object", "required": ["a", "b", "a"], "properties": {"a": STRING}}
+    problems = problems_of(openapi3(components={"schemas": {"Thing": required}}))
+    assert codes_at(problems) == [("spec_invalid", "/components/schemas/Thing/required")]
+    assert "non-unique" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "repeated"),
+    [(1, 1.0, True), (1, True, False), ({"a": 1}, {"a": 1.0}, True)],
+)
+def test_repeated_items_are_found_as_json_schema_compares_them(
+    first: Any, second: Any, repeated: bool
+) -> None:
+    # An operation's parameters must be unique; in JSON Schema 1 and 1.0 are the same number,
+    # and true is not 1.
+    parameters = [{"name": "q", "in": "query", "x-n": value} for value in (first, second)]
+    document = openapi3(paths={"/a": {"get": operation(parameters=parameters)}})
+    found = [p.pointer for p in problems_of(document) if "non-unique" in p.message]
+    assert found == (["/paths/~1a/get/parameters"] if repeated else [])
+
+
+def test_checking_past_its_budget_raises_and_the_next_check_has_its_own() -> None:
+    paths = {f"/items{n}": {"get": operation()} for n in range(200)}
+    loaded = LoadedDocument(openapi3(paths=paths), "json", "3.0")
+    with pytest.raises(validation.OverBudget) as late:
+        check(loaded, budget=1e-9)
+    assert late.value.budget == 1e-9
+    assert check(loaded, budget=60) == []
+    assert check(loaded) == []

@@ -34,14 +34,15 @@ def _nul_pointers(value: object, pointer: str = "") -> list[str]:
     return found
 
 
-def read_spec(raw: bytes, *, max_bytes: int) -> Spec:
-    """The spec `raw` holds, normalised to OpenAPI 3; `SpecError` lists every problem."""
+def read_spec(raw: bytes, *, max_bytes: int, budget: float | None = None) -> Spec:
+    """The spec `raw` holds, normalised to OpenAPI 3; `SpecError` lists every problem, and
+    `OverBudget` says checking it took longer than `budget` seconds."""
     loaded = load(raw, max_bytes=max_bytes)
     problems = [
         Problem(pointer, "contains a NUL character", "nul_character")
         for pointer in _nul_pointers(loaded.document)
     ]
-    problems += check(loaded)
+    problems += check(loaded, budget=budget)
     if problems:
         raise SpecError(tuple(problems))
     normalized = to_openapi3(loaded.document) if loaded.version == "2.0" else loaded.document

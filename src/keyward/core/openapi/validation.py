@@ -34,27 +34,46 @@ that refuses to retrieve anything. Its messages are located at the place in the 
 the faulty value is written, following `$ref`s, so a fault in a shared schema is reported once
 at the schema. A document too deep for it to walk is `document_too_deep`. In 2.0, `default:
 null` is accepted on a schema marked `x-nullable: true`, the extension 2.0 documents use for null.
+
+Checking costs what the document's size says. The schema pass runs first in jsonschema-rs,
+which only says whether the document is valid; only an invalid document is walked again by
+jsonschema, for messages and locations. The rule checks keep their registries of seen schemas
+in sets (the validator's lists made them quadratic). A `budget` bounds the whole check: past
+it, `check` raises `OverBudget`.
 """
 
+import json
+import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import jsonschema_rs
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend, validator_for
 from jsonschema_path import SchemaPath
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import (
     OpenAPIV2SpecValidator,
     OpenAPIV30SpecValidator,
     OpenAPIV31SpecValidator,
 )
+from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
 from openapi_spec_validator.validation.exceptions import (
     DuplicateOperationIDError,
     ExtraParametersError,
     ParameterDuplicateError,
     UnresolvableParameterError,
 )
-from openapi_spec_validator.validation.keywords import KeywordValidator, ValueValidator
+from openapi_spec_validator.validation.keywords import (
+    KeywordValidator,
+    OpenAPIV30SchemaValidator,
+    SchemaValidator,
+    ValueValidator,
+)
 from openapi_spec_validator.validation.validators import SpecValidator
 from referencing.exceptions import Unresolvable
 
@@ -107,8 +126,42 @@ _MAX_MESSAGE = 300
 _MAX_VALUE = 80
 
 
-def check(loaded: LoadedDocument) -> list[Problem]:
-    """Every problem of the document: our own checks, then the validator's (see module doc)."""
+class OverBudget(Exception):
+    """Checking a document took longer than its budget."""
+
+    def __init__(self, budget: float) -> None:
+        super().__init__(f"checking the document took longer than {budget:g} s")
+        self.budget = budget
+
+
+_DEADLINE: ContextVar[float] = ContextVar("keyward_check_deadline", default=math.inf)
+
+
+def _on_time() -> None:
+    if time.monotonic() > _DEADLINE.get():
+        raise _Late
+
+
+class _Late(BaseException):
+    """Raised inside the validators past the deadline: a BaseException, so that no `except
+    Exception` of theirs (or ours) takes it for a problem of the document."""
+
+
+def check(loaded: LoadedDocument, *, budget: float | None = None) -> list[Problem]:
+    """Every problem of the document: our own checks, then the validator's (see module doc).
+
+    With a `budget` in seconds, raises `OverBudget` when checking takes longer.
+    """
+    deadline = _DEADLINE.set(math.inf if budget is None else time.monotonic() + budget)
+    try:
+        return _check(loaded)
+    except _Late:
+        raise OverBudget(budget or 0.0) from None
+    finally:
+        _DEADLINE.reset(deadline)
+
+
+def _check(loaded: LoadedDocument) -> list[Problem]:
     document = loaded.document
     reference_problems = _reference_problems(document, loaded.version)
     problems = [
@@ -537,17 +590,150 @@ def _locating(keyword_class: type[KeywordValidator]) -> type[KeywordValidator]:
     below = ("default",) if issubclass(keyword_class, ValueValidator) else ()
 
     def __call__(self: KeywordValidator, *args: Any, **kwargs: Any) -> Iterator[ValidationError]:
+        _on_time()
         at = next((arg for arg in args if isinstance(arg, SchemaPath)), None)
         for error in keyword_class.__call__(self, *args, **kwargs):
             if at is not None and not hasattr(error, _LOCATION):
                 setattr(error, _LOCATION, (*at.parts, *below))
             yield error
 
-    return type(keyword_class.__name__, (keyword_class,), {"__call__": __call__})
+    members: dict[str, Any] = {"__call__": __call__}
+    if issubclass(keyword_class, SchemaValidator):
+
+        def __init__(self: SchemaValidator, *args: Any, **kwargs: Any) -> None:
+            keyword_class.__init__(self, *args, **kwargs)
+            self.visited_schema_ids = _Seen()
+            self.meta_checked_schema_ids = _Seen()
+
+        members["__init__"] = __init__
+    if issubclass(keyword_class, OpenAPIV30SchemaValidator):
+
+        def _validate_schema_meta(
+            self: SchemaValidator, schema: SchemaPath, schema_value: Any
+        ) -> ValidationError | None:
+            if _meta_valid(schema_value):
+                return None
+            return keyword_class._validate_schema_meta(self, schema, schema_value)
+
+        members["_validate_schema_meta"] = _validate_schema_meta
+    return type(keyword_class.__name__, (keyword_class,), members)
 
 
-def _local_only(validator_class: type[SpecValidator]) -> type[SpecValidator]:
-    """`validator_class` that never retrieves, locates its errors and keeps no results."""
+_META: Any = None
+
+
+def _meta_valid(schema: Any) -> bool:
+    """Whether a 2.0 or 3.0 Schema Object is surely valid against its meta-schema (draft 4 with
+    the `regex` format, as openapi-schema-validator checks it), asked of jsonschema-rs. Formats
+    are left to Python's `re`: a pattern it cannot compile sends the schema to the slow check,
+    which says why."""
+    global _META
+    if _META is None:
+        _META = jsonschema_rs.validator_for(OAS30Validator.META_SCHEMA, validate_formats=False)
+    return bool(_META.is_valid(schema)) and _patterns_compile(schema)
+
+
+def _patterns_compile(value: Any) -> bool:
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pattern = value.get("pattern")
+            if isinstance(pattern, str):
+                try:
+                    re.compile(pattern)
+                except re.error:
+                    return False
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
+
+
+class _Seen(list[int]):
+    """A registry of schema ids with constant-time membership. The validator keeps them in
+    lists and asks `in` for every schema, which made checking quadratic in the schemas; it
+    only appends and asks, so this keeps no list at all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids: set[int] = set()
+
+    def append(self, schema_id: int) -> None:
+        self._ids.add(schema_id)
+
+    def __contains__(self, schema_id: object) -> bool:
+        return schema_id in self._ids
+
+
+class _SchemaCheck:
+    """The document against the OpenAPI schema: jsonschema-rs says whether it is valid, and
+    only an invalid one is walked by jsonschema for located messages, within the deadline."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self._schema = dict(schema)
+        self._fast: Any = None
+        self._slow: Any = None
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self._fast is None:
+            self._fast = jsonschema_rs.validator_for(self._schema, validate_formats=False)
+            walking = validator_for(self._schema)
+            self._slow = extend(  # type: ignore[no-untyped-call]
+                walking,
+                {
+                    **{name: _timed(rule) for name, rule in walking.VALIDATORS.items()},
+                    "uniqueItems": _timed(_unique_items),
+                },
+            )(self._schema)
+        if self._fast.is_valid(instance):
+            return
+        yield from self._slow.iter_errors(instance)
+
+
+Rule = Callable[[Any, Any, Any, Any], Iterator[ValidationError] | None]
+
+
+def _timed(rule: Rule) -> Rule:
+    def timed(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        _on_time()
+        return rule(validator, value, instance, schema)
+
+    return timed
+
+
+def _unique_items(
+    validator: Any, unique: Any, instance: Any, schema: Any
+) -> Iterator[ValidationError]:
+    """jsonschema's `uniqueItems` in linear time: it compares unsortable items (objects, such
+    as an operation's parameters) pairwise. Items are compared by their canonical JSON, in
+    which 1 and 1.0 are equal and true and 1 are not, as JSON Schema says."""
+    if not (unique and validator.is_type(instance, "array")):
+        return
+    seen: set[str] = set()
+    for item in instance:
+        canonical = json.dumps(_canonical(item), sort_keys=True)
+        if canonical in seen:
+            yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(canonical)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def _local_only(
+    validator_class: type[SpecValidator], schema: Mapping[str, Any]
+) -> type[SpecValidator]:
+    """`validator_class` that never retrieves, locates its errors, keeps no results and checks
+    against `schema` as `_SchemaCheck` does."""
 
     def iter_errors(self: SpecValidator) -> Iterator[ValidationError]:
         # The base class memoises this method in an unbounded lru_cache keyed by the validator,
@@ -559,6 +745,7 @@ def _local_only(validator_class: type[SpecValidator]) -> type[SpecValidator]:
         validator_class.__name__,
         (validator_class,),
         {
+            "schema_validator": _SchemaCheck(schema),
             "resolver_handlers": _NoRetrieval(),
             "keyword_validators": {
                 name: _locating(keyword_class)
@@ -570,9 +757,9 @@ def _local_only(validator_class: type[SpecValidator]) -> type[SpecValidator]:
 
 
 _VALIDATORS: dict[Version, type[SpecValidator]] = {
-    "2.0": _local_only(OpenAPIV2SpecValidator),
-    "3.0": _local_only(OpenAPIV30SpecValidator),
-    "3.1": _local_only(OpenAPIV31SpecValidator),
+    "2.0": _local_only(OpenAPIV2SpecValidator, schema_v2),
+    "3.0": _local_only(OpenAPIV30SpecValidator, schema_v30),
+    "3.1": _local_only(OpenAPIV31SpecValidator, schema_v31),
 }
 # Ours report these with a location and a clearer message.
 _REPLACED = (DuplicateOperationIDError, UnresolvableParameterError)

@@ -31,6 +31,7 @@ from keyward.core.openapi.security import (
     policy_problems,
     rebind,
 )
+from keyward.core.openapi.validation import OverBudget
 from keyward.core.ownership import Resource, holds, sees
 from keyward.core.routing import (
     compile_routes,
@@ -186,7 +187,15 @@ def document_of(uow: UnitOfWork, api: Api, number: int) -> Document:
 def _read(spec_text: str, settings: Settings) -> Spec:
     raw = spec_text.encode("utf-8", "surrogatepass")
     try:
-        return read_spec(raw, max_bytes=settings.max_spec_bytes)
+        return read_spec(raw, max_bytes=settings.max_spec_bytes, budget=settings.spec_check_seconds)
+    except OverBudget:
+        raise InvalidInput(
+            f"Checking the spec took longer than the budget of {settings.spec_check_seconds:g} s "
+            "(KEYWARD_SPEC_CHECK_SECONDS); nothing was stored. Split the API into smaller "
+            "ones, or ask the operator for a larger budget.",
+            code="spec_too_costly",
+            details={"budget_seconds": settings.spec_check_seconds},
+        ) from None
     except SpecError as error:
         problems = [
             {"pointer": p.pointer, "message": p.message, "code": p.code} for p in error.problems
