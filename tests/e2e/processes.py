@@ -77,6 +77,7 @@ class Server:
     url: str
     gateway_url: str
     log: Path
+    pid: int
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -103,7 +104,9 @@ def serve(
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}", log)
+    server = Server(
+        f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}", log, process.pid
+    )
 
     def healthy() -> bool:
         return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200

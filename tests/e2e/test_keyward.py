@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -333,3 +334,37 @@ def _listens(pid: int, port: int) -> bool:
         if fields[1] == listening and fields[3] == "0A" and fields[9] in inodes:
             return True
     return False
+
+
+def test_serve_runs_the_gateway_in_a_process_of_its_own(fresh_url: str, tmp_path: Path) -> None:
+    """Whatever holds the API's interpreter (a big import, a stopped process) holds nothing
+    of the gateway's; and the gateway does not outlive `keyward serve`."""
+    _init(fresh_url)
+    gateway_port = free_port()
+    with serve(fresh_url, tmp_path, gateway_port=gateway_port) as server:
+        assert not _listens(server.pid, gateway_port)
+        [gateway] = [pid for pid in _children(server.pid) if _listens(pid, gateway_port)]
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            answer = httpx.get(f"{server.gateway_url}/nothing", timeout=10)
+            assert answer.status_code == 404
+            assert answer.json()["error"]["code"] == "api_not_found"
+            with pytest.raises(httpx.TimeoutException):
+                httpx.get(f"{server.url}/healthz", timeout=1)
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(gateway):
+            time.sleep(0.1)
+        assert not _alive(gateway), "the gateway outlives keyward serve"
+
+
+def test_serve_stops_saying_why_when_the_gateway_cannot_listen(fresh_url: str) -> None:
+    _init(fresh_url)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refused = cli(fresh_url, "serve", "--port", str(free_port()), "--gateway-port", str(port))
+    assert refused.code == 1
+    assert refused.stderr.startswith("error [gateway_not_started]: the gateway cannot listen on ")
+    assert f":{port}: Address already in use." in refused.stderr

@@ -12,6 +12,7 @@ import typer
 
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.cli.demo import Demo, seed_demo
+from keyward.core.errors import Unavailable
 from keyward.db.engine import Database
 from keyward.db.migrate import upgrade
 from keyward.domains.workspaces.schemas import WorkspaceCreate
@@ -147,7 +148,7 @@ def serve(
     gateway_host = settings.gateway_host or host or settings.host
     gateway_port = gateway_port or settings.gateway_port
     # The servers load only for the command that runs them; every other command starts faster.
-    from keyward.gateway.runner import Gateway, GatewayThread, access_logging, run_gateway
+    from keyward.gateway.runner import GatewayProcess, run_gateway
 
     if part is Part.GATEWAY:
         database.dispose()  # each gateway process opens its own
@@ -164,29 +165,32 @@ def serve(
     )
     runtime = Runtime(settings, database, verifier)
     worker = gateway = None
-    with access_logging(settings.gateway_access_log and part is Part.ALL):
-        if part is Part.ALL:
-            worker = Worker(database, settings)
-            worker.start()
-            gateway = GatewayThread(Gateway(settings, database), gateway_host, gateway_port)
-            gateway.start()
-        try:
-            config = uvicorn.Config(
-                create_app(runtime),
-                host=host or settings.host,
-                port=port or settings.port,
-                log_level=log_level,
-                server_header=False,
-                http=BoundedHeadProtocol,
-            )
-            for name in ("uvicorn.access", "uvicorn.error"):
-                logging.getLogger(name).addFilter(MASKS)
-            uvicorn.Server(config).run()
-        finally:
-            if gateway is not None:
-                gateway.stop()
-            if worker is not None:
-                worker.stop()
+    if part is Part.ALL:
+        gateway = GatewayProcess(settings, gateway_host, gateway_port)
+        with reporting(False):
+            try:
+                gateway.wait_started(timeout=120)
+            except RuntimeError as error:
+                raise Unavailable(f"{error}.", code="gateway_not_started") from None
+        worker = Worker(database, settings)
+        worker.start()
+    try:
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=log_level,
+            server_header=False,
+            http=BoundedHeadProtocol,
+        )
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logging.getLogger(name).addFilter(MASKS)
+        uvicorn.Server(config).run()
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        if worker is not None:
+            worker.stop()
 
 
 @workspaces_app.command("create")

@@ -9,6 +9,7 @@ import gc
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import queue
 import signal
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from typing import Final
 
 import uvloop
@@ -23,7 +25,7 @@ import uvloop
 from keyward.db.engine import Database
 from keyward.db.feed import Change
 from keyward.domains.egress import upstream_policy
-from keyward.gateway.catalog import affects_catalog, load_catalog
+from keyward.gateway.catalog import load_catalog, updated_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.http import COMPILED, GatewayServer, Limits, new_event_loop
 from keyward.logs import MASKS, configure_logging
@@ -87,9 +89,12 @@ class Gateway:
         self.reload(list(changes))
 
     def reload(self, changes: list[Change] | None) -> None:
-        """Rebuild the catalog after changes to APIs or offerings (None: changes may be missed)."""
-        if changes is None or affects_catalog(changes):
+        """Update the catalog for changes to APIs or offerings; rebuild it whole when changes
+        may have been missed (None)."""
+        if changes is None:
             self.enforcer.catalog = load_catalog(self._database)
+        else:
+            self.enforcer.catalog = updated_catalog(self._database, self.enforcer.catalog, changes)
 
     def _flush_later(self) -> None:
         loop = asyncio.get_running_loop()
@@ -220,11 +225,14 @@ def access_logging(enabled: bool) -> Iterator[None]:
         access_log.setLevel(level)
 
 
-def run_gateway(settings: Settings, host: str, port: int) -> None:
+def run_gateway(
+    settings: Settings, host: str, port: int, started: "Connection | None" = None
+) -> None:
     """Serve until SIGINT or SIGTERM, in `settings.gateway_workers` processes sharing the port.
 
     Each worker is a whole gateway on uvloop with its own connections, cache and feed
     follower, as separate gateway processes are; the kernel spreads connections among them.
+    `started`, if given, is told None once the first one listens, or why it could not.
     """
     workers = [
         multiprocessing.get_context("spawn").Process(
@@ -235,7 +243,7 @@ def run_gateway(settings: Settings, host: str, port: int) -> None:
     for worker in workers:
         worker.start()
     try:
-        _serve(settings, host, port, bool(workers))
+        _serve(settings, host, port, bool(workers), started)
     finally:
         for worker in workers:
             worker.terminate()
@@ -243,13 +251,64 @@ def run_gateway(settings: Settings, host: str, port: int) -> None:
             worker.join(10)
 
 
-def _serve(settings: Settings, host: str, port: int, reuse_port: bool) -> None:
+class GatewayProcess:
+    """`run_gateway` in a process of its own, as `keyward serve` runs it beside the API: an
+    import, a spec check or anything else the API does never holds the gateway's interpreter.
+    The process stops with its parent, however the parent ends."""
+
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._started, told = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=run_gateway, args=(settings, host, port, told), name="keyward-gateway"
+        )
+        self._process.start()
+        told.close()
+
+    def wait_started(self, timeout: float) -> None:
+        """Return once the gateway listens; RuntimeError saying why if it cannot."""
+        try:
+            if not self._started.poll(timeout):
+                raise RuntimeError(f"the gateway did not start within {timeout:g} s")
+            failure = self._started.recv()
+        except EOFError:
+            failure = f"the gateway process ended (exit code {self._process.exitcode})"
+        if failure is not None:
+            self.stop()
+            raise RuntimeError(failure)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        self._started.close()
+
+
+def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    started: "Connection | None" = None,
+) -> None:
     configure_logging(settings.log_level)  # a spawned worker starts a new interpreter
 
     async def main() -> None:
         database = Database.connect(settings.database_url)
         gateway = Gateway(settings, database)
-        await gateway.start(host, port, reuse_port=reuse_port)
+        try:
+            await gateway.start(host, port, reuse_port=reuse_port)
+        except OSError as error:
+            if started is None:
+                raise
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            started.send(f"the gateway cannot listen on {host}:{port}: {reason}")
+            database.dispose()
+            return
+        if started is not None:
+            started.send(None)
         # What the process has loaded by now (modules, the catalog, the warmed cache) lives as
         # long as it does: out of the collector's sight, a full collection no longer walks it,
         # which took tens of milliseconds and stalled every request meanwhile.
