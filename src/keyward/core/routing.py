@@ -18,7 +18,7 @@ request can satisfy through a gateway are left out (see `compile_routes`).
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import ItemsView, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 from urllib.parse import unquote
@@ -508,6 +508,10 @@ class Mounts(Generic[T]):
                 )
         self._mounts = dict(mounts)
         self._depth = max((mount.count("/") + 1 for mount in self._mounts if mount), default=0)
+
+    def items(self) -> ItemsView[str, T]:
+        """Every mount path with what is mounted there."""
+        return self._mounts.items()
 
     def resolve(self, path: str) -> tuple[T, str] | None:
         """The value mounted at the longest mount that is a whole-segment prefix of `path`

@@ -1,20 +1,23 @@
 """What the gateway serves: every API by mount path with its compiled routes, and every offering.
 
-The catalog is read from storage in one go and replaced as a whole when the change feed reports
-a change to an API or an offering, so a request always sees one consistent catalog. Building it
-compiles each API's current spec (the route trie and each operation's security); requests only
-read it.
+The catalog is read from storage in one go when the gateway starts (or may have missed changes);
+after that, a change the feed reports to an API or an offering reads and compiles only that
+one (its route trie and each operation's security) into a new catalog that replaces the old as
+a whole, so a request always sees one consistent catalog and one API's import costs the
+gateway that API, not every spec of every workspace. Requests only read it.
 """
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from keyward.core.openapi import Document
 from keyward.core.openapi.export import OperationFilter
 from keyward.core.openapi.security import KeyRole, Location
 from keyward.core.routing import Mounts, RouteTable, compile_routes
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
+from keyward.db.models import Api, Offering
 from keyward.domains.apis.service import stored_locations
 from keyward.domains.offerings.service import limits, operation_filter
 from keyward.gateway import store
@@ -69,46 +72,66 @@ def load_catalog(database: Database) -> Catalog:
     with database.transaction(write=False) as uow:
         apis = store.apis(uow.session)
         offerings = store.offerings(uow.session)
-    mounted: dict[str, GatewayApi] = {}
-    for api, document in apis:
-        locations = stored_locations(api)
-        upstream, upstream_path = upstream_of(api.upstream_url)
-        mounted[api.mount_path] = GatewayApi(
-            id=api.id,
-            workspace_id=api.workspace_id,
-            name=api.name,
-            upstream=upstream,
-            upstream_path=upstream_path,
-            base_path=api.base_path.encode(),
-            routes=compile_routes(document, locations, api.base_path),
-            header_names={
-                location.name.lower(): location.name
-                for location in locations
-                if location.location is Location.HEADER
-            },
-            key_query_names=frozenset(
-                location.name
-                for location in locations
-                if location.location is Location.QUERY and location.role is not KeyRole.PASSTHROUGH
-            ),
-            allowed_origins=frozenset(origin.encode() for origin in api.allowed_origins or ()),
-        )
     return Catalog(
-        Mounts(mounted),
-        {
-            offering.id: GatewayOffering(
-                offering.id,
-                offering.api_id,
-                operation_filter(offering),
-                tuple(
-                    Limit(limit.scope.value, limit.requests, limit.per.total_seconds())
-                    for limit in limits(offering)
-                ),
-            )
-            for offering in offerings
-        },
+        Mounts({api.mount_path: _compiled(api, document) for api, document in apis}),
+        {offering.id: _offered(offering) for offering in offerings},
     )
 
 
-def affects_catalog(changes: Iterable[Change]) -> bool:
-    return any(change.entity in (Entity.API, Entity.OFFERING) for change in changes)
+def updated_catalog(database: Database, catalog: Catalog, changes: Sequence[Change]) -> Catalog:
+    """`catalog` with the APIs and offerings `changes` name read again from storage: changed
+    ones replaced, deleted ones (and a deleted API's offerings) gone, new ones added."""
+    api_ids = {change.entity_id for change in changes if change.entity is Entity.API}
+    offering_ids = {change.entity_id for change in changes if change.entity is Entity.OFFERING}
+    if not api_ids and not offering_ids:
+        return catalog
+    with database.transaction(write=False) as uow:
+        apis = store.apis(uow.session, api_ids) if api_ids else []
+        offerings = store.offerings(uow.session, offering_ids) if offering_ids else []
+    mounted = {mount: api for mount, api in catalog.mounts.items() if api.id not in api_ids}
+    mounted.update((api.mount_path, _compiled(api, document)) for api, document in apis)
+    deleted_apis = api_ids - {api.id for api, _ in apis}
+    offered = {
+        offering_id: offering
+        for offering_id, offering in catalog.offerings.items()
+        if offering_id not in offering_ids and offering.api_id not in deleted_apis
+    }
+    offered.update((offering.id, _offered(offering)) for offering in offerings)
+    return Catalog(Mounts(mounted), offered)
+
+
+def _compiled(api: Api, document: Document) -> GatewayApi:
+    locations = stored_locations(api)
+    upstream, upstream_path = upstream_of(api.upstream_url)
+    return GatewayApi(
+        id=api.id,
+        workspace_id=api.workspace_id,
+        name=api.name,
+        upstream=upstream,
+        upstream_path=upstream_path,
+        base_path=api.base_path.encode(),
+        routes=compile_routes(document, locations, api.base_path),
+        header_names={
+            location.name.lower(): location.name
+            for location in locations
+            if location.location is Location.HEADER
+        },
+        key_query_names=frozenset(
+            location.name
+            for location in locations
+            if location.location is Location.QUERY and location.role is not KeyRole.PASSTHROUGH
+        ),
+        allowed_origins=frozenset(origin.encode() for origin in api.allowed_origins or ()),
+    )
+
+
+def _offered(offering: Offering) -> GatewayOffering:
+    return GatewayOffering(
+        offering.id,
+        offering.api_id,
+        operation_filter(offering),
+        tuple(
+            Limit(limit.scope.value, limit.requests, limit.per.total_seconds())
+            for limit in limits(offering)
+        ),
+    )
