@@ -344,3 +344,18 @@ def test_a_spec_that_takes_longer_than_its_budget_to_check_is_refused_and_not_st
     with db.transaction() as uow:
         imported = service.import_api(uow, admin(db, set_up), _import(PETSTORE_30), Settings())
     assert imported.version.number == 1
+
+
+def test_nul_characters_are_refused_at_each_place_in_document_order(db: Database) -> None:
+    set_up = make_workspace(db)
+    spec = PETSTORE_30.replace(
+        "      operationId: showPet\n", '      operationId: "show\\0Pet"\n'
+    ).replace('        "201": {description: created}', '        "201": {"desc\\0": created}')
+    with pytest.raises(InvalidInput) as refused, db.transaction() as uow:
+        service.import_api(uow, admin(db, set_up), _import(spec), Settings())
+    nul = [p["pointer"] for p in refused.value.details["problems"] if p["code"] == "nul_character"]
+    assert nul == [
+        "/paths/~1pets/post/responses/201/desc\x00",
+        "/paths/~1pets~1{petId}/get/operationId",
+    ]
+    assert _count(db, Api) == 0

@@ -656,3 +656,15 @@ def test_checking_past_its_budget_raises_and_the_next_check_has_its_own() -> Non
     assert late.value.budget == 1e-9
     assert check(loaded, budget=60) == []
     assert check(loaded) == []
+
+
+def test_an_operation_id_written_as_an_object_does_not_hide_later_problems() -> None:
+    twice = [{"name": "q", "in": "query", "schema": STRING, "description": d} for d in "xy"]
+    paths = {
+        "/a": {"get": operation(operationId={"not": "a string"})},
+        "/b": {"get": operation(operationId={"not": "a string"})},
+        "/c": {"get": operation(parameters=twice)},
+    }
+    found = codes_at(problems_of(openapi3(paths=paths)))
+    assert ("spec_invalid", "/paths/~1a/get/operationId") in found
+    assert ("parameter_duplicate", "/paths/~1c/get/parameters") in found

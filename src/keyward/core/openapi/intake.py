@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from keyward.core.openapi import Document
-from keyward.core.openapi.documents import pointer_to
+from keyward.core.openapi.documents import Location, pointer_to
 from keyward.core.openapi.loading import load
 from keyward.core.openapi.problems import Problem, SpecError
 from keyward.core.openapi.swagger2 import to_openapi3
@@ -17,21 +17,24 @@ class Spec:
     normalized: Document
 
 
-def _nul_pointers(value: object, pointer: str = "") -> list[str]:
+def _nul_pointers(document: object) -> list[str]:
     """Where the document holds a NUL character: storage cannot keep one in JSON text."""
-    if isinstance(value, str):
-        return [pointer] if "\x00" in value else []
-    found = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = pointer + pointer_to([key])
-            if "\x00" in str(key):
-                found.append(here)
-            found += _nul_pointers(item, here)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _nul_pointers(item, f"{pointer}/{index}")
-    return found
+    found: list[Location] = []
+    pending: list[tuple[object, Location]] = [(document, ())]
+    while pending:
+        value, path = pending.pop()
+        if path and "\x00" in str(path[-1]):  # a key
+            found.append(path)
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append(path)
+        elif isinstance(value, dict):
+            pending.extend((item, (*path, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend(
+                (item, (*path, index)) for index, item in reversed(list(enumerate(value)))
+            )
+    return [pointer_to(path) for path in found]
 
 
 def read_spec(raw: bytes, *, max_bytes: int, budget: float | None = None) -> Spec:

@@ -71,6 +71,7 @@ from openapi_spec_validator.validation.exceptions import (
 from openapi_spec_validator.validation.keywords import (
     KeywordValidator,
     OpenAPIV30SchemaValidator,
+    OperationValidator,
     SchemaValidator,
     ValueValidator,
 )
@@ -598,12 +599,13 @@ def _locating(keyword_class: type[KeywordValidator]) -> type[KeywordValidator]:
             yield error
 
     members: dict[str, Any] = {"__call__": __call__}
-    if issubclass(keyword_class, SchemaValidator):
+    if issubclass(keyword_class, (SchemaValidator, OperationValidator)):
 
-        def __init__(self: SchemaValidator, *args: Any, **kwargs: Any) -> None:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             keyword_class.__init__(self, *args, **kwargs)
-            self.visited_schema_ids = _Seen()
-            self.meta_checked_schema_ids = _Seen()
+            for name in _REGISTRIES:
+                if isinstance(getattr(self, name, None), list):
+                    setattr(self, name, _Seen())
 
         members["__init__"] = __init__
     if issubclass(keyword_class, OpenAPIV30SchemaValidator):
@@ -650,20 +652,31 @@ def _patterns_compile(value: Any) -> bool:
     return True
 
 
-class _Seen(list[int]):
-    """A registry of schema ids with constant-time membership. The validator keeps them in
-    lists and asks `in` for every schema, which made checking quadratic in the schemas; it
-    only appends and asks, so this keeps no list at all."""
+# The validator's registries of what it has seen: schema ids, operation ids.
+_REGISTRIES = ("visited_schema_ids", "meta_checked_schema_ids", "operation_ids_registry")
+
+
+class _Seen(list[Any]):
+    """A registry with constant-time membership. The validator keeps its registries in lists
+    and asks `in` for every schema and operation, which made checking quadratic; it only
+    appends and asks, so this keeps only what cannot be hashed (an operationId written as an
+    object, in a document found invalid already) in the list."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._ids: set[int] = set()
+        self._seen: set[Any] = set()
 
-    def append(self, schema_id: int) -> None:
-        self._ids.add(schema_id)
+    def append(self, item: Any) -> None:
+        try:
+            self._seen.add(item)
+        except TypeError:
+            super().append(item)
 
-    def __contains__(self, schema_id: object) -> bool:
-        return schema_id in self._ids
+    def __contains__(self, item: object) -> bool:
+        try:
+            return item in self._seen
+        except TypeError:
+            return super().__contains__(item)
 
 
 class _SchemaCheck:

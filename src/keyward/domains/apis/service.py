@@ -285,6 +285,7 @@ def _new_version(
     original: bytes,
     changes: dict[str, list[str]],
     public: list[str],
+    operation_count: int,
 ) -> ApiVersion:
     version = ApiVersion(
         id=new_id("ver"),
@@ -295,7 +296,7 @@ def _new_version(
         media_type=spec.media_type,
         original=original,
         normalized=spec.normalized,
-        operation_count=len(operations(spec.normalized)),
+        operation_count=operation_count,
         changes=changes,
         public_operations=public,
         created_by=actor.member_id,
@@ -345,6 +346,7 @@ def import_api(uow: UnitOfWork, actor: Actor, body: ApiImport, settings: Setting
         body.spec.encode("utf-8", "surrogatepass"),
         {"added": added, "removed": [], "changed": []},
         public_operations(routes),
+        len(added),
     )
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
     audit.record(
@@ -406,6 +408,7 @@ def add_version(
             "weakened": weakened,
         },
         public_operations(routes),
+        len(operations(spec.normalized)),
     )
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
     announce_version(uow, api.workspace_id, api.id, version.number, version.changes)
