@@ -13,9 +13,9 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Final
+from typing import Final, final
 
 from keyward.core.errors import error_body
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
@@ -114,7 +114,7 @@ def _refusal(
     return _reply(401, code, _challenges(api, route), log)
 
 
-class _Wait:
+class Wait:
     """What a decision waits for before it can go on: a key read from storage (`secret`), or
     the limiter counting a request (`limits`)."""
 
@@ -136,17 +136,230 @@ class _Wait:
         self.acquisition_id = acquisition_id
 
 
-# Verdicts read from storage during one decision, by secret: none yet.
-_NONE_READ: Final[dict[str, Verdict]] = {}
+@final
+class Rules:
+    """What the operator set about requests before any key is looked at."""
+
+    __slots__ = ("cors_preflight", "encoded_separators")
+
+    def __init__(self, *, cors_preflight: bool = True, encoded_separators: bool = False) -> None:
+        self.cors_preflight = cors_preflight
+        self.encoded_separators = encoded_separators
+
+
+VerdictOf = Callable[[str, str], Verdict | None]
+"""The verdict on a secret in a workspace as far as it is known without waiting, else None."""
+CountOf = Callable[[tuple[Limit, ...], str, str], LimitOutcome | None]
+"""Counts a request against limits (by key id and acquisition id) when that needs no waiting,
+else None."""
+
+
+def decide(
+    request: Request, catalog: Catalog, rules: Rules, verdict_of: VerdictOf, count: CountOf
+) -> Decision | Wait:
+    """The gateway's decision on `request`, from the request, the catalog, the rules and what
+    `verdict_of` and `count` answer, and nothing else: a reply, a forward (without a tunnel
+    guard, which the caller adds), or what the decision must wait for first."""
+    raw_path = request.path
+    if not rules.encoded_separators and _has_encoded_separator(raw_path):
+        # An upstream that decodes and normalises the path would read another resource.
+        return _reply(400, "encoded_separator")
+    path = raw_path.decode("latin-1")
+    resolved = catalog.mounts.resolve(path)
+    if resolved is None:
+        return _reply(404, "api_not_found")
+    api, rest = resolved
+    query = request.query
+    log = {
+        "api_id": api.id,
+        "target": redacted(request.path, query, api.key_query_names) if query else path,
+    }
+    method = request.method
+    preflight = rules.cors_preflight and method == "OPTIONS" and _is_preflight(request)
+    if preflight:
+        if request.upgrade is not None or request.has_body:
+            return _reply(400, "preflight_with_body", log=log)
+        # Forwarded only for an operation of the spec, with nothing keyward keeps to itself.
+        method = _header(request, b"access-control-request-method").decode("latin-1")
+    route = api.routes.match(method, rest)
+    if isinstance(route, RouteMiss):
+        if route.status == 405:
+            allow = (b"allow", ", ".join(route.allow).encode())
+            return _reply(405, "method_not_allowed", [allow], log)
+        return _reply(404, "route_not_found", log=log)
+    if preflight:
+        return _forward(api, rest, request, route, None, log, [])
+    if request.upgrade is not None and request.upgrade.lower() != _WEBSOCKET:
+        return _reply(400, "upgrade_not_supported", log=log)
+    security = route.security
+    presented = Presented(request.headers, query)
+    try:
+        if len(security.keys) > 1:
+            secrets = [
+                secret
+                for credential in security.keys
+                if (secret := presented.value(credential)) is not None
+            ]
+            if len(set(secrets)) < len(secrets):
+                return _reply(400, "key_in_two_places", log=log)
+        held = _authorize(catalog, api, route, request, presented, log, verdict_of)
+    except AmbiguousCredential:
+        return _reply(400, "credential_ambiguous", log=log)
+    if isinstance(held, (Reply, Wait)):
+        return held
+    extra: list[tuple[bytes, bytes]] = []
+    if held is not None and held.acquisition is not None:
+        terms = held.acquisition
+        offering = catalog.offerings.get(terms.offering_id)
+        if offering is not None and offering.limits:
+            key_id = held.key_id or ""
+            outcome = count(offering.limits, key_id, terms.acquisition_id)
+            if outcome is None:
+                return Wait(
+                    limits=offering.limits, key_id=key_id, acquisition_id=terms.acquisition_id
+                )
+            if not outcome.allowed:
+                return _reply(429, "rate_limited", headers(outcome), log)
+            extra = headers(outcome)
+    return _forward(api, rest, request, route, held, log, extra)
+
+
+def _authorize(
+    catalog: Catalog,
+    api: GatewayApi,
+    route: Route,
+    request: Request,
+    presented: Presented,
+    log: dict[str, str],
+    verdict_of: VerdictOf,
+) -> Verdict | Reply | Wait | None:
+    """The verdict of the first alternative that holds (None when it holds without a key), the
+    refusal when none does, or the key to read first."""
+    security = route.security
+    if not security.alternatives and security.anonymous:
+        return None
+    unavailable = False
+    forbidden: str | None = None
+    unauthenticated: str | None = None
+    presented_any = False
+    workspace_id = api.workspace_id
+    for alternative in security.alternatives:
+        values: list[tuple[Credential, str]] = []
+        for credential in alternative:
+            value = presented.value(credential)
+            if value is None:
+                break
+            values.append((credential, value))
+        if len(values) < len(alternative):
+            if any(c.role is not _PASSTHROUGH for c, _ in values):
+                presented_any = True
+            continue
+        presented_any = True
+        verdicts: list[Verdict] = []
+        failed = False
+        for credential, secret in values:
+            if credential.role is not _KEY:
+                continue
+            verdict = verdict_of(secret, workspace_id)
+            if verdict is None:
+                return Wait(secret=secret, workspace_id=workspace_id)
+            code = verdict.code
+            if code is not _VALID:
+                if code is _UNAVAILABLE:
+                    unavailable = failed = True
+                    break
+                if code in _UNAUTHENTICATED:
+                    unauthenticated = code.value
+                    failed = True
+                    break
+            # The key is known from here on: its use is logged and counted, whatever the answer.
+            log["key_id"] = verdict.key_id or ""
+            log["workspace_id"] = workspace_id
+            refusal = _entitlement(catalog, api, route, verdict)
+            if refusal is not None:
+                forbidden = refusal
+                failed = True
+                break
+            verdicts.append(verdict)
+        if failed:
+            continue
+        if any(c.location is _COOKIE and c.role is _KEY for c, _ in values) and _cross_site(
+            request, api
+        ):
+            forbidden = "cross_site_request"
+            continue
+        if len(verdicts) > 1 and len({v.acquisition_id for v in verdicts}) > 1:
+            forbidden = "keys_of_different_acquisitions"
+            continue
+        claimed = [v for c, v in values if c.role is _ACQUISITION_ID]
+        if claimed:
+            acquisitions = {v.acquisition_id for v in verdicts}
+            if not verdicts or any(v not in acquisitions for v in claimed):
+                unauthenticated = "acquisition_id_mismatch"
+                continue
+        return verdicts[0] if verdicts else None
+    if security.anonymous and not presented_any:
+        return None
+    return _refusal(api, route, log, unavailable, forbidden, unauthenticated)
+
+
+def _entitlement(catalog: Catalog, api: GatewayApi, route: Route, verdict: Verdict) -> str | None:
+    """Why a key that is good in itself may not call this operation, or None."""
+    if verdict.code is not _VALID:
+        return verdict.code.value  # acquisition_expired, insufficient_rights
+    terms = verdict.acquisition
+    if terms is None:
+        return KeyCode.INSUFFICIENT_RIGHTS.value  # an account key calls the management API
+    if terms.api_id != api.id:
+        return "wrong_api"
+    offering = catalog.offerings.get(terms.offering_id)
+    if offering is None or not offering.operations.offers(route.operation_id, route.tags):
+        return "operation_not_in_offering"
+    return None
+
+
+def _forward(
+    api: GatewayApi,
+    rest: str,
+    request: Request,
+    route: Route,
+    verdict: Verdict | None,
+    log: dict[str, str],
+    response_headers: list[tuple[bytes, bytes]],
+) -> Forward:
+    """Forward `request` without any keyward credential of the API's policy (whatever the
+    operation checks)."""
+    security = route.security
+    forwarded, query = stripped(
+        request.headers,
+        request.query,
+        security.verified_headers,
+        security.verified_queries,
+        security.verified_cookies,
+    )
+    if verdict is not None and verdict.acquisition is not None:
+        terms = verdict.acquisition
+        forwarded.append((b"x-keyward-key-id", (verdict.key_id or "").encode()))
+        forwarded.append((b"x-keyward-acquisition-id", terms.acquisition_id.encode()))
+        forwarded.append((b"x-keyward-organization-id", terms.organization_id.encode()))
+    # `rest` is the end of the path, decoded byte for byte: its bytes end the raw path.
+    raw_path = request.path
+    path = raw_path[len(raw_path) - len(rest) + len(api.base_path) :]
+    target = api.upstream_path + (path or b"/")
+    if query:
+        target += b"?" + query
+    return Forward(api.upstream, target, forwarded, log, response_headers)
 
 
 class Enforcer:
-    """The gateway's handler: every request is answered here or forwarded upstream.
+    """The gateway's handler: every request is answered here or forwarded upstream, as
+    `decide` says.
 
-    A decision is made by one synchronous pass over the request. Most need no waiting (every key
-    cached, or refused without storage, and limits counted in this process): `immediately`
-    returns them at once. A pass that needs a key read from storage, or the shared limiter,
-    says so; awaiting the handler does that and passes again with what it got, until decided.
+    Most decisions need no waiting (every key cached, or refused without storage, and limits
+    counted in this process): `immediately` returns them at once. A decision that needs a key
+    read from storage, or the shared limiter, says so; awaiting the handler does that and
+    decides again with what it got, until decided. A forwarded upgrade carries a guard that
+    decides again, uncounted, for as long as the tunnel is open.
     """
 
     def __init__(
@@ -158,253 +371,63 @@ class Enforcer:
         encoded_separators: bool = False,
     ) -> None:
         self.catalog: Catalog = EMPTY
-        self._verifier = verifier
+        self._peek: VerdictOf = verifier.peek
+        self._verify = verifier.verify
+        self._count_now: CountOf = limiter.hit_now
         self._limiter = limiter
-        self._cors_preflight = cors_preflight
-        self._encoded_separators = encoded_separators
+        self._rules = Rules(cors_preflight=cors_preflight, encoded_separators=encoded_separators)
 
     def immediately(self, request: Request) -> Decision | None:
         """The decision when it needs no waiting, else None: then await the handler."""
-        step = self._decide(request, self.catalog, _NONE_READ, None)
-        return None if isinstance(step, _Wait) else step
+        step = decide(request, self.catalog, self._rules, self._peek, self._count_now)
+        return None if isinstance(step, Wait) else self._guarded(request, step)
 
     async def __call__(self, request: Request) -> Decision:
         catalog = self.catalog
         read: dict[str, Verdict] = {}
-        counted: LimitOutcome | None = None
+        count = self._count_now
         while True:
-            step = self._decide(request, catalog, read, counted)
-            if not isinstance(step, _Wait):
-                return step
+            step = decide(request, catalog, self._rules, self._known(read), count)
+            if not isinstance(step, Wait):
+                return self._guarded(request, step)
             if step.limits is None:
-                loop = asyncio.get_running_loop()
-                read[step.secret] = await loop.run_in_executor(
-                    None, self._verifier.verify, step.secret, step.workspace_id
-                )
+                read[step.secret] = await self._read(step)
             else:
                 counted = await self._limiter.hit(step.limits, step.key_id, step.acquisition_id)
+                count = _already(counted)
 
     async def still_allowed(self, request: Request) -> bool:
         """Whether `request` would still be forwarded now, by the current catalog and keys,
         without counting it against any limit: asked of an open tunnel, which is closed once
         its key is revoked, expires or loses the operation."""
         read: dict[str, Verdict] = {}
+        uncounted = _already(UNCOUNTED)
         while True:
-            step = self._decide(request, self.catalog, read, UNCOUNTED)
-            if not isinstance(step, _Wait):
+            step = decide(request, self.catalog, self._rules, self._known(read), uncounted)
+            if not isinstance(step, Wait):
                 return isinstance(step, Forward)
-            loop = asyncio.get_running_loop()
-            read[step.secret] = await loop.run_in_executor(
-                None, self._verifier.verify, step.secret, step.workspace_id
-            )
+            read[step.secret] = await self._read(step)
 
-    def _decide(
-        self,
-        request: Request,
-        catalog: Catalog,
-        read: dict[str, Verdict],
-        counted: LimitOutcome | None,
-    ) -> Decision | _Wait:
-        """One pass: the decision, or what it waits for. `read` holds the verdicts read from
-        storage so far, `counted` the limiter's outcome once it has counted the request."""
-        raw_path = request.path
-        if not self._encoded_separators and _has_encoded_separator(raw_path):
-            # An upstream that decodes and normalises the path would read another resource.
-            return _reply(400, "encoded_separator")
-        path = raw_path.decode("latin-1")
-        resolved = catalog.mounts.resolve(path)
-        if resolved is None:
-            return _reply(404, "api_not_found")
-        api, rest = resolved
-        query = request.query
-        log = {
-            "api_id": api.id,
-            "target": redacted(request.path, query, api.key_query_names) if query else path,
-        }
-        method = request.method
-        preflight = self._cors_preflight and method == "OPTIONS" and _is_preflight(request)
-        if preflight:
-            if request.upgrade is not None or request.has_body:
-                return _reply(400, "preflight_with_body", log=log)
-            # Forwarded only for an operation of the spec, with nothing keyward keeps to itself.
-            method = _header(request, b"access-control-request-method").decode("latin-1")
-        route = api.routes.match(method, rest)
-        if isinstance(route, RouteMiss):
-            if route.status == 405:
-                allow = (b"allow", ", ".join(route.allow).encode())
-                return _reply(405, "method_not_allowed", [allow], log)
-            return _reply(404, "route_not_found", log=log)
-        if preflight:
-            return self._forward(api, rest, request, route, None, log, [])
-        if request.upgrade is not None and request.upgrade.lower() != _WEBSOCKET:
-            return _reply(400, "upgrade_not_supported", log=log)
-        security = route.security
-        presented = Presented(request.headers, query)
-        try:
-            if len(security.keys) > 1:
-                secrets = [
-                    secret
-                    for credential in security.keys
-                    if (secret := presented.value(credential)) is not None
-                ]
-                if len(set(secrets)) < len(secrets):
-                    return _reply(400, "key_in_two_places", log=log)
-            held = self._authorize(catalog, api, route, request, presented, log, read)
-        except AmbiguousCredential:
-            return _reply(400, "credential_ambiguous", log=log)
-        if isinstance(held, (Reply, _Wait)):
-            return held
-        extra: list[tuple[bytes, bytes]] = []
-        if held is not None and held.acquisition is not None:
-            terms = held.acquisition
-            offering = catalog.offerings.get(terms.offering_id)
-            if offering is not None and offering.limits:
-                outcome = counted
-                if outcome is None:
-                    key_id = held.key_id or ""
-                    outcome = self._limiter.hit_now(offering.limits, key_id, terms.acquisition_id)
-                    if outcome is None:
-                        return _Wait(
-                            limits=offering.limits,
-                            key_id=key_id,
-                            acquisition_id=terms.acquisition_id,
-                        )
-                if not outcome.allowed:
-                    return _reply(429, "rate_limited", headers(outcome), log)
-                extra = headers(outcome)
-        return self._forward(api, rest, request, route, held, log, extra)
+    def _known(self, read: dict[str, Verdict]) -> VerdictOf:
+        """What the verifier knows, after the verdicts read from storage in this decision."""
+        if not read:
+            return self._peek
+        peek = self._peek
+        return lambda secret, workspace_id: read.get(secret) or peek(secret, workspace_id)
 
-    def _authorize(
-        self,
-        catalog: Catalog,
-        api: GatewayApi,
-        route: Route,
-        request: Request,
-        presented: Presented,
-        log: dict[str, str],
-        read: dict[str, Verdict],
-    ) -> Verdict | Reply | _Wait | None:
-        """The verdict of the first alternative that holds (None when it holds without a
-        key), the refusal when none does, or the key to read first."""
-        security = route.security
-        if not security.alternatives and security.anonymous:
-            return None
-        unavailable = False
-        forbidden: str | None = None
-        unauthenticated: str | None = None
-        presented_any = False
-        workspace_id = api.workspace_id
-        for alternative in security.alternatives:
-            values: list[tuple[Credential, str]] = []
-            for credential in alternative:
-                value = presented.value(credential)
-                if value is None:
-                    break
-                values.append((credential, value))
-            if len(values) < len(alternative):
-                if any(c.role is not _PASSTHROUGH for c, _ in values):
-                    presented_any = True
-                continue
-            presented_any = True
-            verdicts: list[Verdict] = []
-            failed = False
-            for credential, secret in values:
-                if credential.role is not _KEY:
-                    continue
-                verdict = read.get(secret) if read else None
-                if verdict is None:
-                    verdict = self._verifier.peek(secret, workspace_id)
-                    if verdict is None:
-                        return _Wait(secret=secret, workspace_id=workspace_id)
-                code = verdict.code
-                if code is not _VALID:
-                    if code is _UNAVAILABLE:
-                        unavailable = failed = True
-                        break
-                    if code in _UNAUTHENTICATED:
-                        unauthenticated = code.value
-                        failed = True
-                        break
-                # The key is known from here on: its use is logged and counted, whatever the
-                # answer.
-                log["key_id"] = verdict.key_id or ""
-                log["workspace_id"] = workspace_id
-                refusal = self._entitlement(catalog, api, route, verdict)
-                if refusal is not None:
-                    forbidden = refusal
-                    failed = True
-                    break
-                verdicts.append(verdict)
-            if failed:
-                continue
-            if any(c.location is _COOKIE and c.role is _KEY for c, _ in values) and _cross_site(
-                request, api
-            ):
-                forbidden = "cross_site_request"
-                continue
-            if len(verdicts) > 1 and len({v.acquisition_id for v in verdicts}) > 1:
-                forbidden = "keys_of_different_acquisitions"
-                continue
-            claimed = [v for c, v in values if c.role is _ACQUISITION_ID]
-            if claimed:
-                acquisitions = {v.acquisition_id for v in verdicts}
-                if not verdicts or any(v not in acquisitions for v in claimed):
-                    unauthenticated = "acquisition_id_mismatch"
-                    continue
-            return verdicts[0] if verdicts else None
-        if security.anonymous and not presented_any:
-            return None
-        return _refusal(api, route, log, unavailable, forbidden, unauthenticated)
+    async def _read(self, step: Wait) -> Verdict:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._verify, step.secret, step.workspace_id)
 
-    def _entitlement(
-        self, catalog: Catalog, api: GatewayApi, route: Route, verdict: Verdict
-    ) -> str | None:
-        """Why a key that is good in itself may not call this operation, or None."""
-        if verdict.code is not _VALID:
-            return verdict.code.value  # acquisition_expired, insufficient_rights
-        terms = verdict.acquisition
-        if terms is None:
-            return KeyCode.INSUFFICIENT_RIGHTS.value  # an account key calls the management API
-        if terms.api_id != api.id:
-            return "wrong_api"
-        offering = catalog.offerings.get(terms.offering_id)
-        if offering is None or not offering.operations.offers(route.operation_id, route.tags):
-            return "operation_not_in_offering"
-        return None
+    def _guarded(self, request: Request, decision: Decision) -> Decision:
+        if request.upgrade is not None and isinstance(decision, Forward):
+            decision.guard = partial(self.still_allowed, request)
+        return decision
 
-    def _forward(
-        self,
-        api: GatewayApi,
-        rest: str,
-        request: Request,
-        route: Route,
-        verdict: Verdict | None,
-        log: dict[str, str],
-        response_headers: list[tuple[bytes, bytes]],
-    ) -> Forward:
-        """Forward `request` without any keyward credential of the API's policy (whatever the
-        operation checks), and with a guard for a tunnel it may open."""
-        security = route.security
-        forwarded, query = stripped(
-            request.headers,
-            request.query,
-            security.verified_headers,
-            security.verified_queries,
-            security.verified_cookies,
-        )
-        if verdict is not None and verdict.acquisition is not None:
-            terms = verdict.acquisition
-            forwarded.append((b"x-keyward-key-id", (verdict.key_id or "").encode()))
-            forwarded.append((b"x-keyward-acquisition-id", terms.acquisition_id.encode()))
-            forwarded.append((b"x-keyward-organization-id", terms.organization_id.encode()))
-        # `rest` is the end of the path, decoded byte for byte: its bytes end the raw path.
-        raw_path = request.path
-        path = raw_path[len(raw_path) - len(rest) + len(api.base_path) :]
-        target = api.upstream_path + (path or b"/")
-        if query:
-            target += b"?" + query
-        guard = None if request.upgrade is None else partial(self.still_allowed, request)
-        return Forward(api.upstream, target, forwarded, log, response_headers, guard)
+
+def _already(outcome: LimitOutcome) -> CountOf:
+    """A count that was made already: `outcome`, whatever is asked."""
+    return lambda limits, key_id, acquisition_id: outcome
 
 
 def _header(request: Request, name: bytes) -> bytes:
