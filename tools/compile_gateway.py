@@ -33,6 +33,7 @@ MODULES = (
     "keyward/gateway/http/_deadline.py",
     "keyward/gateway/http/_eager.py",
     "keyward/gateway/http/_forwarding.py",
+    "keyward/gateway/http/_head.py",
     "keyward/gateway/http/_messages.py",
     "keyward/gateway/http/_outbox.py",
     "keyward/gateway/http/_replies.py",

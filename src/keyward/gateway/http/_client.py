@@ -21,10 +21,10 @@ from keyward.gateway.http._forwarding import (
     BODY_CHUNKED,
     BODY_NONE,
     Hop,
-    nominated_fields,
     response_head,
     switching_head,
 )
+from keyward.gateway.http._head import CHUNKED, NO_BODY, Head, Refused, bad_request, too_large
 from keyward.gateway.http._messages import (
     Decision,
     Forward,
@@ -53,11 +53,6 @@ _READ_AHEAD: Final = 4  # the body read while the handler decides reached high w
 _UPSTREAM_FULL: Final = 8  # the upstream's write buffer is above high water
 _FINISHED: Final = 16  # nothing more will be read from this connection
 
-# Request bodies.
-_NO_BODY: Final = 0
-_LENGTH: Final = 1
-_CHUNKED: Final = 2
-
 # What the client connection's deadline is counting.
 _NO_DEADLINE: Final = 0
 _HEAD: Final = 1  # a request head to complete
@@ -74,52 +69,8 @@ _LINGER_SECONDS: Final = 2.0
 # Requests a pooled connection may send again when the upstream closed it unnoticed.
 _IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
-_METHODS: Final = {
-    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
-}
-
-# Request fields the engine looks at while parsing; all others go to the handler as they are.
-_HOST: Final = 0
-_CONTENT_LENGTH: Final = 1
-_TRANSFER_ENCODING: Final = 2
-_CONNECTION: Final = 3
-_UPGRADE: Final = 4
-_EXPECT: Final = 5
-_DROP: Final = 6
-_FIELDS: Final = {
-    b"host": _HOST,
-    b"content-length": _CONTENT_LENGTH,
-    b"transfer-encoding": _TRANSFER_ENCODING,
-    b"connection": _CONNECTION,
-    b"upgrade": _UPGRADE,
-    b"expect": _EXPECT,
-    b"keep-alive": _DROP,
-    b"proxy-connection": _DROP,
-    b"te": _DROP,
-    b"trailer": _DROP,
-    b"proxy-authorization": _DROP,
-    b"proxy-authenticate": _DROP,
-}
-
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NO_FIELDS: Final[Mapping[str, str]] = {}
-
-
-def _query_start(target: bytes) -> int:
-    """Where the query of a request target begins (its `?`), its length when it has none; -1
-    unless it is a path, optionally with a query (no fragment). Byte by byte: compiled, this
-    costs less than calls of `bytes` methods."""
-    if not target or target[0] != 47:  # "/"
-        return -1
-    end = len(target)
-    query_at = end
-    for i in range(end):
-        byte = target[i]
-        if byte == 35:  # "#"
-            return -1
-        if byte == 63 and query_at == end:  # "?"
-            query_at = i
-    return query_at
 
 
 def _holds_at(data: bytes, at: int, literal: bytes) -> bool:
@@ -129,22 +80,10 @@ def _holds_at(data: bytes, at: int, literal: bytes) -> bool:
     return all(data[at + i] == literal[i] for i in range(len(literal)))
 
 
-def _bad_request(message: str) -> Reply:
-    return error_reply(400, "bad_request", message)
-
-
 def _internal_error() -> Reply:
     return error_reply(
         500, "internal_error", "The gateway failed to handle the request; try again later."
     )
-
-
-class _RefusalError(Exception):
-    """Raised from a parser callback to refuse the request with `reply` and close."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
 
 
 class Context:
@@ -248,7 +187,7 @@ class Exchange:
         self.expect_continue = expect_continue
         self.started = started
         self.refusal = refusal
-        self.complete = body == _NO_BODY
+        self.complete = body == NO_BODY
         self.buffer: list[bytes] = []
         self.buffered = 0
         self.discard = False
@@ -266,7 +205,7 @@ class Exchange:
 
     def remaining(self) -> int:
         """Bytes of a Content-Length body not yet received; -1 for a chunked one."""
-        if self.body == _CHUNKED:
+        if self.body == CHUNKED:
             return -1
         return (self.length or 0) - self.buffered
 
@@ -281,21 +220,15 @@ class ClientConnection(asyncio.Protocol):
         "_client",
         "_closed",
         "_closing",
-        "_connection_values",
-        "_content_length",
         "_context",
         "_counted",
         "_deadline",
         "_deadline_for",
         "_eof",
-        "_expect",
-        "_fields",
+        "_head",
         "_head_began",
-        "_head_size",
         "_high_water",
         "_hop",
-        "_host",
-        "_hosts",
         "_in_head",
         "_line_in_read",
         "_loop",
@@ -311,14 +244,11 @@ class ClientConnection(asyncio.Protocol):
         "_read",
         "_read_at_message",
         "_stopped",
-        "_transfer_encoding",
         "_transport",
         "_tunnel",
         "_tunnel_guard",
         "_unseen",
-        "_upgrade",
         "_upgrading",
-        "_url",
         "_waiting",
         "_write_paused",
     )
@@ -354,22 +284,13 @@ class ClientConnection(asyncio.Protocol):
         self._primed: tuple[int, int | None] | None = None
         self._priming = False
         self._in_head = False
-        self._url = b""
+        self._head = Head(self._max_head)
         self._head_began = False
         self._read = b""
         self._read_at_message = False
         self._line_in_read = False
         self._raw_head = 0
         self._unseen = 0
-        self._head_size = 0
-        self._fields: list[tuple[bytes, bytes]] = []
-        self._host: bytes | None = None
-        self._hosts = 0
-        self._content_length: bytes | None = None
-        self._transfer_encoding: bytes | None = None
-        self._connection_values: list[bytes] = []
-        self._upgrade: bytes | None = None
-        self._expect = False
 
     # -- asyncio.Protocol
 
@@ -420,9 +341,9 @@ class ClientConnection(asyncio.Protocol):
                 # next one: the bound is the limit plus one read.
                 self._raw_head = 0 if self._head_began else self._raw_head + len(data)
                 if self._raw_head > self._max_head:
-                    self._refuse(_too_large())
+                    self._refuse(too_large())
             elif self._unseen > self._max_head and self._parsing is not None:
-                self._refuse(_too_large())
+                self._refuse(too_large())
         finally:
             self._read = b""  # not kept beyond this read
 
@@ -485,59 +406,16 @@ class ClientConnection(asyncio.Protocol):
         self._head_began = True
         self._line_in_read = self._read_at_message
         self._read_at_message = False
-        self._head_size = 0
-        self._fields = []
-        self._host = None
-        self._hosts = 0
-        self._content_length = None
-        self._transfer_encoding = None
-        self._connection_values = []
-        self._upgrade = None
-        self._expect = False
-        self._url = b""
+        self._head.begin()
         if self._deadline_for != _HEAD:
             self._wait(_HEAD, self._context.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._head_size += len(url)
-        if self._head_size > self._max_head:
-            raise _RefusalError(_too_large())
+        self._head.add_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._in_head:
-            return  # a trailer field of a chunked body: dropped
-        size = self._head_size + len(name) + len(value) + 4
-        self._head_size = size
-        if size > self._max_head:
-            raise _RefusalError(_too_large())
-        name = name.lower()
-        if value and (value[-1] == 32 or value[-1] == 9):  # llhttp keeps trailing spaces, tabs
-            value = value.rstrip(b" \t")
-        kind = _FIELDS.get(name)
-        if kind is None:
-            self._fields.append((name, value))
-        elif kind == _HOST:
-            self._host = value
-            self._hosts += 1
-            self._fields.append((name, value))
-        elif kind == _CONTENT_LENGTH:
-            if self._content_length is not None:
-                raise _RefusalError(_bad_request("The request has more than one Content-Length."))
-            self._content_length = value
-            self._fields.append((name, value))
-        elif kind == _TRANSFER_ENCODING:
-            if self._transfer_encoding is not None:
-                raise _RefusalError(
-                    _bad_request("The request has more than one Transfer-Encoding.")
-                )
-            self._transfer_encoding = value
-        elif kind == _CONNECTION:
-            self._connection_values.append(value)
-        elif kind == _UPGRADE:
-            self._upgrade = value
-        elif kind == _EXPECT:
-            self._expect = value.lower() == b"100-continue"
+        if self._in_head:  # else a trailer field of a chunked body: dropped
+            self._head.add_field(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -550,78 +428,26 @@ class ClientConnection(asyncio.Protocol):
             return  # a request after one that closes the connection
         parser = self._parser
         method = parser.get_method()
-        version = self._version(method)
-        if version != "1.1" and version != "1.0":
-            raise _RefusalError(
-                error_reply(
-                    505, "http_version_not_supported", "The gateway speaks HTTP/1.1 and 1.0."
-                )
-            )
-        url = self._url
-        query_at = _query_start(url)
-        if query_at < 0:
-            raise _RefusalError(
-                _bad_request("The request target must be a path, optionally with a query.")
-            )
-        if self._hosts > 1 or (self._hosts == 0 and version == "1.1"):
-            raise _RefusalError(_bad_request("An HTTP/1.1 request needs exactly one Host."))
-        body = _NO_BODY
-        length: int | None = None
-        if self._transfer_encoding is not None:
-            if self._content_length is not None:
-                raise _RefusalError(
-                    _bad_request("A request cannot have both Content-Length and Transfer-Encoding.")
-                )
-            if self._transfer_encoding.lower() != b"chunked":
-                raise _RefusalError(
-                    _bad_request("The only Transfer-Encoding the gateway accepts is chunked.")
-                )
-            if version == "1.0":
-                raise _RefusalError(
-                    _bad_request("An HTTP/1.0 request cannot use Transfer-Encoding.")
-                )
-            body = _CHUNKED
-        elif self._content_length is not None:
-            length = int(self._content_length)
-            if length:
-                body = _LENGTH
-        fields = self._fields
-        if self._connection_values:
-            nominated = nominated_fields(self._connection_values)
-            if nominated:
-                fields = [field for field in fields if field[0] not in nominated]
-        upgrade = self._upgrade if parser.should_upgrade() else None
-        if upgrade is not None and body != _NO_BODY:
-            # llhttp hands what follows an upgrade head to the new protocol; a body comes first,
-            # so the upgrade is ignored and a fresh parser reads the body.
-            self._primed = (body, length)
-            upgrade = None
-        path, query = url[:query_at], url[query_at + 1 :]
-        request = Request(
-            _METHODS.get(method) or method.decode("ascii"),
-            url,
-            path,
-            query,
-            version,
-            fields,
-            self._client,
-            upgrade,
-            body != _NO_BODY,
+        checked = self._head.checked(
+            method, self._version(method), self._client, parser.should_upgrade()
         )
+        request = checked.request
+        if checked.upgrade_set_aside:
+            self._primed = (checked.body, checked.length)
         keep_alive = parser.should_keep_alive()
         ex = Exchange(
             request,
             method,
             keep_alive=keep_alive,
-            body=body,
-            length=length,
-            host=self._host,
-            expect_continue=self._expect and version == "1.1",
+            body=checked.body,
+            length=checked.length,
+            host=checked.host,
+            expect_continue=checked.expect_continue,
             started=self._loop.time(),
         )
         if not keep_alive:
             self._accepting = False
-        if upgrade is not None:
+        if request.upgrade is not None:
             self._upgrading = ex
         self._parsing = ex
         if self._active is None:
@@ -636,7 +462,7 @@ class ClientConnection(asyncio.Protocol):
         this read (then `method SP target SP` precedes it): llhttp formats it anew each time."""
         if self._head_began and self._line_in_read:
             data = self._read
-            at = len(method) + len(self._url) + 1
+            at = len(method) + len(self._head.url) + 1
             if _holds_at(data, at, b" HTTP/1.1\r\n") and _holds_at(data, 0, method):
                 return "1.1"
         return self._parser.get_http_version()
@@ -648,7 +474,7 @@ class ClientConnection(asyncio.Protocol):
             return
         upstream = ex.upstream
         if upstream is not None:
-            if ex.body == _CHUNKED:
+            if ex.body == CHUNKED:
                 upstream.write_parts((b"%x\r\n" % len(body), body, b"\r\n"))
             else:
                 upstream.write(body)
@@ -670,7 +496,7 @@ class ClientConnection(asyncio.Protocol):
         ex.complete = True
         upstream = ex.upstream
         if upstream is not None:
-            if ex.body == _CHUNKED:
+            if ex.body == CHUNKED:
                 upstream.write(b"0\r\n\r\n")
             upstream.end_request()
         if not self._accepting:
@@ -685,7 +511,7 @@ class ClientConnection(asyncio.Protocol):
         primed = self._primed
         if primed is not None:
             body, length = primed
-            if body == _CHUNKED:
+            if body == CHUNKED:
                 framing = b"transfer-encoding: chunked"
             else:
                 framing = b"content-length: %d" % (length or 0)
@@ -706,13 +532,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _parse_failed(self, error: HttpParserError) -> None:
         cause = error.__context__
-        if isinstance(cause, _RefusalError):
+        if isinstance(cause, Refused):
             reply = cause.reply
         elif isinstance(error, HttpParserCallbackError):
             log.error("Parsing a request failed", exc_info=cause)
             reply = _internal_error()
         else:
-            reply = _bad_request(f"The request is malformed: {error}.")
+            reply = bad_request(f"The request is malformed: {error}.")
         self._refuse(reply)
 
     def _refuse(self, reply: Reply) -> None:
@@ -726,7 +552,7 @@ class ClientConnection(asyncio.Protocol):
             None,
             b"",
             keep_alive=False,
-            body=_NO_BODY,
+            body=NO_BODY,
             length=None,
             host=None,
             expect_continue=False,
@@ -900,7 +726,7 @@ class ClientConnection(asyncio.Protocol):
             ex.log = forward.log
         context = self._context
         origin = context.pool.origin(forward.upstream)
-        if ex.body == _CHUNKED:
+        if ex.body == CHUNKED:
             framing = b"transfer-encoding: chunked\r\n"
         elif ex.length is not None:
             framing = b"content-length: %d\r\n" % ex.length
@@ -958,7 +784,7 @@ class ClientConnection(asyncio.Protocol):
         ex.upstream = upstream
         parts = [ex.upstream_head]
         if ex.buffer:
-            if ex.body == _CHUNKED:
+            if ex.body == CHUNKED:
                 for chunk in ex.buffer:
                     parts += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
             else:
@@ -967,7 +793,7 @@ class ClientConnection(asyncio.Protocol):
         elif ex.expect_continue and not ex.complete:
             self._out.append(_CONTINUE)
             self.flush()
-        if ex.complete and ex.body == _CHUNKED:
+        if ex.complete and ex.body == CHUNKED:
             parts.append(b"0\r\n\r\n")
         request = ex.request
         upstream.send(
@@ -1050,7 +876,7 @@ class ClientConnection(asyncio.Protocol):
             and ex.forward is not None
             and not ex.retried
             and ex.method in _IDEMPOTENT
-            and ex.body == _NO_BODY
+            and ex.body == NO_BODY
             and not ex.head_sent
         ):
             ex.retried = True
@@ -1243,10 +1069,4 @@ def _too_many_connections() -> Reply:
         429,
         "too_many_connections",
         "This client has too many connections open to the gateway; reuse them.",
-    )
-
-
-def _too_large() -> Reply:
-    return error_reply(
-        431, "headers_too_large", "The request line and header fields are too large."
     )
