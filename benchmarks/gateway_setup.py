@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psycopg
@@ -58,9 +59,30 @@ paths:
         "200": {{description: a small JSON document}}
 """
 KEY_HEADER = "X-API-Key"
+UPSTREAM_BODY = b'{"ok":true}'
 KEYS_PER_TRANSACTION = 2_500
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
+
+
+class OkUpstream(BaseHTTPRequestHandler):
+    """An upstream answering every GET with 200 and a small JSON document."""
+
+    protocol_version = "HTTP/1.1"
+    # The answer leaves in one segment, at once: written in two with Nagle's algorithm on, its
+    # second part would wait for the gateway's delayed ACK, some 40 ms.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(UPSTREAM_BODY)))
+        self.end_headers()
+        self.wfile.write(UPSTREAM_BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def progress(name: str, message: str) -> None:

@@ -102,8 +102,11 @@ def imported(raw: bytes) -> int:
     return len(operations(loaded.document))
 
 
-def stored(database: Database, actor: Actor, raw: bytes) -> Callable[[], Any]:
-    """`import_api` of `raw`, committed, under a new name and mount path on every call."""
+def stored(
+    database: Database, actor: Actor, raw: bytes, prefix: str = "github"
+) -> Callable[[], Any]:
+    """`import_api` of `raw`, committed, under a new name and mount path (`prefix`-N) on every
+    call."""
     spec = raw.decode("utf-8")
     settings = Settings(database_url=database.url)
     numbers = itertools.count(1)
@@ -112,9 +115,9 @@ def stored(database: Database, actor: Actor, raw: bytes) -> Callable[[], Any]:
         number = next(numbers)
         body = ApiImport.model_validate(
             {
-                "name": f"github-{number}",
+                "name": f"{prefix}-{number}",
                 "upstream_url": "https://api.github.com",
-                "mount_path": f"github-{number}",
+                "mount_path": f"{prefix}-{number}",
                 "spec": spec,
             }
         )

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from benchmarks.gateway_setup import (
@@ -29,6 +29,7 @@ from benchmarks.gateway_setup import (
     MOUNT_PATH,
     RESOURCE,
     GatewayProcess,
+    OkUpstream,
     Population,
     gateways,
     populated,
@@ -52,31 +53,12 @@ PAUSE = 0.3
 PAUSE_SEED = 20261124
 GIVE_UP = 10.0  # seconds a gateway may take to refuse a revoked key before the run stops
 TARGET = f"/{MOUNT_PATH}{RESOURCE}"
-UPSTREAM_BODY = b'{"ok":true}'
-
-
-class _Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # The answer leaves in one segment, at once: written in two with Nagle's algorithm on, its
-    # second part would wait for the gateway's delayed ACK, some 40 ms.
-    wbufsize = -1
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(UPSTREAM_BODY)))
-        self.end_headers()
-        self.wfile.write(UPSTREAM_BODY)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @contextmanager
 def upstream() -> Iterator[str]:
     """An upstream on a free 127.0.0.1 port answering every GET with 200; its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OkUpstream)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="upstream", daemon=True)
     thread.start()

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
@@ -51,18 +51,15 @@ from benchmarks.gateway_setup import (
     RESOURCE,
     SERVER_SECRET,
     UPSTREAM_ALLOW,
+    OkUpstream,
     free_port,
     populated,
     progress,
     sqlite_url,
 )
-from keyward.core.actors import Actor
-from keyward.db.engine import Database
-from keyward.domains.apis.schemas import ApiImport
-from keyward.domains.apis.service import import_api
+from benchmarks.openapi_import import stored
 from keyward.domains.keys.schemas import AccountKeyCreate
 from keyward.domains.keys.service import issue_account_key
-from keyward.settings import Settings
 
 NAME = "spec_intake"
 MB = 1_000_000
@@ -150,29 +147,6 @@ class Intake:
         return self.seconds / self.megabytes
 
 
-def importer(
-    database: Database, actor: Actor, raw: bytes, numbers: Iterator[int]
-) -> Callable[[], None]:
-    """`import_api` of `raw`, committed, under a new name and mount path (`numbers`) each call."""
-    spec = raw.decode()
-    settings = Settings(database_url=database.url)
-
-    def work() -> None:
-        number = next(numbers)
-        body = ApiImport.model_validate(
-            {
-                "name": f"generated-{number}",
-                "upstream_url": "https://upstream.example.com",
-                "mount_path": f"generated-{number}",
-                "spec": spec,
-            }
-        )
-        with database.transaction() as uow:
-            import_api(uow, actor, body, settings)
-
-    return work
-
-
 def _timed(work: Callable[[], Any]) -> float:
     gc.collect()
     started = time.perf_counter()
@@ -185,11 +159,10 @@ def intake(rounds: int) -> list[Intake]:
     documents[f"{PARAMETERS:,} parameters on one operation"] = many_parameters()
     seconds: dict[str, list[float]] = {label: [] for label in documents}
     loads: dict[str, list[float]] = {label: [] for label in documents}
-    numbers = itertools.count(1)
     with tempfile.TemporaryDirectory() as directory, migrated(sqlite_url(Path(directory))) as bench:
         work = {
-            label: importer(bench.database, bench.admin, raw, numbers)
-            for label, raw in documents.items()
+            label: stored(bench.database, bench.admin, raw, prefix=f"document-{n}")
+            for n, (label, raw) in enumerate(documents.items())
         }
         for round_ in range(rounds):
             for label, raw in documents.items():
@@ -231,24 +204,8 @@ def flatness(results: Sequence[Intake]) -> float:
 # 2. The gateway while the API imports
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = -1
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def _serve_upstream(port: int) -> None:
-    ThreadingHTTPServer(("127.0.0.1", port), _Upstream).serve_forever()
+    ThreadingHTTPServer(("127.0.0.1", port), OkUpstream).serve_forever()
 
 
 @contextmanager
