@@ -359,3 +359,69 @@ def test_nul_characters_are_refused_at_each_place_in_document_order(db: Database
         "/paths/~1pets~1{petId}/get/operationId",
     ]
     assert _count(db, Api) == 0
+
+
+def _policy(*locations: tuple[str, str, str, str], **fields: object) -> KeyPolicy:
+    return KeyPolicy.model_validate(
+        {
+            "key_locations": [
+                {"scheme": scheme, "in": where, "name": name, "role": role}
+                for scheme, where, name, role in locations
+            ],
+            **fields,
+        }
+    )
+
+
+TWO_KEYS = """\
+openapi: 3.0.3
+info: {title: Two keys, version: "1"}
+components:
+  securitySchemes:
+    main: {type: apiKey, in: header, name: X-Main}
+    second: {type: apiKey, in: header, name: X-Second}
+security: [{main: [], second: []}]
+paths:
+  /both: {get: {operationId: both, responses: {"200": {description: ok}}}}
+  /main: {get: {operationId: main, security: [{main: []}], responses: {"200": {description: ok}}}}
+"""
+MAIN = ("main", "header", "X-Main", "key")
+
+
+def test_a_policy_that_checks_operations_less_needs_confirming(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    api = make_api(db, actor, spec=TWO_KEYS)
+    passthrough = _policy(MAIN, ("second", "header", "X-Second", "passthrough"))
+    with pytest.raises(Conflict) as refused, db.transaction() as uow:
+        service.set_policy(uow, actor, api.id, passthrough)
+    assert refused.value.code == "security_weakened"
+    assert refused.value.details == {"operations": ["GET /both"]}
+    with db.transaction() as uow:
+        kept = service.get_policy(uow, actor, api.id)
+    assert [(k.scheme, k.role) for k in kept.key_locations] == [
+        ("main", KeyRole.KEY),
+        ("second", KeyRole.KEY),
+    ]
+    confirmed = passthrough.model_copy(update={"confirm_weaker_security": True})
+    with db.transaction() as uow:
+        changed = service.set_policy(uow, actor, api.id, confirmed)
+    assert changed.key_locations[1].role is KeyRole.PASSTHROUGH
+    # Checking more again needs no confirmation.
+    with db.transaction() as uow:
+        service.set_policy(
+            uow, actor, api.id, _policy(MAIN, ("second", "header", "X-Second", "key"))
+        )
+
+
+def test_moving_keywards_own_key_is_not_checking_less(db: Database) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    api = make_api(db, actor)  # no apiKey scheme of its own: keyward's, in X-API-Key
+    for where, name in (("query", "api_key"), ("cookie", "kw"), ("header", "X-Pet-Token")):
+        with db.transaction() as uow:
+            moved = service.set_policy(uow, actor, api.id, _policy(("keyward", where, name, "key")))
+        assert (moved.key_locations[0].location, moved.key_locations[0].name) == (
+            Location(where),
+            name,
+        )

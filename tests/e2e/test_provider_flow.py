@@ -131,3 +131,51 @@ def test_import_offer_acquire_export_and_follow_an_update(fresh_url: str, tmp_pa
         "--json", **env,
     )  # fmt: skip
     assert confirmed.json()["public_operations"] == ["GET /pets/{petId}"]
+
+
+def test_a_policy_that_checks_less_is_set_from_the_cli_only_when_confirmed(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    assert cli(fresh_url, "init").code == 0
+    spec = tmp_path / "two-keys.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "openapi": "3.0.3",
+                "info": {"title": "Two keys", "version": "1"},
+                "components": {
+                    "securitySchemes": {
+                        "main": {"type": "apiKey", "in": "header", "name": "X-Main"},
+                        "second": {"type": "apiKey", "in": "header", "name": "X-Second"},
+                    }
+                },
+                "security": [{"main": [], "second": []}],
+                "paths": {"/both": {"get": {"responses": {"200": {"description": "ok"}}}}},
+            }
+        )
+    )
+    api = cli(
+        fresh_url, "apis", "import", str(spec), "--mount", "two",
+        "--upstream", "https://two.example.com", "--json",
+    ).json()  # fmt: skip
+    policy = tmp_path / "policy.json"
+    roles = {"main": "key", "second": "passthrough"}
+    policy.write_text(
+        json.dumps(
+            {
+                "key_locations": [
+                    {"scheme": scheme, "in": "header", "name": f"X-{scheme.title()}", "role": role}
+                    for scheme, role in roles.items()
+                ]
+            }
+        )
+    )
+    refused = cli(fresh_url, "apis", "policy", api["id"], "--set", str(policy), "--json")
+    assert (refused.code, refused.error()["error"]["code"]) == (1, "security_weakened")
+    assert refused.error()["error"]["details"]["operations"] == ["GET /both"]
+    confirmed = cli(
+        fresh_url, "apis", "policy", api["id"], "--set", str(policy),
+        "--confirm-weaker-security", "--json",
+    )  # fmt: skip
+    assert confirmed.code == 0, confirmed.stderr
+    assert [k["role"] for k in confirmed.json()["key_locations"]] == ["key", "passthrough"]

@@ -143,6 +143,13 @@ def policy(
         Path | None,
         typer.Option("--set", exists=True, dir_okay=False, help="A JSON file with the policy."),
     ] = None,
+    confirm_weaker_security: Annotated[
+        bool,
+        typer.Option(
+            help="Set it even if operations are then checked less (a credential no longer "
+            "verified as a key, or no longer checked)."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Show the key policy, or replace it with --set policy.json."""
@@ -153,6 +160,8 @@ def policy(
                 shown = service.get_policy(uow, actor, api_id)
         else:
             body = KeyPolicy.model_validate_json(set_file.read_bytes())
+            if confirm_weaker_security:
+                body = body.model_copy(update={"confirm_weaker_security": True})
             with database.transaction() as uow:
                 shown = service.set_policy(uow, actor, api_id, body)
     emit(shown, as_json)

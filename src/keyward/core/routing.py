@@ -18,7 +18,7 @@ request can satisfy through a gateway are left out (see `compile_routes`).
 """
 
 import re
-from collections.abc import ItemsView, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 from urllib.parse import unquote
@@ -453,15 +453,40 @@ def weakened_operations(before: RouteTable, after: RouteTable) -> list[str]:
     """The operations of both tables that `after` lets through with less ("METHOD /template",
     sorted): public now but not before, or with an alternative that does not need everything
     some alternative of before needed (a scheme removed from it, or an alternative added)."""
+    return _weakened(before, after, lambda then, now: _needs(then) <= _needs(now))
+
+
+# How much keyward checks of a credential, by its policy role.
+_STRENGTH: Final = {KeyRole.PASSTHROUGH: 0, KeyRole.ACQUISITION_ID: 1, KeyRole.KEY: 2}
+
+
+def weakened_by_policy(before: RouteTable, after: RouteTable) -> list[str]:
+    """The operations of one spec that a new key policy (`after`) checks less: a scheme they
+    need no longer verified as a key, or no longer checked at all. Reading a credential in
+    another place is not less."""
+
+    def covers(then: tuple[Credential, ...], now: tuple[Credential, ...]) -> bool:
+        strength = {c.scheme: _STRENGTH[c.role] for c in now}
+        return all(strength.get(c.scheme, -1) >= _STRENGTH[c.role] for c in then)
+
+    return _weakened(before, after, covers)
+
+
+def _weakened(
+    before: RouteTable,
+    after: RouteTable,
+    covers: Callable[[tuple[Credential, ...], tuple[Credential, ...]], bool],
+) -> list[str]:
+    """The operations whose security in `after` is public where it was not, or has an
+    alternative that `covers` no alternative of `before`."""
     earlier = _by_operation(before)
     weakened = []
     for key, now in _by_operation(after).items():
         then = earlier.get(key)
         if then is None or then.anonymous:
             continue
-        required = [_needs(alternative) for alternative in then.alternatives]
         if now.anonymous or any(
-            not any(need <= _needs(alternative) for need in required)
+            not any(covers(needed, alternative) for needed in then.alternatives)
             for alternative in now.alternatives
         ):
             weakened.append(key)

@@ -164,6 +164,11 @@ class KeyPolicy(Input):
         description="Give the API's keys in use the new lifetime from now, as if renewed; "
         "otherwise they keep their expiry. Expired and revoked keys are left alone.",
     )
+    confirm_weaker_security: StrictBool = Field(
+        default=False,
+        description="Set it even if operations are then checked less (a credential no longer "
+        "verified as a key, or no longer checked); otherwise 409 security_weakened names them.",
+    )
 
 
 class KeyPolicyOut(Output):

@@ -37,6 +37,7 @@ from keyward.core.routing import (
     compile_routes,
     mounts_nest,
     public_operations,
+    weakened_by_policy,
     weakened_operations,
 )
 from keyward.db.engine import UnitOfWork
@@ -554,6 +555,17 @@ def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> K
             "The key policy does not fit the API's spec: " + "; ".join(problems) + ".",
             code="invalid_policy",
             details={"problems": problems},
+        )
+    weakened = weakened_by_policy(
+        compile_routes(document, stored_locations(api)), compile_routes(document, locations)
+    )
+    if weakened and not body.confirm_weaker_security:
+        raise Conflict(
+            f"This policy checks {len(weakened)} operation(s) less than the current one (a "
+            "credential no longer verified as a key, or no longer checked); nothing was "
+            "changed. Send it again with confirm_weaker_security if that is intended.",
+            code="security_weakened",
+            details={"operations": weakened},
         )
     api.key_locations = _store_locations(locations)
     api.key_lifetime = _iso(body.key_lifetime)
