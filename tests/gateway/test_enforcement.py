@@ -111,7 +111,9 @@ POLICY = {
             "name": "X-Acquisition",
             "role": "acquisition_id",
         },
-    ]
+    ],
+    # By default every apiKey scheme carries a key: two of them are checked less from here on.
+    "confirm_weaker_security": True,
 }
 
 
