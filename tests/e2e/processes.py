@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,25 +93,45 @@ def serve(
     **env: str,
 ) -> Iterator[Server]:
     """`keyward serve` (API, gateway and worker) on `port` and `gateway_port` (default: free
-    ones) until the block ends; its output lands in a log file."""
-    port = port or free_port()
-    gateway_port = gateway_port or free_port()
-    log = log_dir / f"serve-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [KEYWARD, "serve", "--port", str(port), "--gateway-port", str(gateway_port)],
-            env=environment(database_url, **env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(
-        f"http://127.0.0.1:{port}", f"http://127.0.0.1:{gateway_port}", log, process.pid
-    )
+    ones) until the block ends; its output lands in a log file. Free ports are chosen before
+    the processes bind them, so another test may take one meanwhile: then the start is tried
+    again on others."""
+    attempts = 1 if port or gateway_port else 3
+    with ExitStack() as stack:
+        for attempt in range(1, attempts + 1):
+            api_port, api_gateway_port = port or free_port(), gateway_port or free_port()
+            log = log_dir / f"serve-{api_port}.log"
+            with log.open("wb") as sink:
+                process = subprocess.Popen(
+                    [
+                        KEYWARD,
+                        "serve",
+                        "--port",
+                        str(api_port),
+                        "--gateway-port",
+                        str(api_gateway_port),
+                    ],
+                    env=environment(database_url, **env),
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            server = Server(
+                f"http://127.0.0.1:{api_port}",
+                f"http://127.0.0.1:{api_gateway_port}",
+                log,
+                process.pid,
+            )
 
-    def healthy() -> bool:
-        return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
+            def healthy(server: Server = server) -> bool:
+                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
 
-    with _running(process, "keyward serve", healthy, log):
+            try:
+                stack.enter_context(_running(process, "keyward serve", healthy, log))
+            except RuntimeError:
+                if attempt < attempts and b"Address already in use" in log.read_bytes():
+                    continue
+                raise
+            break
         yield server
 
 

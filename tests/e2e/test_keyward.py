@@ -340,8 +340,8 @@ def test_serve_runs_the_gateway_in_a_process_of_its_own(fresh_url: str, tmp_path
     """Whatever holds the API's interpreter (a big import, a stopped process) holds nothing
     of the gateway's; and the gateway does not outlive `keyward serve`."""
     _init(fresh_url)
-    gateway_port = free_port()
-    with serve(fresh_url, tmp_path, gateway_port=gateway_port) as server:
+    with serve(fresh_url, tmp_path) as server:
+        gateway_port = int(server.gateway_url.rsplit(":", 1)[1])
         assert not _listens(server.pid, gateway_port)
         [gateway] = [pid for pid in _children(server.pid) if _listens(pid, gateway_port)]
         os.kill(server.pid, signal.SIGSTOP)
