@@ -219,25 +219,13 @@ def test_a_remote_reference_the_validator_would_read_in_a_default_is_refused_fir
 
 
 def test_the_validator_itself_refuses_to_retrieve_anything() -> None:
-    # Our reference check runs first, so this second line of defence is reached directly.
+    # Our reference check runs first, so this second line of defence is reached directly:
+    # validating a default follows the references of the schema it is the default of.
     with recording_http_server() as (base, requested):
-        document = openapi3(
-            paths={
-                "/a": {
-                    "get": operation(
-                        responses={
-                            "200": {
-                                "description": "ok",
-                                "content": {"application/json": {"schema": {"$ref": base}}},
-                            }
-                        }
-                    )
-                }
-            }
-        )
-        validator = validation._VALIDATORS["3.0"](document)
+        schema = {"type": "object", "properties": {"a": {"$ref": base}}, "default": {"a": 1}}
+        document = openapi3(components={"schemas": {"Thing": schema}})
         with pytest.raises(Unresolvable) as unresolvable:
-            list(validator.iter_errors())
+            list(validation._Rules(document, "3.0").errors())
         assert requested == []
     causes = []
     cause: BaseException | None = unresolvable.value
@@ -564,6 +552,57 @@ def test_duplicate_parameters_are_reported_by_the_validator_with_their_place() -
     query = {"name": "q", "in": "query", "schema": STRING}
     problems = problems_of(openapi3(paths={"/a": {"get": operation(parameters=[query, query])}}))
     assert ("parameter_duplicate", "/paths/~1a/get/parameters") in codes_at(problems)
+
+
+def test_duplicate_tag_names_are_reported() -> None:
+    tags = [{"name": "pets"}, {"name": "pets", "description": "the same name again"}]
+    problems = problems_of(openapi3(tags=tags))
+    assert problems == [
+        Problem("/tags", "Not valid OpenAPI 3.0: Duplicate tag name 'pets'.", "spec_invalid")
+    ]
+
+
+def test_a_default_is_checked_against_its_schema_through_references_where_it_is_written() -> None:
+    schemas = {
+        "Size": {"type": "integer", "minimum": 1},
+        "Box": {"type": "object", "properties": {"size": {"$ref": "#/components/schemas/Size"}}},
+        "Order": {"allOf": [{"$ref": "#/components/schemas/Box"}], "default": {"size": 0}},
+    }
+    problems = problems_of(openapi3(components={"schemas": schemas}))
+    assert codes_at(problems) == [("spec_invalid", "/components/schemas/Order/default/size")]
+    assert "0 is less than the minimum of 1" in problems[0].message
+
+
+def test_a_schema_under_an_unknown_31_dialect_is_reported() -> None:
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "jsonSchemaDialect": "https://example.com/no-such-dialect",
+        "paths": {},
+        "components": {"schemas": {"Thing": {"type": "object"}}},
+    }
+    problems = problems_of(document, "3.1")
+    assert codes_at(problems) == [("spec_invalid", "/components/schemas/Thing")]
+    assert "Unknown JSON Schema dialect: 'https://example.com/no-such-dialect'" in (
+        problems[0].message
+    )
+
+
+def test_a_schema_referring_to_itself_under_all_of_is_checked_once() -> None:
+    node = {
+        "type": "object",
+        "required": ["children", "name"],
+        "allOf": [{"$ref": "#/components/schemas/Named"}],
+        "properties": {
+            "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}
+        },
+    }
+    named = {"allOf": [{"$ref": "#/components/schemas/Node"}], "properties": {"name": STRING}}
+    assert problems_of(openapi3(components={"schemas": {"Node": node, "Named": named}})) == []
+    node["required"] = ["children", "name", "size"]
+    assert codes_at(
+        problems_of(openapi3(components={"schemas": {"Node": node, "Named": named}}))
+    ) == [("schema_required_undefined", "/components/schemas/Node")]
 
 
 def test_several_problems_are_reported_together() -> None:

@@ -49,34 +49,28 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from functools import partial
+from typing import Any, NoReturn, cast
 
 import jsonschema_rs
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend, validator_for
-from jsonschema_path import SchemaPath
-from openapi_schema_validator import OAS30Validator
-from openapi_spec_validator import (
-    OpenAPIV2SpecValidator,
-    OpenAPIV30SpecValidator,
-    OpenAPIV31SpecValidator,
+from openapi_schema_validator import (
+    OAS31_BASE_DIALECT_ID,
+    OAS30Validator,
+    OAS31Validator,
+    oas30_format_checker,
+    oas31_format_checker,
 )
 from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
 from openapi_spec_validator.validation.exceptions import (
-    DuplicateOperationIDError,
     ExtraParametersError,
+    OpenAPIValidationError,
     ParameterDuplicateError,
-    UnresolvableParameterError,
 )
-from openapi_spec_validator.validation.keywords import (
-    KeywordValidator,
-    OpenAPIV30SchemaValidator,
-    OperationValidator,
-    SchemaValidator,
-    ValueValidator,
-)
-from openapi_spec_validator.validation.validators import SpecValidator
+from referencing import Registry
 from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from keyward.core.openapi import Document
 from keyward.core.openapi.documents import (
@@ -543,11 +537,11 @@ def _operation_id_problems(document: Document) -> list[Problem]:
     return problems
 
 
-# openapi-spec-validator
+# openapi-spec-validator: the schema check, then its rule checks, walked here over plain values
 
 
 class RetrievalRefused(Exception):
-    """The validator tried to fetch a reference; keyward never fetches anything."""
+    """Something tried to fetch a reference; keyward never fetches anything."""
 
     def __init__(self, uri: str) -> None:
         super().__init__(uri)
@@ -556,69 +550,6 @@ class RetrievalRefused(Exception):
 
 def _refuse(uri: str) -> NoReturn:
     raise RetrievalRefused(uri)
-
-
-class _NoRetrieval(Mapping[str, Any]):
-    """Resolver handlers claiming every URI scheme, each refusing to retrieve.
-
-    jsonschema-path falls back to `urllib.request.urlopen` for a scheme it has no handler for,
-    so an empty mapping would not do: every scheme, "" (relative paths) included, is "handled".
-    """
-
-    def __contains__(self, scheme: object) -> bool:
-        return True
-
-    def __getitem__(self, scheme: str) -> Any:
-        return _refuse
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-_LOCATION = "keyward_location"
-
-
-def _locating(keyword_class: type[KeywordValidator]) -> type[KeywordValidator]:
-    """`keyword_class`, marking each error it yields with where in the document it is.
-
-    The validator's own rule checks raise errors without a location; the keyword validator
-    that yields one first is the one that received the faulty value, so its `SchemaPath` says
-    where. (A default value's errors are located below the `default` it was read from.)
-    """
-    below = ("default",) if issubclass(keyword_class, ValueValidator) else ()
-
-    def __call__(self: KeywordValidator, *args: Any, **kwargs: Any) -> Iterator[ValidationError]:
-        _on_time()
-        at = next((arg for arg in args if isinstance(arg, SchemaPath)), None)
-        for error in keyword_class.__call__(self, *args, **kwargs):
-            if at is not None and not hasattr(error, _LOCATION):
-                setattr(error, _LOCATION, (*at.parts, *below))
-            yield error
-
-    members: dict[str, Any] = {"__call__": __call__}
-    if issubclass(keyword_class, (SchemaValidator, OperationValidator)):
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            keyword_class.__init__(self, *args, **kwargs)
-            for name in _REGISTRIES:
-                if isinstance(getattr(self, name, None), list):
-                    setattr(self, name, _Seen())
-
-        members["__init__"] = __init__
-    if issubclass(keyword_class, OpenAPIV30SchemaValidator):
-
-        def _validate_schema_meta(
-            self: SchemaValidator, schema: SchemaPath, schema_value: Any
-        ) -> ValidationError | None:
-            if _meta_valid(schema_value):
-                return None
-            return keyword_class._validate_schema_meta(self, schema, schema_value)
-
-        members["_validate_schema_meta"] = _validate_schema_meta
-    return type(keyword_class.__name__, (keyword_class,), members)
 
 
 _META: Any = None
@@ -650,33 +581,6 @@ def _patterns_compile(value: Any) -> bool:
         elif isinstance(value, list):
             pending.extend(value)
     return True
-
-
-# The validator's registries of what it has seen: schema ids, operation ids.
-_REGISTRIES = ("visited_schema_ids", "meta_checked_schema_ids", "operation_ids_registry")
-
-
-class _Seen(list[Any]):
-    """A registry with constant-time membership. The validator keeps its registries in lists
-    and asks `in` for every schema and operation, which made checking quadratic; it only
-    appends and asks, so this keeps only what cannot be hashed (an operationId written as an
-    object, in a document found invalid already) in the list."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: set[Any] = set()
-
-    def append(self, item: Any) -> None:
-        try:
-            self._seen.add(item)
-        except TypeError:
-            super().append(item)
-
-    def __contains__(self, item: object) -> bool:
-        try:
-            return item in self._seen
-        except TypeError:
-            return super().__contains__(item)
 
 
 class _SchemaCheck:
@@ -742,56 +646,253 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _local_only(
-    validator_class: type[SpecValidator], schema: Mapping[str, Any]
-) -> type[SpecValidator]:
-    """`validator_class` that never retrieves, locates its errors, keeps no results and checks
-    against `schema` as `_SchemaCheck` does."""
-
-    def iter_errors(self: SpecValidator) -> Iterator[ValidationError]:
-        # The base class memoises this method in an unbounded lru_cache keyed by the validator,
-        # which would keep every document ever checked alive; what it runs is these two steps.
-        yield from self.schema_validator.iter_errors(self.schema)
-        yield from self.root_validator(self.schema_path)
-
-    return type(
-        validator_class.__name__,
-        (validator_class,),
-        {
-            "schema_validator": _SchemaCheck(schema),
-            "resolver_handlers": _NoRetrieval(),
-            "keyword_validators": {
-                name: _locating(keyword_class)
-                for name, keyword_class in validator_class.keyword_validators.items()
-            },
-            "iter_errors": iter_errors,
-        },
-    )
-
-
-_VALIDATORS: dict[Version, type[SpecValidator]] = {
-    "2.0": _local_only(OpenAPIV2SpecValidator, schema_v2),
-    "3.0": _local_only(OpenAPIV30SpecValidator, schema_v30),
-    "3.1": _local_only(OpenAPIV31SpecValidator, schema_v31),
+_SCHEMA_CHECKS: dict[Version, _SchemaCheck] = {
+    "2.0": _SchemaCheck(schema_v2),
+    "3.0": _SchemaCheck(schema_v30),
+    "3.1": _SchemaCheck(schema_v31),
 }
-# Ours report these with a location and a clearer message.
-_REPLACED = (DuplicateOperationIDError, UnresolvableParameterError)
+# The methods openapi-spec-validator checks as operations, 3.1's included.
+_OPERATION_KEYS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+Located = tuple[Location, ValidationError]
+
+
+class _Rules:
+    """openapi-spec-validator's rule checks (`openapi_spec_validator.validation.keywords`),
+    walked over the loaded document rather than through `jsonschema_path`, whose resolving
+    accessors made them cost about a second per MB. They check, in this order:
+
+    - tag names are unique;
+    - the path items of `paths` and their operations: each response's schemas (2.0) or media
+      type schemas (3.x), then the path's and the operation's parameters: each one's schema,
+      its `default` (2.0), and no two with the same name and location;
+    - every schema of `components.schemas`.
+
+    A schema is checked against its meta-schema where it is first reached (its subschemas with
+    it), walked once however often it is referred to, and its `default` validated against it.
+    Operation ids and path parameters are not checked here: ours report them better. Each error
+    comes with where the faulty value is written.
+    """
+
+    def __init__(self, document: Document, version: Version) -> None:
+        self.document = document
+        self.version = version
+        self.meta_checked: set[int] = set()
+        self.visited: set[int] = set()
+        self._resolver: Any = None
+
+    def errors(self) -> Iterator[Located]:
+        document = self.document
+        tags = document.get("tags")
+        if isinstance(tags, list):
+            yield from self._tags(tags)
+        paths = document.get("paths")
+        if isinstance(paths, dict):
+            for template, item in paths.items():
+                if isinstance(template, str) and template.startswith("/"):
+                    item, at = self._at(item, ("paths", template))
+                    if isinstance(item, dict):
+                        yield from self._path_item(item, at)
+        components = document.get("components")
+        schemas = components.get("schemas") if isinstance(components, dict) else None
+        if isinstance(schemas, dict):
+            for name, schema in schemas.items():
+                yield from self._schema(schema, ("components", "schemas", name))
+
+    def _at(self, value: Any, location: Location) -> tuple[Any, Location]:
+        return dereferenced(self.document, value, location)
+
+    def _tags(self, tags: list[Any]) -> Iterator[Located]:
+        seen: set[str] = set()
+        for tag in tags:
+            name = tag.get("name") if isinstance(tag, dict) else None
+            if isinstance(name, str):
+                if name in seen:
+                    yield ("tags",), OpenAPIValidationError(f"Duplicate tag name '{name}'")
+                seen.add(name)
+
+    def _path_item(self, item: dict[str, Any], at: Location) -> Iterator[Located]:
+        if "parameters" in item:
+            yield from self._parameters(item["parameters"], (*at, "parameters"))
+        for method, operation in item.items():
+            if method in _OPERATION_KEYS:
+                operation, where = self._at(operation, (*at, method))
+                if isinstance(operation, dict):
+                    yield from self._operation(operation, where)
+
+    def _operation(self, operation: dict[str, Any], at: Location) -> Iterator[Located]:
+        _on_time()
+        responses, where = self._at(operation.get("responses"), (*at, "responses"))
+        if isinstance(responses, dict):
+            for code, response in responses.items():
+                response, there = self._at(response, (*where, code))
+                if isinstance(response, dict):
+                    yield from self._response(response, there)
+        if "parameters" in operation:
+            yield from self._parameters(operation["parameters"], (*at, "parameters"))
+
+    def _response(self, response: dict[str, Any], at: Location) -> Iterator[Located]:
+        if self.version == "2.0":
+            if "schema" in response:
+                yield from self._schema(response["schema"], (*at, "schema"))
+            return
+        content, where = self._at(response.get("content"), (*at, "content"))
+        if isinstance(content, dict):
+            for media_type, described in content.items():
+                described, there = self._at(described, (*where, media_type))
+                if isinstance(described, dict) and "schema" in described:
+                    yield from self._schema(described["schema"], (*there, "schema"))
+
+    def _parameters(self, parameters: Any, at: Location) -> Iterator[Located]:
+        parameters, at = self._at(parameters, at)
+        if not isinstance(parameters, list):
+            return
+        seen: set[tuple[str, str]] = set()
+        for index, parameter in enumerate(parameters):
+            parameter, where = self._at(parameter, (*at, index))
+            if not isinstance(parameter, dict):
+                continue
+            if "schema" in parameter:
+                yield from self._schema(parameter["schema"], (*where, "schema"))
+            if self.version == "2.0" and "default" in parameter:
+                yield from self._default(parameter, parameter["default"], where)
+            name, place = parameter.get("name"), parameter.get("in")
+            if isinstance(name, str) and isinstance(place, str):
+                if (name, place) in seen:
+                    yield at, ParameterDuplicateError(f"Duplicate parameter '{name}'")
+                seen.add((name, place))
+
+    def _schema(self, schema: Any, at: Location, *, top: bool = True) -> Iterator[Located]:
+        """A schema reached at `at`; `top` when it is not a subschema of one checked already."""
+        _on_time()
+        schema, at = self._at(schema, at)
+        if not isinstance(schema, (dict, bool)):
+            yield at, OpenAPIValidationError(f"{schema!r} is not of type 'object', 'boolean'")
+            return
+        if top and id(schema) not in self.meta_checked:
+            self.meta_checked.add(id(schema))
+            error = self._meta_error(schema)
+            if error is not None:
+                yield at, error
+                return
+        if id(schema) in self.visited or not isinstance(schema, dict):
+            return
+        self.visited.add(id(schema))
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            inner, where = self._at(schema.get(keyword), (*at, keyword))
+            if isinstance(inner, list):
+                for index, subschema in enumerate(inner):
+                    yield from self._schema(subschema, (*where, index), top=False)
+        for keyword in ("not", "items"):
+            if keyword in schema:
+                yield from self._schema(schema[keyword], (*at, keyword), top=False)
+        properties, where = self._at(schema.get("properties"), (*at, "properties"))
+        if isinstance(properties, dict):
+            for name, subschema in properties.items():
+                yield from self._schema(subschema, (*where, name), top=False)
+        if top and "allOf" in schema:
+            undefined = self._required_undefined(schema)
+            if undefined:
+                yield (
+                    at,
+                    ExtraParametersError(f"Required list has not defined properties: {undefined}"),
+                )
+        if "default" in schema:
+            default, _ = self._at(schema["default"], (*at, "default"))
+            if default is not None or schema.get("nullable") is not True:
+                yield from self._default(schema, default, at)
+
+    def _required_undefined(self, schema: dict[str, Any]) -> list[str]:
+        required = schema.get("required")
+        if not isinstance(required, list):
+            return []
+        defined = self._properties(schema, set())
+        return sorted({name for name in required if isinstance(name, str)} - defined)
+
+    def _properties(self, schema: Any, seen: set[int]) -> set[str]:
+        """Every property name a schema defines, through its subschemas and references."""
+        schema, _ = self._at(schema, ())
+        if not isinstance(schema, dict) or id(schema) in seen:
+            return set()
+        seen.add(id(schema))
+        properties, _ = self._at(schema.get("properties"), ())
+        names = (
+            {name for name in properties if isinstance(name, str)}
+            if isinstance(properties, dict)
+            else set()
+        )
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            inner, _ = self._at(schema.get(keyword), ())
+            if isinstance(inner, list):
+                for subschema in inner:
+                    names |= self._properties(subschema, seen)
+        for keyword in ("items", "not"):
+            if keyword in schema:
+                names |= self._properties(schema[keyword], seen)
+        return names
+
+    def _meta_error(self, schema: dict[str, Any] | bool) -> ValidationError | None:
+        if self.version != "3.1":
+            if _meta_valid(schema):
+                return None
+            checker: Callable[[Any], None] = OAS30Validator.check_schema
+        else:
+            dialect = (
+                schema["$schema"]
+                if isinstance(schema, dict) and "$schema" in schema
+                else self.document.get("jsonSchemaDialect", OAS31_BASE_DIALECT_ID)
+            )
+            dialect_class: Any = (
+                validator_for({"$schema": dialect}, default=cast(Any, None))
+                if isinstance(dialect, str)
+                else None
+            )
+            if dialect_class is None:
+                return OpenAPIValidationError(f"Unknown JSON Schema dialect: {dialect!r}")
+            checker = partial(dialect_class.check_schema, format_checker=oas31_format_checker)
+        try:
+            checker(schema)
+        except (SchemaError, ValidationError) as error:
+            return cast(ValidationError, OpenAPIValidationError.create_from(error))
+        return None
+
+    def _default(self, schema: dict[str, Any], default: Any, at: Location) -> Iterator[Located]:
+        """`default` against the schema it is the default of, located below `default`."""
+        if self._resolver is None:
+            specification = DRAFT202012 if self.version == "3.1" else DRAFT4
+            registry: Registry[Any] = Registry(retrieve=_refuse).with_resource(  # type: ignore[call-arg]
+                "", specification.create_resource(self.document)
+            )
+            self._resolver = registry.resolver(base_uri="")
+        validator_class, formats = (
+            (OAS31Validator, oas31_format_checker)
+            if self.version == "3.1"
+            else (OAS30Validator, oas30_format_checker)
+        )
+        validator = validator_class(schema, _resolver=self._resolver, format_checker=formats)
+        for error in validator.iter_errors(default):
+            yield (*at, "default"), error
+
+
 _CODES: dict[type[ValidationError], str] = {
     ParameterDuplicateError: "parameter_duplicate",
     ExtraParametersError: "schema_required_undefined",
 }
 
 
+def _validator_errors(loaded: LoadedDocument) -> Iterator[tuple[Location | None, ValidationError]]:
+    """The schema check's errors (located by their own path), then the rule checks'."""
+    for error in _SCHEMA_CHECKS[loaded.version].iter_errors(loaded.document):
+        yield None, error
+    yield from _Rules(loaded.document, loaded.version).errors()
+
+
 def _validator_problems(loaded: LoadedDocument, *, already_found: bool) -> list[Problem]:
-    validator = _VALIDATORS[loaded.version](loaded.document)
     problems: list[Problem] = []
-    errors = validator.iter_errors()
     try:
-        for error in errors:
-            if not isinstance(error, _REPLACED):
-                problem = _problem(loaded, error)
-                if not (loaded.version == "2.0" and _nullable_null_default(loaded, problem)):
-                    problems.append(problem)
+        for location, error in _validator_errors(loaded):
+            problem = _problem(loaded, error, location)
+            if not (loaded.version == "2.0" and _nullable_null_default(loaded, problem)):
+                problems.append(problem)
     except RecursionError:
         problems.append(
             Problem(
@@ -813,8 +914,8 @@ def _validator_problems(loaded: LoadedDocument, *, already_found: bool) -> list[
             )
         )
     except Exception as error:
-        # The validator's rule checks assume a well-formed document and can fail on one that
-        # has problems already found; only a failure on a document found well formed is news.
+        # The validators assume a well-formed document and can fail on one that has problems
+        # already found; only a failure on a document found well formed is news.
         if not problems and not already_found:
             problems.append(
                 Problem(
@@ -846,12 +947,11 @@ def _nullable_null_default(loaded: LoadedDocument, problem: Problem) -> bool:
     )
 
 
-def _problem(loaded: LoadedDocument, error: ValidationError) -> Problem:
-    location = getattr(error, _LOCATION, None)
+def _problem(loaded: LoadedDocument, error: ValidationError, location: Location | None) -> Problem:
     error = _most_specific(error)
     if location is None:  # the schema check of the document as written: a path in it
         pointer = pointer_to(error.absolute_path)
-    else:  # a rule check, which reads through references
+    else:  # a rule check: where the value it checked is written, then a path in that value
         pointer = _written_at(loaded.document, (*location, *error.absolute_path))
     if error.validator in ("oneOf", "anyOf"):
         # Its message starts with the whole value, which can be a whole operation.
