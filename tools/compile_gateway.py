@@ -32,6 +32,7 @@ MODULES = (
     "keyward/gateway/http/_client.py",
     "keyward/gateway/http/_deadline.py",
     "keyward/gateway/http/_eager.py",
+    "keyward/gateway/http/_exchange.py",
     "keyward/gateway/http/_forwarding.py",
     "keyward/gateway/http/_head.py",
     "keyward/gateway/http/_messages.py",

@@ -1,11 +1,13 @@
 """The client side of the gateway: a protocol per connection that parses requests, asks the
-handler about each, and answers itself or relays the upstream's response."""
+handler about each, and answers itself or has the exchange relay the upstream's response.
+
+A connection goes through its phases in one direction (`_READING` ... `_CLOSED`); what it
+reads and writes depends on its phase, what one request needs on its `Exchange`."""
 
 import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, cast
 
 from httptools import (
@@ -17,34 +19,23 @@ from httptools import (
 
 from keyward.gateway.http._deadline import Deadline
 from keyward.gateway.http._eager import start_eagerly
-from keyward.gateway.http._forwarding import (
-    BODY_CHUNKED,
-    BODY_NONE,
-    Hop,
-    response_head,
-    switching_head,
-)
+from keyward.gateway.http._exchange import Context, Conversation, Exchange, internal_error
+from keyward.gateway.http._forwarding import Hop
 from keyward.gateway.http._head import CHUNKED, NO_BODY, Head, Refused, bad_request, too_large
-from keyward.gateway.http._messages import (
-    Decision,
-    Forward,
-    Handler,
-    Immediate,
-    Limits,
-    Observer,
-    Reply,
-    Request,
-)
-from keyward.gateway.http._replies import DateField, check_lines, error_reply, render_reply
-from keyward.gateway.http._upstream import (
-    Failure,
-    UpstreamConnection,
-    UpstreamPool,
-    UpstreamUnreachableError,
-)
+from keyward.gateway.http._messages import Decision, Forward, Reply, Request
+from keyward.gateway.http._replies import error_reply, render_reply
+from keyward.gateway.http._upstream import UpstreamConnection
 
 log: Final = logging.getLogger("keyward.gateway")
 access_log: Final = logging.getLogger("keyward.gateway.access")
+
+# A connection's phase; it only ever moves forward.
+_READING: Final = 0  # requests are read
+_LAST: Final = 1  # the head of the last request is read (it closes the connection); its body is
+_STOPPED: Final = 2  # nothing more is read: the last request is read whole, or input is refused
+_TUNNEL: Final = 3  # the upstream switched protocols: bytes go both ways as they are
+_CLOSING: Final = 4  # the gateway has closed its side
+_CLOSED: Final = 5  # the transport is gone
 
 # Why a client connection is not being read; reading resumes when no reason is left.
 _PIPELINED: Final = 1  # a request waits behind the one being answered
@@ -66,12 +57,6 @@ _DISCARD_LIMIT: Final = 64 * 1024
 # gets the answer rather than a reset.
 _LINGER_SECONDS: Final = 2.0
 
-# Requests a pooled connection may send again when the upstream closed it unnoticed.
-_IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
-
-_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_FIELDS: Final[Mapping[str, str]] = {}
-
 
 def _holds_at(data: bytes, at: int, literal: bytes) -> bool:
     """Whether `data` holds `literal` from index `at`."""
@@ -80,146 +65,13 @@ def _holds_at(data: bytes, at: int, literal: bytes) -> bool:
     return all(data[at + i] == literal[i] for i in range(len(literal)))
 
 
-def _internal_error() -> Reply:
-    return error_reply(
-        500, "internal_error", "The gateway failed to handle the request; try again later."
-    )
-
-
-class Context:
-    """What every connection of one server shares."""
-
-    __slots__ = (
-        "_via",
-        "by_client",
-        "connections",
-        "date",
-        "handler",
-        "immediate",
-        "limits",
-        "loop",
-        "observer",
-        "outbox",
-        "pool",
-        "via",
-    )
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        handler: Handler,
-        limits: Limits,
-        pool: UpstreamPool,
-        via: str,
-        observer: Observer | None = None,
-    ) -> None:
-        self.loop = loop
-        self.handler = handler
-        self.immediate: Immediate | None = getattr(handler, "immediately", None)
-        self.observer = observer
-        self.limits = limits
-        self.pool = pool
-        self.outbox = pool.outbox
-        self.via = via.encode()
-        check_lines(b"via: 1.1 " + self.via + b"\r\n", 1)  # relayed responses take it as it is
-        self._via = {version: f"{version} {via}".encode() for version in ("1.0", "1.1")}
-        self.date = DateField()
-        self.connections: set[ClientConnection] = set()
-        self.by_client: dict[str, int] = {}  # open connections per client address
-
-    def via_for(self, version: str) -> bytes:
-        """This hop's Via entry for a message received in HTTP `version`."""
-        via = self._via.get(version)
-        return via if via is not None else f"{version} ".encode() + self.via
-
-
-class Exchange:
-    """One request and its answer."""
-
-    __slots__ = (
-        "body",
-        "buffer",
-        "buffered",
-        "complete",
-        "discard",
-        "early",
-        "expect_continue",
-        "forward",
-        "head_sent",
-        "host",
-        "http10",
-        "keep_alive",
-        "length",
-        "log",
-        "method",
-        "mode",
-        "refusal",
-        "request",
-        "retried",
-        "sent",
-        "started",
-        "status",
-        "task",
-        "upstream",
-        "upstream_head",
-    )
-
-    def __init__(
-        self,
-        request: Request | None,
-        method: bytes,
-        *,
-        keep_alive: bool,
-        body: int,
-        length: int | None,
-        host: bytes | None,
-        expect_continue: bool,
-        started: float,
-        refusal: Reply | None = None,
-    ) -> None:
-        self.request = request
-        self.method = method
-        self.http10 = request is not None and request.version == "1.0"
-        self.keep_alive = keep_alive
-        self.body = body
-        self.length = length
-        self.host = host
-        self.expect_continue = expect_continue
-        self.started = started
-        self.refusal = refusal
-        self.complete = body == NO_BODY
-        self.buffer: list[bytes] = []
-        self.buffered = 0
-        self.discard = False
-        self.upstream: UpstreamConnection | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.forward: Forward | None = None
-        self.upstream_head = b""
-        self.log: Mapping[str, str] = _NO_FIELDS
-        self.status = 0
-        self.sent = 0
-        self.mode = BODY_NONE
-        self.head_sent = False
-        self.retried = False
-        self.early = b""
-
-    def remaining(self) -> int:
-        """Bytes of a Content-Length body not yet received; -1 for a chunked one."""
-        if self.body == CHUNKED:
-            return -1
-        return (self.length or 0) - self.buffered
-
-
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(asyncio.Protocol, Conversation):
     """One client connection. Requests are answered in the order received; a request waiting
     behind another stops the reading until its turn, so what is buffered stays bounded."""
 
     __slots__ = (
-        "_accepting",
         "_active",
         "_client",
-        "_closed",
-        "_closing",
         "_context",
         "_counted",
         "_deadline",
@@ -237,13 +89,13 @@ class ClientConnection(asyncio.Protocol):
         "_parser",
         "_parsing",
         "_paused",
+        "_phase",
         "_primed",
         "_priming",
         "_queued",
         "_raw_head",
         "_read",
         "_read_at_message",
-        "_stopped",
         "_transport",
         "_tunnel",
         "_tunnel_guard",
@@ -275,10 +127,7 @@ class ClientConnection(asyncio.Protocol):
         self._queued = False
         self._paused = 0
         self._write_paused = False
-        self._stopped = False
-        self._accepting = True
-        self._closing = False
-        self._closed = False
+        self._phase = _READING
         self._counted = False  # among its client's connections (`Context.by_client`)
         self._eof = False
         self._primed: tuple[int, int | None] | None = None
@@ -318,7 +167,7 @@ class ClientConnection(asyncio.Protocol):
             if tunnel.transport is not None:
                 tunnel.transport.write(data)
             return
-        if self._stopped:
+        if self._phase >= _STOPPED:
             return
         self._head_began = False
         # A read that begins between requests begins with the next request line.
@@ -354,7 +203,7 @@ class ClientConnection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
+        self._phase = _CLOSED
         self._deadline.cancel()
         context = self._context
         context.connections.discard(self)
@@ -375,12 +224,7 @@ class ClientConnection(asyncio.Protocol):
             tunnel.abort()
         if ex is None:
             return
-        if ex.task is not None:
-            ex.task.cancel()
-        upstream = ex.upstream
-        if upstream is not None:
-            ex.upstream = None
-            upstream.abort()
+        ex.stop()
         if tunnel is not None:
             ex.sent += tunnel.tunneled
         elif not ex.head_sent:
@@ -424,7 +268,7 @@ class ClientConnection(asyncio.Protocol):
         if self._priming:
             self._priming = False
             return
-        if not self._accepting or self._closing:
+        if self._phase != _READING:
             return  # a request after one that closes the connection
         parser = self._parser
         method = parser.get_method()
@@ -436,6 +280,9 @@ class ClientConnection(asyncio.Protocol):
             self._primed = (checked.body, checked.length)
         keep_alive = parser.should_keep_alive()
         ex = Exchange(
+            self,
+            self._context,
+            self._hop,
             request,
             method,
             keep_alive=keep_alive,
@@ -443,10 +290,9 @@ class ClientConnection(asyncio.Protocol):
             length=checked.length,
             host=checked.host,
             expect_continue=checked.expect_continue,
-            started=self._loop.time(),
         )
         if not keep_alive:
-            self._accepting = False
+            self._advance(_LAST)
         if request.upgrade is not None:
             self._upgrading = ex
         self._parsing = ex
@@ -499,8 +345,8 @@ class ClientConnection(asyncio.Protocol):
             if ex.body == CHUNKED:
                 upstream.write(b"0\r\n\r\n")
             upstream.end_request()
-        if not self._accepting:
-            self._stopped = True
+        if self._phase >= _LAST:
+            self._advance(_STOPPED)
             self._pause(_FINISHED)
         elif ex.discard and self._active is None:
             self._wait(_IDLE, self._context.limits.keepalive_timeout)
@@ -536,19 +382,22 @@ class ClientConnection(asyncio.Protocol):
             reply = cause.reply
         elif isinstance(error, HttpParserCallbackError):
             log.error("Parsing a request failed", exc_info=cause)
-            reply = _internal_error()
+            reply = internal_error()
         else:
             reply = bad_request(f"The request is malformed: {error}.")
         self._refuse(reply)
 
     def _refuse(self, reply: Reply) -> None:
         """Answer `reply` in turn and close: the rest of the input cannot be trusted."""
-        self._stopped = True
+        self._advance(_STOPPED)
         self._pause(_FINISHED)
         if self._parsing is not None:
             self._body_failed(reply)
             return
         ex = Exchange(
+            self,
+            self._context,
+            self._hop,
             None,
             b"",
             keep_alive=False,
@@ -556,7 +405,6 @@ class ClientConnection(asyncio.Protocol):
             length=None,
             host=None,
             expect_continue=False,
-            started=self._loop.time(),
             refusal=reply,
         )
         if self._active is None:
@@ -578,24 +426,18 @@ class ClientConnection(asyncio.Protocol):
             elif self._active is None:
                 self._close()  # answered already; the rest of its body was being dropped
             return
-        if ex.task is not None:
-            ex.task.cancel()
-            ex.task = None
-        upstream = ex.upstream
-        if upstream is not None:
-            ex.upstream = None
-            upstream.abort()
+        ex.stop()
         if ex.head_sent:
             self._abandon()
         else:
-            self._answer(ex, reply)
+            self.answer(ex, reply)
 
     # -- answering
 
     def _start(self, ex: Exchange) -> None:
         """Ask the handler about `ex`, at once; it becomes a task only if it has to wait."""
         if ex.refusal is not None:
-            self._answer(ex, ex.refusal)
+            self.answer(ex, ex.refusal)
             return
         request = ex.request
         if request is None:
@@ -606,7 +448,7 @@ class ClientConnection(asyncio.Protocol):
                 decision = immediate(request)
             except Exception as error:
                 self._handler_failed(request, error)
-                decision = _internal_error()
+                decision = internal_error()
             if decision is not None:
                 self._decided(ex, decision)
                 return
@@ -616,8 +458,8 @@ class ClientConnection(asyncio.Protocol):
             ex.task = None
             if error is not None or decision is None:
                 self._handler_failed(request, error)
-                decision = _internal_error()
-            if ex is self._active and not self._closed:
+                decision = internal_error()
+            if self.is_current(ex):
                 self._decided(ex, decision)
 
         ex.task = start_eagerly(self._loop, lambda: handler(request), decided)
@@ -633,19 +475,19 @@ class ClientConnection(asyncio.Protocol):
     def _decided(self, ex: Exchange, decision: Decision) -> None:
         try:
             if ex.refusal is not None:
-                self._answer(ex, ex.refusal)  # the body broke off while the handler decided
+                self.answer(ex, ex.refusal)  # the body broke off while the handler decided
             elif isinstance(decision, Forward):
-                self._forward(ex, decision)
+                ex.send_upstream(decision)
             elif isinstance(decision, Reply):
-                self._answer(ex, decision)
+                self.answer(ex, decision)
             else:
                 raise TypeError(f"a handler decides Reply or Forward, not {decision!r}")
         except (ValueError, TypeError):
             log.exception("The gateway's handler decided an unusable answer")
-            if ex is self._active and not ex.head_sent and not self._closed:
-                self._answer(ex, _internal_error())
+            if self.is_current(ex) and not ex.head_sent:
+                self.answer(ex, internal_error())
 
-    def _answer(self, ex: Exchange, reply: Reply) -> None:
+    def answer(self, ex: Exchange, reply: Reply) -> None:
         """Write a local answer for the active exchange; what is left of its body is dropped."""
         ex.task = None
         if reply.log:
@@ -661,7 +503,7 @@ class ClientConnection(asyncio.Protocol):
             )
         except ValueError:
             log.exception("The gateway's handler replied with an unusable answer")
-            reply = _internal_error()
+            reply = internal_error()
             head, body = render_reply(
                 reply,
                 head_only=ex.method == b"HEAD",
@@ -694,7 +536,7 @@ class ClientConnection(asyncio.Protocol):
         self._log(ex)
         self._active = None
         self._resume(_UPSTREAM_FULL)
-        if not keep_alive or self._closing:
+        if not keep_alive or self._phase >= _CLOSING:
             self._close()
             return
         early = ex.early
@@ -715,249 +557,59 @@ class ClientConnection(asyncio.Protocol):
         if early:
             self.data_received(early)
 
-    # -- forwarding
+    # -- Conversation: what an exchange asks of its connection
 
-    def _forward(self, ex: Exchange, forward: Forward) -> None:
-        request = ex.request
-        if request is None:
-            return
-        ex.forward = forward
-        if forward.log:
-            ex.log = forward.log
-        context = self._context
-        origin = context.pool.origin(forward.upstream)
-        if ex.body == CHUNKED:
-            framing = b"transfer-encoding: chunked\r\n"
-        elif ex.length is not None:
-            framing = b"content-length: %d\r\n" % ex.length
-        else:
-            framing = b""
-        ex.upstream_head = self._hop.request_head(
-            ex.method,
-            forward.target,
-            origin.host,
-            forward.headers,
-            client_host=ex.host,
-            version=request.version,
-            framing=framing,
-            upgrade=request.upgrade,
-        )
-        upstream = context.pool.take(origin)
-        if upstream is None:
-            ex.task = self._loop.create_task(self._connect_and_send(ex, forward))
-        else:
-            self._send(ex, upstream)
+    def is_current(self, ex: Exchange) -> bool:
+        return ex is self._active and self._phase != _CLOSED
 
-    async def _connect_and_send(self, ex: Exchange, forward: Forward) -> None:
-        upstream = await self._connect(ex, forward)
-        if upstream is not None:
-            self._send(ex, upstream)
+    def emit(self, data: bytes) -> None:
+        self._out.append(data)
 
-    async def _connect(self, ex: Exchange, forward: Forward) -> UpstreamConnection | None:
-        """A new connection to the upstream, or None once the failure is answered."""
-        pool = self._context.pool
-        try:
-            upstream = await pool.connect(pool.origin(forward.upstream))
-        except TimeoutError:
-            reply = error_reply(
-                504,
-                "upstream_timeout",
-                "The upstream did not accept a connection in time; try again later.",
-            )
-        except UpstreamUnreachableError as error:
-            reply = error_reply(
-                502,
-                "upstream_unreachable",
-                f"The gateway cannot reach the upstream ({error}); try again later.",
-            )
-        else:
-            if ex is self._active and not self._closed:
-                return upstream
-            upstream.close()
-            return None
-        if ex is self._active and not self._closed:
-            self._answer(ex, reply)
-        return None
+    def ended_by_client(self) -> bool:
+        return self._eof
 
-    def _send(self, ex: Exchange, upstream: UpstreamConnection) -> None:
-        ex.task = None
-        ex.upstream = upstream
-        parts = [ex.upstream_head]
-        if ex.buffer:
-            if ex.body == CHUNKED:
-                for chunk in ex.buffer:
-                    parts += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
-            else:
-                parts += ex.buffer
-            ex.buffer = []
-        elif ex.expect_continue and not ex.complete:
-            self._out.append(_CONTINUE)
-            self.flush()
-        if ex.complete and ex.body == CHUNKED:
-            parts.append(b"0\r\n\r\n")
-        request = ex.request
-        upstream.send(
-            self,
-            parts,
-            expect_body=ex.method != b"HEAD",
-            complete=ex.complete,
-            upgrade=request is not None and request.upgrade is not None,
-        )
-        if self._write_paused:
-            upstream.pause_reading()
-        self._resume(_READ_AHEAD)
-
-    # -- ResponseSink: what the upstream connection reports
-
-    def response_head(self, status: int, lines: list[bytes], version: str) -> bool:
-        """Relay the head; True when the body lasts until the upstream closes.
-
-        `lines` are the head's lines as llhttp accepted them: the status line, then the field
-        lines."""
-        ex = self._active
-        if ex is None or ex.forward is None:
-            return False
-        via = self._context.via_for(version)
-        if status == 101:
-            head = switching_head(lines, via=via, extra=ex.forward.response_headers)
-            self._out.append(head)
-            ex.status = status
-            ex.head_sent = True
-            ex.sent += len(head)
-            return False
-        head, ex.mode, ex.keep_alive, until_close = response_head(
-            status,
-            lines,
-            via=via,
-            extra=ex.forward.response_headers,
-            head_request=ex.method == b"HEAD",
-            http10=ex.http10,
-            keep_alive=ex.keep_alive and not self._eof,
-        )
-        self._out.append(head)
-        ex.status = status
-        ex.head_sent = True
-        ex.sent += len(head)
-        return until_close
-
-    def response_body(self, data: bytes) -> None:
-        ex = self._active
-        if ex is None:
-            return
-        mode = ex.mode
-        if mode == BODY_CHUNKED:
-            size = b"%x\r\n" % len(data)
-            self._out += (size, data, b"\r\n")
-            ex.sent += len(size) + len(data) + 2
-        elif mode != BODY_NONE:
-            self._out.append(data)
-            ex.sent += len(data)
-
-    def response_end(self) -> None:
-        ex = self._active
-        if ex is None:
-            return
-        ex.upstream = None
-        if ex.mode == BODY_CHUNKED:
-            self._out.append(b"0\r\n\r\n")
-            ex.sent += 5
+    def relayed(self, ex: Exchange) -> None:
         self.flush()
         self._done(ex, self._keeps_after_answer(ex) and ex.keep_alive)
 
-    def response_failed(self, failure: Failure, retryable: bool) -> None:
-        """`retryable`: the request may be sent again on a fresh connection, as a pooled
-        connection the upstream closed meanwhile failed before answering."""
-        ex = self._active
-        if ex is None:
-            return
-        ex.upstream = None
-        if (
-            retryable
-            and ex.forward is not None
-            and not ex.retried
-            and ex.method in _IDEMPOTENT
-            and ex.body == NO_BODY
-            and not ex.head_sent
-        ):
-            ex.retried = True
-            ex.task = self._loop.create_task(self._connect_and_send(ex, ex.forward))
-            return
-        if ex.head_sent:
-            # The answer has begun and cannot be completed: closing tells the client.
-            self._log(ex)
-            self._active = None
-            self._abandon()
-            return
-        if failure is Failure.TIMEOUT:
-            reply = error_reply(
-                504, "upstream_timeout", "The upstream did not answer in time; try again later."
-            )
-        elif failure is Failure.INVALID:
-            reply = error_reply(
-                502,
-                "upstream_invalid_response",
-                "The upstream answered with a malformed HTTP response.",
-            )
-        else:
-            reply = error_reply(
-                502,
-                "upstream_closed",
-                "The upstream closed the connection without answering; try again later.",
-            )
-        self._answer(ex, reply)
+    def broken_off(self, ex: Exchange) -> None:
+        # Closing tells the client.
+        self._log(ex)
+        self._active = None
+        self._abandon()
 
-    def tunnel_open(self, upstream: UpstreamConnection, data: bytes) -> asyncio.Transport:
-        """The upstream switched protocols; returns the client transport to copy bytes to."""
-        ex = self._active
-        self.write_out()
-        if data:
-            self._transport.write(data)
-        self._tunnel = upstream
-        self._deadline.cancel()
-        self._stopped = True
-        if self._paused:
-            self._paused = 0
-            self._transport.resume_reading()
-        if ex is not None:
-            ex.upstream = None
-            early = ex.early
-            ex.early = b""
-            if early and upstream.transport is not None:
-                upstream.transport.write(early)
-            guard = ex.forward.guard if ex.forward is not None else None
-            if guard is not None:
-                self._tunnel_guard = self._loop.create_task(self._guard_tunnel(guard))
-        return self._transport
-
-    async def _guard_tunnel(self, still_allowed: Callable[[], Awaitable[bool]]) -> None:
-        """Close the tunnel once the request that opened it would no longer be forwarded: its
-        key revoked or expired, or the operation no longer its to call."""
-        interval = self._context.limits.tunnel_recheck
-        while True:
-            await asyncio.sleep(interval)
-            tunnel = self._tunnel
-            if tunnel is None or self._closed:
-                return
-            try:
-                allowed = await still_allowed()
-            except Exception:
-                log.exception("checking an open tunnel failed; it stays open")
-                continue
-            if not allowed:
-                log.info("closing a tunnel its request may no longer open")
-                tunnel.abort()
-                self._transport.close()
-                return
-
-    def tunnel_closed(self) -> None:
-        self.write_out()
-        self._transport.close()
+    def sending(self, upstream: UpstreamConnection) -> None:
+        if self._write_paused:
+            upstream.pause_reading()
+        self._resume(_READ_AHEAD)
 
     def upstream_writable(self, writable: bool) -> None:
         if writable:
             self._resume(_UPSTREAM_FULL)
         else:
             self._pause(_UPSTREAM_FULL)
+
+    def open_tunnel(self, upstream: UpstreamConnection, data: bytes) -> asyncio.Transport:
+        self.write_out()
+        if data:
+            self._transport.write(data)
+        self._tunnel = upstream
+        self._deadline.cancel()
+        self._advance(_TUNNEL)
+        if self._paused:
+            self._paused = 0
+            self._transport.resume_reading()
+        return self._transport
+
+    def tunnel_guarded(self, guard: "asyncio.Task[None]") -> None:
+        self._tunnel_guard = guard
+
+    def tunnel_open_to(self, upstream: UpstreamConnection) -> bool:
+        return self._tunnel is upstream and self._phase != _CLOSED
+
+    def close_now(self) -> None:
+        self.write_out()
+        self._transport.close()
 
     def flush(self) -> None:
         """Send what is queued for the client at the end of this turn of the event loop."""
@@ -971,7 +623,7 @@ class ClientConnection(asyncio.Protocol):
         out = self._out
         if not out:
             return
-        if self._closed or self._closing:
+        if self._phase >= _CLOSING:
             pass  # too late: the transport is gone or its end written
         elif len(out) == 1:
             self._transport.write(out[0])
@@ -983,15 +635,19 @@ class ClientConnection(asyncio.Protocol):
 
     # -- connection state
 
+    def _advance(self, phase: int) -> None:
+        if phase > self._phase:
+            self._phase = phase
+
     def _pause(self, reason: int) -> None:
-        if not self._paused and not self._closing and not self._closed:
+        if not self._paused and self._phase < _CLOSING:
             self._transport.pause_reading()
         self._paused |= reason
 
     def _resume(self, reason: int) -> None:
         if self._paused & reason:
             self._paused &= ~reason
-            if not self._paused and not self._closing and not self._closed:
+            if not self._paused and self._phase < _CLOSING:
                 self._transport.resume_reading()
 
     def _wait(self, what: int, seconds: float) -> None:
@@ -1011,14 +667,12 @@ class ClientConnection(asyncio.Protocol):
 
     def _close(self) -> None:
         """Close after what is written, reading on for a while so that the client gets it."""
-        if self._closing:
+        if self._phase >= _CLOSING:
             return
         self.write_out()
-        self._closing = True
-        self._stopped = True
-        self._accepting = False
+        self._advance(_CLOSING)
         transport = self._transport
-        if self._eof or self._closed or not transport.can_write_eof():
+        if self._eof or not transport.can_write_eof():
             transport.close()
             return
         transport.write_eof()
@@ -1030,8 +684,7 @@ class ClientConnection(asyncio.Protocol):
     def _abandon(self) -> None:
         """Close after what is written, without lingering: the answer is broken off."""
         self.write_out()
-        self._closing = True
-        self._stopped = True
+        self._advance(_CLOSING)
         self._transport.close()
 
     def shutdown(self) -> None:

@@ -4,7 +4,8 @@ import asyncio
 import ssl
 
 from keyward.core.egress import EgressPolicy
-from keyward.gateway.http._client import ClientConnection, Context
+from keyward.gateway.http._client import ClientConnection
+from keyward.gateway.http._exchange import Context
 from keyward.gateway.http._messages import Handler, Limits, Observer
 from keyward.gateway.http._upstream import UpstreamPool
 

@@ -6,9 +6,10 @@ import enum
 import logging
 import ssl
 from socket import SOCK_STREAM
-from typing import TYPE_CHECKING, Final, cast
+from typing import Final, cast
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+from mypy_extensions import trait
 
 from keyward.core.egress import EgressPolicy
 from keyward.gateway.http._deadline import Deadline
@@ -16,12 +17,6 @@ from keyward.gateway.http._forwarding import host_field
 from keyward.gateway.http._messages import Limits, Upstream
 from keyward.gateway.http._outbox import Outbox
 from keyward.gateway.http._replies import check_lines
-
-if TYPE_CHECKING:
-    # The client side of an exchange, which an upstream connection feeds. Named as the class
-    # it is, calls to it compile to direct calls; through a Protocol each would be looked up
-    # by name.
-    from keyward.gateway.http._client import ClientConnection as ResponseSink
 
 log: Final = logging.getLogger("keyward.gateway")
 
@@ -37,6 +32,42 @@ class Failure(enum.Enum):
     TRUNCATED = "truncated"  # closed after the response began
     TIMEOUT = "timeout"
     INVALID = "invalid"  # the response broke HTTP/1.1
+
+
+@trait
+class ResponseSink:
+    """What an upstream connection reports to: the exchange whose request it sent. A trait, so
+    that compiled, each call is a direct one rather than a lookup by name."""
+
+    def response_head(self, status: int, lines: list[bytes], version: str) -> bool:
+        """The response head (`lines`: the status line, then the field lines, as llhttp
+        accepted them); True when the body lasts until the upstream closes."""
+        raise NotImplementedError
+
+    def response_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def response_end(self) -> None:
+        raise NotImplementedError
+
+    def response_failed(self, failure: "Failure", retryable: bool) -> None:
+        """`retryable`: the request may be sent again on a fresh connection, as a pooled
+        connection the upstream closed meanwhile failed before answering."""
+        raise NotImplementedError
+
+    def tunnel_open(self, upstream: "UpstreamConnection", data: bytes) -> asyncio.Transport:
+        """The upstream switched protocols; returns the client transport to copy bytes to."""
+        raise NotImplementedError
+
+    def tunnel_closed(self) -> None:
+        raise NotImplementedError
+
+    def upstream_writable(self, writable: bool) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """What the upstream's read relayed is complete for this turn of the event loop."""
+        raise NotImplementedError
 
 
 class UpstreamUnreachableError(Exception):
@@ -124,7 +155,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def send(
         self,
-        sink: "ResponseSink",
+        sink: ResponseSink,
         parts: list[bytes],
         *,
         expect_body: bool,
@@ -352,7 +383,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
         sink.response_end()
 
-    def _switch(self, sink: "ResponseSink", data: bytes) -> None:
+    def _switch(self, sink: ResponseSink, data: bytes) -> None:
         self._deadline.cancel()
         self._pool.forget(self)
         self._tunnel = sink.tunnel_open(self, data)
