@@ -238,6 +238,41 @@ class Settings(BaseSettings):
         "may be although refused by default (loopback, link-local, keyward's own ports); "
         "private addresses are allowed for upstreams without being listed.",
     )
+    portal_workspace: str | None = Field(
+        default=None,
+        description="The workspace whose members sign in to the portal (id or name); default: "
+        "the oldest, the one `keyward init` made.",
+    )
+    behind_tls_proxy: bool = Field(
+        default=False,
+        description="The portal is reached over TLS through a proxy that speaks plain HTTP to "
+        "keyward: its session cookie is marked Secure although the request came in as http.",
+    )
+    session_idle_timeout: int = Field(
+        default=1800,
+        ge=1,
+        description="Seconds a portal session lasts without a request before it ends.",
+    )
+    session_lifetime: int = Field(
+        default=43200,
+        ge=1,
+        description="Seconds a portal session lasts at most from sign-in, however active.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins one e-mail address may have within login_failure_window "
+        "before sign-in with it is refused for the rest of the window.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins one client address may have within login_failure_window, "
+        "whichever e-mail addresses they name (behind a proxy every client has its address).",
+    )
+    login_failure_window: int = Field(
+        default=900, ge=1, description="Seconds over which failed sign-ins are counted."
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "

@@ -12,6 +12,7 @@ from keyward.core.permissions import PermissionSet
 class Via(StrEnum):
     KEY = "key"
     CLI = "cli"
+    PORTAL = "portal"
     SYSTEM = "system"
 
 

@@ -30,6 +30,8 @@ PREFIXES = frozenset(
         "kreq",
         "whk",
         "ntf",
+        "ses",
+        "lgn",
     }
 )
 

@@ -11,6 +11,7 @@ from keyward.db.models.outbox import (
     SentReminder,
     WebhookEndpoint,
 )
+from keyward.db.models.sessions import LoginAttempt, PortalSession
 from keyward.db.models.usage import KeyUsage
 from keyward.db.models.workspaces import (
     Member,
@@ -35,6 +36,7 @@ __all__ = [
     "IdempotencyRecord",
     "KeyRequest",
     "KeyUsage",
+    "LoginAttempt",
     "Member",
     "MemberPermission",
     "MemberRole",
@@ -42,6 +44,7 @@ __all__ = [
     "Organization",
     "OrganizationMember",
     "OutboxMessage",
+    "PortalSession",
     "SentReminder",
     "WebhookEndpoint",
     "Workspace",

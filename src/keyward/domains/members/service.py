@@ -10,6 +10,7 @@ stripped nor deleted.
 from collections.abc import Sequence
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput
@@ -34,10 +35,38 @@ from keyward.domains.members.schemas import (
 from keyward.domains.pagination import Page, PageRequest, split_page
 
 _hasher = PasswordHasher()
+# Checked against when nobody matches, so that an unknown e-mail address takes as long to refuse
+# as a wrong password.
+_NOBODY_HASH = _hasher.hash("keyward: nobody has this password")
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def _password_matches(stored: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored or _NOBODY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def signing_in(uow: UnitOfWork, workspace_id: str, email: str, password: str) -> Member | None:
+    """The active member of the workspace with this e-mail address and password, else None,
+    whatever was wrong (no such member, inactive, no password set, another password), in about
+    the same time. A hash made with older parameters is replaced by one made with today's."""
+    email = email.strip().lower()
+    # Only something shaped like an address is looked up (storage refuses some characters).
+    looked_up = "@" in email and email.isprintable() and len(email) <= 320
+    member = active_member(uow, workspace_id, email) if looked_up else None
+    stored = member.password_hash if member is not None else None
+    matches = _password_matches(stored, password)
+    if member is None or not matches:
+        return None
+    if stored is not None and _hasher.check_needs_rehash(stored):
+        member.password_hash = hash_password(password)
+        uow.session.flush()
+    return member
 
 
 def _outs(uow: UnitOfWork, members: Sequence[Member]) -> list[MemberOut]:
