@@ -324,3 +324,44 @@ def test_no_secret_ever_reaches_the_audit_log(db: Database) -> None:
         )
     for value in secrets:
         assert value not in dumped
+
+
+def test_keys_unused_for_a_while_are_those_neither_used_nor_made_since(
+    db: Database, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    actor = admin(db, set_up)
+    idle, used = make_key(db, actor, name="idle"), make_key(db, actor, name="used")
+    clock.advance(timedelta(days=40))
+    with db.transaction() as uow:
+        row = uow.session.get(ApiKey, used.id)
+        assert row is not None
+        row.last_used_at = clock.now() - timedelta(days=2)
+    fresh = make_key(db, actor, name="fresh")
+    unused = KeyFilter(
+        creator_member_id=actor.member_id, unused_since=clock.now() - timedelta(days=30)
+    )
+    with db.transaction(write=False) as uow:
+        listed = service.list_keys(uow, actor, unused, PageRequest())
+    assert [k.id for k in listed.data if k.name != "admin"] == [idle.id]
+    assert fresh.id not in {k.id for k in listed.data}
+
+
+def test_only_ones_own_account_keys_are_ones_own(db: Database) -> None:
+    set_up = make_workspace(db)
+    root = admin(db, set_up)
+    member = make_member(db, root, roles=["approver"])
+    theirs = make_key(db, actor_for(db, set_up.workspace.id, member.id), name="theirs")
+    mine = make_key(db, root, name="mine")
+    with db.transaction(write=False) as uow:
+        assert service.own_account_key(uow, root, mine.id, "read").name == "mine"
+        # An admin may read and revoke the key, but it is not theirs: unknown, like a missing one.
+        assert service.get_key(uow, root, theirs.id).name == "theirs"
+        with pytest.raises(NotFound) as hidden:
+            service.own_account_key(uow, root, theirs.id, "revoke")
+        with pytest.raises(NotFound) as missing:
+            service.own_account_key(uow, root, "key_" + "0" * 26, "revoke")
+    assert hidden.value.code == missing.value.code == "key_not_found"
+    assert hidden.value.message.replace(theirs.id, "?") == missing.value.message.replace(
+        "key_" + "0" * 26, "?"
+    )

@@ -90,12 +90,14 @@ def serve(
     log_dir: Path,
     port: int | None = None,
     gateway_port: int | None = None,
+    *,
+    part: str = "all",
     **env: str,
 ) -> Iterator[Server]:
-    """`keyward serve` (API, gateway and worker) on `port` and `gateway_port` (default: free
-    ones) until the block ends; its output lands in a log file. Free ports are chosen before
-    the processes bind them, so another test may take one meanwhile: then the start is tried
-    again on others."""
+    """`keyward serve` (API, gateway and worker; `part="api"`: the API alone) on `port` and
+    `gateway_port` (default: free ones) until the block ends; its output lands in a log file.
+    Free ports are chosen before the processes bind them, so another test may take one
+    meanwhile: then the start is tried again on others."""
     attempts = 1 if port or gateway_port else 3
     with ExitStack() as stack:
         for attempt in range(1, attempts + 1):
@@ -106,6 +108,7 @@ def serve(
                     [
                         KEYWARD,
                         "serve",
+                        part,
                         "--port",
                         str(api_port),
                         "--gateway-port",

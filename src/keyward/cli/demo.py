@@ -1,5 +1,6 @@
 """The demo `keyward init --demo` seeds: a provider with an API on offer, an acquirer using it."""
 
+import secrets
 from dataclasses import dataclass
 
 from keyward.core.actors import Via
@@ -8,8 +9,8 @@ from keyward.domains.acquisitions.schemas import AcquisitionCreate, AcquisitionK
 from keyward.domains.acquisitions.service import acquire, create_key
 from keyward.domains.apis.schemas import ApiImport
 from keyward.domains.apis.service import import_api
-from keyward.domains.members.schemas import MemberCreate
-from keyward.domains.members.service import create_member
+from keyward.domains.members.schemas import MemberCreate, MemberUpdate
+from keyward.domains.members.service import create_member, update_member
 from keyward.domains.offerings.schemas import OfferingCreate
 from keyward.domains.offerings.service import create_offering
 from keyward.domains.organizations.schemas import OrganizationCreate, OrganizationKind
@@ -71,6 +72,9 @@ definitions:
 @dataclass(frozen=True, slots=True)
 class Demo:
     members: list[str]
+    admin_email: str
+    # The portal password of the admin and the demo's people, shown once.
+    password: str
     api_id: str
     gateway_url: str
     acquisition_id: str
@@ -78,8 +82,13 @@ class Demo:
 
 
 def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> Demo:
-    """Acme APIs offers the Petstore API; Globex acquired it and has a key named "mobile-app"."""
+    """Acme APIs offers the Petstore API; Globex acquired it and has a key named "mobile-app".
+    The admin and the demo's people sign in to the portal with one new password."""
+    password = secrets.token_urlsafe(12)
     admin = admin_actor(uow, set_up.workspace.id, set_up.admin_member_id)
+    admin_email = update_member(
+        uow, admin, set_up.admin_member_id, MemberUpdate.model_validate({"password": password})
+    ).email
     provider = create_organization(
         uow, admin, OrganizationCreate(name="Acme APIs", kind=OrganizationKind.PROVIDER)
     )
@@ -95,7 +104,15 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
         create_member(
             uow,
             admin,
-            MemberCreate(email=email, name=name, roles=[role], organization_ids=organizations),
+            MemberCreate.model_validate(
+                {
+                    "email": email,
+                    "name": name,
+                    "roles": [role],
+                    "organization_ids": organizations,
+                    "password": password,
+                }
+            ),
         ).id
         for email, name, role, organizations in people
     ]
@@ -131,4 +148,12 @@ def seed_demo(uow: UnitOfWork, set_up: WorkspaceSetUp, settings: Settings) -> De
     key = create_key(uow, alex, acquisition.id, AcquisitionKeyCreate(name="mobile-app"), settings)
     if key.key is None:
         raise RuntimeError("an acquisition key was created without its secret")
-    return Demo([email for email, *_ in people], api.id, api.gateway_url, acquisition.id, key.key)
+    return Demo(
+        [email for email, *_ in people],
+        admin_email,
+        password,
+        api.id,
+        api.gateway_url,
+        acquisition.id,
+        key.key,
+    )

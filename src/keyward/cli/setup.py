@@ -69,6 +69,11 @@ def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: Demo | No
         f'    curl -s "{base}/v1/acquisitions/{demo.acquisition_id}/openapi'
         f'?version=2.0&format=yaml" -H "Authorization: Bearer {key}"\n'
     )
+    typer.echo(
+        f"The portal: {base}/ (keyward serve). Sign in as {demo.admin_email} or any of "
+        f"{', '.join(demo.members)} with the password, shown this once:\n\n"
+        f"    {demo.password}\n"
+    )
 
 
 def init(
@@ -159,6 +164,7 @@ def serve(
     from keyward.api import create_app
     from keyward.api.protocol import BoundedHeadProtocol
     from keyward.api.runtime import Runtime
+    from keyward.portal import install as install_portal
 
     verifier = Verifier(
         database, refresh_after=settings.cache_refresh, stale_if_error=settings.stale_if_error
@@ -174,9 +180,11 @@ def serve(
                 raise Unavailable(f"{error}.", code="gateway_not_started") from None
         worker = Worker(database, settings)
         worker.start()
+    app = create_app(runtime)
+    install_portal(app, database, settings)
     try:
         config = uvicorn.Config(
-            create_app(runtime),
+            app,
             host=host or settings.host,
             port=port or settings.port,
             log_level=log_level,

@@ -16,6 +16,7 @@ from keyward.domains.access.service import (
     find,
     gate,
     get,
+    name_of,
     resource_of,
     visible,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "find",
     "gate",
     "get",
+    "name_of",
     "resource_of",
     "visible",
 ]

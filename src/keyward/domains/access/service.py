@@ -10,7 +10,7 @@ refused with a code that says why (403).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement
 
@@ -168,6 +168,29 @@ def get(uow: UnitOfWork, kind: Kind[Row], workspace_id: str, ident: str) -> Row 
     if not is_id(ident, kind.prefix):
         return None
     return repository.get(uow.session, kind.model, workspace_id, ident, for_update=False)
+
+
+_KINDS: tuple[Kind[Any], ...] = (
+    APIS,
+    OFFERINGS,
+    ACQUISITIONS,
+    KEYS,
+    KEY_REQUESTS,
+    CONNECTORS,
+    MEMBERS,
+    ORGANIZATIONS,
+)
+
+
+def name_of(uow: UnitOfWork, workspace_id: str, ident: str) -> str | None:
+    """The name of the resource with this id, if it has one: how a right bound to it (one
+    the member holds) is shown to them."""
+    for kind in _KINDS:
+        if is_id(ident, kind.prefix):
+            row = get(uow, kind, workspace_id, ident)
+            name = getattr(row, "name", None) or getattr(row, "key_name", None)
+            return name if isinstance(name, str) else None
+    return None
 
 
 def resource_of(uow: UnitOfWork, row: Base) -> Resource:

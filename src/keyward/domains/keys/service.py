@@ -17,7 +17,7 @@ from typing import Any, Literal, overload
 from pydantic import TypeAdapter
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Conflict, InvalidInput, NotFound
+from keyward.core.errors import Conflict, Hidden, InvalidInput, NotFound
 from keyward.core.ids import new_id
 from keyward.core.keys import KeyKind, generate_key, key_state
 from keyward.core.lifecycle import Approvals, Change, KeyFacts, Step, plan, plan_issue
@@ -343,6 +343,15 @@ def verdict_for(actor: Actor, verdict: Verdict) -> Verdict:
 
 def get_key(uow: UnitOfWork, actor: Actor, key_id: str) -> KeyOut:
     return key_out(uow, access.find(uow, actor, access.KEYS, key_id, "read"))
+
+
+def own_account_key(uow: UnitOfWork, actor: Actor, key_id: str, action: str) -> KeyOut:
+    """One of the actor's own account keys, if the actor may `action` it: what "your account"
+    shows. Any other key, whoever may see it, is answered like a key that does not exist."""
+    key = access.find(uow, actor, access.KEYS, key_id, action)
+    if key.kind != KeyKind.ACCOUNT.value or key.creator_member_id != actor.member_id:
+        raise access.KEYS.not_found(key_id, Hidden)
+    return key_out(uow, key)
 
 
 def list_keys(uow: UnitOfWork, actor: Actor, filters: KeyFilter, page: PageRequest) -> Page[KeyOut]:
