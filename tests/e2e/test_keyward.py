@@ -83,6 +83,28 @@ def test_the_demo_prints_curl_lines_that_work_as_printed(fresh_url: str, tmp_pat
             )
             assert done.returncode == 0, f"{line}\n{done.stdout}"
             answers.append(done.stdout)
+        portal = re.search(
+            r"The portal: (\S+)/ .*?shown this once:\n\n    (\S+)\n", printed.stdout, re.S
+        )
+        assert portal is not None, printed.stdout
+        assert portal.group(1) == server.url
+        password = portal.group(2)
+        with httpx.Client(base_url=server.url) as browser:
+            form = browser.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            signed_in = browser.post(
+                "/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": "acquirer@example.com",
+                    "password": password,
+                    "next": "/account/keys",
+                },
+            )
+            assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/account/keys")
+            assert "Alex Acquirer" in browser.get("/account/keys").text
+        assert password not in server.log.read_text()
     me, members, created, pets, verified, exported = answers
     logged = [
         json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")
