@@ -99,7 +99,7 @@ def test_signing_in_makes_a_session_whose_token_is_stored_only_as_its_digest(
 
 def test_a_wrong_password_and_an_unknown_address_are_refused_alike(db: Database) -> None:
     set_up = make_workspace(db)
-    _person(db, set_up)
+    member_id = _person(db, set_up)
     wrong = _sign_in(db, set_up.workspace.id, password="not the password at all")
     unknown = _sign_in(db, set_up.workspace.id, email="nobody@example.com")
     not_an_address = _sign_in(db, set_up.workspace.id, email="pat\x00@example.com")
@@ -108,6 +108,14 @@ def test_a_wrong_password_and_an_unknown_address_are_refused_alike(db: Database)
     assert (
         _audited(db, set_up.workspace.id) == [("session.sign_in", "refused", "sign_in_failed")] * 3
     )
+    # The audit log, unlike the answer, tells whose account was tried.
+    with db.transaction(write=False) as uow:
+        targets = uow.session.scalars(
+            select(AuditEvent.target_id)
+            .where(AuditEvent.action == "session.sign_in")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert targets == [member_id, None, None]
     with db.transaction(write=False) as uow:
         assert uow.session.scalars(select(PortalSession)).all() == []
 

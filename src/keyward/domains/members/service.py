@@ -51,14 +51,20 @@ def _password_matches(stored: str | None, password: str) -> bool:
         return False
 
 
+def member_signing_in(uow: UnitOfWork, workspace_id: str, email: str) -> Member | None:
+    """The active member a sign-in form's e-mail address names, if any (trimmed, any case);
+    text that is no address is not looked up (storage refuses some characters)."""
+    email = email.strip().lower()
+    if "@" not in email or not email.isprintable() or len(email) > 320:
+        return None
+    return active_member(uow, workspace_id, email)
+
+
 def signing_in(uow: UnitOfWork, workspace_id: str, email: str, password: str) -> Member | None:
     """The active member of the workspace with this e-mail address and password, else None,
     whatever was wrong (no such member, inactive, no password set, another password), in about
     the same time. A hash made with older parameters is replaced by one made with today's."""
-    email = email.strip().lower()
-    # Only something shaped like an address is looked up (storage refuses some characters).
-    looked_up = "@" in email and email.isprintable() and len(email) <= 320
-    member = active_member(uow, workspace_id, email) if looked_up else None
+    member = member_signing_in(uow, workspace_id, email)
     stored = member.password_hash if member is not None else None
     matches = _password_matches(stored, password)
     if member is None or not matches:

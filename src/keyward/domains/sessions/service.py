@@ -141,7 +141,17 @@ def sign_in(
     )
     _attempt(uow, workspace_id, email, client, succeeded=member is not None)
     if member is None:
-        audit.record(uow, actor, "session.sign_in", outcome="refused", code="sign_in_failed")
+        # The log, unlike the answer, says whose account was tried (when it is one).
+        tried = members.member_signing_in(uow, workspace_id, email)
+        audit.record(
+            uow,
+            actor,
+            "session.sign_in",
+            target_type="member" if tried is not None else None,
+            target_id=tried.id if tried is not None else None,
+            outcome="refused",
+            code="sign_in_failed",
+        )
         return SignInRefused("sign_in_failed", SIGN_IN_REFUSED)
     if replacing is not None:
         earlier = repository.by_token_hash(uow.session, token_digest(replacing))
