@@ -1,10 +1,13 @@
 """`keyward members ...`: list, show, create, update, delete members and set their rights."""
 
+import sys
 from typing import Annotated
 
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.core.errors import NotFound
+from keyward.core.ids import quote
 from keyward.domains.members import service
 from keyward.domains.members.schemas import MemberCreate, MemberPermissionsUpdate, MemberUpdate
 from keyward.domains.pagination import PageRequest
@@ -106,6 +109,34 @@ def update(
         body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         with database.transaction() as uow:
             updated = service.update_member(uow, actor, member_id, body)
+    emit(updated, as_json)
+
+
+@app.command("password")
+def password(
+    ctx: typer.Context,
+    member: Annotated[str, typer.Argument(help="The member's id or e-mail address.")],
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the password from standard input.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the password a member signs in to the portal with (at least 12 characters): asked
+    for twice, or read from standard input. It is never echoed."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        if stdin:
+            secret = sys.stdin.readline().rstrip("\r\n")
+        else:
+            secret = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+        body = MemberUpdate.model_validate({"password": secret})
+        with database.transaction() as uow:
+            found = service.active_member(uow, actor.workspace_id, member)
+            if found is None:
+                raise NotFound(
+                    f"No active member {quote(member)} in this workspace.", code="member_not_found"
+                )
+            updated = service.update_member(uow, actor, found.id, body)
     emit(updated, as_json)
 
 

@@ -54,6 +54,10 @@ def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: Demo | No
         """-d '{"name": "ci", "permissions": ["keys:read"]}'\n"""
     )
     if demo is None:
+        typer.echo(
+            f"The portal: {base}/ (keyward serve). Members sign in with a password; set yours "
+            f"with:\n\n    {_command_name()} members password {set_up.admin_member_id}\n"
+        )
         return
     typer.echo(
         "Demo: Acme APIs offers the Petstore API and Globex acquired it; members "
