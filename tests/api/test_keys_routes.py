@@ -114,6 +114,24 @@ def test_list_paginates_and_filters(api: TestClient, db: Database) -> None:
     assert revoked["data"] == []
 
 
+def test_list_filters_keys_unused_for_a_while(
+    api: TestClient, db: Database, clock: ManualClock
+) -> None:
+    set_up = make_workspace(db)
+    old = make_key(db, admin(db, set_up), name="old")
+    clock.advance(timedelta(days=31))
+    new = make_key(db, admin(db, set_up), name="new")
+    headers = bearer(set_up.admin_key)
+    unused = api.get("/v1/keys", headers=headers, params={"unused_for": "P30D"}).json()
+    listed = {k["id"] for k in unused["data"]}
+    assert old.id in listed
+    assert new.id not in listed
+    assert api.get("/v1/keys", headers=headers, params={"unused_for": "P40D"}).json()["data"] == []
+    refused = api.get("/v1/keys", headers=headers, params={"unused_for": "30"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "validation_failed"
+
+
 def test_read_update_and_not_found(api: TestClient, db: Database) -> None:
     ours, theirs = make_workspace(db), make_workspace(db)
     key_id = ours.admin_key.id

@@ -338,9 +338,7 @@ def test_keys_unused_for_a_while_are_those_neither_used_nor_made_since(
         assert row is not None
         row.last_used_at = clock.now() - timedelta(days=2)
     fresh = make_key(db, actor, name="fresh")
-    unused = KeyFilter(
-        creator_member_id=actor.member_id, unused_since=clock.now() - timedelta(days=30)
-    )
+    unused = KeyFilter(creator_member_id=actor.member_id, unused_for=timedelta(days=30))
     with db.transaction(write=False) as uow:
         listed = service.list_keys(uow, actor, unused, PageRequest())
     assert [k.id for k in listed.data if k.name != "admin"] == [idle.id]

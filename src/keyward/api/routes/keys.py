@@ -12,6 +12,7 @@ from keyward.api.runtime import DatabaseDep, RuntimeDep
 from keyward.core.ids import ID_REGEX
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
+from keyward.domains.fields import Duration
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     AccountKeyCreate,
@@ -73,9 +74,20 @@ def list_keys(
     state: KeyState | None = None,
     acquisition_id: Annotated[str | None, Query(alias="acquisition", pattern=ID_REGEX)] = None,
     creator: Annotated[str | None, Query(pattern=ID_REGEX, description="Creator member id")] = None,
+    unused_for: Annotated[
+        Duration | None,
+        Query(
+            description="Only keys neither used nor created for at least this long "
+            "(ISO-8601, e.g. P30D)."
+        ),
+    ] = None,
 ) -> Page[KeyOut]:
     filters = KeyFilter(
-        kind=kind, state=state, acquisition_id=acquisition_id, creator_member_id=creator
+        kind=kind,
+        state=state,
+        acquisition_id=acquisition_id,
+        creator_member_id=creator,
+        unused_for=unused_for,
     )
     with database.transaction(write=False) as uow:
         return service.list_keys(uow, actor, filters, page)

@@ -94,10 +94,11 @@ def list_keys(
         query = query.where(ApiKey.acquisition_id == filters.acquisition_id)
     if filters.creator_member_id is not None:
         query = query.where(ApiKey.creator_member_id == filters.creator_member_id)
-    if filters.unused_since is not None:
+    if filters.unused_for is not None:
+        since = now - filters.unused_for
         query = query.where(
-            ApiKey.created_at < filters.unused_since,
-            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < filters.unused_since),
+            ApiKey.created_at < since,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < since),
         )
     if filters.state is KeyState.REVOKED:
         query = query.where(ApiKey.revoked_at.is_not(None))

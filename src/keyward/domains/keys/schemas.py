@@ -186,8 +186,8 @@ class KeyFilter:
     state: KeyState | None = None
     acquisition_id: str | None = None
     creator_member_id: str | None = None
-    # Keys neither used nor created since then.
-    unused_since: datetime | None = None
+    # Keys neither used nor created for at least this long.
+    unused_for: timedelta | None = None
 
 
 class KeyVerifyRequest(Input):

@@ -77,13 +77,12 @@ def _page(
 ) -> Response:
     actor = member.signed.actor
     unused_days, unused_error = _unused_days(unused_text)
+    filters = KeyFilter(
+        kind=KeyKind.ACCOUNT,
+        creator_member_id=actor.member_id,
+        unused_for=timedelta(days=unused_days) if unused_days else None,
+    )
     with portal.database.transaction(write=False) as uow:
-        now = uow.clock.now()
-        filters = KeyFilter(
-            kind=KeyKind.ACCOUNT,
-            creator_member_id=actor.member_id,
-            unused_since=now - timedelta(days=unused_days) if unused_days else None,
-        )
         listed = keys.list_keys(uow, actor, filters, PageRequest(PAGE_SIZE, cursor))
         choices = permission_choices(uow, actor)
     return portal.pages.render(
