@@ -26,20 +26,21 @@ by a JSON pointer into the document. First our own checks, in this order:
 - operation ids (`operation_id_duplicate`): unique among all operations, callbacks and 3.1
   webhooks included.
 
-Then openapi-spec-validator for the document's version (`spec_invalid`, or
-`parameter_duplicate` and `schema_required_undefined` for the validator's own rule checks),
-only when every reference resolved inside the document: the validator could not check the
-others, and it must never try to fetch one. As a second line of defence it runs with a resolver
-that refuses to retrieve anything. Its messages are located at the place in the document where
-the faulty value is written, following `$ref`s, so a fault in a shared schema is reported once
-at the schema. A document too deep for it to walk is `document_too_deep`. In 2.0, `default:
-null` is accepted on a schema marked `x-nullable: true`, the extension 2.0 documents use for null.
+Then openapi-spec-validator's checks for the document's version (`spec_invalid`, or
+`parameter_duplicate` and `schema_required_undefined` for its rule checks), only when every
+reference resolved inside the document: the validator could not check the others, and it must
+never try to fetch one. Its messages are located at the place in the document where the faulty
+value is written, following `$ref`s, so a fault in a shared schema is reported once at the
+schema. A document too deep for it to walk is `document_too_deep`. In 2.0, `default: null` is
+accepted on a schema marked `x-nullable: true`, the extension 2.0 documents use for null.
 
 Checking costs what the document's size says. The schema pass runs first in jsonschema-rs,
 which only says whether the document is valid; only an invalid document is walked again by
-jsonschema, for messages and locations. The rule checks keep their registries of seen schemas
-in sets (the validator's lists made them quadratic). A `budget` bounds the whole check: past
-it, `check` raises `OverBudget`.
+jsonschema, for messages and locations. The validator's rule checks are walked here over the
+document as loaded (`_Rules`), with its keyword validators' rules and messages; a default value
+is validated by openapi-schema-validator with a resolver that refuses to retrieve anything, as
+a second line of defence. A `budget` bounds the whole check: past it, `check` raises
+`OverBudget`.
 """
 
 import json
