@@ -273,6 +273,27 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(
         default=900, ge=1, description="Seconds over which failed sign-ins are counted."
     )
+    portal_url: str | None = Field(
+        default=None,
+        description="Where people reach the portal; the links of invitation and password reset "
+        "e-mails point there. Default: http://HOST:PORT of the management API.",
+    )
+    invitation_lifetime: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="Seconds the link of an invitation e-mail may be used to set a password.",
+    )
+    password_reset_lifetime: int = Field(
+        default=3600,
+        ge=60,
+        description="Seconds the link of a password reset e-mail may be used.",
+    )
+    password_resets_per_hour: int = Field(
+        default=3,
+        ge=1,
+        description="Password reset e-mails one member may be sent per hour, however often "
+        "one is asked for.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "
@@ -302,6 +323,10 @@ class Settings(BaseSettings):
         """The days before expiry on which reminders go out, largest first."""
         values = {int(part) for part in self.expiry_reminder_days.split(",") if part}
         return tuple(sorted(values, reverse=True))
+
+    def portal_base(self) -> str:
+        """The portal's address, without a trailing slash, for links in e-mails."""
+        return (self.portal_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def smtp_port_or_default(self) -> int:
         if self.smtp_port is not None:

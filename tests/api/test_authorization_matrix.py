@@ -82,6 +82,7 @@ ALLOWED: dict[str, frozenset[str] | set[str]] = {
     "DELETE /v1/members/{member_id}": {ADMIN},
     "GET /v1/members/{member_id}/permissions": {ADMIN},
     "PUT /v1/members/{member_id}/permissions": {ADMIN},
+    "POST /v1/members/{member_id}/invitations": {ADMIN},
     "POST /v1/organizations": {ADMIN} | OWN,
     "GET /v1/organizations": {ADMIN, P1, P2, A1, A2} | OWN,
     "GET /v1/organizations/{organization_id}": {ADMIN, P1},

@@ -87,6 +87,11 @@ COMMANDS = [
     ),
     Command("GET /v1/members/{member_id}", lambda i: ["members", "show", i["member_id"]]),
     Command(
+        "POST /v1/members/{member_id}/invitations",
+        lambda i: ["members", "invite", i["member_id"]],
+        True,
+    ),
+    Command(
         "GET /v1/organizations/{organization_id}",
         lambda i: ["organizations", "show", i["organization_id"]],
     ),

@@ -1,16 +1,18 @@
-"""`keyward members ...`: list, show, create, update, delete members and set their rights."""
+"""`keyward members ...`: list, show, create, update, invite, delete members and set their
+rights."""
 
 import sys
 from typing import Annotated
 
 import typer
 
-from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.core.errors import NotFound
 from keyward.core.ids import quote
 from keyward.domains.members import service
 from keyward.domains.members.schemas import MemberCreate, MemberPermissionsUpdate, MemberUpdate
 from keyward.domains.pagination import PageRequest
+from keyward.domains.passwords import service as passwords
 
 app = typer.Typer(help="Manage the members of a workspace and their rights.", no_args_is_help=True)
 
@@ -138,6 +140,27 @@ def password(
                 )
             updated = service.update_member(uow, actor, found.id, body)
     emit(updated, as_json)
+
+
+@app.command("invite")
+def invite(
+    ctx: typer.Context,
+    member: Annotated[str, typer.Argument(help="The member's id or e-mail address.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """E-mail a member an invitation: a link that sets their password once, before it expires.
+    The worker of `keyward serve` sends it (KEYWARD_SMTP_HOST); links point at
+    KEYWARD_PORTAL_URL."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            found = service.active_member(uow, actor.workspace_id, member)
+            if found is None:
+                raise NotFound(
+                    f"No active member {quote(member)} in this workspace.", code="member_not_found"
+                )
+            sent = passwords.invite(uow, actor, found.id, state(ctx).settings)
+    emit(sent, as_json)
 
 
 @app.command("delete")

@@ -150,7 +150,12 @@ def serve(
     gateway_port: Annotated[int | None, typer.Option(help="Port of the gateway.")] = None,
 ) -> None:
     """Run keyward until interrupted: the management API, the gateway and the worker."""
-    settings = state(ctx).settings
+    # Where it listens is what every part goes by: the portal's links in e-mails, the egress
+    # policy's own ports.
+    given = {"host": host, "port": port, "gateway_port": gateway_port}
+    settings = state(ctx).settings.model_copy(
+        update={name: value for name, value in given.items() if value is not None}
+    )
     with reporting(False):
         log_level = configure_logging(settings.log_level)
         database = open_database(settings)

@@ -32,6 +32,7 @@ PREFIXES = frozenset(
         "ntf",
         "ses",
         "lgn",
+        "pwl",
     }
 )
 

@@ -21,10 +21,12 @@ from keyward.db.models import OutboxMessage
 from keyward.domains.connectors.updates import EXPORT, LEGACY_SPEC_UPDATED
 from keyward.domains.notifications.events import EMAIL, WEBHOOK
 from keyward.domains.outbox import service as outbox
+from keyward.domains.passwords.service import LINK_EMAIL
 from keyward.jobs import sweeps
 from keyward.jobs.exports import deliver_export
 from keyward.jobs.locking import TurnLock, lock_path
 from keyward.jobs.notifications import deliver_email, deliver_webhook, reannounce_spec_update
+from keyward.jobs.passwords import deliver_password_link
 from keyward.jobs.transports import PermanentFailure
 from keyward.settings import Settings
 
@@ -50,6 +52,7 @@ def default_handlers(database: Database, settings: Settings) -> dict[str, Handle
         EXPORT: partial(deliver_export, database, settings),
         EMAIL: partial(deliver_email, settings),
         WEBHOOK: partial(deliver_webhook, database, settings),
+        LINK_EMAIL: partial(deliver_password_link, database, settings),
         LEGACY_SPEC_UPDATED: partial(reannounce_spec_update, database),
     }
 

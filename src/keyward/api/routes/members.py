@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
-from keyward.api.runtime import DatabaseDep
+from keyward.api.runtime import DatabaseDep, SettingsDep
 from keyward.core.ids import ID_REGEX
 from keyward.domains.members import service
 from keyward.domains.members.schemas import (
@@ -17,6 +17,8 @@ from keyward.domains.members.schemas import (
     MemberUpdate,
 )
 from keyward.domains.pagination import Page
+from keyward.domains.passwords import service as passwords
+from keyward.domains.passwords.schemas import InvitationOut
 
 router = APIRouter(tags=["members"])
 
@@ -86,3 +88,19 @@ def replace_permissions(
     """Replace roles and direct permissions. The member's keys lose removed rights at once."""
     with database.transaction() as uow:
         return service.set_permissions(uow, actor, member_id, body)
+
+
+@router.post(
+    "/members/{member_id}/invitations",
+    status_code=202,
+    name="member.invite",
+    responses=errors(404, 409),
+)
+def invite_member(
+    member_id: str, actor: ActorDep, database: DatabaseDep, settings: SettingsDep
+) -> InvitationOut:
+    """E-mail the member an invitation: a link that sets their password once, before it
+    expires (`KEYWARD_INVITATION_LIFETIME`). Sent again, it is a new link; older ones keep
+    working until one of them is used."""
+    with database.transaction() as uow:
+        return passwords.invite(uow, actor, member_id, settings)

@@ -11,6 +11,7 @@ from keyward.db.models.outbox import (
     SentReminder,
     WebhookEndpoint,
 )
+from keyward.db.models.passwords import PasswordLink
 from keyward.db.models.sessions import LoginAttempt, PortalSession
 from keyward.db.models.usage import KeyUsage
 from keyward.db.models.workspaces import (
@@ -44,6 +45,7 @@ __all__ = [
     "Organization",
     "OrganizationMember",
     "OutboxMessage",
+    "PasswordLink",
     "PortalSession",
     "SentReminder",
     "WebhookEndpoint",

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field, SecretStr, StrictBool
+from zxcvbn import zxcvbn
 
 from keyward.core.ownership import ROLES
 from keyward.domains.fields import Id, Input, Name, Output, Patch, Permissions
@@ -15,15 +16,41 @@ def _role(value: str) -> str:
     return value
 
 
+# zxcvbn's estimate, 0 to 4: 3 is "safely unguessable" for an online attack such as a sign-in
+# form that throttles (about 10^8 guesses).
+_MIN_STRENGTH = 3
+# What zxcvbn scores of a long password: the rest adds to its strength, never takes from it.
+_SCORED_LENGTH = 100
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` cannot be a member's password, or None: between 12 and 256 characters,
+    no control characters, and not among the most common passwords nor as easy to guess as
+    they are (a keyboard row, a repeated word, a date...)."""
+    if len(password) < 12:
+        return "must be at least 12 characters long"
+    if len(password) > 256:
+        return "must be at most 256 characters long"
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in password):
+        return "contains control characters"
+    if zxcvbn(password[:_SCORED_LENGTH])["score"] < _MIN_STRENGTH:
+        return (
+            "is too easy to guess (a common password, a pattern or a repeated word); choose "
+            "a longer one, for example a few unrelated words"
+        )
+    return None
+
+
 def _password(value: SecretStr) -> SecretStr:
-    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value.get_secret_value()):
-        raise ValueError("contains control characters")
+    problem = password_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
 Role = Annotated[str, Field(max_length=40), AfterValidator(_role)]
 Roles = Annotated[list[Role], Field(max_length=len(ROLES))]
-Password = Annotated[SecretStr, Field(min_length=12, max_length=256), AfterValidator(_password)]
+Password = Annotated[SecretStr, AfterValidator(_password)]
 OrganizationIds = Annotated[list[Id], Field(max_length=100)]
 
 

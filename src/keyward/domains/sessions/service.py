@@ -249,3 +249,8 @@ def sign_out_everywhere(uow: UnitOfWork, signed: Signed) -> int:
 def sessions_of(uow: UnitOfWork, member_id: str) -> int:
     """How many sessions the member has (live or not yet pruned)."""
     return repository.count_sessions_of(uow.session, member_id)
+
+
+def end_sessions_of(uow: UnitOfWork, member_id: str) -> int:
+    """End every session of a member whose password was just set; returns how many."""
+    return repository.delete_sessions_of(uow.session, member_id)
