@@ -37,6 +37,7 @@ router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 NOTICES = {
     "signed-out": "You have signed out.",
     "signed-out-everywhere": "You have signed out on every device.",
+    "password-set": "Your password is set: sign in with it.",
 }
 
 
