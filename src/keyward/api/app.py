@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from keyward import __version__
 from keyward.api import errors
+from keyward.api.docs import add_reference_pages
 from keyward.api.middleware import BodyLimit, JsonBodies, RequestId
 from keyward.api.routes import (
     acquisitions,
@@ -72,7 +73,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served with their assets by `docs`
         redoc_url=None,
     )
     app.state.runtime = runtime
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
+    add_reference_pages(app)
     if runtime.settings.demo_upstream:
         app.include_router(demo.router)
     app.add_middleware(BodyLimit, limit_for=partial(body_limit, runtime.settings))
