@@ -14,7 +14,11 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
 # The sections of the portal, in the order the navigation shows them: (path, label).
-SECTIONS = (("/account/keys", "Account keys"),)
+SECTIONS = (
+    ("/catalogue", "Catalogue"),
+    ("/acquisitions", "Acquisitions"),
+    ("/account/keys", "Account keys"),
+)
 
 
 def when(value: datetime | None, empty: str = "—") -> str:

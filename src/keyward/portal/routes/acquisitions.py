@@ -1,0 +1,580 @@
+"""Acquisitions: the list, one acquisition with its named keys (create, delete, renew, rotate,
+request revocation), reacquiring an expired one.
+
+Every decision is the services': which acquisitions and keys the member sees, who may make or
+change a key, when a change needs an approver. The page only narrows a key to the acquisition
+in its address: a key of another acquisition answers like one that does not exist.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from keyward.core.errors import Hidden, KeywardError
+from keyward.core.keys import KeyState
+from keyward.core.ownership import holds
+from keyward.db.engine import UnitOfWork
+from keyward.domains import access
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import (
+    AcquisitionKeyCreate,
+    AcquisitionOut,
+    AcquisitionState,
+    ExportVersion,
+)
+from keyward.domains.apis import service as apis
+from keyward.domains.apis.schemas import ApiOut, ApiVersionOut
+from keyward.domains.connectors import service as connectors
+from keyward.domains.connectors.schemas import ConnectorCreated, ConnectorOut
+from keyward.domains.keys import service as keys
+from keyward.domains.keys.schemas import KeyCreated, KeyOut, KeyRequestOut
+from keyward.domains.offerings import service as offerings
+from keyward.domains.offerings.schemas import OfferingOut
+from keyward.domains.organizations import service as organizations
+from keyward.domains.pagination import PageRequest
+from keyward.portal.context import CheckedFormDep, Member, MemberDep, Portal, PortalDep
+from keyward.portal.routing import PortalRoute, audit_refusal, redirect
+from keyward.portal.wording import includes, span
+
+router = APIRouter(route_class=PortalRoute, include_in_schema=False)
+
+PAGE_SIZE = 25
+CONNECTORS_PAGE_SIZE = 10
+SHOWN_ONCE = "Copy this key now: it will not be shown again. keyward keeps only its hash."
+KEY_NAME_HINT = "Who will use it: a colleague's name or a partner's organization."
+# Grace periods offered for a rotation, those within the policy's maximum (which is offered too).
+GRACE_STEPS = (
+    timedelta(0),
+    timedelta(hours=1),
+    timedelta(days=1),
+    timedelta(days=7),
+    timedelta(days=30),
+)
+DONE = {
+    "acquired": "Acquired. Create a key for each person or partner who will call the API.",
+    "reacquired": "Reacquired: the acquisition is valid again, and so are its keys.",
+    "deleted": "The key is revoked and deleted: it stopped working at once.",
+    "renewed": "The key is renewed.",
+    "renewal-requested": "Renewal requested: an approver of the API decides.",
+    "revoked": "The key is revoked: it stopped working at once. You can delete it now.",
+    "revocation-requested": "Revocation requested: an approver of the API decides. "
+    "Once it is revoked, you can delete the key.",
+    "connector-deleted": "The connector is deleted: it delivers nothing more. The key it "
+    "delivered still works until you delete it.",
+}
+
+
+@dataclass(slots=True)
+class KeyForm:
+    name: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ConnectorForm:
+    """What the connector form shows: the values sent back, the errors next to their fields."""
+
+    kind: str = "storage"
+    url: str = ""
+    destination: str = ""
+    path: str = ""
+    version: str = ExportVersion.V3.value
+    format: str = "json"
+    key_source: str = "generate"
+    key_name: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A change the services refused for one key, said next to what can be done instead."""
+
+    key: KeyOut
+    message: str
+    offer_revocation_request: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    warnings: list[str]
+    refused: str | None
+
+
+def grace_choices(maximum: timedelta) -> list[tuple[str, str]]:
+    """(ISO-8601, words) for every grace period the policy allows, its maximum included."""
+    offered = [step for step in GRACE_STEPS if step < maximum] + [maximum]
+    return [(keys.iso_duration(step) or "PT0S", span(step)) for step in offered]
+
+
+def _optional(find: Any, *args: Any) -> Any:
+    """What a lookup finds, or None where the member may not see it."""
+    try:
+        return find(*args)
+    except KeywardError:
+        return None
+
+
+def organization_names(uow: UnitOfWork, member: Member) -> dict[str, str]:
+    listed = _optional(organizations.list_organizations, uow, member.signed.actor, PageRequest(200))
+    return {o.id: o.name for o in listed.data} if listed else {}
+
+
+def acquisition_key(
+    uow: UnitOfWork, member: Member, acquisition_id: str, key_id: str
+) -> tuple[AcquisitionOut, KeyOut]:
+    """The acquisition and one of its keys, as the member may read them; a key of another
+    acquisition answers like one that does not exist."""
+    actor = member.signed.actor
+    acquisition = acquisitions.get_acquisition(uow, actor, acquisition_id)
+    key = keys.get_key(uow, actor, key_id)
+    if key.acquisition_id != acquisition.id:
+        raise access.KEYS.not_found(key_id, Hidden)
+    return acquisition, key
+
+
+def _last_version(uow: UnitOfWork, member: Member, api_id: str) -> ApiVersionOut | None:
+    listed = _optional(apis.list_versions, uow, member.signed.actor, api_id, PageRequest(1))
+    return listed.data[0] if listed and listed.data else None
+
+
+def _export(uow: UnitOfWork, portal: Portal, member: Member, acquisition_id: str) -> Export:
+    """What OpenAPI 2.0 cannot say of this acquisition's spec, or why it cannot be had in 2.0."""
+    try:
+        exported = acquisitions.export_spec(
+            uow, member.signed.actor, acquisition_id, ExportVersion.V2, portal.settings
+        )
+    except KeywardError as error:
+        return Export([], error.message)
+    return Export([f"{w.message} ({w.pointer})" for w in exported.warnings], None)
+
+
+def acquisition_page(
+    request: Request,
+    portal: Portal,
+    member: Member,
+    acquisition_id: str,
+    *,
+    cursor: str | None = None,
+    connectors_cursor: str | None = None,
+    key_form: KeyForm | None = None,
+    created: KeyCreated | None = None,
+    created_title: str = "",
+    problem: Problem | None = None,
+    connector_form: ConnectorForm | None = None,
+    connector_created: ConnectorCreated | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    actor = member.signed.actor
+    with portal.database.transaction(write=False) as uow:
+        acquisition = acquisitions.get_acquisition(uow, actor, acquisition_id)
+        listed = acquisitions.list_keys(uow, actor, acquisition.id, PageRequest(PAGE_SIZE, cursor))
+        offering: OfferingOut | None = _optional(
+            offerings.get_offering, uow, actor, acquisition.offering_id
+        )
+        api: ApiOut | None = _optional(
+            apis.get_api, uow, actor, acquisition.api_id, portal.settings
+        )
+        last_version = _last_version(uow, member, acquisition.api_id)
+        names = organization_names(uow, member)
+        connected = _optional(
+            connectors.list_connectors,
+            uow,
+            actor,
+            acquisition.id,
+            PageRequest(CONNECTORS_PAGE_SIZE, connectors_cursor),
+        )
+        export = _export(uow, portal, member, acquisition.id)
+    policy = api.policy if api else None
+    max_grace = (policy.max_rotation_grace if policy else None) or keys.DEFAULT_MAX_GRACE
+    connector_list: list[ConnectorOut] = connected.data if connected else []
+    return portal.pages.render(
+        "acquisition.html",
+        status,
+        title=f"{api.name if api else 'Acquisition'} · {acquisition.id}",
+        member=member,
+        current="/acquisitions",
+        acquisition=acquisition,
+        expired=acquisition.state is AcquisitionState.EXPIRED,
+        offering=offering,
+        includes=includes(offering) if offering else [],
+        api=api,
+        policy=policy,
+        lifetime=span(policy.key_lifetime, "Never expire") if policy else None,
+        last_version=last_version,
+        organization=names.get(acquisition.organization_id, acquisition.organization_id),
+        keys=listed.data,
+        next_cursor=listed.next_cursor,
+        cursor=cursor,
+        connectors_cursor=connectors_cursor,
+        may_create=holds(actor.standing, "keys", "create"),
+        key_form=key_form or KeyForm(),
+        key_name_hint=KEY_NAME_HINT,
+        created=created,
+        created_title=created_title,
+        shown_once=SHOWN_ONCE,
+        problem=problem,
+        grace_choices=grace_choices(max_grace),
+        revoked_state=KeyState.REVOKED,
+        export=export,
+        connectors=connector_list,
+        connectors_next=connected.next_cursor if connected else None,
+        may_connect=connected is not None and holds(actor.standing, "connectors", "create"),
+        connector_form=connector_form or ConnectorForm(),
+        connector_created=connector_created,
+        destinations=sorted(portal.settings.destinations()),
+        notice=notice,
+        request_path=request.url.path,
+    )
+
+
+@router.get("/acquisitions", name="acquisitions")
+def list_acquisitions(portal: PortalDep, member: MemberDep, cursor: str | None = None) -> Response:
+    actor = member.signed.actor
+    rows = []
+    with portal.database.transaction(write=False) as uow:
+        listed = acquisitions.list_acquisitions(uow, actor, PageRequest(PAGE_SIZE, cursor))
+        names = organization_names(uow, member)
+        found: dict[str, Any] = {}
+        for acquisition in listed.data:
+            for ident, lookup, args in (
+                (acquisition.offering_id, offerings.get_offering, ()),
+                (acquisition.api_id, apis.get_api, (portal.settings,)),
+            ):
+                if ident not in found:
+                    found[ident] = _optional(lookup, uow, actor, ident, *args)
+            rows.append(
+                {
+                    "acquisition": acquisition,
+                    "offering": found[acquisition.offering_id],
+                    "api": found[acquisition.api_id],
+                    "organization": names.get(
+                        acquisition.organization_id, acquisition.organization_id
+                    ),
+                }
+            )
+    return portal.pages.render(
+        "acquisitions.html",
+        title="Acquisitions",
+        member=member,
+        current="/acquisitions",
+        rows=rows,
+        cursor=cursor,
+        next_cursor=listed.next_cursor,
+    )
+
+
+def _done_notice(
+    portal: Portal, member: Member, acquisition_id: str, done: str | None, key_id: str | None
+) -> str | None:
+    notice = DONE.get(done or "")
+    if notice is None or key_id is None:
+        return notice
+    try:
+        with portal.database.transaction(write=False) as uow:
+            _, key = acquisition_key(uow, member, acquisition_id, key_id)
+    except KeywardError:
+        return notice
+    if done == "renewed":
+        until = key.expires_at.strftime("%Y-%m-%d %H:%M UTC") if key.expires_at else "never"
+        return f"The key “{key.name}” is renewed: it now expires {until}."
+    return f"“{key.name}”: {notice}"
+
+
+@router.get("/acquisitions/{acquisition_id}", name="acquisition")
+def show_acquisition(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    cursor: str | None = None,
+    connectors_cursor: str | None = None,
+    done: str | None = None,
+    key: str | None = None,
+) -> Response:
+    return acquisition_page(
+        request,
+        portal,
+        member,
+        acquisition_id,
+        cursor=cursor,
+        connectors_cursor=connectors_cursor,
+        notice=_done_notice(portal, member, acquisition_id, done, key),
+    )
+
+
+@router.post("/acquisitions/{acquisition_id}/reacquire", name="acquisition_reacquire")
+def reacquire(
+    portal: PortalDep, member: MemberDep, acquisition_id: str, _: CheckedFormDep
+) -> Response:
+    with portal.database.transaction() as uow:
+        acquisitions.reacquire(uow, member.signed.actor, acquisition_id)
+    return redirect(f"/acquisitions/{acquisition_id}?done=reacquired")
+
+
+def _key_errors(error: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for problem in error.errors():
+        loc = problem.get("loc", ())
+        name = str(loc[0]) if loc else "form"
+        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
+        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
+    return errors
+
+
+@router.get("/acquisitions/{acquisition_id}/keys", name="acquisition_keys")
+def keys_page(acquisition_id: str) -> Response:
+    """Where a form's address leads when opened: the acquisition's page."""
+    return redirect(f"/acquisitions/{quote(acquisition_id, safe='')}#keys")
+
+
+@router.post("/acquisitions/{acquisition_id}/keys", name="acquisition_key_create")
+def create_key(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    form: CheckedFormDep,
+) -> Response:
+    sent = KeyForm(name=form.one("name"))
+    body = None
+    if not sent.name.strip():
+        sent.errors["name"] = "Name the key after who will use it."
+    else:
+        try:
+            body = AcquisitionKeyCreate.model_validate({"name": sent.name})
+        except ValidationError as error:
+            sent.errors.update(_key_errors(error))
+    if body is None:
+        return acquisition_page(request, portal, member, acquisition_id, key_form=sent, status=422)
+    try:
+        with portal.database.transaction() as uow:
+            created = acquisitions.create_key(
+                uow, member.signed.actor, acquisition_id, body, portal.settings, allow_request=True
+            )
+    except KeywardError as error:
+        if error.status == 404:
+            raise
+        if error.audited:
+            audit_refusal(request, error)
+        sent.errors["name" if error.code == "key_name_taken" else "form"] = error.message
+        return acquisition_page(
+            request, portal, member, acquisition_id, key_form=sent, status=error.status
+        )
+    return acquisition_page(
+        request,
+        portal,
+        member,
+        acquisition_id,
+        created=created,
+        created_title=f"New key “{created.name}”",
+        status=201 if created.state is not KeyState.PENDING else 202,
+    )
+
+
+def _confirm(
+    portal: Portal,
+    member: Member,
+    acquisition_id: str,
+    key: KeyOut,
+    *,
+    action: str,
+    title: str,
+    text: str,
+    button: str,
+    choices: list[tuple[str, str]] | None = None,
+) -> Response:
+    """The confirmation a browser without scripts gets (with them, a dialog asks)."""
+    return portal.pages.render(
+        "acquisition_confirm.html",
+        title=title,
+        member=member,
+        current="/acquisitions",
+        heading=title,
+        text=text,
+        action=f"/acquisitions/{acquisition_id}/keys/{key.id}/{action}",
+        back=f"/acquisitions/{acquisition_id}",
+        button=button,
+        choices=choices,
+    )
+
+
+@router.get("/acquisitions/{acquisition_id}/keys/{key_id}/delete", name="acquisition_key_ask")
+def delete_form(portal: PortalDep, member: MemberDep, acquisition_id: str, key_id: str) -> Response:
+    with portal.database.transaction(write=False) as uow:
+        _, key = acquisition_key(uow, member, acquisition_id, key_id)
+    return _confirm(
+        portal,
+        member,
+        acquisition_id,
+        key,
+        action="delete",
+        title=f"Delete “{key.name}”?",
+        text=f"Whatever uses the key {key.start}… stops working at once. This cannot be undone.",
+        button="Delete key",
+    )
+
+
+def _refused(
+    request: Request,
+    portal: Portal,
+    member: Member,
+    acquisition_id: str,
+    key: KeyOut,
+    error: KeywardError,
+) -> Response:
+    if error.status == 404:
+        raise error
+    if error.audited:
+        audit_refusal(request, error)
+    problem = Problem(
+        key, error.message, offer_revocation_request=error.code == "revocation_requires_approval"
+    )
+    return acquisition_page(
+        request, portal, member, acquisition_id, problem=problem, status=error.status
+    )
+
+
+@router.post("/acquisitions/{acquisition_id}/keys/{key_id}/delete", name="acquisition_key_delete")
+def delete_key(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    key_id: str,
+    _: CheckedFormDep,
+) -> Response:
+    """Delete at any time: a revoked key is deleted, an active one revoked and deleted in one
+    step where the policy lets this member revoke it without an approver."""
+    with portal.database.transaction(write=False) as uow:
+        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
+    try:
+        with portal.database.transaction() as uow:
+            acquisition_key(uow, member, acquisition_id, key_id)
+            keys.delete_key(uow, member.signed.actor, key_id, revoke=True)
+    except KeywardError as error:
+        return _refused(request, portal, member, acquisition_id, key, error)
+    return redirect(f"/acquisitions/{acquisition_id}?done=deleted")
+
+
+@router.post("/acquisitions/{acquisition_id}/keys/{key_id}/revoke", name="acquisition_key_revoke")
+def revoke_key(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    key_id: str,
+    form: CheckedFormDep,
+) -> Response:
+    """Revoke, or where the policy wants an approver, ask one to."""
+    with portal.database.transaction(write=False) as uow:
+        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
+    try:
+        with portal.database.transaction() as uow:
+            acquisition_key(uow, member, acquisition_id, key_id)
+            result = keys.revoke_key(
+                uow,
+                member.signed.actor,
+                key_id,
+                form.one("reason").strip()[:2000] or "asked in the portal",
+                allow_request=True,
+            )
+    except KeywardError as error:
+        return _refused(request, portal, member, acquisition_id, key, error)
+    done = "revocation-requested" if isinstance(result, KeyRequestOut) else "revoked"
+    return redirect(f"/acquisitions/{acquisition_id}?done={done}&key={key_id}")
+
+
+@router.post("/acquisitions/{acquisition_id}/keys/{key_id}/renew", name="acquisition_key_renew")
+def renew_key(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    key_id: str,
+    _: CheckedFormDep,
+) -> Response:
+    with portal.database.transaction(write=False) as uow:
+        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
+    try:
+        with portal.database.transaction() as uow:
+            acquisition_key(uow, member, acquisition_id, key_id)
+            result = keys.renew_key(
+                uow, member.signed.actor, key_id, reason="asked in the portal", allow_request=True
+            )
+    except KeywardError as error:
+        return _refused(request, portal, member, acquisition_id, key, error)
+    done = "renewal-requested" if isinstance(result, KeyRequestOut) else "renewed"
+    return redirect(f"/acquisitions/{acquisition_id}?done={done}&key={key_id}")
+
+
+def _policy_grace(
+    uow: UnitOfWork, portal: Portal, member: Member, acquisition: AcquisitionOut
+) -> timedelta:
+    api: ApiOut | None = _optional(
+        apis.get_api, uow, member.signed.actor, acquisition.api_id, portal.settings
+    )
+    return (api.policy.max_rotation_grace if api else None) or keys.DEFAULT_MAX_GRACE
+
+
+@router.get(
+    "/acquisitions/{acquisition_id}/keys/{key_id}/rotate", name="acquisition_key_ask_rotate"
+)
+def rotate_form(portal: PortalDep, member: MemberDep, acquisition_id: str, key_id: str) -> Response:
+    with portal.database.transaction(write=False) as uow:
+        acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
+        grace = _policy_grace(uow, portal, member, acquisition)
+    return _confirm(
+        portal,
+        member,
+        acquisition_id,
+        key,
+        action="rotate",
+        title=f"Rotate “{key.name}”?",
+        text="A new secret replaces this key's secret; the old one keeps working for the grace "
+        "period chosen, then stops.",
+        button="Rotate key",
+        choices=grace_choices(grace),
+    )
+
+
+@router.post("/acquisitions/{acquisition_id}/keys/{key_id}/rotate", name="acquisition_key_rotate")
+def rotate_key(
+    request: Request,
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    key_id: str,
+    form: CheckedFormDep,
+) -> Response:
+    with portal.database.transaction(write=False) as uow:
+        acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
+        allowed = {
+            value for value, _ in grace_choices(_policy_grace(uow, portal, member, acquisition))
+        }
+    chosen = form.one("grace")
+    if chosen not in allowed:
+        problem = Problem(key, "Choose one of the grace periods offered.")
+        return acquisition_page(
+            request, portal, member, acquisition_id, problem=problem, status=422
+        )
+    try:
+        with portal.database.transaction() as uow:
+            acquisition_key(uow, member, acquisition_id, key_id)
+            rotated = keys.rotate_key(
+                uow, member.signed.actor, key_id, keys.parse_duration(chosen) or timedelta(0)
+            )
+    except KeywardError as error:
+        return _refused(request, portal, member, acquisition_id, key, error)
+    return acquisition_page(
+        request,
+        portal,
+        member,
+        acquisition_id,
+        created=rotated,
+        created_title=f"New secret for “{rotated.name}”",
+    )
