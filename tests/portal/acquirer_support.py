@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page
 
 from tests.portal.conftest import PASSWORD, Site
@@ -142,3 +143,17 @@ def create_key(page: Page, name: str) -> str:
     page.click("button:has-text('Create key')")
     page.wait_for_selector("#new-key-secret")
     return page.locator("#new-key-secret").inner_text()
+
+
+AXE = Axe()
+
+
+def serious_problems(page: Page) -> list[str]:
+    """The serious and critical accessibility problems axe-core finds on the page."""
+    results: dict[str, Any] = AXE.run(page).response
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(str(node["target"]) for node in violation["nodes"])
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]

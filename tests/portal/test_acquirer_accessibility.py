@@ -7,9 +7,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tests.portal.acquirer_support import create_key, key_row, provide, upstream
+from tests.portal.acquirer_support import (
+    create_key,
+    key_row,
+    provide,
+    serious_problems,
+    upstream,
+)
 from tests.portal.conftest import running_site, sign_in
-from tests.portal.test_accessibility import _problems
 
 pytestmark = pytest.mark.e2e
 
@@ -31,29 +36,29 @@ def test_no_acquirer_page_has_a_serious_accessibility_problem(
         try:
             sign_in(page, site.url, "alex@example.com")
             page.goto(f"{site.url}/catalogue")
-            found += _problems(page)
+            found += serious_problems(page)
             page.click("li.offering button:has-text('Acquire')")
             page.wait_for_url("**/acquisitions/acq_*")
             acquisition = page.url.rsplit("/", 1)[1].split("?")[0]
-            found += _problems(page)
+            found += serious_problems(page)
             page.click("button:has-text('Create key')")  # no name: the error by its field
-            found += _problems(page)
+            found += serious_problems(page)
             create_key(page, "Dana Scully")
-            found += _problems(page)
+            found += serious_problems(page)
             key_id = key_row(page, "Dana Scully").get_attribute("data-key-id")
             key_row(page, "Dana Scully").locator("a:has-text('Rotate')").click()
-            found += _problems(page)
+            found += serious_problems(page)
             page.keyboard.press("Escape")
             key_row(page, "Dana Scully").locator("a:has-text('Delete')").click()
-            found += _problems(page)
+            found += serious_problems(page)
             page.keyboard.press("Escape")
             page.click("button:has-text('Create connector')")  # no path: the error by its field
-            found += _problems(page)
+            found += serious_problems(page)
             page.fill("#connector-path", "globex/pets.json")
             page.click("button:has-text('Create connector')")
-            found += _problems(page)
+            found += serious_problems(page)
             page.click("#connectors tbody th a")
-            found += _problems(page)
+            found += serious_problems(page)
             for path in (
                 f"/acquisitions/{acquisition}/keys/{key_id}/rotate",
                 f"/acquisitions/{acquisition}/keys/{key_id}/delete",
@@ -61,10 +66,10 @@ def test_no_acquirer_page_has_a_serious_accessibility_problem(
                 f"/acquisitions/acq_{'0' * 26}",
             ):
                 page.goto(f"{site.url}{path}")
-                found += _problems(page)
+                found += serious_problems(page)
             page.set_viewport_size({"width": 390, "height": 844})
             page.goto(f"{site.url}/acquisitions/{acquisition}")
-            found += _problems(page)
+            found += serious_problems(page)
         finally:
             context.close()
         assert found == []

@@ -394,18 +394,27 @@ def test_export_downloads_and_connectors(
             page.fill("#connector-key", "kw_" + "A" * 38)
             page.click("button:has-text('Create connector')")
             expect(page.locator("#connector-key-error")).to_contain_text("not a valid key")
-            page.fill("#connector-path", "globex/again.json")
+            page.check("input[name=kind][value=webhook]")
+            page.fill("#connector-url", "http://127.0.0.1:9/hooks/keyward")
             page.check("input[name=key_source][value=existing]")
             page.fill("#connector-key", generated)
             page.click("button:has-text('Create connector')")
             expect(page.locator("#connectors tbody tr")).to_have_count(2)
+            expect(page.locator("#connectors tbody th").first).to_have_text(
+                "http://127.0.0.1:9/hooks/keyward"
+            )
+            signing = page.locator("#connector-signing-secret").inner_text()
+            assert signing.startswith("whsec_")
             expect(page.locator("#connector-key-secret")).to_have_count(0)
+            assert generated not in page.content()
 
             page.locator("#connectors tbody tr").first.locator("a:has-text('Delete')").click()
             page.click("dialog[open] button:has-text('Delete connector')")
             page.wait_for_url(re.compile(r"\?done=connector-deleted"))
             expect(page.locator("#connectors tbody tr")).to_have_count(1)
-            assert generated not in site.server.log.read_text()
+            log = site.server.log.read_text()
+            assert generated not in log
+            assert signing not in log
         finally:
             page.screenshot(
                 path=str(Path(__file__).parent / "screenshots" / f"{request.node.name}.png"),

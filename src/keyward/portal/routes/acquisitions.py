@@ -6,9 +6,10 @@ change a key, when a change needs an approver. The page only narrows a key to th
 in its address: a key of another acquisition answers like one that does not exist.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import ParamSpec, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
@@ -110,12 +111,29 @@ def grace_choices(maximum: timedelta) -> list[tuple[str, str]]:
     return [(keys.iso_duration(step) or "PT0S", span(step)) for step in offered]
 
 
-def _optional(find: Any, *args: Any) -> Any:
+Found = TypeVar("Found")
+Looked = ParamSpec("Looked")
+
+
+def _optional(
+    find: Callable[Looked, Found], *args: Looked.args, **kwargs: Looked.kwargs
+) -> Found | None:
     """What a lookup finds, or None where the member may not see it."""
     try:
-        return find(*args)
+        return find(*args, **kwargs)
     except KeywardError:
         return None
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """A form's invalid fields, each with its first problem as a sentence."""
+    errors: dict[str, str] = {}
+    for problem in error.errors():
+        loc = problem.get("loc", ())
+        name = str(loc[0]) if loc else "form"
+        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
+        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
+    return errors
 
 
 def organization_names(uow: UnitOfWork, member: Member) -> dict[str, str]:
@@ -239,19 +257,22 @@ def list_acquisitions(portal: PortalDep, member: MemberDep, cursor: str | None =
     with portal.database.transaction(write=False) as uow:
         listed = acquisitions.list_acquisitions(uow, actor, PageRequest(PAGE_SIZE, cursor))
         names = organization_names(uow, member)
-        found: dict[str, Any] = {}
+        offered: dict[str, OfferingOut | None] = {}
+        acquired: dict[str, ApiOut | None] = {}
         for acquisition in listed.data:
-            for ident, lookup, args in (
-                (acquisition.offering_id, offerings.get_offering, ()),
-                (acquisition.api_id, apis.get_api, (portal.settings,)),
-            ):
-                if ident not in found:
-                    found[ident] = _optional(lookup, uow, actor, ident, *args)
+            if acquisition.offering_id not in offered:
+                offered[acquisition.offering_id] = _optional(
+                    offerings.get_offering, uow, actor, acquisition.offering_id
+                )
+            if acquisition.api_id not in acquired:
+                acquired[acquisition.api_id] = _optional(
+                    apis.get_api, uow, actor, acquisition.api_id, portal.settings
+                )
             rows.append(
                 {
                     "acquisition": acquisition,
-                    "offering": found[acquisition.offering_id],
-                    "api": found[acquisition.api_id],
+                    "offering": offered[acquisition.offering_id],
+                    "api": acquired[acquisition.api_id],
                     "organization": names.get(
                         acquisition.organization_id, acquisition.organization_id
                     ),
@@ -316,16 +337,6 @@ def reacquire(
     return redirect(f"/acquisitions/{acquisition_id}?done=reacquired")
 
 
-def _key_errors(error: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for problem in error.errors():
-        loc = problem.get("loc", ())
-        name = str(loc[0]) if loc else "form"
-        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
-        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
-    return errors
-
-
 @router.get("/acquisitions/{acquisition_id}/keys", name="acquisition_keys")
 def keys_page(acquisition_id: str) -> Response:
     """Where a form's address leads when opened: the acquisition's page."""
@@ -348,7 +359,7 @@ def create_key(
         try:
             body = AcquisitionKeyCreate.model_validate({"name": sent.name})
         except ValidationError as error:
-            sent.errors.update(_key_errors(error))
+            sent.errors.update(field_errors(error))
     if body is None:
         return acquisition_page(request, portal, member, acquisition_id, key_form=sent, status=422)
     try:

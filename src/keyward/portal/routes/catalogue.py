@@ -6,7 +6,6 @@ organization, as for REST and the CLI.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
@@ -50,7 +49,7 @@ def _page(
     entries = []
     with portal.database.transaction(write=False) as uow:
         listed = offerings.list_offerings(uow, actor, PageRequest(PAGE_SIZE, cursor))
-        names: dict[str, Any] = {}
+        names: dict[str, str] = {}
         for offering in listed.data:
             if offering.api_id not in names:
                 try:

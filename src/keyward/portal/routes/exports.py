@@ -22,7 +22,7 @@ from keyward.domains.connectors import service as connectors
 from keyward.domains.connectors.schemas import ConnectorCreate, ConnectorOut
 from keyward.domains.pagination import PageRequest
 from keyward.portal.context import CheckedFormDep, Form, Member, MemberDep, PortalDep
-from keyward.portal.routes.acquisitions import ConnectorForm, acquisition_page
+from keyward.portal.routes.acquisitions import ConnectorForm, acquisition_page, field_errors
 from keyward.portal.routing import PortalRoute, audit_refusal, redirect
 from keyward.verifier import Verifier
 
@@ -65,16 +65,6 @@ def download(
     )
 
 
-def _field_errors(error: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for problem in error.errors():
-        loc = problem.get("loc", ())
-        name = str(loc[0]) if loc else "form"
-        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
-        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
-    return errors
-
-
 def _read_connector_form(fields: Form) -> tuple[ConnectorForm, ConnectorCreate | None]:
     sent = ConnectorForm(
         kind=fields.one("kind"),
@@ -114,7 +104,7 @@ def _read_connector_form(fields: Form) -> tuple[ConnectorForm, ConnectorCreate |
             }
         )
     except ValidationError as error:
-        sent.errors.update(_field_errors(error))
+        sent.errors.update(field_errors(error))
         return sent, None
     return sent, body
 
