@@ -495,3 +495,53 @@ def test_the_acquisition_page_fits_a_phone(site: Site, visit: Visit, upstream_ur
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("tbody a")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_odd_addresses_and_forms_get_pages_never_a_failure(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provided = provide(site, upstream_url)
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    acquisition = _acquire(page, site)
+    create_key(page, "kept")
+    page.goto(f"{site.url}/acquisitions/{acquisition}")
+    csrf = page.locator("input[name=csrf_token]").first.input_value()
+    key_id = page.locator("#keys tbody tr").get_attribute("data-key-id")
+    for path in (
+        "/catalogue?cursor=not-a-cursor",
+        "/acquisitions?cursor=%00",
+        f"/acquisitions/{acquisition}?cursor=zz&connectors_cursor=%FF",
+        f"/acquisitions/{acquisition}?done=nonsense&key=key_nothing",
+        f"/acquisitions/{acquisition}/openapi?version=9.9",
+        f"/acquisitions/{acquisition}/openapi?format=xml",
+        "/acquisitions/%3Cimg%20src=x%20onerror=alert(1)%3E",
+        f"/acquisitions/{acquisition}/connectors/con_nothing",
+        f"/acquisitions/{acquisition}/keys/{key_id}/rotate?x=%0d%0a",
+    ):
+        answer = page.request.get(f"{site.url}{path}")
+        assert answer.status < 500, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+    sent: list[tuple[str, dict[str, str | float | bool]]] = [
+        ("/catalogue/acquire", {"offering_id": provided.offering_id, "organization_id": "x"}),
+        ("/catalogue/acquire", {"offering_id": "off_nothing", "organization_id": provided.globex}),
+        (f"/acquisitions/{acquisition}/keys", {"name": "n" * 500}),
+        (f"/acquisitions/{acquisition}/keys", {"name": "line\nbreak"}),
+        (f"/acquisitions/{acquisition}/keys/{key_id}/rotate", {"grace": "P-1D"}),
+        (f"/acquisitions/{acquisition}/connectors", {"kind": "ftp", "key_source": "generate"}),
+        (
+            f"/acquisitions/{acquisition}/connectors",
+            {"kind": "storage", "path": "a.json", "version": "9", "key_source": "generate"},
+        ),
+        (
+            f"/acquisitions/{acquisition}/connectors",
+            {"kind": "webhook", "url": "http://169.254.169.254/", "key_source": "generate"},
+        ),
+    ]
+    for path, form in sent:
+        answer = page.request.post(f"{site.url}{path}", form={"csrf_token": csrf, **form})
+        assert 400 <= answer.status < 500, (path, form, answer.status)
+        assert "<h1>" in answer.text(), path
+    page.goto(f"{site.url}/acquisitions/{acquisition}")
+    expect(page.locator("#keys tbody th.name")).to_have_text(["kept"])
+    expect(page.locator("#connectors tbody tr")).to_have_count(0)
