@@ -226,6 +226,7 @@ def acquisition_page(
         last_version=last_version,
         organization=names.get(acquisition.organization_id, acquisition.organization_id),
         keys=listed.data,
+        key_names={key.id: key.name for key in listed.data},
         next_cursor=listed.next_cursor,
         cursor=cursor,
         connectors_cursor=connectors_cursor,
