@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --all-build-deps
+# The portal's browser tests drive Debian's Chromium through Playwright, never a browser build
+# Playwright would download; installed here when missing (as root, or through sudo).
+CHROMIUM := /usr/bin/chromium
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint typecheck layers pytest bench lock clean
 
@@ -12,7 +16,7 @@ run: $(VENV)/.installed-run $(VENV)/.compiled
 	$(BIN)/keyward init --demo
 	KEYWARD_DEMO_UPSTREAM=true $(BIN)/keyward serve
 
-test: $(VENV)/.installed-dev $(VENV)/.compiled lint typecheck layers pytest
+test: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM) lint typecheck layers pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
@@ -24,7 +28,7 @@ typecheck: $(VENV)/.installed-dev
 layers: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed-dev $(VENV)/.compiled
+pytest: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM)
 	$(BIN)/pytest -n 3
 
 bench: $(VENV)/.installed-dev $(VENV)/.compiled
@@ -33,6 +37,10 @@ bench: $(VENV)/.installed-dev $(VENV)/.compiled
 lock: $(VENV)/.installed-dev
 	$(PIP_COMPILE) --extra compile -o requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra compile --extra dev -o requirements-dev.lock pyproject.toml
+
+$(CHROMIUM):
+	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -33,6 +33,8 @@ class Pages:
         self.environment = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=True,
+            # Templates ship with the package; they change only with a new version.
+            auto_reload=False,
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,

@@ -7,7 +7,6 @@ other key answers like one that does not exist.
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
@@ -182,16 +181,14 @@ def generate_key(
     return _page(portal, member, created=shown, status=201 if not replayed else 200)
 
 
-def _confirm_context(member: Member, key: Any) -> dict[str, Any]:
-    return {"title": f"Revoke {key.name}", "member": member, "current": "/account/keys", "key": key}
-
-
 @router.get("/account/keys/{key_id}/revoke", name="account_key_revoke_form")
 def revoke_form(portal: PortalDep, member: MemberDep, key_id: str) -> Response:
     """The confirmation a browser without scripts gets (with them, a dialog asks)."""
     with portal.database.transaction(write=False) as uow:
         key = keys.own_account_key(uow, member.signed.actor, key_id, "read")
-    return portal.pages.render("revoke.html", **_confirm_context(member, key))
+    return portal.pages.render(
+        "revoke.html", title=f"Revoke {key.name}", member=member, current="/account/keys", key=key
+    )
 
 
 @router.post("/account/keys/{key_id}/revoke", name="account_key_revoke")

@@ -1,0 +1,155 @@
+"""The portal in a real headless Chromium (Debian's, driven by Playwright) against a real
+`keyward serve api` on its own port and SQLite database.
+
+Every browser test ends by saving a screenshot of its page under `tests/portal/screenshots/`
+and by checking that the browser reported no Content-Security-Policy violation.
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+
+from tests.backends import IN_CI
+from tests.e2e.processes import Server, cli, serve
+
+CHROMIUM = Path(os.environ.get("KEYWARD_TEST_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Site:
+    """A running portal: its server, its admin key, and the people made in it."""
+
+    server: Server
+    database_url: str
+    admin_key: str
+    admin_id: str
+    members: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self, key: str | None = None) -> httpx.Client:
+        return self.server.client(key)
+
+    def add_member(
+        self,
+        email: str,
+        name: str,
+        roles: tuple[str, ...] = ("acquirer",),
+        permissions: tuple[str, ...] = (),
+        password: str = PASSWORD,
+    ) -> str:
+        with self.api(self.admin_key) as client:
+            answer = client.post(
+                "/v1/members",
+                json={
+                    "email": email,
+                    "name": name,
+                    "password": password,
+                    "roles": list(roles),
+                    "permissions": list(permissions),
+                },
+            )
+        assert answer.status_code == 201, answer.text
+        member_id: str = answer.json()["id"]
+        self.members[email] = member_id
+        return member_id
+
+    def key_of(self, email: str, name: str, *permissions: str) -> dict[str, str]:
+        """An account key the member makes for themselves (with the CLI, as them)."""
+        flags = [flag for p in permissions or ("keys:read",) for flag in ("-p", p)]
+        made = cli(
+            self.database_url, "--as", email, "keys", "create", "--name", name, *flags, "--json"
+        )
+        assert made.code == 0, made.stderr
+        created: dict[str, str] = made.json()
+        return created
+
+    def me(self, key: str) -> int:
+        with self.api(key) as client:
+            return client.get("/v1/me").status_code
+
+
+@contextmanager
+def running_site(tmp_path: Path, part: str = "api", **env: str) -> Iterator[Site]:
+    """`keyward init` on a new SQLite database, then `keyward serve api` (or `part`) over it."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    database_url = f"sqlite:///{tmp_path / 'keyward.db'}"
+    made = cli(database_url, "init", "--json")
+    assert made.code == 0, made.stderr
+    first = made.json()
+    with serve(database_url, tmp_path, None, None, part=part, **env) as server:
+        yield Site(server, database_url, first["admin_key"], first["admin_member_id"])
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    with running_site(tmp_path / "site") as running:
+        yield running
+
+
+@dataclass
+class Visit:
+    """A browser tab, the dialogs scripts opened in it and what its console said."""
+
+    page: Page
+    dialogs: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+def _screenshot_name(node: pytest.Item) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", node.name)
+
+
+@pytest.fixture
+def visit(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Visit]:
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    seen = Visit(page)
+
+    def on_dialog(dialog: Dialog) -> None:
+        seen.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("console", lambda message: seen.console.append(message.text))
+    try:
+        yield seen
+    finally:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(
+            path=str(SCREENSHOTS / f"{_screenshot_name(request.node)}.png"), full_page=True
+        )
+        context.close()
+    violations = [line for line in seen.console if "Content Security Policy" in line]
+    assert violations == []
+
+
+def sign_in(page: Page, url: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(f"{url}/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button:has-text('Sign in')")
