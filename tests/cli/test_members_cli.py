@@ -27,8 +27,26 @@ def test_a_password_is_set_from_standard_input_and_never_echoed(fresh_url: str) 
     assert short.error()["error"]["code"] == "validation_failed"
     assert "tiny1" not in short.stdout + short.stderr
 
+    easy = cli(
+        fresh_url,
+        "members",
+        "password",
+        "admin@example.com",
+        "--stdin",
+        "--json",
+        stdin="passwordpassword\n",
+    )
+    assert easy.code == 1
+    assert "too easy to guess" in easy.error()["error"]["message"] + str(easy.error())
+
     unknown = cli(
-        fresh_url, "members", "password", "nobody@example.com", "--stdin", "--json", stdin="x" * 20
+        fresh_url,
+        "members",
+        "password",
+        "nobody@example.com",
+        "--stdin",
+        "--json",
+        stdin="a long enough passphrase\n",
     )
     assert unknown.code == 1
     assert unknown.error()["error"]["code"] == "member_not_found"
