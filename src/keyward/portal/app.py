@@ -7,7 +7,15 @@ from starlette.types import Message, Receive, Scope, Send
 from keyward.db.engine import Database
 from keyward.portal.context import Portal
 from keyward.portal.rendering import STATIC, Pages
-from keyward.portal.routes import account_keys, acquisitions, auth, catalogue, exports, home
+from keyward.portal.routes import (
+    account_keys,
+    acquisitions,
+    auth,
+    catalogue,
+    exports,
+    home,
+    passwords,
+)
 from keyward.portal.security import CONTENT_SECURITY_POLICY
 from keyward.settings import Settings
 
@@ -42,6 +50,6 @@ def install(app: FastAPI, database: Database, settings: Settings) -> None:
     """Serve the portal from `app`, over `database` (the app's own, whose commits reach its
     verifier)."""
     app.state.portal = Portal(database, settings, Pages())
-    for module in (home, auth, account_keys, catalogue, acquisitions, exports):
+    for module in (home, auth, account_keys, passwords, catalogue, acquisitions, exports):
         app.include_router(module.router)
     app.mount("/static", Assets(), name="static")

@@ -1,0 +1,127 @@
+"""Invitations and password resets as a person meets them: the e-mail arrives at a real SMTP
+server, its link opens in a real Chromium, and the password set there signs in."""
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.jobs.receivers import Mailbox, smtp_server
+from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
+
+NEW_PASSWORD = "violet anchor marmalade tunnel"
+LINK = re.compile(r"http://\S+/(?:welcome|reset)/pwl_[0-9A-Za-z]+")
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
+    """A site whose worker sends its e-mails to `mailbox`."""
+    with running_site(
+        tmp_path / "site",
+        part="all",
+        KEYWARD_SMTP_HOST=mailbox.host,
+        KEYWARD_SMTP_PORT=str(mailbox.port),
+        KEYWARD_SMTP_SECURITY="none",
+        KEYWARD_WORKER_INTERVAL="0.2",
+    ) as site:
+        yield site
+
+
+def link_mailed(mailbox: Mailbox, to: str, subject: str, seen: int = 0) -> str:
+    """The link of the next e-mail to `to` about `subject`, once the worker has sent it."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        mails = [m for m in mailbox.mails if to in m.recipients and subject in m.message["Subject"]]
+        if len(mails) > seen:
+            found = LINK.search(mails[seen].part("plain"))
+            assert found is not None, mails[seen].part("plain")
+            assert found.group(0) in mails[seen].part("html")
+            return found.group(0)
+        time.sleep(0.1)
+    raise AssertionError(f"no e-mail about {subject!r} reached {to}")
+
+
+def invited(site: Site, email: str) -> str:
+    with site.api(site.admin_key) as client:
+        made = client.post(
+            "/v1/members", json={"email": email, "name": "Sam Invitee", "roles": ["acquirer"]}
+        )
+        assert made.status_code == 201, made.text
+        sent = client.post(f"/v1/members/{made.json()['id']}/invitations")
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["email"] == email
+    return str(made.json()["id"])
+
+
+@pytest.mark.e2e
+def test_an_invited_person_sets_a_password_from_the_mailed_link_and_signs_in(
+    mailing_site: Site, mailbox: Mailbox, visit: Visit
+) -> None:
+    invited(mailing_site, "sam@example.com")
+    link = link_mailed(mailbox, "sam@example.com", "invited")
+    assert link.startswith(mailing_site.url + "/welcome/")
+    page = visit.page
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Welcome to keyward")).to_be_visible()
+    expect(page.get_by_text("sam@example.com")).to_be_visible()
+    page.fill("#password", "passwordpassword")
+    page.fill("#password_again", "passwordpassword")
+    page.click("button:has-text('Set password')")
+    expect(page.locator("#password-error")).to_contain_text("too easy to guess")
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password_again", NEW_PASSWORD + " typo")
+    page.click("button:has-text('Set password')")
+    expect(page.locator("#password-error")).to_contain_text("differ")
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password_again", NEW_PASSWORD)
+    page.click("button:has-text('Set password')")
+    expect(page.get_by_role("status")).to_contain_text("Your password is set")
+    sign_in(page, mailing_site.url, "sam@example.com", NEW_PASSWORD)
+    expect(page.locator(".who")).to_have_text("Sam Invitee")
+    page.goto(link)  # used once: it does nothing any more
+    expect(page.get_by_role("heading", name="Link not usable")).to_be_visible()
+
+
+@pytest.mark.e2e
+def test_a_forgotten_password_is_reset_by_mail_without_telling_who_is_a_member(
+    mailing_site: Site, mailbox: Mailbox, visit: Visit, browser: Browser
+) -> None:
+    mailing_site.add_member("kim@example.com", "Kim Member")
+    elsewhere = browser.new_context()
+    try:
+        other = elsewhere.new_page()
+        sign_in(other, mailing_site.url, "kim@example.com")
+        expect(other.locator(".who")).to_have_text("Kim Member")
+        page = visit.page
+        page.goto(f"{mailing_site.url}/login")
+        page.click("text=Forgot your password?")
+        answers = []
+        for email in ("nobody@example.com", "kim@example.com"):
+            page.fill("#email", email)
+            page.click("button:has-text('Send me a link')")
+            answers.append(page.get_by_role("status").inner_text())
+        assert answers[0] == answers[1]
+        link = link_mailed(mailbox, "kim@example.com", "Reset")
+        assert not [m for m in mailbox.mails if "nobody@example.com" in m.recipients]
+        page.goto(link)
+        page.fill("#password", NEW_PASSWORD)
+        page.fill("#password_again", NEW_PASSWORD)
+        page.click("button:has-text('Set password')")
+        expect(page.get_by_role("status")).to_contain_text("Your password is set")
+        other.goto(mailing_site.url + "/")  # the reset signed Kim out everywhere
+        expect(other).to_have_url(re.compile(r"/login"))
+        sign_in(page, mailing_site.url, "kim@example.com", PASSWORD)
+        expect(page.get_by_role("alert")).to_be_visible()  # the old password is gone
+        sign_in(page, mailing_site.url, "kim@example.com", NEW_PASSWORD)
+        expect(page.locator(".who")).to_have_text("Kim Member")
+    finally:
+        elsewhere.close()
