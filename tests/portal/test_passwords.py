@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.jobs.receivers import Mailbox, smtp_server
+from tests.portal.acquirer_support import serious_problems
 from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
 
 NEW_PASSWORD = "violet anchor marmalade tunnel"
@@ -77,6 +78,7 @@ def test_an_invited_person_sets_a_password_from_the_mailed_link_and_signs_in(
     page.fill("#password_again", "passwordpassword")
     page.click("button:has-text('Set password')")
     expect(page.locator("#password-error")).to_contain_text("too easy to guess")
+    assert serious_problems(page) == []
     page.fill("#password", NEW_PASSWORD)
     page.fill("#password_again", NEW_PASSWORD + " typo")
     page.click("button:has-text('Set password')")
@@ -104,6 +106,7 @@ def test_a_forgotten_password_is_reset_by_mail_without_telling_who_is_a_member(
         page = visit.page
         page.goto(f"{mailing_site.url}/login")
         page.click("text=Forgot your password?")
+        assert serious_problems(page) == []
         answers = []
         for email in ("nobody@example.com", "kim@example.com"):
             page.fill("#email", email)
@@ -125,3 +128,46 @@ def test_a_forgotten_password_is_reset_by_mail_without_telling_who_is_a_member(
         expect(page.locator(".who")).to_have_text("Kim Member")
     finally:
         elsewhere.close()
+
+
+@pytest.mark.e2e
+def test_an_admin_invites_a_person_from_the_portal_and_an_acquirer_cannot(
+    mailing_site: Site, mailbox: Mailbox, visit: Visit
+) -> None:
+    mailing_site.add_member("ada@example.com", "Ada Admin", roles=("admin",))
+    mailing_site.add_member("abe@example.com", "Abe Acquirer")
+    page = visit.page
+    sign_in(page, mailing_site.url, "abe@example.com")
+    expect(page.get_by_role("link", name="Invite a person")).to_have_count(0)
+    answer = page.goto(f"{mailing_site.url}/invite")
+    assert answer is not None
+    assert answer.status == 403
+    page.goto(f"{mailing_site.url}/logout/everywhere")  # a GET changes nothing: still signed in
+    page.goto(f"{mailing_site.url}/")
+    expect(page.locator(".who")).to_have_text("Abe Acquirer")
+    page.click("button:has-text('Sign out')")
+
+    sign_in(page, mailing_site.url, "ada@example.com")
+    page.click("text=Invite a person")
+    page.fill("#invite-email", "abe@example.com")
+    page.fill("#invite-name", "Abe Again")
+    page.click("button:has-text('Send invitation')")
+    expect(page.locator("#email-error")).to_be_visible()  # a member has that address already
+    assert serious_problems(page) == []
+    page.fill("#invite-email", "new@example.com")
+    page.fill("#invite-name", '"><img src=x onerror=alert(1)>')
+    page.select_option("#invite-role", "acquirer")
+    page.click("button:has-text('Send invitation')")
+    expect(page.get_by_role("status")).to_contain_text("Invitation sent to new@example.com")
+    link = link_mailed(mailbox, "new@example.com", "invited")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Welcome to keyward")).to_be_visible()
+    assert visit.dialogs == []
+    with mailing_site.api(mailing_site.admin_key) as client:
+        listed = client.get("/v1/members").json()["data"]
+    invited = next(m for m in listed if m["email"] == "new@example.com")
+    assert (invited["name"], invited["roles"], invited["has_password"]) == (
+        '"><img src=x onerror=alert(1)>',
+        ["acquirer"],
+        False,
+    )

@@ -14,6 +14,7 @@ from keyward.portal.routes import (
     catalogue,
     exports,
     home,
+    invitations,
     passwords,
 )
 from keyward.portal.security import CONTENT_SECURITY_POLICY
@@ -50,6 +51,15 @@ def install(app: FastAPI, database: Database, settings: Settings) -> None:
     """Serve the portal from `app`, over `database` (the app's own, whose commits reach its
     verifier)."""
     app.state.portal = Portal(database, settings, Pages())
-    for module in (home, auth, account_keys, passwords, catalogue, acquisitions, exports):
+    for module in (
+        home,
+        auth,
+        account_keys,
+        passwords,
+        invitations,
+        catalogue,
+        acquisitions,
+        exports,
+    ):
         app.include_router(module.router)
     app.mount("/static", Assets(), name="static")

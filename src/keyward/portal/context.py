@@ -6,6 +6,7 @@ from typing import Annotated, cast
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
+from pydantic import ValidationError
 
 from keyward.core.sessions import SessionLimits, Throttle, csrf_token
 from keyward.db.engine import Database
@@ -161,3 +162,14 @@ def checked_form(request: Request, member: MemberDep, form: FormDep) -> Form:
 
 
 CheckedFormDep = Annotated[Form, Depends(checked_form)]
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """A form's invalid fields, each with its first problem as a sentence."""
+    errors: dict[str, str] = {}
+    for problem in error.errors():
+        loc = problem.get("loc", ())
+        name = str(loc[0]) if loc else "form"
+        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
+        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
+    return errors

@@ -18,7 +18,14 @@ from keyward.core.sessions import new_token
 from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated, KeyFilter
 from keyward.domains.pagination import PageRequest
-from keyward.portal.context import CheckedFormDep, Member, MemberDep, Portal, PortalDep
+from keyward.portal.context import (
+    CheckedFormDep,
+    Member,
+    MemberDep,
+    Portal,
+    PortalDep,
+    field_errors,
+)
 from keyward.portal.permissions import permission_choices
 from keyward.portal.routing import PortalRoute, audit_refusal, redirect
 
@@ -128,16 +135,6 @@ def account_keys(
     return _page(portal, member, unused_text=unused_days, cursor=cursor, notice=notice)
 
 
-def _field_errors(error: ValidationError) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for problem in error.errors():
-        loc = problem.get("loc", ())
-        name = str(loc[0]) if loc else "form"
-        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
-        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
-    return errors
-
-
 @router.post("/account/keys", name="account_key_generate")
 def generate_key(
     request: Request, portal: PortalDep, member: MemberDep, form: CheckedFormDep
@@ -157,7 +154,7 @@ def generate_key(
             }
         )
     except ValidationError as error:
-        sent.errors.update(_field_errors(error))
+        sent.errors.update(field_errors(error))
     if not sent.name.strip():
         sent.errors["name"] = "Give the key a label, such as what or who will use it."
     if not sent.permissions:

@@ -37,7 +37,14 @@ from keyward.domains.offerings import service as offerings
 from keyward.domains.offerings.schemas import OfferingOut
 from keyward.domains.organizations import service as organizations
 from keyward.domains.pagination import PageRequest
-from keyward.portal.context import CheckedFormDep, Member, MemberDep, Portal, PortalDep
+from keyward.portal.context import (
+    CheckedFormDep,
+    Member,
+    MemberDep,
+    Portal,
+    PortalDep,
+    field_errors,
+)
 from keyward.portal.routing import PortalRoute, audit_refusal, redirect
 from keyward.portal.wording import includes, span
 
@@ -123,17 +130,6 @@ def _optional(
         return find(*args, **kwargs)
     except KeywardError:
         return None
-
-
-def field_errors(error: ValidationError) -> dict[str, str]:
-    """A form's invalid fields, each with its first problem as a sentence."""
-    errors: dict[str, str] = {}
-    for problem in error.errors():
-        loc = problem.get("loc", ())
-        name = str(loc[0]) if loc else "form"
-        message = str(problem.get("msg", "is not valid")).removeprefix("Value error, ")
-        errors.setdefault(name, message[:1].upper() + message[1:] + ".")
-    return errors
 
 
 def organization_names(uow: UnitOfWork, member: Member) -> dict[str, str]:

@@ -21,8 +21,15 @@ from keyward.domains.acquisitions.schemas import ExportVersion
 from keyward.domains.connectors import service as connectors
 from keyward.domains.connectors.schemas import ConnectorCreate, ConnectorOut
 from keyward.domains.pagination import PageRequest
-from keyward.portal.context import CheckedFormDep, Form, Member, MemberDep, PortalDep
-from keyward.portal.routes.acquisitions import ConnectorForm, acquisition_page, field_errors
+from keyward.portal.context import (
+    CheckedFormDep,
+    Form,
+    Member,
+    MemberDep,
+    PortalDep,
+    field_errors,
+)
+from keyward.portal.routes.acquisitions import ConnectorForm, acquisition_page
 from keyward.portal.routing import PortalRoute, audit_refusal, redirect
 from keyward.verifier import Verifier
 
