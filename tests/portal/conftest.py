@@ -14,13 +14,16 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, sync_playwright
 
 from tests.backends import IN_CI
 from tests.e2e.processes import Server, cli, serve
 
 CHROMIUM = Path(os.environ.get("KEYWARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+# Where the README's pictures are written, when asked for:
+# `KEYWARD_README_SCREENSHOTS=docs/screenshots pytest tests/portal/test_acquisitions.py`.
+README_SCREENSHOTS = os.environ.get("KEYWARD_README_SCREENSHOTS")
 PASSWORD = "correct horse battery staple"
 
 
@@ -153,3 +156,14 @@ def sign_in(page: Page, url: str, email: str, password: str = PASSWORD) -> None:
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button:has-text('Sign in')")
+
+
+def readme_screenshot(target: Page | Locator, name: str) -> None:
+    """A picture for the README, written only when KEYWARD_README_SCREENSHOTS names a folder."""
+    if README_SCREENSHOTS:
+        path = Path(README_SCREENSHOTS) / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(target, Page):
+            target.screenshot(path=str(path), full_page=True)
+        else:
+            target.screenshot(path=str(path))

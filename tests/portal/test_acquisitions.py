@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.processes import cli, serve_gateway
 from tests.portal.acquirer_support import create_key, key_row, member, provide, upstream
-from tests.portal.conftest import Site, Visit, running_site, sign_in
+from tests.portal.conftest import Site, Visit, readme_screenshot, running_site, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +70,8 @@ def test_an_acquirer_acquires_makes_named_keys_and_a_deleted_one_stops_at_the_ga
     expect(page.locator("#keys tbody th.name")).to_have_text(["Initrode (partner)", "Dana Scully"])
     assert page.content().count(second) == 1  # the card only
     assert first not in page.content()
+    readme_screenshot(page.locator(".secret"), "show-once-card")
+    readme_screenshot(page, "acquisition")
     # The API's keys never expire: nothing to renew.
     expect(key_row(page, "Dana Scully").locator("td[data-label=Expires]")).to_have_text("Never")
     expect(key_row(page, "Dana Scully").locator("button:has-text('Renew')")).to_have_count(0)
