@@ -6,11 +6,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.jobs.receivers import Mailbox, smtp_server
-from tests.portal.acquirer_support import serious_problems
+from tests.portal.acquirer_support import create_key, key_row, provide, serious_problems, upstream
 from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
 
 NEW_PASSWORD = "violet anchor marmalade tunnel"
@@ -171,3 +172,60 @@ def test_an_admin_invites_a_person_from_the_portal_and_an_acquirer_cannot(
         ["acquirer"],
         False,
     )
+
+
+@pytest.fixture
+def upstream_url() -> Iterator[str]:
+    with upstream() as url:
+        yield url
+
+
+def _gateway_status(gateway_url: str, key: str) -> int:
+    return httpx.get(f"{gateway_url}/pets/pets", headers={"X-API-Key": key}, timeout=10).status_code
+
+
+@pytest.mark.e2e
+def test_invited_then_two_named_keys_one_deleted_stops_at_the_gateway(
+    mailing_site: Site, mailbox: Mailbox, visit: Visit, upstream_url: str
+) -> None:
+    """The whole way a person goes: invitation e-mail, password, sign-in, acquisition, two
+    named keys, one copied and used at the gateway, deleted, refused there."""
+    provided = provide(mailing_site, upstream_url)
+    with mailing_site.api(mailing_site.admin_key) as client:
+        made = client.post(
+            "/v1/members",
+            json={
+                "email": "dana@example.com",
+                "name": "Dana Newcomer",
+                "roles": ["acquirer"],
+                "organization_ids": [provided.globex],
+            },
+        ).json()
+        assert client.post(f"/v1/members/{made['id']}/invitations").status_code == 202
+    page = visit.page
+    page.goto(link_mailed(mailbox, "dana@example.com", "invited"))
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password_again", NEW_PASSWORD)
+    page.click("button:has-text('Set password')")
+    sign_in(page, mailing_site.url, "dana@example.com", NEW_PASSWORD)
+    page.click("nav.sections a:has-text('Catalogue')")
+    page.locator("li.offering button:has-text('Acquire')").click()
+    page.wait_for_url(re.compile(r"/acquisitions/acq_\w+\?done=acquired$"))
+    first = create_key(page, "Mulder")
+    page.click("button[data-copy]")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == first
+    second = create_key(page, "Partner Co")
+    gateway = mailing_site.server.gateway_url
+    deadline = time.monotonic() + 10
+    while _gateway_status(gateway, copied) != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gateway_status(gateway, copied) == 200
+    key_row(page, "Mulder").locator("a:has-text('Delete')").click()
+    page.locator("dialog[open] button:has-text('Delete key')").click()
+    page.wait_for_url(re.compile(r"\?done=deleted$"))
+    deadline = time.monotonic() + 2
+    while _gateway_status(gateway, copied) != 401 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gateway_status(gateway, copied) == 401
+    assert _gateway_status(gateway, second) == 200
