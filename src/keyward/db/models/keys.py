@@ -23,8 +23,9 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     __table_args__ = (
-        Index("ix_api_keys_workspace_id_creator", "workspace_id", "creator_member_id"),
-        Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id"),
+        # Lists read keys newest first, a page at a time: the id last lets a page stop early.
+        Index("ix_api_keys_workspace_id_creator", "workspace_id", "creator_member_id", "id"),
+        Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id", "id"),
         # Names are unique within an acquisition (account keys have none and never collide).
         UniqueConstraint("acquisition_id", "name"),
     )

@@ -1,0 +1,78 @@
+"""Key lists read one page of keys, not every key of the acquisition or member: SQLite walks an
+index in id order and stops, with no sort of all the rows first."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from keyward.core.keys import KeyKind
+from keyward.db.engine import Database, UnitOfWork
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.keys import service as keys
+from keyward.domains.keys.schemas import KeyFilter
+from keyward.domains.pagination import PageRequest
+from tests.domains.key_world import make_world
+from tests.factories import make_key
+
+SORTS_EVERY_ROW = "USE TEMP B-TREE FOR ORDER BY"
+
+
+def _plans_of_key_queries(db: Database, listing: Callable[[UnitOfWork], object]) -> list[str]:
+    """SQLite's plan for each query of `api_keys` that `listing` runs, one line per query."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(*args: Any) -> None:
+        statement, parameters = args[2], args[3]
+        if statement.lstrip().startswith("SELECT") and "FROM api_keys" in statement:
+            statements.append((statement, parameters))
+
+    with db.transaction(write=False) as uow:
+        connection = uow.session.connection()
+        event.listen(connection, "before_cursor_execute", record)
+        try:
+            listing(uow)
+        finally:
+            event.remove(connection, "before_cursor_execute", record)
+        return [
+            " / ".join(
+                str(row[3]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p)
+            )
+            for s, p in statements
+        ]
+
+
+@pytest.mark.parametrize("cursor", [False, True], ids=["first page", "later page"])
+def test_an_acquisitions_key_list_reads_its_page_by_index_without_sorting_every_key(
+    db: Database, backend: str, cursor: bool
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the plan checked is SQLite's; PostgreSQL's depends on its statistics")
+    world = make_world(db)
+    for _ in range(3):
+        world.new_key()
+    with db.transaction(write=False) as uow:
+        first = acquisitions.list_keys(uow, world.acquirer, world.acquisition_id, PageRequest(2))
+    page = PageRequest(2, first.next_cursor if cursor else None)
+    [plan] = _plans_of_key_queries(
+        db, lambda uow: acquisitions.list_keys(uow, world.acquirer, world.acquisition_id, page)
+    )
+    assert "ix_api_keys_workspace_id_acquisition" in plan
+    assert SORTS_EVERY_ROW not in plan
+
+
+def test_a_members_account_key_list_reads_its_page_by_index_without_sorting_every_key(
+    db: Database, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the plan checked is SQLite's; PostgreSQL's depends on its statistics")
+    world = make_world(db)
+    for n in range(3):
+        make_key(db, world.acquirer, name=f"account {n}", permissions=["apis:read"])
+    filters = KeyFilter(kind=KeyKind.ACCOUNT, creator_member_id=world.acquirer.member_id)
+    [plan] = _plans_of_key_queries(
+        db, lambda uow: keys.list_keys(uow, world.acquirer, filters, PageRequest(2))
+    )
+    assert "ix_api_keys_workspace_id_creator" in plan
+    assert SORTS_EVERY_ROW not in plan
