@@ -1,7 +1,6 @@
 """Every portal page, in each state a person meets it, has no serious or critical accessibility
 problem that axe-core finds."""
 
-
 import pytest
 
 from tests.portal.acquirer_support import serious_problems
