@@ -176,3 +176,27 @@ def test_easy_passwords_are_refused(password: str) -> None:
 
 def test_a_passphrase_is_accepted() -> None:
     assert password_problem(NEW_PASSWORD) is None
+
+
+def test_a_new_password_set_by_anyone_ends_the_members_sessions_and_a_rename_does_not(
+    db: Database,
+) -> None:
+    set_up = make_workspace(db)
+    body = MemberCreate(
+        email="sam@example.com",
+        name="Sam",
+        password=SecretStr("correct horse battery staple"),
+        roles=["acquirer"],
+    )
+    with db.transaction() as uow:
+        member_id = members.create_member(uow, admin(db, set_up), body).id
+    assert _signs_in(db, set_up, "correct horse battery staple")
+    with db.transaction() as uow:
+        service.update_member(uow, admin(db, set_up), member_id, MemberUpdate(name="Sam R"))
+        assert sessions.sessions_of(uow, member_id) == 1
+    with db.transaction() as uow:
+        service.update_member(
+            uow, admin(db, set_up), member_id, MemberUpdate(password=SecretStr(NEW_PASSWORD))
+        )
+        assert sessions.sessions_of(uow, member_id) == 0
+    assert _signs_in(db, set_up)

@@ -110,7 +110,7 @@ def update(
         }
         body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         with database.transaction() as uow:
-            updated = service.update_member(uow, actor, member_id, body)
+            updated = passwords.update_member(uow, actor, member_id, body)
     emit(updated, as_json)
 
 
@@ -138,7 +138,7 @@ def password(
                 raise NotFound(
                     f"No active member {quote(member)} in this workspace.", code="member_not_found"
                 )
-            updated = service.update_member(uow, actor, found.id, body)
+            updated = passwords.update_member(uow, actor, found.id, body)
     emit(updated, as_json)
 
 

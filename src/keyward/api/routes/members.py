@@ -54,7 +54,7 @@ def update_member(
     member_id: str, body: MemberUpdate, actor: ActorDep, database: DatabaseDep
 ) -> MemberOut:
     with database.transaction() as uow:
-        return service.update_member(uow, actor, member_id, body)
+        return passwords.update_member(uow, actor, member_id, body)
 
 
 @router.delete(

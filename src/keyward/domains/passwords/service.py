@@ -4,7 +4,7 @@ A link is a row (`PasswordLink`) and an outbox message. The worker makes the lin
 sends the e-mail and stores only its SHA-256, so no token exists anywhere but in the e-mail: a
 retried sending makes a new one (the earlier e-mail, never delivered, had none that works). A
 link sets the member's password once, before it expires; setting it uses up every other open
-link of the member, and a reset ends the member's portal sessions.
+link of the member and ends the member's portal sessions, as any new password does.
 
 Asking for a reset answers the same whether or not the address is a member's (no account
 oracle); a member is sent at most `password_resets_per_hour` reset e-mails an hour.
@@ -25,6 +25,7 @@ from keyward.db.models import Member, PasswordLink
 from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.members import service as members
+from keyward.domains.members.schemas import MemberOut, MemberUpdate
 from keyward.domains.outbox import service as outbox
 from keyward.domains.passwords.schemas import InvitationOut, Purpose
 from keyward.domains.sessions import service as sessions
@@ -204,3 +205,12 @@ def set_password(
         details={"link_id": link.id, "purpose": link.purpose, "sessions_ended": ended},
     )
     return member
+
+
+def update_member(uow: UnitOfWork, actor: Actor, member_id: str, body: MemberUpdate) -> MemberOut:
+    """`members.update_member`; a new password also ends the member's portal sessions, as a
+    reset does, so that whoever knew the old one is signed out."""
+    updated = members.update_member(uow, actor, member_id, body)
+    if body.password is not None:
+        sessions.end_sessions_of(uow, member_id)
+    return updated
