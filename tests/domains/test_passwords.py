@@ -21,7 +21,7 @@ from keyward.domains.sessions import service as sessions
 from keyward.domains.sessions.schemas import SignedIn
 from keyward.domains.workspaces.service import WorkspaceSetUp
 from keyward.settings import Settings
-from tests.domains.test_sessions import HERE, POLICY
+from tests.domains.test_sessions import HERE, PASSWORD, POLICY
 from tests.factories import actor_for, admin, make_workspace
 
 NEW_PASSWORD = "violet anchor marmalade tunnel"
@@ -34,6 +34,14 @@ def _anonymous(set_up: WorkspaceSetUp) -> Actor:
 
 def _invitee(db: Database, set_up: WorkspaceSetUp, email: str = "sam@example.com") -> str:
     body = MemberCreate(email=email, name="Sam", roles=["acquirer"])
+    with db.transaction() as uow:
+        return members.create_member(uow, admin(db, set_up), body).id
+
+
+def _member_with_password(db: Database, set_up: WorkspaceSetUp) -> str:
+    body = MemberCreate(
+        email="sam@example.com", name="Sam", password=SecretStr(PASSWORD), roles=["acquirer"]
+    )
     with db.transaction() as uow:
         return members.create_member(uow, admin(db, set_up), body).id
 
@@ -136,15 +144,8 @@ def test_a_reset_is_sent_only_to_a_member_at_most_so_often_and_ends_their_sessio
     db: Database,
 ) -> None:
     set_up = make_workspace(db)
-    body = MemberCreate(
-        email="sam@example.com",
-        name="Sam",
-        password=SecretStr("correct horse battery staple"),
-        roles=["acquirer"],
-    )
-    with db.transaction() as uow:
-        members.create_member(uow, admin(db, set_up), body)
-    assert _signs_in(db, set_up, "correct horse battery staple")
+    _member_with_password(db, set_up)
+    assert _signs_in(db, set_up, PASSWORD)
     anonymous = _anonymous(set_up)
     settings = Settings(password_resets_per_hour=2)
     for email in ("nobody@example.com", " SAM@example.com ", "sam@example.com", "sam@example.com"):
@@ -182,15 +183,8 @@ def test_a_new_password_set_by_anyone_ends_the_members_sessions_and_a_rename_doe
     db: Database,
 ) -> None:
     set_up = make_workspace(db)
-    body = MemberCreate(
-        email="sam@example.com",
-        name="Sam",
-        password=SecretStr("correct horse battery staple"),
-        roles=["acquirer"],
-    )
-    with db.transaction() as uow:
-        member_id = members.create_member(uow, admin(db, set_up), body).id
-    assert _signs_in(db, set_up, "correct horse battery staple")
+    member_id = _member_with_password(db, set_up)
+    assert _signs_in(db, set_up, PASSWORD)
     with db.transaction() as uow:
         service.update_member(uow, admin(db, set_up), member_id, MemberUpdate(name="Sam R"))
         assert sessions.sessions_of(uow, member_id) == 1

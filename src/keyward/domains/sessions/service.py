@@ -41,7 +41,8 @@ from keyward.domains.sessions.schemas import (
 MAX_PASSWORD_LENGTH = 1024
 
 
-def _anonymous(workspace_id: str, client: Client) -> Actor:
+def anonymous(workspace_id: str, client: Client) -> Actor:
+    """Whoever is at `client` before signing in: no member, no rights."""
     return Actor(
         workspace_id,
         None,
@@ -129,7 +130,7 @@ def sign_in(
     committed with it.
     """
     _prune(uow, policy)
-    actor = _anonymous(workspace_id, client)
+    actor = anonymous(workspace_id, client)
     refused = _throttled(uow, workspace_id, email, client, policy)
     if refused is not None:
         audit.record(uow, actor, "session.sign_in", outcome="refused", code=refused.code)

@@ -12,11 +12,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from keyward.core.actors import Actor, Via
-from keyward.core.ownership import NOBODY
 from keyward.core.sessions import new_token, same_secret
 from keyward.domains.members.schemas import password_problem
 from keyward.domains.passwords import service as passwords
+from keyward.domains.sessions import service as sessions
 from keyward.domains.workspaces import service as workspaces
 from keyward.portal.context import FormDep, Portal, PortalDep, client
 from keyward.portal.routing import PortalRoute, redirect
@@ -46,20 +45,6 @@ RESET_SENT = (
 def _workspace_id(portal: Portal) -> str:
     with portal.database.transaction(write=False) as uow:
         return workspaces.resolve_workspace(uow, portal.settings.portal_workspace).id
-
-
-def _anonymous(request: Request, workspace_id: str) -> Actor:
-    found = client(request)
-    return Actor(
-        workspace_id,
-        None,
-        None,
-        NOBODY,
-        Via.PORTAL,
-        ip=found.ip,
-        user_agent=found.user_agent,
-        request_id=found.request_id,
-    )
 
 
 def _page(
@@ -134,7 +119,7 @@ async def _set(request: Request, portal: Portal, form: FormDep, kind: str, token
 
     def store() -> bool:
         with portal.database.transaction() as uow:
-            actor = _anonymous(request, workspace_id)
+            actor = sessions.anonymous(workspace_id, client(request))
             return passwords.set_password(uow, workspace_id, token, password, actor) is not None
 
     if error is not None or not await run_in_threadpool(store):
@@ -179,7 +164,7 @@ async def forgot(request: Request, portal: PortalDep, form: FormDep) -> Response
 
     def ask() -> None:
         with portal.database.transaction() as uow:
-            actor = _anonymous(request, workspace_id)
+            actor = sessions.anonymous(workspace_id, client(request))
             passwords.request_reset(uow, workspace_id, email, actor, portal.settings)
 
     if email:
