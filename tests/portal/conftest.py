@@ -27,7 +27,9 @@ README_SCREENSHOTS = os.environ.get("KEYWARD_README_SCREENSHOTS")
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API runs an event loop in the test process
+# while it is started, and tests of other modules (run by the same worker) call asyncio.run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
