@@ -10,12 +10,17 @@ from keyward.portal.rendering import STATIC, Pages
 from keyward.portal.routes import (
     account_keys,
     acquisitions,
+    admin,
+    approvals,
     auth,
     catalogue,
     exports,
     home,
     invitations,
+    keys,
     passwords,
+    provider,
+    usage,
 )
 from keyward.portal.security import CONTENT_SECURITY_POLICY
 from keyward.settings import Settings
@@ -60,6 +65,11 @@ def install(app: FastAPI, database: Database, settings: Settings) -> None:
         catalogue,
         acquisitions,
         exports,
+        keys,
+        approvals,
+        provider,
+        usage,
+        admin,
     ):
         app.include_router(module.router)
     app.mount("/static", Assets(), name="static")
