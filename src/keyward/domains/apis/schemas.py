@@ -192,6 +192,13 @@ class OperationChanges(Output):
     )
 
 
+class OperationNames(Output):
+    """What an offering of an API may select: the tags and operationIds of its current spec."""
+
+    tags: list[str]
+    operation_ids: list[str]
+
+
 class ApiVersionOut(Output):
     id: str
     api_id: str

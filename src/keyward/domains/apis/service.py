@@ -18,6 +18,7 @@ from keyward.core.errors import Conflict, InvalidInput, NotFound, TooLarge
 from keyward.core.ids import new_id, quote
 from keyward.core.openapi import Document
 from keyward.core.openapi.diff import diff
+from keyward.core.openapi.documents import iter_operations
 from keyward.core.openapi.export import base_path
 from keyward.core.openapi.intake import Spec, read_spec
 from keyward.core.openapi.operations import operations
@@ -56,6 +57,7 @@ from keyward.domains.apis.schemas import (
     KeyPolicy,
     KeyPolicyOut,
     OperationChanges,
+    OperationNames,
     SpecUpload,
 )
 from keyward.domains.audit import service as audit
@@ -438,11 +440,14 @@ def _updatable(actor: Actor) -> ColumnElement[bool]:
     return access.visible(actor, access.APIS, "update")
 
 
-def list_apis(uow: UnitOfWork, actor: Actor, page: PageRequest, settings: Settings) -> Page[ApiOut]:
-    """The APIs the actor may see, newest first."""
-    access.gate(actor, "apis", "read")
+def list_apis(
+    uow: UnitOfWork, actor: Actor, page: PageRequest, settings: Settings, *, action: str = "read"
+) -> Page[ApiOut]:
+    """The APIs the actor may `action` (`read`: see; `update`: those it provides), newest
+    first."""
+    access.gate(actor, "apis", action)
     rows = repository.list_apis(
-        uow.session, actor.workspace_id, page, visible=access.visible(actor, access.APIS)
+        uow.session, actor.workspace_id, page, visible=access.visible(actor, access.APIS, action)
     )
     kept, cursor = split_page(rows, page, lambda a: a.id)
     updatable = repository.among(uow.session, [a.id for a in kept], _updatable(actor))
@@ -520,15 +525,34 @@ def get_policy(uow: UnitOfWork, actor: Actor, api_id: str) -> KeyPolicyOut:
     return _policy_out(uow, find_api(uow, actor, api_id))
 
 
+def approver_candidates(uow: UnitOfWork, actor: Actor, member_ids: list[str]) -> set[str]:
+    """Those of `member_ids` a key policy may name as approvers: active members of the
+    actor's workspace holding `keys:approve`."""
+    return _may_approve(uow, actor.workspace_id, member_ids)
+
+
+def _may_approve(uow: UnitOfWork, workspace_id: str, member_ids: list[str]) -> set[str]:
+    active = repository.active_members(uow.session, workspace_id, member_ids)
+    rights = standings(uow.session, active)
+    return {member_id for member_id, held in rights.items() if holds(held, "keys", "approve")}
+
+
+def operation_names(uow: UnitOfWork, actor: Actor, api_id: str) -> OperationNames:
+    """The tags and operationIds of the API's current version, sorted: what an offering of
+    it may select. Only for whoever may update the API."""
+    api = find_api(uow, actor, api_id, "update")
+    tags: set[str] = set()
+    ids: set[str] = set()
+    for _, _, operation in iter_operations(current_document(uow, api)):
+        tags.update(str(tag) for tag in operation.get("tags") or ())
+        if operation.get("operationId"):
+            ids.add(str(operation["operationId"]))
+    return OperationNames(tags=sorted(tags), operation_ids=sorted(ids))
+
+
 def _check_approvers(uow: UnitOfWork, api: Api, wanted: list[str]) -> None:
     """Approvers are active members of the workspace who may approve key requests."""
-    active = repository.active_members(uow.session, api.workspace_id, wanted)
-    rights = standings(uow.session, active)
-    refused = sorted(
-        member_id
-        for member_id in set(wanted)
-        if member_id not in rights or not holds(rights[member_id], "keys", "approve")
-    )
+    refused = sorted(set(wanted) - _may_approve(uow, api.workspace_id, wanted))
     if refused:
         raise InvalidInput(
             "Approvers must be active members of the workspace holding keys:approve (the "
