@@ -1,5 +1,6 @@
 """Usage per key: responses counted by minute and status class in memory, then added to storage
-in batches (`key_usage`), so that traffic never waits for a write.
+in batches (`key_usage`, and per hour for each acquisition, offering and API: `usage_hours`), so
+that traffic never waits for a write.
 
 `record` is what the gateway calls once per response, on its event loop: an increment in memory,
 without a lock, as the counts are only ever touched on that thread. `take` swaps them out there
@@ -7,7 +8,8 @@ too, and `add_usage` adds what was taken to storage in one transaction, on any t
 that add to the rows already there. Counts whose transaction fails are put back (`restore`) to
 be added by the next one: nothing is lost and, as counts leave the buffer for good only when
 their transaction commits, nothing is added twice. Counts of a key deleted meanwhile are dropped
-(its usage rows go with it).
+(its usage rows go with it). The hourly counts are added in the same transaction as the minutes
+they sum, so the two never disagree.
 """
 
 import math
@@ -142,6 +144,24 @@ _ADD_USAGE: Final = (
     "WHERE true ON CONFLICT (key_id, minute, status_class) "
     "DO UPDATE SET count = key_usage.count + excluded.count"
 )
+# The same counts summed per hour (column3) for the key's acquisition, offering and API: each
+# row joined to three subjects, and summed per subject, hour and status class so that no row is
+# upserted twice by one statement (which PostgreSQL refuses). Account keys have no acquisition
+# and are left out.
+_ADD_USAGE_HOURS: Final = (
+    "INSERT INTO usage_hours (workspace_id, subject_id, hour, status_class, count) "
+    "SELECT counted.column1, "
+    "CASE subject.column1 WHEN 1 THEN acquisitions.id WHEN 2 THEN offerings.id "
+    "ELSE offerings.api_id END, counted.column3, counted.column4, SUM(counted.column5) "
+    "FROM (VALUES {rows}) AS counted "
+    "JOIN api_keys ON api_keys.id = counted.column2 "
+    "AND api_keys.workspace_id = counted.column1 "
+    "JOIN acquisitions ON acquisitions.id = api_keys.acquisition_id "
+    "JOIN offerings ON offerings.id = acquisitions.offering_id "
+    "CROSS JOIN (VALUES (1), (2), (3)) AS subject "
+    "WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT (subject_id, hour, status_class) "
+    "DO UPDATE SET count = usage_hours.count + excluded.count"
+)
 _RECORD_LAST_USED: Final = (
     "UPDATE api_keys SET last_used_at = used.column2 FROM (VALUES {rows}) AS used "
     "WHERE api_keys.id = used.column1 "
@@ -150,7 +170,8 @@ _RECORD_LAST_USED: Final = (
 
 
 def _add_usage(session: Session, counts: Counts) -> int:
-    """Add counts to `key_usage` (upserts on SQLite and PostgreSQL); returns the rows written.
+    """Add counts to `key_usage`, and their sums per hour to `usage_hours` (upserts on SQLite
+    and PostgreSQL); returns the `key_usage` rows written.
 
     Counts of keys that no longer exist, or not in the workspace given, are left out. Written
     through the driver: SQLAlchemy's work per row (a dict, the UTC column type, the SQLite date
@@ -159,14 +180,32 @@ def _add_usage(session: Session, counts: Counts) -> int:
     connection = session.connection()
     moment = _moment(connection)
     rows: list[tuple[object, ...]] = []
+    # Per hour since the epoch, per (workspace id, key id): responses by status class.
+    hours: dict[int, dict[tuple[str, str], list[int]]] = {}
     for minute, workspaces in counts.items():
         at = moment(minute * 60)
+        hour = hours.setdefault(minute // 60, {})
         for workspace_id, keys in workspaces.items():
             for key_id, by_class in keys.items():
-                for status, count in zip(STATUS_CLASSES, by_class, strict=True):
+                summed = hour.get((workspace_id, key_id))
+                if summed is None:
+                    summed = hour[(workspace_id, key_id)] = [0, 0, 0, 0]
+                for index in range(4):
+                    count = by_class[index]
                     if count:
-                        rows.append((workspace_id, key_id, at, status, count))
-    return _write(connection, _ADD_USAGE, rows)
+                        rows.append((workspace_id, key_id, at, STATUS_CLASSES[index], count))
+                        summed[index] += count
+    hourly: list[tuple[object, ...]] = []
+    for hour_number, keys_of_hour in hours.items():
+        at = moment(hour_number * 3600)
+        for (workspace_id, key_id), by_class in keys_of_hour.items():
+            for index in range(4):
+                count = by_class[index]
+                if count:
+                    hourly.append((workspace_id, key_id, at, STATUS_CLASSES[index], count))
+    written = _write(connection, _ADD_USAGE, rows)
+    _write(connection, _ADD_USAGE_HOURS, hourly)
+    return written
 
 
 def record_last_used(session: Session, last_used: Sequence[tuple[str, float]]) -> None:

@@ -13,7 +13,7 @@ from keyward.db.models.outbox import (
 )
 from keyward.db.models.passwords import PasswordLink
 from keyward.db.models.sessions import LoginAttempt, PortalSession
-from keyward.db.models.usage import KeyUsage
+from keyward.db.models.usage import KeyUsage, UsageHour
 from keyward.db.models.workspaces import (
     Member,
     MemberPermission,
@@ -48,6 +48,7 @@ __all__ = [
     "PasswordLink",
     "PortalSession",
     "SentReminder",
+    "UsageHour",
     "WebhookEndpoint",
     "Workspace",
 ]

@@ -1,11 +1,12 @@
-"""Traffic per key: how many responses of each status class a key got, minute by minute."""
+"""Traffic: how many responses of each status class a key got, minute by minute, and the same
+counts added up per hour for each acquisition, offering and API."""
 
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from keyward.db.models.base import Base
+from keyward.db.models.base import ID, Base
 
 
 class KeyUsage(Base):
@@ -22,5 +23,28 @@ class KeyUsage(Base):
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
     minute: Mapped[datetime]
+    status_class: Mapped[str] = mapped_column(String(3))
+    count: Mapped[int]
+
+
+class UsageHour(Base):
+    """The responses of one status class in one UTC hour to the keys of one acquisition, one
+    offering or one API (`subject_id`: its id, whose prefix says which).
+
+    Added to in the same transaction as the minutes of `key_usage` they sum, so the two never
+    disagree; read instead of them wherever a chart spans hours, as summing the minutes of
+    thousands of keys at request time would be too slow. Unlike a key's minutes, these stay when
+    a key is deleted: an acquisition's traffic is its history and its provider's, and what the
+    deleted key did is still part of it. No foreign key, as the subject is one of three tables;
+    acquisitions are never deleted, and the rows of a deleted offering or API are read by no one
+    (ids are never reused).
+    """
+
+    __tablename__ = "usage_hours"
+    __table_args__ = (PrimaryKeyConstraint("subject_id", "hour", "status_class"),)
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    subject_id: Mapped[str] = mapped_column(ID)
+    hour: Mapped[datetime]
     status_class: Mapped[str] = mapped_column(String(3))
     count: Mapped[int]

@@ -44,10 +44,11 @@ class UsageBucket(StatusCounts):
     start: datetime = Field(description="Start of the minute, hour or day (UTC).")
 
 
-class KeyUsageOut(Output):
-    key_id: str
+class UsageOut(Output):
+    """Responses by status class over a range, bucket by bucket."""
+
     last_used_at: datetime | None = Field(
-        description="When the key was last accepted, kept to within a minute: it may trail by "
+        description="When a key was last accepted, kept to within a minute: it may trail by "
         "up to a minute plus KEYWARD_USAGE_FLUSH_INTERVAL."
     )
     since: datetime = Field(description="Start of the first bucket.")
@@ -57,3 +58,26 @@ class KeyUsageOut(Output):
     data: list[UsageBucket] = Field(
         description="Every bucket of the range, oldest first, with zeros where there was none."
     )
+
+
+class KeyUsageOut(UsageOut):
+    key_id: str
+
+
+class AcquisitionUsageOut(UsageOut):
+    """The responses to every key of the acquisition, deleted keys included (by hour and day;
+    by minute, the keys that still exist)."""
+
+    acquisition_id: str
+
+
+class OfferingUsageOut(UsageOut):
+    """The responses to every key of every acquisition of the offering."""
+
+    offering_id: str
+
+
+class ApiUsageOut(UsageOut):
+    """The responses to every key of every acquisition of every offering of the API."""
+
+    api_id: str
