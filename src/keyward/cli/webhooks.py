@@ -56,3 +56,54 @@ def delete(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> No
         with database.transaction() as uow:
             service.delete_endpoint(uow, actor, webhook_id)
     emit({"id": webhook_id, "deleted": True}, as_json)
+
+
+@app.command("deliveries")
+def deliveries(
+    ctx: typer.Context,
+    webhook_id: str,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: str | None = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """An endpoint's delivery log, newest first."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            page = service.list_deliveries(uow, actor, webhook_id, PageRequest(limit, cursor))
+    emit(page, as_json)
+
+
+@app.command("test")
+def send_test(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> None:
+    """Send a signed `webhook.test` event to an endpoint (the worker delivers it)."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            delivery = service.send_test_event(uow, actor, webhook_id)
+    emit(delivery, as_json)
+
+
+@app.command("redeliver")
+def redeliver(
+    ctx: typer.Context, webhook_id: str, delivery_id: str, as_json: JsonFlag = False
+) -> None:
+    """Send a delivered or failed delivery's event again, as a new delivery."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction() as uow:
+            delivery = service.redeliver(uow, actor, webhook_id, delivery_id)
+    emit(delivery, as_json)
+
+
+@app.command("rotate-secret")
+def rotate_secret(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> None:
+    """Give an endpoint a new signing secret (printed once); the old one stops at once."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        settings = state(ctx).settings
+        with database.transaction() as uow:
+            rotated = service.rotate_secret(
+                uow, actor, webhook_id, sealer=Sealer(settings.server_secrets())
+            )
+    emit(rotated, as_json)

@@ -8,9 +8,11 @@ from keyward.api.runtime import RuntimeDep
 from keyward.domains.pagination import Page
 from keyward.domains.webhooks import service
 from keyward.domains.webhooks.schemas import (
+    WebhookDeliveryOut,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointOut,
+    WebhookSecretRotated,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -50,3 +52,54 @@ def delete_webhook(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> Res
     with runtime.database.transaction() as uow:
         service.delete_endpoint(uow, actor, webhook_id)
     return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", name="webhook.deliveries", responses=errors(404))
+def list_deliveries(
+    webhook_id: str, actor: ActorDep, runtime: RuntimeDep, page: PageDep
+) -> Page[WebhookDeliveryOut]:
+    """The endpoint's delivery log, newest first: event, status (`pending`, `retrying`,
+    `delivered`, `failed`), attempts, last error and times."""
+    with runtime.database.transaction(write=False) as uow:
+        return service.list_deliveries(uow, actor, webhook_id, page)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    status_code=202,
+    name="webhook.test",
+    responses=errors(404),
+)
+def send_test_event(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> WebhookDeliveryOut:
+    """Queue a signed `webhook.test` event for this endpoint; the answer is its delivery, whose
+    status the delivery log shows once the worker has sent it."""
+    with runtime.database.transaction() as uow:
+        return service.send_test_event(uow, actor, webhook_id)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    name="webhook.redeliver",
+    responses=errors(404, 409),
+)
+def redeliver(
+    webhook_id: str, delivery_id: str, actor: ActorDep, runtime: RuntimeDep
+) -> WebhookDeliveryOut:
+    """Send a delivered or failed delivery's event again, as a new delivery with the same
+    `event_id`; 409 `delivery_pending` while it is still being tried."""
+    with runtime.database.transaction() as uow:
+        return service.redeliver(uow, actor, webhook_id, delivery_id)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/rotate-secret", name="webhook.rotate_secret", responses=errors(404)
+)
+def rotate_secret(
+    webhook_id: str, actor: ActorDep, runtime: RuntimeDep, response: Response
+) -> WebhookSecretRotated:
+    """A new signing secret, shown only in this response; the old one stops signing at once."""
+    with runtime.database.transaction() as uow:
+        rotated = service.rotate_secret(uow, actor, webhook_id, sealer=runtime.sealer)
+    response.headers["Cache-Control"] = "no-store"
+    return rotated

@@ -34,4 +34,6 @@ def list_events(
         query = query.where(AuditEvent.outcome == filters.outcome)
     if filters.since is not None:
         query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEvent.occurred_at < filters.until)
     return session.scalars(paginate(query, AuditEvent.id, page)).all()

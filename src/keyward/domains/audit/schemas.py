@@ -31,3 +31,5 @@ class AuditFilter:
     action: str | None = None
     outcome: str | None = None
     since: datetime | None = None
+    # Up to this time, excluded.
+    until: datetime | None = None

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import (
@@ -35,8 +35,18 @@ def list_members(
     visible: ColumnElement[bool],
     active: bool | None = None,
     organization_id: str | None = None,
+    search: str | None = None,
 ) -> Sequence[Member]:
     query = select(Member).where(Member.workspace_id == workspace_id, visible)
+    if search is not None:
+        # E-mail addresses are stored in lower case; names are compared in any case.
+        wanted = search.lower()
+        query = query.where(
+            or_(
+                Member.email.contains(wanted, autoescape=True),
+                func.lower(Member.name).contains(wanted, autoescape=True),
+            )
+        )
     if active is not None:
         query = query.where(Member.active == active)
     if organization_id is not None:

@@ -203,7 +203,10 @@ def list_members(
     *,
     active: bool | None = None,
     organization_id: str | None = None,
+    search: str | None = None,
 ) -> Page[MemberOut]:
+    """The members the actor may see; `search` keeps those whose e-mail or name contains it
+    (any case)."""
     access.gate(actor, "members", "read")
     rows = repository.list_members(
         uow.session,
@@ -212,6 +215,7 @@ def list_members(
         visible=access.visible(actor, access.MEMBERS),
         active=active,
         organization_id=organization_id,
+        search=search.strip() or None if search else None,
     )
     kept, cursor = split_page(rows, page, lambda m: m.id)
     return Page[MemberOut](data=_outs(uow, kept), next_cursor=cursor)

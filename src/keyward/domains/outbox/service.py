@@ -16,6 +16,8 @@ from keyward.domains.outbox import repository
 FIRST_RETRY = timedelta(seconds=5)
 LONGEST_WAIT = timedelta(hours=1)
 MAX_ATTEMPTS = 10
+# A message's status: waiting (first attempt or a retry), delivered, or given up.
+PENDING, DONE, FAILED = repository.PENDING, repository.DONE, repository.FAILED
 
 
 def enqueue(uow: UnitOfWork, workspace_id: str, kind: str, payload: dict[str, Any]) -> str:

@@ -2,10 +2,11 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import WebhookEndpoint, Workspace
+from keyward.db.models import OutboxMessage, WebhookEndpoint, Workspace
+from keyward.domains.notifications.events import WEBHOOK
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -33,3 +34,29 @@ def list_endpoints(
 ) -> Sequence[WebhookEndpoint]:
     query = select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == workspace_id, visible)
     return session.scalars(paginate(query, WebhookEndpoint.id, page)).all()
+
+
+def _of_endpoint(workspace_id: str, endpoint_id: str) -> ColumnElement[bool]:
+    return and_(
+        OutboxMessage.workspace_id == workspace_id,
+        OutboxMessage.kind == WEBHOOK,
+        OutboxMessage.payload["endpoint_id"].as_string() == endpoint_id,
+    )
+
+
+def list_deliveries(
+    session: Session, workspace_id: str, endpoint_id: str, page: PageRequest
+) -> Sequence[OutboxMessage]:
+    """The endpoint's deliveries (its outbox messages), newest first."""
+    query = select(OutboxMessage).where(_of_endpoint(workspace_id, endpoint_id))
+    return session.scalars(paginate(query, OutboxMessage.id, page)).all()
+
+
+def get_delivery(
+    session: Session, workspace_id: str, endpoint_id: str, delivery_id: str
+) -> OutboxMessage | None:
+    return session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.id == delivery_id, _of_endpoint(workspace_id, endpoint_id)
+        )
+    ).first()

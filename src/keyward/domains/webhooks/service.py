@@ -2,24 +2,29 @@
 shown once and kept sealed with the server secret (opened only to sign deliveries)."""
 
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from keyward.core.actors import Actor
-from keyward.core.errors import InvalidInput
+from keyward.core.errors import Conflict, InvalidInput, NotFound
 from keyward.core.ids import new_id
 from keyward.core.sealing import Sealer, place
 from keyward.db.engine import UnitOfWork
-from keyward.db.models import WebhookEndpoint
+from keyward.db.models import OutboxMessage, WebhookEndpoint
 from keyward.domains import access, egress
 from keyward.domains.audit import service as audit
 from keyward.domains.caps import ensure_room
 from keyward.domains.connectors.service import shown_url
+from keyward.domains.notifications.events import WEBHOOK
+from keyward.domains.outbox import service as outbox
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.domains.webhooks import repository
 from keyward.domains.webhooks.schemas import (
+    DeliveryStatus,
+    WebhookDeliveryOut,
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointOut,
+    WebhookSecretRotated,
 )
 from keyward.settings import Settings
 
@@ -133,4 +138,136 @@ def delete_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> None:
         target_type="webhook",
         target_id=endpoint.id,
         details={"url": shown_url(endpoint.url)},
+    )
+
+
+# The event a test delivery carries: not a notification, so no endpoint's event list filters it.
+TEST_EVENT = "webhook.test"
+ROTATED_NOTICE = (
+    "The new signing secret is shown only in this response. Every delivery from now on, "
+    "including retries of earlier ones, is signed with it: the old secret stops at once."
+)
+_SETTLED = {outbox.DONE: DeliveryStatus.DELIVERED, outbox.FAILED: DeliveryStatus.FAILED}
+
+
+def _delivery(message: OutboxMessage) -> WebhookDeliveryOut:
+    payload = message.payload
+    status = _SETTLED.get(message.status) or (
+        DeliveryStatus.RETRYING if message.last_error else DeliveryStatus.PENDING
+    )
+    return WebhookDeliveryOut(
+        id=message.id,
+        endpoint_id=str(payload.get("endpoint_id", "")),
+        event=str(payload.get("event", "")),
+        event_id=str(payload.get("event_id", "")),
+        status=status,
+        attempts=message.attempts,
+        last_error=message.last_error,
+        created_at=message.created_at,
+        next_attempt_at=None if message.status in _SETTLED else message.next_attempt_at,
+        finished_at=message.finished_at,
+        redelivery_of=payload.get("redelivery_of"),
+    )
+
+
+def list_deliveries(
+    uow: UnitOfWork, actor: Actor, endpoint_id: str, page: PageRequest
+) -> Page[WebhookDeliveryOut]:
+    """The endpoint's delivery log, newest first: one entry per notification sent to it (each
+    retried on its own), test events and redeliveries included."""
+    endpoint = find_endpoint(uow, actor, endpoint_id, "read")
+    rows = repository.list_deliveries(uow.session, actor.workspace_id, endpoint.id, page)
+    kept, cursor = split_page(rows, page, lambda m: m.id)
+    return Page[WebhookDeliveryOut](data=[_delivery(m) for m in kept], next_cursor=cursor)
+
+
+def get_delivery(
+    uow: UnitOfWork, actor: Actor, endpoint_id: str, delivery_id: str
+) -> WebhookDeliveryOut:
+    endpoint = find_endpoint(uow, actor, endpoint_id, "read")
+    return _delivery(_find_delivery(uow, endpoint, delivery_id))
+
+
+def _find_delivery(uow: UnitOfWork, endpoint: WebhookEndpoint, delivery_id: str) -> OutboxMessage:
+    message = repository.get_delivery(uow.session, endpoint.workspace_id, endpoint.id, delivery_id)
+    if message is None:
+        raise NotFound(
+            f"No delivery {quote(delivery_id)} to this webhook endpoint.",
+            code="delivery_not_found",
+        )
+    return message
+
+
+def send_test_event(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> WebhookDeliveryOut:
+    """Queue a `webhook.test` event for this endpoint alone, delivered and signed like any
+    notification (sending one needs the right to create endpoints)."""
+    endpoint = find_endpoint(uow, actor, endpoint_id, "create")
+    now = uow.clock.now()
+    message_id = outbox.enqueue(
+        uow,
+        actor.workspace_id,
+        WEBHOOK,
+        {
+            "endpoint_id": endpoint.id,
+            "event_id": new_id("ntf"),
+            "event": TEST_EVENT,
+            "occurred_at": now.isoformat(),
+            "data": {"test": True, "endpoint_id": endpoint.id, "sent_by": actor.member_id},
+        },
+    )
+    audit.record(
+        uow,
+        actor,
+        "webhook.test",
+        target_type="webhook",
+        target_id=endpoint.id,
+        details={"delivery_id": message_id},
+    )
+    return get_delivery(uow, actor, endpoint.id, message_id)
+
+
+def redeliver(
+    uow: UnitOfWork, actor: Actor, endpoint_id: str, delivery_id: str
+) -> WebhookDeliveryOut:
+    """Send a delivery's event again, now, as a new delivery (a new Keyward-Delivery id, the
+    same `event_id`, so receivers that keep event ids can drop what they already handled).
+    Any delivery can be sent again, delivered or failed; one still waiting is refused."""
+    endpoint = find_endpoint(uow, actor, endpoint_id, "create")
+    original = _find_delivery(uow, endpoint, delivery_id)
+    if original.status == outbox.PENDING:
+        raise Conflict(
+            "This delivery is still being tried; redeliver it once it is delivered or failed.",
+            code="delivery_pending",
+            details={"delivery_id": original.id},
+        )
+    payload = {key: value for key, value in original.payload.items() if key != "redelivery_of"} | {
+        "redelivery_of": original.id
+    }
+    message_id = outbox.enqueue(uow, actor.workspace_id, WEBHOOK, payload)
+    audit.record(
+        uow,
+        actor,
+        "webhook.redeliver",
+        target_type="webhook",
+        target_id=endpoint.id,
+        details={"delivery_id": original.id, "redelivery_id": message_id},
+    )
+    return get_delivery(uow, actor, endpoint.id, message_id)
+
+
+def rotate_secret(
+    uow: UnitOfWork, actor: Actor, endpoint_id: str, *, sealer: Sealer
+) -> WebhookSecretRotated:
+    """Replace the endpoint's signing secret; the new one is shown once and signs every
+    delivery from now on (also retries of deliveries queued before)."""
+    endpoint = find_endpoint(uow, actor, endpoint_id, "create")
+    signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
+    endpoint.sealed_secret = sealer.seal(
+        signing_secret, place("webhook_endpoints", endpoint.id, "sealed_secret")
+    )
+    endpoint.updated_at = uow.clock.now()
+    uow.session.flush()
+    audit.record(uow, actor, "webhook.rotate_secret", target_type="webhook", target_id=endpoint.id)
+    return WebhookSecretRotated(
+        **_out(endpoint).model_dump(), signing_secret=signing_secret, notice=ROTATED_NOTICE
     )
