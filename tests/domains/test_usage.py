@@ -2,7 +2,6 @@
 with the minutes of their keys, survive a key's deletion, and are shown only to whoever may see
 them (on SQLite and PostgreSQL)."""
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -12,82 +11,17 @@ from keyward.core.clock import ManualClock
 from keyward.core.errors import Hidden, InvalidInput, NotFound, PermissionDenied
 from keyward.db.engine import Database
 from keyward.domains.keys import service as keys
-from keyward.domains.organizations.schemas import OrganizationKind
 from keyward.domains.usage import service as usage
 from keyward.domains.usage.schemas import Granularity, UsageOut
-from keyward.verifier.usage import UsageRecorder, record_last_used
+from keyward.verifier.usage import record_last_used
 from tests.conftest import START
+from tests.domains.usage_market import make_market, send
 from tests.factories import (
     admin,
-    make_acquisition,
-    make_acquisition_key,
-    make_api,
-    make_offering,
-    make_party,
     make_workspace,
 )
 
 HOUR = timedelta(hours=1)
-
-
-@dataclass
-class Market:
-    """A provider's API with two offerings; two acquirer organizations, one acquisition each
-    of the first offering and one more of the second; a key in each."""
-
-    admin: Actor
-    provider: Actor
-    acquirer: Actor
-    stranger: Actor
-    api_id: str
-    offering_id: str
-    other_offering_id: str
-    acquisition_id: str
-    strangers_acquisition_id: str
-    second_acquisition_id: str
-    keys: dict[str, str]
-
-
-def make_market(db: Database) -> Market:
-    set_up = make_workspace(db)
-    boss = admin(db, set_up)
-    provider = make_party(db, boss, kind=OrganizationKind.PROVIDER)
-    api = make_api(db, boss, provider_organization_id=provider.organization_id)
-    offering = make_offering(db, boss, api.id, period=None)
-    other_offering = make_offering(db, boss, api.id, period=None)
-    acquirer = make_party(db, boss)
-    stranger = make_party(db, boss)
-    ours = make_acquisition(db, acquirer.actor, offering.id, acquirer.organization_id)
-    theirs = make_acquisition(db, stranger.actor, offering.id, stranger.organization_id)
-    second = make_acquisition(db, acquirer.actor, other_offering.id, acquirer.organization_id)
-    key_ids = {
-        "alice": make_acquisition_key(db, acquirer.actor, ours.id, name="alice").id,
-        "bob": make_acquisition_key(db, acquirer.actor, ours.id, name="bob").id,
-        "eve": make_acquisition_key(db, stranger.actor, theirs.id, name="eve").id,
-        "carol": make_acquisition_key(db, acquirer.actor, second.id, name="carol").id,
-    }
-    return Market(
-        boss,
-        provider.actor,
-        acquirer.actor,
-        stranger.actor,
-        api.id,
-        offering.id,
-        other_offering.id,
-        ours.id,
-        theirs.id,
-        second.id,
-        key_ids,
-    )
-
-
-def send(db: Database, clock: ManualClock, market: Market, traffic: dict[str, list[int]]) -> None:
-    """Count responses for the named keys at the clock's time and add them to storage."""
-    recorder = UsageRecorder(clock)
-    for name, statuses in traffic.items():
-        for status in statuses:
-            recorder.record(market.keys[name], market.admin.workspace_id, status)
-    recorder.flush(db)
 
 
 def counts(shown: UsageOut) -> list[tuple[str, int, int, int, int]]:

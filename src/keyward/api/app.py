@@ -24,6 +24,7 @@ from keyward.api.routes import (
     members,
     offerings,
     organizations,
+    usage,
     webhooks,
 )
 from keyward.api.runtime import Runtime
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         connectors,
         audit,
         webhooks,
+        usage,
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)

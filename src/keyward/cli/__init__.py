@@ -17,6 +17,7 @@ from keyward.cli import (
     organizations,
     secrets,
     setup,
+    usage,
     webhooks,
 )
 from keyward.cli.context import CliState, fail
@@ -85,6 +86,9 @@ app.command()(connectors.worker)
 app.add_typer(audit.app, name="audit")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(secrets.app, name="secrets")
+apis.app.command("usage")(usage.api_usage)
+offerings.app.command("usage")(usage.offering_usage)
+acquisitions.app.command("usage")(usage.acquisition_usage)
 
 
 def main() -> None:
