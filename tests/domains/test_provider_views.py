@@ -6,10 +6,20 @@ import pytest
 from keyward.core.errors import NotFound, PermissionDenied
 from keyward.db.engine import Database
 from keyward.domains.apis import service
+from keyward.domains.offerings import service as offerings
 from keyward.domains.organizations.schemas import OrganizationKind
 from keyward.domains.pagination import PageRequest
 from keyward.settings import Settings
-from tests.factories import admin, make_api, make_member, make_party, make_workspace
+from tests.factories import (
+    admin,
+    make_acquisition,
+    make_api,
+    make_member,
+    make_offering,
+    make_organization,
+    make_party,
+    make_workspace,
+)
 
 
 def test_listing_for_update_keeps_the_apis_of_the_members_own_organizations(db: Database) -> None:
@@ -59,3 +69,25 @@ def test_approver_candidates_are_active_members_holding_keys_approve(db: Databas
     with db.transaction(write=False) as uow:
         candidates = service.approver_candidates(uow, boss, wanted)
     assert candidates == {approver.id}
+
+
+def test_a_provider_reads_the_names_of_who_acquired_its_offering_and_nobody_elses(
+    db: Database,
+) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    acme = make_party(db, boss, kind=OrganizationKind.PROVIDER)
+    umbrella = make_party(db, boss, kind=OrganizationKind.PROVIDER)
+    globex = make_party(db, boss)
+    initech = make_organization(db, boss, name="Initech")
+    api = make_api(db, boss, provider_organization_id=acme.organization_id)
+    offering = make_offering(db, boss, api.id)
+    make_acquisition(db, globex.actor, offering.id, globex.organization_id)
+    wanted = [globex.organization_id, initech.id]
+    with db.transaction(write=False) as uow:
+        names = offerings.acquirer_names(uow, acme.actor, offering.id, wanted)
+    assert list(names) == [globex.organization_id]
+    with pytest.raises(NotFound), db.transaction(write=False) as uow:
+        offerings.acquirer_names(uow, umbrella.actor, offering.id, wanted)
+    with pytest.raises(PermissionDenied), db.transaction(write=False) as uow:
+        offerings.acquirer_names(uow, globex.actor, offering.id, wanted)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import Acquisition, Offering
+from keyward.db.models import Acquisition, Offering, Organization
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -42,3 +42,21 @@ def delete(session: Session, offering: Offering) -> None:
 def has_acquisitions(session: Session, offering_id: str) -> bool:
     count = session.scalar(select(func.count()).where(Acquisition.offering_id == offering_id))
     return bool(count)
+
+
+def acquirer_names(
+    session: Session, offering_id: str, organization_ids: Sequence[str]
+) -> dict[str, str]:
+    """The names of those of `organization_ids` that acquired the offering."""
+    if not organization_ids:
+        return {}
+    rows = session.execute(
+        select(Organization.id, Organization.name)
+        .join(Acquisition, Acquisition.organization_id == Organization.id)
+        .where(
+            Acquisition.offering_id == offering_id,
+            Organization.id.in_(sorted(set(organization_ids))),
+        )
+        .distinct()
+    ).all()
+    return {row.id: row.name for row in rows}

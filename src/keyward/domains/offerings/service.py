@@ -192,6 +192,16 @@ def get_offering(uow: UnitOfWork, actor: Actor, offering_id: str) -> OfferingOut
     return _out(find_offering(uow, actor, offering_id))
 
 
+def acquirer_names(
+    uow: UnitOfWork, actor: Actor, offering_id: str, organization_ids: list[str]
+) -> dict[str, str]:
+    """The names of the organizations (among `organization_ids`) that acquired the offering,
+    for whoever may update it: a provider sees who acquired what it offers, though not the
+    acquirer organizations themselves."""
+    offering = find_offering(uow, actor, offering_id, "update")
+    return repository.acquirer_names(uow.session, offering.id, organization_ids)
+
+
 def list_offerings(
     uow: UnitOfWork, actor: Actor, page: PageRequest, *, api_id: str | None = None
 ) -> Page[OfferingOut]:
