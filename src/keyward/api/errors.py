@@ -18,8 +18,7 @@ from keyward.api.auth import CHALLENGES
 from keyward.api.runtime import runtime
 from keyward.core.actors import Actor
 from keyward.core.errors import KeywardError, error_body
-from keyward.core.ids import looks_like_id
-from keyward.domains.audit import service as audit
+from keyward.domains.audit import refusals
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +52,14 @@ def _audit_refusal(request: Request, error: KeywardError) -> None:
     if actor is None:
         return
     route = request.scope.get("route")
-    action = getattr(route, "name", None) or f"{request.method} {request.url.path}"
-    try:
-        with runtime(request).database.transaction() as uow:
-            audit.record(
-                uow,
-                actor,
-                action,
-                target_id=next((v for v in request.path_params.values() if looks_like_id(v)), None),
-                outcome="refused",
-                code=error.code,
-                details={"message": error.message, "method": request.method},
-            )
-    except Exception:
-        log.exception("could not audit a refused %s", action)
+    refusals.record_refusal(
+        runtime(request).database,
+        actor,
+        getattr(route, "name", None) or f"{request.method} {request.url.path}",
+        error,
+        named=request.path_params.values(),
+        method=request.method,
+    )
 
 
 def keyward_error(request: Request, error: Exception) -> JSONResponse:

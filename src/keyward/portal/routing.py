@@ -14,8 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse
 
 from keyward.core.errors import KeywardError
-from keyward.core.ids import looks_like_id
-from keyward.domains.audit import service as audit
+from keyward.domains.audit import refusals
 from keyward.portal.context import BadForm, Portal, SignInRequired
 from keyward.portal.security import SESSION_COOKIE, CsrfRefused, clear_cookie, protect
 
@@ -70,20 +69,14 @@ def audit_refusal(request: Request, error: KeywardError) -> None:
     if actor is None:
         return
     route = request.scope.get("route")
-    action = f"portal.{getattr(route, 'name', None) or request.url.path}"
-    try:
-        with _portal(request).database.transaction() as uow:
-            audit.record(
-                uow,
-                actor,
-                action,
-                target_id=next((v for v in request.path_params.values() if looks_like_id(v)), None),
-                outcome="refused",
-                code=error.code,
-                details={"message": error.message, "method": request.method},
-            )
-    except Exception:
-        log.exception("could not audit a refused %s", action)
+    refusals.record_refusal(
+        _portal(request).database,
+        actor,
+        f"portal.{getattr(route, 'name', None) or request.url.path}",
+        error,
+        named=request.path_params.values(),
+        method=request.method,
+    )
 
 
 class PortalRoute(APIRoute):
