@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.jobs.receivers import Mailbox, smtp_server
 from tests.portal.acquirer_support import member, serious_problems, upstream
-from tests.portal.conftest import Site, Visit, running_site, sign_in
+from tests.portal.conftest import SCREENSHOTS, Site, Visit, running_site, sign_in
 
 BAD_SPEC = json.dumps(
     {
@@ -148,6 +148,12 @@ def import_form(page: Page, url: str, *, name: str, mount: str, upstream_url: st
     page.fill("#import-mount_path", mount)
 
 
+def snap(page: Page, name: str) -> None:
+    """The page's end state, beside the one the visit fixture takes at the end of the test."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"provider_{name}.png"), full_page=True)
+
+
 def wait_for(check: Any, what: str, seconds: float = 20) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -179,6 +185,7 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     expect(page.locator("#import-mount_path")).to_have_value("pets")
     assert page.locator("#import-spec").input_value() == BAD_SPEC
     assert serious_problems(page) == []
+    snap(page, "import_problems")
 
     # The good one, as a file: the API's page, version 1 with every operation added.
     page.fill("#import-spec", "")
@@ -261,6 +268,7 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     expect(rows.filter(has_text="Globex").locator(".key-count")).to_have_text("1")
     expect(rows.filter(has_text="Initech").locator(".key-count")).to_have_text("0")
     assert serious_problems(page) == []
+    snap(page, "offering")
 
     # A new version, pasted: its diff, and what it sends the two acquirers.
     page.goto(f"{site.url}/apis/{api_id}")
@@ -274,6 +282,7 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     expect(newest.locator(".change-removed")).to_contain_text("GET /health")
     expect(newest.locator(".change-changed")).to_contain_text("GET /pets/{petId}")
     assert serious_problems(page) == []
+    snap(page, "api_versions")
     exported = workspace.exports / "globex" / "pets.json"
     wait_for(
         lambda: exported.exists() and "createPet" in exported.read_text(),
@@ -316,6 +325,7 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     expect(page.get_by_role("status")).to_have_text("The key policy is saved.")
     expect(page.locator("#lifetime-count")).to_have_value("90")
     assert serious_problems(page) == []
+    snap(page, "policy")
     with site.api(site.admin_key) as client:
         policy = client.get(f"/v1/apis/{api_id}/policy").json()
     assert policy["key_lifetime"] == "P90D"

@@ -102,6 +102,12 @@ def _refusal(request: Request, form: SpecForm | SettingsForm, error: KeywardErro
     form.errors[where] = error.message
     if isinstance(form, SpecForm):
         form.problems = spec_problems(error) if error.code == "invalid_spec" else []
+        if form.problems:
+            count = len(form.problems)
+            form.errors[where] = (
+                f"The document has {count} problem{'' if count == 1 else 's'}, each below with "
+                "its JSON pointer; nothing was stored."
+            )
         operations = error.details.get("operations") if error.code == "security_weakened" else []
         form.weakened = [str(o) for o in operations or []]
 
