@@ -77,17 +77,35 @@ def list_(
     ctx: typer.Context,
     kind: Annotated[KeyKind | None, typer.Option(help="account or acquisition")] = None,
     key_state: Annotated[KeyState | None, typer.Option("--state")] = None,
+    api: Annotated[str | None, typer.Option(help="Only keys of this API's acquisitions.")] = None,
+    acquisition: Annotated[str | None, typer.Option(help="Only this acquisition's keys.")] = None,
+    expiring_within: Annotated[
+        str | None,
+        typer.Option(help="ISO-8601 duration such as P30D: unrevoked keys expiring that soon."),
+    ] = None,
+    unused_for: Annotated[
+        str | None,
+        typer.Option(help="ISO-8601 duration such as P90D: keys neither used nor made since."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """List keys, newest first (never their secrets)."""
     with reporting(as_json):
+        filters = KeyFilter(
+            kind=kind,
+            state=key_state,
+            api_id=api,
+            acquisition_id=acquisition,
+            expiring_within=_durations.validate_python(expiring_within)
+            if expiring_within
+            else None,
+            unused_for=_durations.validate_python(unused_for) if unused_for else None,
+        )
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            page = service.list_keys(
-                uow, actor, KeyFilter(kind=kind, state=key_state), PageRequest(limit, cursor)
-            )
+            page = service.list_keys(uow, actor, filters, PageRequest(limit, cursor))
     emit(page, as_json)
 
 

@@ -74,6 +74,17 @@ def list_keys(
     state: KeyState | None = None,
     acquisition_id: Annotated[str | None, Query(alias="acquisition", pattern=ID_REGEX)] = None,
     creator: Annotated[str | None, Query(pattern=ID_REGEX, description="Creator member id")] = None,
+    api_id: Annotated[
+        str | None,
+        Query(alias="api", pattern=ID_REGEX, description="Only keys of this API's acquisitions."),
+    ] = None,
+    expiring_within: Annotated[
+        Duration | None,
+        Query(
+            description="Only unrevoked keys, not yet expired, that expire within this long "
+            "from now (ISO-8601, e.g. P30D)."
+        ),
+    ] = None,
     unused_for: Annotated[
         Duration | None,
         Query(
@@ -87,6 +98,8 @@ def list_keys(
         state=state,
         acquisition_id=acquisition_id,
         creator_member_id=creator,
+        api_id=api_id,
+        expiring_within=expiring_within,
         unused_for=unused_for,
     )
     with database.transaction(write=False) as uow:

@@ -310,13 +310,19 @@ def reached(
     member_id: str | None,
     providers: frozenset[str],
     acquirers: frozenset[str],
+    *,
+    bound_to_api: bool = False,
 ) -> ColumnElement[bool]:
-    """The rows of `model` the scopes reach, as a WHERE clause."""
+    """The rows of `model` the scopes reach, as a WHERE clause. `bound_to_api`: bound rights
+    name APIs, not the rows (`keys:approve@<api id>`), as `core.ownership.permits` reads them."""
     owners = _owners(model)
     clauses = []
     for scope in scopes:
         where = _reach(owners, scope.reach, member_id, providers, acquirers)
         if scope.ids is not None:
-            where = and_(owners.ident.in_(sorted(scope.ids)), where)
+            subject = owners.api if bound_to_api else owners.ident
+            if subject is None:
+                continue
+            where = and_(subject.in_(sorted(scope.ids)), where)
         clauses.append(where)
     return or_(false(), *clauses)

@@ -211,4 +211,5 @@ def visible(actor: Actor, kind: Kind[Row], action: str = "read") -> ColumnElemen
         standing.member_id,
         standing.provider_organizations,
         standing.acquirer_organizations,
+        bound_to_api=action == "approve",
     )

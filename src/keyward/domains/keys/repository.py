@@ -7,8 +7,23 @@ from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.core.keys import DEFAULT_PREFIX, KeyState
-from keyward.db.models import Acquisition, Api, ApiKey, KeyRequest, Member, Offering, Workspace
-from keyward.domains.keys.schemas import KeyFilter, KeyRequestFilter, RequestStatus
+from keyward.db.models import (
+    Acquisition,
+    Api,
+    ApiKey,
+    KeyRequest,
+    Member,
+    Offering,
+    Organization,
+    Workspace,
+)
+from keyward.domains.keys.schemas import (
+    KeyFilter,
+    KeyRequestContext,
+    KeyRequestFilter,
+    KeyRequestOut,
+    RequestStatus,
+)
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -94,6 +109,20 @@ def list_keys(
         query = query.where(ApiKey.acquisition_id == filters.acquisition_id)
     if filters.creator_member_id is not None:
         query = query.where(ApiKey.creator_member_id == filters.creator_member_id)
+    if filters.api_id is not None:
+        # Through the acquisition index: one short range of keys per acquisition of the API.
+        of_api = (
+            select(Acquisition.id)
+            .join(Offering, Offering.id == Acquisition.offering_id)
+            .where(Acquisition.workspace_id == workspace_id, Offering.api_id == filters.api_id)
+        )
+        query = query.where(ApiKey.acquisition_id.in_(of_api))
+    if filters.expiring_within is not None:
+        query = query.where(
+            ApiKey.revoked_at.is_(None),
+            ApiKey.expires_at > now,
+            ApiKey.expires_at <= now + filters.expiring_within,
+        )
     if filters.unused_for is not None:
         since = now - filters.unused_for
         query = query.where(
@@ -197,6 +226,8 @@ def list_requests(
         query = query.where(KeyRequest.status == filters.status.value)
     if filters.key_id is not None:
         query = query.where(KeyRequest.key_id == filters.key_id)
+    if filters.decided:
+        query = query.where(KeyRequest.status != RequestStatus.PENDING.value)
     return session.scalars(paginate(query, KeyRequest.id, page)).all()
 
 
@@ -208,3 +239,62 @@ def active_members(session: Session, workspace_id: str) -> list[str]:
             .order_by(Member.id)
         )
     )
+
+
+def request_contexts(
+    session: Session, workspace_id: str, requests: Sequence[KeyRequestOut]
+) -> dict[str, KeyRequestContext]:
+    """request id → its API's name and key lifetime, its acquisition's organization, the names
+    of its requester and decider, and its key's expiry now; four reads whatever the number of
+    requests."""
+    acquisition_ids = {r.acquisition_id for r in requests if r.acquisition_id}
+    member_ids = {m for r in requests for m in (r.requested_by, r.decided_by) if m}
+    key_ids = {r.key_id for r in requests if r.key_id}
+    api_ids = {r.api_id for r in requests if r.api_id}
+    policies = {
+        api_id: (name, lifetime)
+        for api_id, name, lifetime in session.execute(
+            select(Api.id, Api.name, Api.key_lifetime).where(
+                Api.workspace_id == workspace_id, Api.id.in_(api_ids)
+            )
+        )
+    }
+    organizations = {
+        acquisition_id: (organization_id, name)
+        for acquisition_id, organization_id, name in session.execute(
+            select(Acquisition.id, Organization.id, Organization.name)
+            .join(Organization, Organization.id == Acquisition.organization_id)
+            .where(Acquisition.workspace_id == workspace_id, Acquisition.id.in_(acquisition_ids))
+        )
+    }
+    names: dict[str, str] = dict(
+        session.execute(
+            select(Member.id, Member.name).where(
+                Member.workspace_id == workspace_id, Member.id.in_(member_ids)
+            )
+        ).all()
+    )
+    expiries: dict[str, datetime | None] = dict(
+        session.execute(
+            select(ApiKey.id, ApiKey.expires_at).where(
+                ApiKey.workspace_id == workspace_id, ApiKey.id.in_(key_ids)
+            )
+        ).all()
+    )
+    contexts = {}
+    for request in requests:
+        organization_id, organization_name = organizations.get(
+            request.acquisition_id or "", (None, None)
+        )
+        api_name, api_key_lifetime = policies.get(request.api_id or "", (None, None))
+        contexts[request.id] = KeyRequestContext(
+            api_name=api_name,
+            api_key_lifetime=api_key_lifetime,
+            acquisition_id=request.acquisition_id,
+            organization_id=organization_id,
+            organization_name=organization_name,
+            requester_name=names.get(request.requested_by or ""),
+            decider_name=names.get(request.decided_by or ""),
+            key_expires_at=expiries.get(request.key_id or ""),
+        )
+    return contexts

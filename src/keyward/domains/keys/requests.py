@@ -20,7 +20,12 @@ from keyward.db.models import ApiKey, KeyRequest
 from keyward.domains import access
 from keyward.domains.audit import service as audit
 from keyward.domains.keys import repository
-from keyward.domains.keys.schemas import KeyRequestFilter, KeyRequestOut, RequestStatus
+from keyward.domains.keys.schemas import (
+    KeyRequestContext,
+    KeyRequestFilter,
+    KeyRequestOut,
+    RequestStatus,
+)
 from keyward.domains.keys.service import (
     facts,
     parse_duration,
@@ -51,17 +56,27 @@ REJECTED = {
 def list_requests(
     uow: UnitOfWork, actor: Actor, filters: KeyRequestFilter, page: PageRequest
 ) -> Page[KeyRequestOut]:
-    """The requests on keys the actor may read, newest first."""
-    access.gate(actor, "keys", "read")
+    """The requests on keys the actor may read (with `filters.decidable`: those the actor may
+    approve or reject, their own included, which they may only cancel), newest first."""
+    action = "approve" if filters.decidable else "read"
+    access.gate(actor, "keys", action)
     rows = repository.list_requests(
         uow.session,
         actor.workspace_id,
         filters,
         page,
-        visible=access.visible(actor, access.KEY_REQUESTS),
+        visible=access.visible(actor, access.KEY_REQUESTS, action),
     )
     kept, cursor = split_page(rows, page, lambda r: r.id)
     return Page[KeyRequestOut](data=[request_out(r) for r in kept], next_cursor=cursor)
+
+
+def contexts(
+    uow: UnitOfWork, actor: Actor, listed: list[KeyRequestOut]
+) -> dict[str, KeyRequestContext]:
+    """What an approver reads beside each request `list_requests` gave the actor: the
+    acquisition's organization, who asked, who decided, how long the key is valid now."""
+    return repository.request_contexts(uow.session, actor.workspace_id, listed)
 
 
 def get_request(uow: UnitOfWork, actor: Actor, request_id: str) -> KeyRequestOut:

@@ -158,6 +158,7 @@ class KeyRequestOut(Output):
     key_id: str | None
     key_name: str
     api_id: str | None
+    acquisition_id: str | None = None
     action: RequestAction
     status: RequestStatus
     expires_in: timedelta | None
@@ -178,6 +179,26 @@ class KeyRequestDecision(Input):
 class KeyRequestFilter:
     status: RequestStatus | None = None
     key_id: str | None = None
+    # Only the requests the caller may decide (approve or reject), not every one they may read.
+    decidable: bool = False
+    # Only requests no longer pending (approved, rejected, cancelled or closed).
+    decided: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequestContext:
+    """What an approver reads beside a request: whose key it is, who asked and who decided,
+    and how long the key is valid now."""
+
+    api_name: str | None
+    # The API's key lifetime now (ISO-8601; None: keys never expire), what a renewal gives.
+    api_key_lifetime: str | None
+    acquisition_id: str | None
+    organization_id: str | None
+    organization_name: str | None
+    requester_name: str | None
+    decider_name: str | None
+    key_expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +207,10 @@ class KeyFilter:
     state: KeyState | None = None
     acquisition_id: str | None = None
     creator_member_id: str | None = None
+    # Keys of the API's acquisitions.
+    api_id: str | None = None
+    # Unrevoked keys not yet expired that expire within this long from now.
+    expiring_within: timedelta | None = None
     # Keys neither used nor created for at least this long.
     unused_for: timedelta | None = None
 
