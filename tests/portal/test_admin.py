@@ -247,12 +247,13 @@ def test_people_without_admin_rights_get_no_admin_section_and_cannot_change_anyo
         assert serious_problems(page) == []
         csrf = page.locator("form[action='/logout'] input[type=hidden]").get_attribute("value")
         for action in ("deactivate", "permissions", "invitation"):
-            answer = page.request.post(
+            fields: dict[str, str | float | bool] = {"csrf_token": csrf or "", "role": "admin"}
+            refused = page.request.post(
                 f"{site.url}/admin/members/{target}/{action}",
-                form={"csrf_token": csrf or "", "role": "admin"},
+                form=fields,
                 headers={"Origin": site.url},
             )
-            assert answer.status == 403, (action, answer.status)
+            assert refused.status == 403, (action, refused.status)
         with site.api(site.admin_key) as client:
             tia = client.get(f"/v1/members/{target}").json()
             assert tia["active"] is True
