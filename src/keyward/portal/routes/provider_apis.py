@@ -60,6 +60,11 @@ FIELD_OF_CODE = {
     "spec_too_costly": "spec",
     "security_weakened": "confirm_weaker_security",
 }
+WEAKER_VERSION = (
+    "This version lets these operations through with less security (public now, a scheme "
+    "removed or an alternative added); nothing was stored. Choose or paste it again and tick "
+    "the box to store it all the same."
+)
 DONE = {
     "imported": "The API is imported as version 1. Set its key policy, then offer it.",
     "updated": "Saved.",
@@ -110,6 +115,8 @@ def _refusal(request: Request, form: SpecForm | SettingsForm, error: KeywardErro
             )
         operations = error.details.get("operations") if error.code == "security_weakened" else []
         form.weakened = [str(o) for o in operations or []]
+        if form.weakened:
+            form.errors[where] = WEAKER_VERSION
 
 
 def _provider_organizations(portal: Portal, member: Member) -> list[OrganizationOut]:

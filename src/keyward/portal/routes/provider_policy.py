@@ -41,6 +41,11 @@ ROLES = (
     (KeyRole.ACQUISITION_ID, "The acquisition's id: must match the key's acquisition"),
     (KeyRole.PASSTHROUGH, "Your own credential: forwarded untouched"),
 )
+WEAKER_POLICY = (
+    "This policy checks these operations less than the current one (a credential no longer "
+    "verified as a key, or no longer checked); nothing was saved. Tick the box to save it all "
+    "the same."
+)
 # Where a problem the services or the policy's fields report is shown.
 FIELD_OF = {
     "key_locations": "locations",
@@ -227,5 +232,6 @@ def set_policy(
             typed.problems = [str(p) for p in error.details.get("problems", [])]
         if error.code == "security_weakened":
             typed.weakened = [str(o) for o in error.details.get("operations", [])]
+            typed.errors[FIELD_OF[error.code]] = WEAKER_POLICY
         return policy_page(portal, member, api_id, typed, status=error.status)
     return redirect(f"/apis/{api_id}/policy?done=saved")
