@@ -18,6 +18,7 @@ from tests.conftest import START
 from tests.domains.usage_market import make_market, send
 from tests.factories import (
     admin,
+    make_key,
     make_workspace,
 )
 
@@ -167,3 +168,30 @@ def test_ranges_are_checked_as_a_key_s_are(db: Database) -> None:
             until=START,
         )
     assert refused.value.code == "usage_range_too_large"
+
+
+def test_a_key_s_hours_agree_with_its_minutes_for_every_kind_of_key(
+    db: Database, clock: ManualClock
+) -> None:
+    market = make_market(db)
+    market.keys["account"] = make_key(db, market.admin).id
+    send(db, clock, market, {"alice": [200, 404, 503], "account": [200, 302]})
+    clock.advance(timedelta(minutes=70))
+    send(db, clock, market, {"alice": [200], "account": [401]})
+    clock.advance(timedelta(minutes=1))
+    for name, actor in (("alice", market.acquirer), ("account", market.admin)):
+        range_ = {"since": START, "until": START + 3 * HOUR}
+        by_minute = read(
+            db, usage.key_usage, actor, market.keys[name], granularity=Granularity.MINUTE, **range_
+        )
+        by_hour = read(db, usage.key_usage, actor, market.keys[name], **range_)
+        by_day = read(
+            db, usage.key_usage, actor, market.keys[name], granularity=Granularity.DAY, **range_
+        )
+        assert by_hour.totals == by_minute.totals == by_day.totals, name
+        assert len(counts(by_hour)) == 2, name
+    alice = read(db, usage.key_usage, market.acquirer, market.keys["alice"], since=START)
+    assert counts(alice) == [
+        (START.isoformat(), 1, 0, 1, 1),
+        ((START + HOUR).isoformat(), 1, 0, 0, 0),
+    ]

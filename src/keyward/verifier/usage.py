@@ -1,6 +1,6 @@
 """Usage per key: responses counted by minute and status class in memory, then added to storage
-in batches (`key_usage`, and per hour for each acquisition, offering and API: `usage_hours`), so
-that traffic never waits for a write.
+in batches (`key_usage`, and per hour for each key, acquisition, offering and API:
+`usage_hours`), so that traffic never waits for a write.
 
 `record` is what the gateway calls once per response, on its event loop: an increment in memory,
 without a lock, as the counts are only ever touched on that thread. `take` swaps them out there
@@ -144,22 +144,24 @@ _ADD_USAGE: Final = (
     "WHERE true ON CONFLICT (key_id, minute, status_class) "
     "DO UPDATE SET count = key_usage.count + excluded.count"
 )
-# The same counts summed per hour (column3) for the key's acquisition, offering and API: each
-# row joined to three subjects, and summed per subject, hour and status class so that no row is
-# upserted twice by one statement (which PostgreSQL refuses). Account keys have no acquisition
-# and are left out.
+# The same counts summed per hour (column3) for the key itself and, for a key of an acquisition,
+# its acquisition, offering and API: each row joined to its subjects, and summed per subject,
+# hour and status class so that no row is upserted twice by one statement (which PostgreSQL
+# refuses).
 _ADD_USAGE_HOURS: Final = (
     "INSERT INTO usage_hours (workspace_id, subject_id, hour, status_class, count) "
     "SELECT counted.column1, "
-    "CASE subject.column1 WHEN 1 THEN acquisitions.id WHEN 2 THEN offerings.id "
-    "ELSE offerings.api_id END, counted.column3, counted.column4, SUM(counted.column5) "
+    "CASE subject.column1 WHEN 0 THEN api_keys.id WHEN 1 THEN acquisitions.id "
+    "WHEN 2 THEN offerings.id ELSE offerings.api_id END, "
+    "counted.column3, counted.column4, SUM(counted.column5) "
     "FROM (VALUES {rows}) AS counted "
     "JOIN api_keys ON api_keys.id = counted.column2 "
     "AND api_keys.workspace_id = counted.column1 "
-    "JOIN acquisitions ON acquisitions.id = api_keys.acquisition_id "
-    "JOIN offerings ON offerings.id = acquisitions.offering_id "
-    "CROSS JOIN (VALUES (1), (2), (3)) AS subject "
-    "WHERE true GROUP BY 1, 2, 3, 4 ON CONFLICT (subject_id, hour, status_class) "
+    "LEFT JOIN acquisitions ON acquisitions.id = api_keys.acquisition_id "
+    "LEFT JOIN offerings ON offerings.id = acquisitions.offering_id "
+    "CROSS JOIN (VALUES (0), (1), (2), (3)) AS subject "
+    "WHERE subject.column1 = 0 OR offerings.id IS NOT NULL "
+    "GROUP BY 1, 2, 3, 4 ON CONFLICT (subject_id, hour, status_class) "
     "DO UPDATE SET count = usage_hours.count + excluded.count"
 )
 _RECORD_LAST_USED: Final = (

@@ -1,5 +1,5 @@
 """Traffic: how many responses of each status class a key got, minute by minute, and the same
-counts added up per hour for each acquisition, offering and API."""
+counts added up per hour for each key, acquisition, offering and API."""
 
 from datetime import datetime
 
@@ -28,16 +28,16 @@ class KeyUsage(Base):
 
 
 class UsageHour(Base):
-    """The responses of one status class in one UTC hour to the keys of one acquisition, one
-    offering or one API (`subject_id`: its id, whose prefix says which).
+    """The responses of one status class in one UTC hour to one key, or to the keys of one
+    acquisition, offering or API (`subject_id`: its id, whose prefix says which).
 
     Added to in the same transaction as the minutes of `key_usage` they sum, so the two never
-    disagree; read instead of them wherever a chart spans hours, as summing the minutes of
-    thousands of keys at request time would be too slow. Unlike a key's minutes, these stay when
-    a key is deleted: an acquisition's traffic is its history and its provider's, and what the
-    deleted key did is still part of it. No foreign key, as the subject is one of three tables;
-    acquisitions are never deleted, and the rows of a deleted offering or API are read by no one
-    (ids are never reused).
+    disagree; read instead of them wherever a chart spans hours, as summing a key's minutes over
+    a month, or the minutes of thousands of keys, at request time would be too slow. Unlike a
+    key's minutes, these stay when a key is deleted: an acquisition's traffic is its history and
+    its provider's, and what the deleted key did is still part of it. (The deleted key's own
+    hours stay too, read by no one: its pages answer 404.) No foreign key, as the subject is one
+    of four tables; acquisitions are never deleted, and ids are never reused.
     """
 
     __tablename__ = "usage_hours"

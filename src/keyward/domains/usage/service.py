@@ -7,10 +7,10 @@ the provider's to see: it needs the right to change the offering or API (`offeri
 or that the caller may not see, is not found.
 
 The range defaults to the last 24 hours by hour, and is cut into at most `MAX_BUCKETS` buckets
-aligned to UTC minutes, hours or days. A key's usage is read from its minutes. An acquisition's,
-offering's or API's is read by hour and day from the hourly counts the usage writer keeps
-(whole hours: an hour that starts in the range counts whole), which keep the traffic of keys
-since deleted; by minute, from the minutes of the keys that still exist.
+aligned to UTC minutes, hours or days. By hour and day, usage is read from the hourly counts the
+usage writer keeps per key, acquisition, offering and API (whole hours: an hour that starts in
+the range counts whole), which keep the traffic of keys since deleted; by minute, from the
+minutes of a key, or of the keys of an acquisition, offering or API that still exist.
 """
 
 from collections.abc import Callable
@@ -118,17 +118,23 @@ def key_usage(
     until: datetime | None = None,
     granularity: Granularity = Granularity.HOUR,
 ) -> KeyUsageOut:
-    """The key's responses by status class in [since, until), bucket by bucket.
+    """The key's responses by status class in [since, until), bucket by bucket (by hour and
+    day, the hours that start in the range).
 
     Counts reach storage in batches, so the last few seconds may not show yet.
     """
     key = keys.get_key(uow, actor, key_id)
     start, until, count = _range(uow.clock.now(), since, until, granularity)
+    session, workspace_id = uow.session, actor.workspace_id
+
+    def counted(first: datetime, end: datetime) -> repository.Counted:
+        if granularity is Granularity.MINUTE:
+            return repository.usage(session, workspace_id, key.id, first, end, granularity)
+        return repository.hourly_usage(session, workspace_id, key.id, first, end, granularity)
+
     return _shown(
         KeyUsageOut,
-        lambda first, end: repository.usage(
-            uow.session, actor.workspace_id, key.id, first, end, granularity
-        ),
+        counted,
         start,
         until,
         count,

@@ -4,9 +4,10 @@ Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 22:10:00.000000
 
-Hourly counts per acquisition, offering and API (`usage_hours`), which the usage writer adds to
-in the same transaction as the minutes of `key_usage`; filled here from the minutes already
-stored, so charts over days read a few hundred rows instead of the minutes of every key.
+Hourly counts per key, acquisition, offering and API (`usage_hours`), which the usage writer
+adds to in the same transaction as the minutes of `key_usage`; filled here from the minutes
+already stored, so charts over days read a few hundred rows instead of tens of thousands of
+minutes (of one key) or millions (of every key of an API).
 """
 
 from collections.abc import Sequence
@@ -25,17 +26,20 @@ _HOUR = {
     "postgresql": "date_trunc('hour', key_usage.minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
 }
 
-# Each minute counted once for its acquisition, once for its offering and once for its API.
+# Each minute counted once for its key and, for a key of an acquisition, once for its
+# acquisition, once for its offering and once for its API.
 _BACK_FILL = (
     "INSERT INTO usage_hours (workspace_id, subject_id, hour, status_class, count) "
     "SELECT key_usage.workspace_id, "
-    "CASE subject.column1 WHEN 1 THEN acquisitions.id WHEN 2 THEN offerings.id "
-    "ELSE offerings.api_id END, {hour}, key_usage.status_class, SUM(key_usage.count) "
+    "CASE subject.column1 WHEN 0 THEN api_keys.id WHEN 1 THEN acquisitions.id "
+    "WHEN 2 THEN offerings.id ELSE offerings.api_id END, {hour}, key_usage.status_class, "
+    "SUM(key_usage.count) "
     "FROM key_usage "
     "JOIN api_keys ON api_keys.id = key_usage.key_id "
-    "JOIN acquisitions ON acquisitions.id = api_keys.acquisition_id "
-    "JOIN offerings ON offerings.id = acquisitions.offering_id "
-    "CROSS JOIN (VALUES (1), (2), (3)) AS subject "
+    "LEFT JOIN acquisitions ON acquisitions.id = api_keys.acquisition_id "
+    "LEFT JOIN offerings ON offerings.id = acquisitions.offering_id "
+    "CROSS JOIN (VALUES (0), (1), (2), (3)) AS subject "
+    "WHERE subject.column1 = 0 OR offerings.id IS NOT NULL "
     "GROUP BY 1, 2, 3, 4"
 )
 
