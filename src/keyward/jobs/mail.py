@@ -72,6 +72,8 @@ def compose(settings: Settings, payload: dict[str, Any], workspace_id: str) -> E
         "event": payload["event"],
         "occurred_at": payload["occurred_at"],
         "workspace_id": workspace_id,
+        # Where e-mails about keys and key requests link to (/keys, /approvals).
+        "portal": settings.portal_base(),
     }
     rendered = render(payload["event"], context)
     message = EmailMessage()

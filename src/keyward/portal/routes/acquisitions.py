@@ -8,7 +8,6 @@ in its address: a key of another acquisition answers like one that does not exis
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -32,11 +31,12 @@ from keyward.domains.apis.schemas import ApiOut, ApiVersionOut
 from keyward.domains.connectors import service as connectors
 from keyward.domains.connectors.schemas import ConnectorCreated, ConnectorOut
 from keyward.domains.keys import service as keys
-from keyward.domains.keys.schemas import KeyCreated, KeyOut, KeyRequestOut
+from keyward.domains.keys.schemas import KeyCreated, KeyOut
 from keyward.domains.offerings import service as offerings
 from keyward.domains.offerings.schemas import OfferingOut
 from keyward.domains.organizations import service as organizations
 from keyward.domains.pagination import PageRequest
+from keyward.portal import key_actions
 from keyward.portal.context import (
     CheckedFormDep,
     Member,
@@ -54,23 +54,11 @@ PAGE_SIZE = 25
 CONNECTORS_PAGE_SIZE = 10
 SHOWN_ONCE = "Copy this key now: it will not be shown again. keyward keeps only its hash."
 KEY_NAME_HINT = "Who will use it: a colleague's name or a partner's organization."
-# Grace periods offered for a rotation, those within the policy's maximum (which is offered too).
-GRACE_STEPS = (
-    timedelta(0),
-    timedelta(hours=1),
-    timedelta(days=1),
-    timedelta(days=7),
-    timedelta(days=30),
-)
 DONE = {
+    **key_actions.NOTICES,
     "acquired": "Acquired. Create a key for each person or partner who will call the API.",
     "reacquired": "Reacquired: the acquisition is valid again, and so are its keys.",
     "deleted": "The key is revoked and deleted: it stopped working at once.",
-    "renewed": "The key is renewed.",
-    "renewal-requested": "Renewal requested: an approver of the API decides.",
-    "revoked": "The key is revoked: it stopped working at once. You can delete it now.",
-    "revocation-requested": "Revocation requested: an approver of the API decides. "
-    "Once it is revoked, you can delete the key.",
     "connector-deleted": "The connector is deleted: it delivers nothing more. The key it "
     "delivered still works until you delete it.",
 }
@@ -98,24 +86,9 @@ class ConnectorForm:
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
-    """A change the services refused for one key, said next to what can be done instead."""
-
-    key: KeyOut
-    message: str
-    offer_revocation_request: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Export:
     warnings: list[str]
     refused: str | None
-
-
-def grace_choices(maximum: timedelta) -> list[tuple[str, str]]:
-    """(ISO-8601, words) for every grace period the policy allows, its maximum included."""
-    offered = [step for step in GRACE_STEPS if step < maximum] + [maximum]
-    return [(keys.iso_duration(step) or "PT0S", span(step)) for step in offered]
 
 
 Found = TypeVar("Found")
@@ -177,7 +150,7 @@ def acquisition_page(
     key_form: KeyForm | None = None,
     created: KeyCreated | None = None,
     created_title: str = "",
-    problem: Problem | None = None,
+    problem: key_actions.Problem | None = None,
     connector_form: ConnectorForm | None = None,
     connector_created: ConnectorCreated | None = None,
     notice: str | None = None,
@@ -233,7 +206,7 @@ def acquisition_page(
         created_title=created_title,
         shown_once=SHOWN_ONCE,
         problem=problem,
-        grace_choices=grace_choices(max_grace),
+        grace_choices=key_actions.grace_choices(max_grace),
         revoked_state=KeyState.REVOKED,
         export=export,
         connectors=connector_list,
@@ -286,21 +259,13 @@ def list_acquisitions(portal: PortalDep, member: MemberDep, cursor: str | None =
     )
 
 
-def _done_notice(
-    portal: Portal, member: Member, acquisition_id: str, done: str | None, key_id: str | None
-) -> str | None:
-    notice = DONE.get(done or "")
-    if notice is None or key_id is None:
-        return notice
-    try:
-        with portal.database.transaction(write=False) as uow:
-            _, key = acquisition_key(uow, member, acquisition_id, key_id)
-    except KeywardError:
-        return notice
-    if done == "renewed":
-        until = key.expires_at.strftime("%Y-%m-%d %H:%M UTC") if key.expires_at else "never"
-        return f"The key “{key.name}” is renewed: it now expires {until}."
-    return f"“{key.name}”: {notice}"
+def _in_acquisition(acquisition_id: str) -> key_actions.Scope:
+    """The keys the acquisition's page answers for: its own."""
+
+    def scope(uow: UnitOfWork, member: Member, key_id: str) -> KeyOut:
+        return acquisition_key(uow, member, acquisition_id, key_id)[1]
+
+    return scope
 
 
 @router.get("/acquisitions/{acquisition_id}", name="acquisition")
@@ -321,7 +286,7 @@ def show_acquisition(
         acquisition_id,
         cursor=cursor,
         connectors_cursor=connectors_cursor,
-        notice=_done_notice(portal, member, acquisition_id, done, key),
+        notice=key_actions.notice(portal, member, _in_acquisition(acquisition_id), done, key, DONE),
     )
 
 
@@ -427,24 +392,34 @@ def delete_form(portal: PortalDep, member: MemberDep, acquisition_id: str, key_i
     )
 
 
-def _refused(
+def _answer(
     request: Request,
     portal: Portal,
     member: Member,
     acquisition_id: str,
-    key: KeyOut,
-    error: KeywardError,
+    key_id: str,
+    change: key_actions.Change,
 ) -> Response:
-    if error.status == 404:
-        raise error
-    if error.audited:
-        audit_refusal(request, error)
-    problem = Problem(
-        key, error.message, offer_revocation_request=error.code == "revocation_requires_approval"
+    """Ask the change of one of the acquisition's keys; the page says what came of it."""
+    outcome = key_actions.act(
+        request, portal, member, key_id, _in_acquisition(acquisition_id), change
     )
-    return acquisition_page(
-        request, portal, member, acquisition_id, problem=problem, status=error.status
-    )
+    if isinstance(outcome, key_actions.Problem):
+        return acquisition_page(
+            request, portal, member, acquisition_id, problem=outcome, status=outcome.status
+        )
+    if outcome.created is not None:
+        return acquisition_page(
+            request,
+            portal,
+            member,
+            acquisition_id,
+            created=outcome.created,
+            created_title=f"New secret for “{outcome.created.name}”",
+        )
+    if outcome.done == "deleted":
+        return redirect(f"/acquisitions/{acquisition_id}?done=deleted")
+    return redirect(f"/acquisitions/{acquisition_id}?done={outcome.done}&key={key_id}")
 
 
 @router.post("/acquisitions/{acquisition_id}/keys/{key_id}/delete", name="acquisition_key_delete")
@@ -458,15 +433,7 @@ def delete_key(
 ) -> Response:
     """Delete at any time: a revoked key is deleted, an active one revoked and deleted in one
     step where the policy lets this member revoke it without an approver."""
-    with portal.database.transaction(write=False) as uow:
-        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
-    try:
-        with portal.database.transaction() as uow:
-            acquisition_key(uow, member, acquisition_id, key_id)
-            keys.delete_key(uow, member.signed.actor, key_id, revoke=True)
-    except KeywardError as error:
-        return _refused(request, portal, member, acquisition_id, key, error)
-    return redirect(f"/acquisitions/{acquisition_id}?done=deleted")
+    return _answer(request, portal, member, acquisition_id, key_id, key_actions.delete(revoke=True))
 
 
 @router.post("/acquisitions/{acquisition_id}/keys/{key_id}/revoke", name="acquisition_key_revoke")
@@ -479,22 +446,9 @@ def revoke_key(
     form: CheckedFormDep,
 ) -> Response:
     """Revoke, or where the policy wants an approver, ask one to."""
-    with portal.database.transaction(write=False) as uow:
-        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
-    try:
-        with portal.database.transaction() as uow:
-            acquisition_key(uow, member, acquisition_id, key_id)
-            result = keys.revoke_key(
-                uow,
-                member.signed.actor,
-                key_id,
-                form.one("reason").strip()[:2000] or "asked in the portal",
-                allow_request=True,
-            )
-    except KeywardError as error:
-        return _refused(request, portal, member, acquisition_id, key, error)
-    done = "revocation-requested" if isinstance(result, KeyRequestOut) else "revoked"
-    return redirect(f"/acquisitions/{acquisition_id}?done={done}&key={key_id}")
+    return _answer(
+        request, portal, member, acquisition_id, key_id, key_actions.revoke(form.one("reason"))
+    )
 
 
 @router.post("/acquisitions/{acquisition_id}/keys/{key_id}/renew", name="acquisition_key_renew")
@@ -506,27 +460,7 @@ def renew_key(
     key_id: str,
     _: CheckedFormDep,
 ) -> Response:
-    with portal.database.transaction(write=False) as uow:
-        _acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
-    try:
-        with portal.database.transaction() as uow:
-            acquisition_key(uow, member, acquisition_id, key_id)
-            result = keys.renew_key(
-                uow, member.signed.actor, key_id, reason="asked in the portal", allow_request=True
-            )
-    except KeywardError as error:
-        return _refused(request, portal, member, acquisition_id, key, error)
-    done = "renewal-requested" if isinstance(result, KeyRequestOut) else "renewed"
-    return redirect(f"/acquisitions/{acquisition_id}?done={done}&key={key_id}")
-
-
-def _policy_grace(
-    uow: UnitOfWork, portal: Portal, member: Member, acquisition: AcquisitionOut
-) -> timedelta:
-    api: ApiOut | None = _optional(
-        apis.get_api, uow, member.signed.actor, acquisition.api_id, portal.settings
-    )
-    return (api.policy.max_rotation_grace if api else None) or keys.DEFAULT_MAX_GRACE
+    return _answer(request, portal, member, acquisition_id, key_id, key_actions.renew)
 
 
 @router.get(
@@ -534,8 +468,8 @@ def _policy_grace(
 )
 def rotate_form(portal: PortalDep, member: MemberDep, acquisition_id: str, key_id: str) -> Response:
     with portal.database.transaction(write=False) as uow:
-        acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
-        grace = _policy_grace(uow, portal, member, acquisition)
+        _, key = acquisition_key(uow, member, acquisition_id, key_id)
+        grace = key_actions.max_grace(uow, portal, member, key)
     return _confirm(
         portal,
         member,
@@ -546,7 +480,7 @@ def rotate_form(portal: PortalDep, member: MemberDep, acquisition_id: str, key_i
         text="A new secret replaces this key's secret; the old one keeps working for the grace "
         "period chosen, then stops.",
         button="Rotate key",
-        choices=grace_choices(grace),
+        choices=key_actions.grace_choices(grace),
     )
 
 
@@ -559,30 +493,5 @@ def rotate_key(
     key_id: str,
     form: CheckedFormDep,
 ) -> Response:
-    with portal.database.transaction(write=False) as uow:
-        acquisition, key = acquisition_key(uow, member, acquisition_id, key_id)
-        allowed = {
-            value for value, _ in grace_choices(_policy_grace(uow, portal, member, acquisition))
-        }
-    chosen = form.one("grace")
-    if chosen not in allowed:
-        problem = Problem(key, "Choose one of the grace periods offered.")
-        return acquisition_page(
-            request, portal, member, acquisition_id, problem=problem, status=422
-        )
-    try:
-        with portal.database.transaction() as uow:
-            acquisition_key(uow, member, acquisition_id, key_id)
-            rotated = keys.rotate_key(
-                uow, member.signed.actor, key_id, keys.parse_duration(chosen) or timedelta(0)
-            )
-    except KeywardError as error:
-        return _refused(request, portal, member, acquisition_id, key, error)
-    return acquisition_page(
-        request,
-        portal,
-        member,
-        acquisition_id,
-        created=rotated,
-        created_title=f"New secret for “{rotated.name}”",
-    )
+    change = key_actions.rotate(portal, member, form.one("grace"))
+    return _answer(request, portal, member, acquisition_id, key_id, change)

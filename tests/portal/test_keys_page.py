@@ -1,0 +1,239 @@
+""" "API keys" in a real Chromium against a real `keyward serve api`: every key a member may act
+on, filtered by expiry and idleness, the bulk-delete rules as the services decide them, the
+per-key actions and why one is not offered; nobody else's keys, and no forged form."""
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from keyward.db.engine import Database
+from keyward.db.models import ApiKey
+from tests.portal.acquirer_support import create_key, provide, serious_problems, upstream
+from tests.portal.conftest import Site, Visit, sign_in
+
+
+@pytest.fixture
+def upstream_url() -> Iterator[str]:
+    with upstream() as url:
+        yield url
+
+
+def _row(page: Page, name: str) -> Locator:
+    return page.locator("table.all-keys tbody tr").filter(
+        has=page.locator("th .key-name", has_text=re.compile(rf"^{re.escape(name)}$"))
+    )
+
+
+def _acquire_with_keys(page: Page, site: Site, *names: str) -> dict[str, str]:
+    page.goto(f"{site.url}/catalogue")
+    page.locator("li.offering button:has-text('Acquire')").click()
+    page.wait_for_url(re.compile(r"/acquisitions/acq_\w+\?done=acquired$"))
+    return {name: create_key(page, name) for name in names}
+
+
+def _key_ids(page: Page, site: Site) -> dict[str, str]:
+    page.goto(f"{site.url}/keys")
+    rows = page.locator("table.all-keys tbody tr")
+    found = {}
+    for n in range(rows.count()):
+        row = rows.nth(n)
+        name = row.locator("th .key-name").inner_text()
+        found[name] = str(row.get_attribute("data-key-id"))
+    return found
+
+
+def _change_stored(site: Site, key_id: str, **values: Any) -> None:
+    """Set a key's stored times, as the domain tests do: the server reads them on each page."""
+    database = Database.connect(site.database_url)
+    try:
+        with database.transaction() as uow:
+            row = uow.session.get(ApiKey, key_id)
+            assert row is not None
+            for name, value in values.items():
+                setattr(row, name, value)
+    finally:
+        database.engine.dispose()
+
+
+def _revoke_on_page(page: Page, name: str) -> None:
+    _row(page, name).locator("a:has-text('Revoke')").click()
+    page.locator("dialog[open] button:has-text('Revoke key')").click()
+    page.wait_for_url(re.compile(r"done=revoked"))
+
+
+def test_bulk_delete_deletes_nothing_while_a_selected_key_has_a_pending_request(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provide(site, upstream_url, policy={"key_lifetime": "P30D", "renewal_requires_approval": True})
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    _acquire_with_keys(page, site, "gone one", "gone two", "in use", "waiting")
+    page.goto(f"{site.url}/keys")
+    _revoke_on_page(page, "gone one")
+    _revoke_on_page(page, "gone two")
+    _row(page, "waiting").locator("button:has-text('Request renewal')").click()
+    page.wait_for_url(re.compile(r"done=renewal-requested"))
+    expect(_row(page, "waiting")).to_contain_text("A renewal request is pending")
+    expect(_row(page, "in use")).to_contain_text("Delete: revoke it first.")
+
+    # One selected key has a pending request: nothing is deleted, and the page names it.
+    for name in ("gone one", "waiting"):
+        _row(page, name).locator("input[type=checkbox]").check()
+    page.click("button:has-text('Delete selected')")
+    result = page.locator("#bulk-result")
+    expect(result.locator("h2")).to_have_text("Nothing was deleted")
+    expect(result.locator("li")).to_have_count(1)
+    expect(result.locator("li")).to_contain_text("waiting")
+    expect(result.locator("li")).to_contain_text("pending request")
+    expect(_row(page, "gone one")).to_have_count(1)
+
+    # Otherwise revoked keys are deleted and the others are skipped, each with its reason.
+    for name in ("gone one", "gone two", "in use"):
+        _row(page, name).locator("input[type=checkbox]").check()
+    page.click("button:has-text('Delete selected')")
+    expect(result.locator("h2")).to_have_text("2 keys deleted, 1 skipped")
+    lines = result.locator("li")
+    expect(lines.filter(has_text="gone one")).to_contain_text("Deleted")
+    expect(lines.filter(has_text="gone two")).to_contain_text("Deleted")
+    expect(lines.filter(has_text="in use")).to_contain_text(
+        "Skipped: Only a revoked key can be deleted"
+    )
+    expect(_row(page, "gone one")).to_have_count(0)
+    expect(_row(page, "gone two")).to_have_count(0)
+    expect(_row(page, "in use")).to_have_count(1)
+    assert serious_problems(page) == []
+
+
+def test_keys_are_filtered_by_coming_expiry_and_by_idleness_and_the_page_says_how(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provide(site, upstream_url, policy={"key_lifetime": "P90D"})
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    _acquire_with_keys(page, site, "fresh", "idle", "used lately", "stale", "soon")
+    ids = _key_ids(page, site)
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=100)
+    _change_stored(site, ids["idle"], created_at=long_ago)
+    _change_stored(site, ids["used lately"], created_at=long_ago, last_used_at=now - timedelta(2))
+    _change_stored(site, ids["stale"], created_at=long_ago, last_used_at=now - timedelta(95))
+    _change_stored(site, ids["soon"], expires_at=now + timedelta(days=5))
+
+    def shown() -> set[str]:
+        return set(page.locator("table.all-keys tbody th .key-name").all_inner_texts())
+
+    page.goto(f"{site.url}/keys")
+    page.fill("#filter-unused", "30")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url(re.compile(r"unused_days=30"))
+    assert shown() == {"idle", "stale"}
+    expect(page.locator("#filter-meaning")).to_contain_text(
+        "last used more than 30 days ago, or never used and created more than 30 days ago"
+    )
+    page.fill("#filter-unused", "")
+    page.fill("#filter-expiring", "10")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url(re.compile(r"expiring_days=10"))
+    assert shown() == {"soon"}
+    # Filters combine, and stay in the address and the form after an action.
+    page.select_option("#filter-state", "active")
+    page.click("button:has-text('Filter')")
+    page.wait_for_url(re.compile(r"state=active"))
+    assert shown() == {"soon"}
+    _row(page, "soon").locator("button:has-text('Renew')").click()
+    page.wait_for_url(re.compile(r"expiring_days=10.*done=renewed"))
+    expect(page.locator(".notice")).to_contain_text("“soon” is renewed")
+    expect(page.locator("#no-keys")).to_have_text("No key matches these filters.")
+    expect(page.locator("#filter-expiring")).to_have_value("10")
+    page.goto(f"{site.url}/keys?unused_days=often")
+    expect(page.locator("#filter-unused_days-error")).to_contain_text("whole number of days")
+    assert serious_problems(page) == []
+
+
+def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_what_is_left(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provide(site, upstream_url, policy={"key_lifetime": "P30D", "max_rotation_grace": "P1D"})
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    old = _acquire_with_keys(page, site, "build bot")["build bot"]
+    page.goto(f"{site.url}/keys")
+    _row(page, "build bot").locator("a:has-text('Rotate')").click()
+    grace = page.locator("dialog[open] select[name=grace] option")
+    expect(grace).to_have_text(["At once", "1 hour", "1 day"])
+    page.locator("dialog[open] select[name=grace]").select_option(label="1 hour")
+    page.locator("dialog[open] button:has-text('Rotate key')").click()
+    secret = page.locator("#new-key-secret").inner_text()
+    assert secret.startswith("kw_")
+    assert secret != old
+    expect(page.locator(".secret")).to_contain_text("The old secret keeps working until")
+    page.goto(f"{site.url}/keys")
+    assert secret not in page.content()
+    _revoke_on_page(page, "build bot")
+    row = _row(page, "build bot")
+    expect(row.locator(".state")).to_have_text("revoked")
+    expect(row).to_contain_text("Renew: the key is revoked.")
+    expect(row).to_contain_text("Rotate: the key is revoked.")
+    expect(row.locator("a:has-text('Rotate'), button:has-text('Renew')")).to_have_count(0)
+    row.locator("a:has-text('Delete')").click()
+    page.locator("dialog[open] button:has-text('Delete key')").click()
+    page.wait_for_url(re.compile(r"done=deleted"))
+    expect(page.locator("#no-keys")).to_be_visible()
+
+
+def test_a_member_of_another_organization_sees_none_of_these_keys_and_cannot_touch_them(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provide(site, upstream_url)
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    _acquire_with_keys(page, site, "globex only")
+    key_id = _key_ids(page, site)["globex only"]
+    page.click("button:has-text('Sign out')")
+    sign_in(page, site.url, "bo@example.com")
+    page.goto(f"{site.url}/keys")
+    expect(page.locator("#no-keys")).to_have_text("You have no keys yet.")
+    assert key_id not in page.content()
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    answers = []
+    for target in (key_id, "key_" + "0" * 26):
+        answer = page.request.post(
+            f"{site.url}/keys/{target}/revoke",
+            form={"csrf_token": csrf, "reason": "not mine"},
+            headers={"Origin": site.url},
+        )
+        answers.append((answer.status, answer.text().replace(target, "?")))
+    assert answers[0][0] == 404
+    assert answers[0] == answers[1]
+    page.goto(f"{site.url}/keys/{key_id}/rotate")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    with site.api(site.admin_key) as client:
+        assert client.get(f"/v1/keys/{key_id}").json()["state"] == "active"
+
+
+def test_a_forged_cross_site_bulk_delete_is_refused_and_deletes_nothing(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provide(site, upstream_url)
+    page = visit.page
+    sign_in(page, site.url, "alex@example.com")
+    _acquire_with_keys(page, site, "kept")
+    page.goto(f"{site.url}/keys")
+    _revoke_on_page(page, "kept")
+    key_id = _key_ids(page, site)["kept"]
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    forged: list[tuple[dict[str, str | float | bool], dict[str, str]]] = [
+        ({"csrf_token": csrf, "ids": key_id}, {"Origin": "https://evil.example"}),
+        ({"csrf_token": "0" * 64, "ids": key_id}, {"Origin": site.url}),
+        ({"ids": key_id}, {"Origin": site.url}),
+    ]
+    for form, headers in forged:
+        answer = page.request.post(f"{site.url}/keys/bulk-delete", form=form, headers=headers)
+        assert answer.status == 403
+        assert "did not come from this site" in answer.text()
+    page.goto(f"{site.url}/keys")
+    expect(_row(page, "kept")).to_have_count(1)
