@@ -14,6 +14,7 @@ Every cell runs in a savepoint rolled back afterwards, so all cells see the same
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from keyward.db.engine import Database
 from keyward.db.models import AuditEvent, Base
 from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberPermissionsUpdate
+from keyward.domains.notifications.events import WEBHOOK
 from keyward.domains.organizations.schemas import OrganizationKind
+from keyward.domains.outbox import service as outbox
 from keyward.verifier import Verifier
 from tests.conftest import settings_for
 from tests.factories import (
@@ -138,6 +141,10 @@ ALLOWED: dict[str, frozenset[str] | set[str]] = {
     "GET /v1/webhooks": {ADMIN} | OWN,
     "GET /v1/webhooks/{webhook_id}": {ADMIN},
     "DELETE /v1/webhooks/{webhook_id}": {ADMIN},
+    "GET /v1/webhooks/{webhook_id}/deliveries": {ADMIN},
+    "POST /v1/webhooks/{webhook_id}/test": {ADMIN},
+    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {ADMIN},
+    "POST /v1/webhooks/{webhook_id}/rotate-secret": {ADMIN},
 }
 
 # A list route, and the read route whose allowed personas may see the world's resource in it.
@@ -244,6 +251,18 @@ def _prepare(client: TestClient, world: World) -> None:
     )
     assert webhook.status_code == 201, webhook.text
     world.ids["webhook_id"] = webhook.json()["id"]
+    delivery = client.post(
+        f"/v1/webhooks/{world.ids['webhook_id']}/test", headers=world.headers[ADMIN]
+    )
+    assert delivery.status_code == 202, delivery.text
+    world.ids["delivery_id"] = delivery.json()["id"]
+
+
+def _settle_deliveries(database: Database) -> None:
+    """The worker's part: the test delivery is given up, so it may be redelivered."""
+    with database.transaction() as uow:
+        for message in outbox.claim(uow, [WEBHOOK], 50, timedelta(minutes=1)):
+            outbox.settle(uow, message.id, "the webhook answered HTTP 410", permanent=True)
 
 
 def _kr_id(client: TestClient, world: World) -> str:
@@ -272,6 +291,7 @@ def _request(route: str, world: World) -> tuple[str, str, dict[str, Any] | None,
         "acquisition_id": ids["acquisition_id"],
         "connector_id": ids["connector_id"],
         "webhook_id": ids["webhook_id"],
+        "delivery_id": ids["delivery_id"],
     }
     path = template.format(**{k: v for k, v in targets.items() if "{" + k + "}" in template})
     bodies: dict[str, dict[str, Any]] = {
@@ -359,6 +379,7 @@ def matrix(shared_database: Database, clock: Any) -> Iterator[tuple[TestClient, 
             runtime = Runtime(settings_for(database.url), database, Verifier(database))
             with TestClient(create_app(runtime, follow_feed=False)) as client:
                 _prepare(client, world)
+                _settle_deliveries(database)
                 yield client, world, connection
         finally:
             outer.rollback()
