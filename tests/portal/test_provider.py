@@ -171,6 +171,8 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     site, page = workspace.site, visit.page
     sign_in(page, site.url, "pat@acme.example")
     expect(page.locator("nav.sections")).to_contain_text("APIs")
+    page.goto(f"{site.url}/")
+    expect(page.locator(".tiles a[href='/apis']")).to_have_text("APIs")
 
     # A spec with problems: every one is listed with its pointer, what was typed stays.
     import_form(page, site.url, name="Pets", mount="pets", upstream_url=workspace.upstream)

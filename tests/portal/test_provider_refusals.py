@@ -157,6 +157,9 @@ def test_an_acquirer_sees_no_apis_section_and_the_provider_pages_answer_404(
     sign_in(page, site.url, "alex@globex.example")
     expect(page.locator("nav.sections")).to_contain_text("Acquisitions")
     expect(page.locator("nav.sections")).not_to_contain_text("APIs")
+    page.goto(f"{site.url}/")
+    expect(page.locator(".tiles a[href='/acquisitions']")).to_be_visible()
+    expect(page.locator(".tiles a[href='/apis']")).to_have_count(0)
     listed = page.goto(f"{site.url}/apis")
     assert listed is not None
     assert listed.status == 403

@@ -111,7 +111,9 @@ def _shown(offering: OfferingOut) -> OfferingForm:
 
 
 def _padded(rows: list[LimitRow]) -> list[LimitRow]:
-    return rows + [LimitRow() for _ in range(max(1, LIMIT_ROWS - len(rows)))]
+    """The limits given, then empty rows: at least one, and LIMIT_ROWS rows in all."""
+    given = [row for row in rows if row.requests or row.count]
+    return given + [LimitRow() for _ in range(max(1, LIMIT_ROWS - len(given)))]
 
 
 def _read(form: Form) -> tuple[OfferingForm, dict[str, Any]]:
