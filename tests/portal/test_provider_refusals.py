@@ -223,3 +223,55 @@ def test_a_metadata_upstream_is_refused_and_a_hostile_spec_is_shown_as_text(
     assert page.evaluate("window.hacked") is None
     assert visit.dialogs == []
     assert serious_problems(page) == []
+
+
+@pytest.mark.e2e
+def test_a_spec_past_the_size_limit_is_refused_and_stores_nothing(
+    tmp_path: Path, visit: Visit
+) -> None:
+    """The upload is read no further than the spec size limit (with room for the other
+    fields); a spec within that room but over the limit is refused next to its field."""
+    limit = 4096
+    with running_site(tmp_path / "site", KEYWARD_MAX_SPEC_BYTES=str(limit)) as site:
+        acme = _post(site, "/v1/organizations", {"name": "Acme APIs", "kind": "provider"})["id"]
+        member(site, "pat@acme.example", "Pat Provider", acme, role="provider")
+        page = visit.page
+        sign_in(page, site.url, "pat@acme.example")
+        padded = json.loads(spec(1))
+        padded["info"]["description"] = "x" * (limit * 2)
+        import_form(page, site.url, name="Big", mount="big", upstream_url="https://big.example")
+        page.set_input_files(
+            "#import-spec-file",
+            {
+                "name": "big.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(padded).encode(),
+            },
+        )
+        page.click("button:has-text('Import API')")
+        expect(page.locator("#import-spec-error")).to_contain_text(f"limit of {limit} bytes")
+        expect(page.locator("#import-file-again")).to_contain_text("choose big.json again")
+        assert serious_problems(page) == []
+
+        token = _csrf(page)
+        huge = page.request.post(
+            f"{site.url}/apis/import",
+            multipart={
+                CSRF_FIELD: token,
+                "name": "Huge",
+                "upstream_url": "https://big.example",
+                "mount_path": "huge",
+                "spec": "x" * (limit + 300 * 1024),
+            },
+        )
+        assert huge.status == 413
+        assert "larger than the limit" in huge.text()
+        unreadable = page.request.post(
+            f"{site.url}/apis/import",
+            headers={"content-type": "multipart/form-data; boundary=zz"},
+            data=b'--zz\r\nContent-Disposition: form-data; name="name"\r\n\r\n'
+            b"\xff\xfe\r\n--zz--\r\n",
+        )
+        assert unreadable.status == 400
+        with site.api(site.admin_key) as client:
+            assert client.get("/v1/apis").json()["data"] == []
