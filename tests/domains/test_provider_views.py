@@ -13,6 +13,7 @@ from keyward.settings import Settings
 from tests.factories import (
     admin,
     make_acquisition,
+    make_acquisition_key,
     make_api,
     make_member,
     make_offering,
@@ -91,3 +92,30 @@ def test_a_provider_reads_the_names_of_who_acquired_its_offering_and_nobody_else
         offerings.acquirer_names(uow, umbrella.actor, offering.id, wanted)
     with pytest.raises(PermissionDenied), db.transaction(write=False) as uow:
         offerings.acquirer_names(uow, globex.actor, offering.id, wanted)
+
+
+def test_offering_and_key_counts_are_what_the_member_may_see(db: Database) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    acme = make_party(db, boss, kind=OrganizationKind.PROVIDER)
+    umbrella = make_party(db, boss, kind=OrganizationKind.PROVIDER)
+    globex = make_party(db, boss)
+    initech = make_party(db, boss)
+    ours = make_api(db, boss, provider_organization_id=acme.organization_id)
+    theirs = make_api(db, boss, provider_organization_id=umbrella.organization_id)
+    offered = make_offering(db, boss, ours.id)
+    make_offering(db, boss, ours.id)
+    make_offering(db, boss, theirs.id)
+    bought = make_acquisition(db, globex.actor, offered.id, globex.organization_id)
+    idle = make_acquisition(db, initech.actor, offered.id, initech.organization_id)
+    for _ in range(3):
+        make_acquisition_key(db, globex.actor, bought.id)
+    with db.transaction(write=False) as uow:
+        provided = offerings.offering_counts(uow, acme.actor, [ours.id, theirs.id])
+        everything = offerings.offering_counts(uow, boss, [ours.id, theirs.id])
+        keys = offerings.key_counts(uow, acme.actor, offered.id, [bought.id, idle.id])
+    assert provided == {ours.id: 2}
+    assert everything == {ours.id: 2, theirs.id: 1}
+    assert keys == {bought.id: 3}
+    with pytest.raises(NotFound), db.transaction(write=False) as uow:
+        offerings.key_counts(uow, umbrella.actor, offered.id, [bought.id])

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import Acquisition, Offering, Organization
+from keyward.db.models import Acquisition, ApiKey, Offering, Organization
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -60,3 +60,35 @@ def acquirer_names(
         .distinct()
     ).all()
     return {row.id: row.name for row in rows}
+
+
+def offering_counts(
+    session: Session, api_ids: Sequence[str], *, visible: ColumnElement[bool]
+) -> dict[str, int]:
+    """How many offerings `visible` keeps of each of the APIs, in one query."""
+    if not api_ids:
+        return {}
+    rows = session.execute(
+        select(Offering.api_id, func.count())
+        .where(Offering.api_id.in_(sorted(set(api_ids))), visible)
+        .group_by(Offering.api_id)
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def key_counts(
+    session: Session, offering_id: str, acquisition_ids: Sequence[str]
+) -> dict[str, int]:
+    """How many keys each of the acquisitions (of the offering) has, in one query."""
+    if not acquisition_ids:
+        return {}
+    rows = session.execute(
+        select(ApiKey.acquisition_id, func.count())
+        .join(Acquisition, Acquisition.id == ApiKey.acquisition_id)
+        .where(
+            Acquisition.offering_id == offering_id,
+            ApiKey.acquisition_id.in_(sorted(set(acquisition_ids))),
+        )
+        .group_by(ApiKey.acquisition_id)
+    ).all()
+    return {str(row[0]): int(row[1]) for row in rows}

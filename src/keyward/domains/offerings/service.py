@@ -202,6 +202,23 @@ def acquirer_names(
     return repository.acquirer_names(uow.session, offering.id, organization_ids)
 
 
+def offering_counts(uow: UnitOfWork, actor: Actor, api_ids: list[str]) -> dict[str, int]:
+    """How many offerings the actor sees of each API (those without any are left out)."""
+    access.gate(actor, "offerings", "read")
+    return repository.offering_counts(
+        uow.session, api_ids, visible=access.visible(actor, access.OFFERINGS)
+    )
+
+
+def key_counts(
+    uow: UnitOfWork, actor: Actor, offering_id: str, acquisition_ids: list[str]
+) -> dict[str, int]:
+    """How many keys each acquisition (among `acquisition_ids`) of the offering has, for
+    whoever may update the offering; acquisitions without keys are left out."""
+    offering = find_offering(uow, actor, offering_id, "update")
+    return repository.key_counts(uow.session, offering.id, acquisition_ids)
+
+
 def list_offerings(
     uow: UnitOfWork, actor: Actor, page: PageRequest, *, api_id: str | None = None
 ) -> Page[OfferingOut]:

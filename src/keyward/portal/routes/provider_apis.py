@@ -140,17 +140,12 @@ def _provider_organizations(portal: Portal, member: Member) -> list[Organization
 @router.get("/apis", name="provider_apis")
 def list_apis(portal: PortalDep, member: MemberDep, cursor: str | None = None) -> Response:
     actor = member.signed.actor
-    rows = []
     with portal.database.transaction(write=False) as uow:
         listed = apis.list_apis(
             uow, actor, PageRequest(PAGE_SIZE, cursor), portal.settings, action="update"
         )
-        for api in listed.data:
-            offered = offerings.list_offerings(
-                uow, actor, PageRequest(OFFERINGS_SHOWN), api_id=api.id
-            )
-            count = f"{len(offered.data)}{'+' if offered.next_cursor else ''}"
-            rows.append({"api": api, "offerings": count})
+        counts = offerings.offering_counts(uow, actor, [api.id for api in listed.data])
+        rows = [{"api": api, "offerings": counts.get(api.id, 0)} for api in listed.data]
     return portal.pages.render(
         "apis.html",
         title="APIs",

@@ -43,7 +43,6 @@ from keyward.portal.routing import PortalRoute, audit_refusal, redirect
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
 ACQUISITIONS_PAGE_SIZE = 25
-KEYS_COUNTED = 100
 LIMIT_ROWS = 3
 LONGEST_PERIOD = timedelta(days=36500)
 LONGEST_LIMIT_PERIOD = timedelta(days=366)
@@ -175,7 +174,7 @@ class AcquisitionRow:
     organization: str
     state: str
     valid_until: Any
-    keys: str
+    keys: int
 
 
 def _acquisitions(
@@ -188,20 +187,16 @@ def _acquisitions(
     names = offerings.acquirer_names(
         uow, actor, offering.id, [a.organization_id for a in listed.data]
     )
+    counted = offerings.key_counts(uow, actor, offering.id, [a.id for a in listed.data])
     rows = []
     for acquisition in listed.data:
-        try:
-            keys = acquisitions.list_keys(uow, actor, acquisition.id, PageRequest(KEYS_COUNTED))
-            count = f"{len(keys.data)}{'+' if keys.next_cursor else ''}"
-        except KeywardError:
-            count = "—"
         rows.append(
             AcquisitionRow(
                 acquisition.id,
                 names.get(acquisition.organization_id, acquisition.organization_id),
                 acquisition.state.value,
                 acquisition.valid_until,
-                count,
+                counted.get(acquisition.id, 0),
             )
         )
     return rows, listed.next_cursor
