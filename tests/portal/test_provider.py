@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +322,7 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     page.check("#approve-revocation")
     page.check("#approve-issuance")
     page.get_by_label("Ada Approver").check()
+    page.check("#apply-existing")
     page.fill("#grace-count", "2")
     page.select_option("#grace-unit", "days")
     page.click("button:has-text('Save key policy')")
@@ -336,6 +338,10 @@ def test_a_provider_imports_updates_governs_and_offers_an_api(
     assert policy["revocation_requires_approval"] is True
     assert policy["issuance_requires_approval"] is True
     assert policy["approvers"] == [workspace.approver]
+    with site.api(site.admin_key) as client:
+        [connector_key] = client.get(f"/v1/acquisitions/{globex['id']}/keys").json()["data"]
+    expires = datetime.fromisoformat(connector_key["expires_at"])
+    assert timedelta(days=89) < expires - datetime.now(UTC) <= timedelta(days=90)
 
     page.goto(f"{site.url}/apis")
     row = page.locator("tr[data-api-id]")
