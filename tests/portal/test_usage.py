@@ -61,14 +61,17 @@ def answering_upstream() -> Iterator[str]:
 def chart_data(page: Page) -> dict[str, int]:
     """The chart's counts by status class, summed over its buckets' data attributes."""
     buckets: list[dict[str, str]] = page.eval_on_selector_all(
-        "svg g.bucket", "groups => groups.map(g => Object.assign({}, g.dataset))"
+        "svg rect.bucket", "columns => columns.map(c => Object.assign({}, c.dataset))"
     )
     return {c: sum(int(b[c]) for b in buckets) for c in CLASSES}
 
 
 def table_data(page: Page) -> dict[str, int]:
     """The same counts read from the table of numbers (inside its closed details element)."""
-    cells = {c: page.locator(f".usage-table td[data-status='{c}']") for c in CLASSES}
+    # A row: its bucket, then a cell per status class, then the total.
+    cells = {
+        c: page.locator(f".usage-table tbody td:nth-child({i + 2})") for i, c in enumerate(CLASSES)
+    }
     return {c: sum(int(text) for text in cells[c].all_text_contents()) for c in CLASSES}
 
 
@@ -144,7 +147,7 @@ def test_requests_through_the_gateway_show_on_every_chart_to_whoever_may_see_it(
         page.click("nav.usage-spans a:has-text('30 days, by day')")
         page.wait_for_url(re.compile(r"span=30d$"))
         expect(page.locator("svg.usage-svg")).to_have_attribute("data-granularity", "day")
-        expect(page.locator("svg g.bucket")).to_have_count(31)
+        expect(page.locator("svg rect.bucket")).to_have_count(31)
         assert_shows(page, EXPECTED)
 
         page.goto(f"{site.url}/acquisitions/{acquisition_id}")
@@ -153,7 +156,7 @@ def test_requests_through_the_gateway_show_on_every_chart_to_whoever_may_see_it(
         assert_shows(page, EXPECTED)
         page.click("nav.usage-spans a:has-text('7 days, by hour')")
         page.wait_for_url(re.compile(r"span=7d-hourly$"))
-        expect(page.locator("svg g.bucket")).to_have_count(169)
+        expect(page.locator("svg rect.bucket")).to_have_count(169)
         assert_shows(page, EXPECTED)
         assert serious_problems(page) == []
         # An acquirer sees the offering and API in the catalogue, not everyone's traffic.

@@ -64,7 +64,7 @@ class Chart:
     total: int
     classes: tuple[StatusClass, ...]
     unit: str
-    bars: Markup  # a <g class="bucket"> per bucket, its counts in data-2xx … data-5xx
+    bars: Markup  # a path per status class, then a rect.bucket per bucket with its counts
     rows: Markup  # a table row per bucket that counted any response
     counted: int  # how many buckets did
 
@@ -105,39 +105,25 @@ def _y_label(value: int) -> str:
     return str(value)
 
 
-def _bar(start: str, counts: list[int], label: str, x: float, width: float, top: int) -> str:
-    """A bucket's group: its counts as data attributes, a tooltip, a rect per status class."""
-    parts = [
-        f'<g class="bucket" data-start="{start}" data-2xx="{counts[0]}" data-3xx="{counts[1]}" '
-        f'data-4xx="{counts[2]}" data-5xx="{counts[3]}">'
-    ]
-    if any(counts):
-        shown = ", ".join(
-            f"{count} {status.name}" for status, count in zip(CLASSES, counts, strict=True) if count
-        )
-        parts.append(f"<title>{label}: {shown}</title>")
-        base = float(TOP + PLOT_HEIGHT)
-        for status, count in zip(CLASSES, counts, strict=True):
-            if count:
-                height = count / top * PLOT_HEIGHT
-                base -= height
-                parts.append(
-                    f'<rect x="{x:.2f}" y="{base:.2f}" width="{width:.2f}" height="{height:.2f}" '
-                    f'fill="{status.colour}"/>'
-                )
-    parts.append("</g>")
-    return "".join(parts)
+def _bucket(start: str, counts: list[int], label: str, x: float, width: float) -> str:
+    """A bucket's column, over the bars: its counts as data attributes and, when it has any, a
+    tooltip saying them (the bars themselves are one path per status class)."""
+    data = (
+        f'<rect class="bucket" x="{x:.1f}" y="{TOP}" width="{width:.1f}" height="{PLOT_HEIGHT}" '
+        f'data-start="{start}" data-2xx="{counts[0]}" data-3xx="{counts[1]}" '
+        f'data-4xx="{counts[2]}" data-5xx="{counts[3]}"'
+    )
+    if not any(counts):
+        return data + "/>"
+    shown = ", ".join(
+        f"{count} {status.name}" for status, count in zip(CLASSES, counts, strict=True) if count
+    )
+    return f"{data}><title>{label}: {shown}</title></rect>"
 
 
-def _row(start: str, counts: list[int], label: str) -> str:
-    cells = "".join(
-        f'<td class="number" data-status="{status.name}">{count}</td>'
-        for status, count in zip(CLASSES, counts, strict=True)
-    )
-    return (
-        f'<tr data-start="{start}"><th scope="row"><time datetime="{start}">{label}'
-        f'</time></th>{cells}<td class="number">{sum(counts)}</td></tr>'
-    )
+def _row(counts: list[int], label: str) -> str:
+    cells = "".join(f"<td>{count}</td>" for count in counts)
+    return f'<tr><th scope="row">{label}</th>{cells}<td>{sum(counts)}</td></tr>'
 
 
 def chart(usage: UsageOut) -> Chart:
@@ -151,14 +137,30 @@ def chart(usage: UsageOut) -> Chart:
     slot = PLOT_WIDTH / max(len(buckets), 1)
     gap = slot * 0.15 if slot >= 4 else 0.0
     width = max(slot - gap, 0.5)
-    bars = []
+    # Each status class's part of every bar, as the subpaths of one path.
+    shapes: list[list[str]] = [[] for _ in CLASSES]
+    columns = []
     rows = []
+    bottom = float(TOP + PLOT_HEIGHT)
     for index, (bucket, counts) in enumerate(zip(buckets, counted, strict=True)):
-        start = bucket.start.isoformat()
+        x = LEFT + index * slot + gap / 2
         label = escape(bucket_label(bucket.start, usage.granularity))
-        bars.append(_bar(start, counts, label, LEFT + index * slot + gap / 2, width, top))
-        if any(counts):
-            rows.append(_row(start, counts, label))
+        columns.append(_bucket(bucket.start.isoformat(), counts, label, x, width))
+        if not any(counts):
+            continue
+        rows.append(_row(counts, label))
+        base = bottom
+        for shape, count in zip(shapes, counts, strict=True):
+            if count:
+                height = count / top * PLOT_HEIGHT
+                base -= height
+                shape.append(f"M{x:.1f} {base:.2f}h{width:.1f}v{height:.2f}h-{width:.1f}z")
+    bars = [
+        f'<path class="status-{status.name}" fill="{status.colour}" d="{"".join(shape)}"/>'
+        for status, shape in zip(CLASSES, shapes, strict=True)
+        if shape
+    ]
+    bars.append(f'<g class="buckets" fill="transparent">{"".join(columns)}</g>')
     y_ticks = tuple(
         Tick(round(TOP + PLOT_HEIGHT - PLOT_HEIGHT * i / 4, 2), _y_label(top * i // 4))
         for i in range(5)
