@@ -55,7 +55,9 @@ def test_the_delivery_log_lists_only_this_endpoints_deliveries(db: Database) -> 
     assert {d.status for d in log.data} == {DeliveryStatus.PENDING}
 
 
-def test_redelivery_waits_for_a_settled_delivery_and_keeps_its_event(db: Database) -> None:
+def test_redelivery_waits_until_a_delivery_is_settled_and_a_retry_shows_its_next_attempt(
+    db: Database,
+) -> None:
     set_up = make_workspace(db)
     actor = admin(db, set_up)
     endpoint = _endpoint(db, actor, "https://one.example.com/hook")

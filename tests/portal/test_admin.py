@@ -171,6 +171,7 @@ def test_an_admin_filters_the_audit_log_and_downloads_it_as_csv(
             headers={"User-Agent": "=cmd|' /C calc'!A0"},
         )
         assert refused.status_code == 409
+        admin_email = client.get(f"/v1/members/{admin_site.admin_id}").json()["email"]
     page = visit.page
     sign_in(page, admin_site.url, "ada@example.com")
     page.goto(f"{admin_site.url}/admin/audit")
@@ -180,6 +181,14 @@ def test_an_admin_filters_the_audit_log_and_downloads_it_as_csv(
     rows = page.locator("table.audit tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(organization)
+    expect(rows.first).to_contain_text(admin_email)
+    page.fill("#audit-actor", "ada@example.com")
+    page.click("button:has-text('Filter')")
+    expect(page.get_by_text("No event matches.")).to_be_visible()
+    page.fill("#audit-actor", admin_email)
+    page.click("button:has-text('Filter')")
+    expect(rows).to_have_count(1)
+    page.fill("#audit-actor", "")
     page.fill("#audit-since", "2000-01-01T00:00")
     page.fill("#audit-until", "2000-01-02T00:00")
     page.click("button:has-text('Filter')")

@@ -112,6 +112,18 @@ def _filters(
     )
 
 
+def _actor_names(portal: Portal, member: Member, member_ids: set[str | None]) -> dict[str, str]:
+    """The e-mail address of each acting member the admin may see (others stay ids)."""
+    names: dict[str, str] = {}
+    with portal.database.transaction(write=False) as uow:
+        for member_id in sorted(i for i in member_ids if i):
+            try:
+                names[member_id] = members.get_member(uow, member.signed.actor, member_id).email
+            except KeywardError:
+                continue
+    return names
+
+
 @router.get("/admin/audit", name="admin_audit")
 def audit_log(
     portal: PortalDep,
@@ -134,6 +146,7 @@ def audit_log(
         )
     if filters is not None:
         events, next_cursor = listed.data, listed.next_cursor
+    actors = _actor_names(portal, member, {e.actor_member_id for e in events} - {None})
     sent = query.sent()
     return portal.pages.render(
         "admin_audit.html",
@@ -146,6 +159,7 @@ def audit_log(
         cursor=cursor,
         next_cursor=next_cursor,
         outcomes=OUTCOMES,
+        actors=actors,
         filtered=bool(sent),
         export_url="/admin/audit/export" + ("?" + urlencode(sent) if sent else ""),
         next_url="/admin/audit?" + urlencode({**sent, "cursor": next_cursor or ""}),
