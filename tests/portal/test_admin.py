@@ -267,3 +267,58 @@ def test_people_without_admin_rights_get_no_admin_section_and_cannot_change_anyo
             tia = client.get(f"/v1/members/{target}").json()
             assert tia["active"] is True
             assert tia["roles"] == ["acquirer"]
+
+
+def test_a_people_manager_sees_why_they_cannot_grant_beyond_their_rights(
+    tmp_path: Path, visit: Visit
+) -> None:
+    with running_site(tmp_path / "site") as site:
+        ada = site.add_member("ada@example.com", "Ada Admin", roles=("admin",))
+        lee = site.add_member("lee@example.com", "Lee Person")
+        zed = site.add_member("zed@example.com", "Zed Nobody", roles=())
+        site.add_member(
+            "max@example.com",
+            "Max Manager",
+            roles=(),
+            permissions=(
+                "members:read",
+                "members:create",
+                "members:update",
+                "members:grant",
+                "keys:read",
+                "organizations:read",
+                "apis:read",
+                "offerings:read",
+                "acquisitions:read",
+                "connectors:read",
+            ),
+        )
+        page = visit.page
+        sign_in(page, site.url, "max@example.com")
+        page.goto(f"{site.url}/admin/members/{lee}")
+        page.fill("#direct-permissions", "keys:read")
+        page.click("button:has-text('Save roles and permissions')")
+        # Lee, an acquirer, holds rights Max does not: Max may not change Lee at all.
+        expect(page.locator("#grants-error")).to_contain_text("acquisitions:*")
+        assert serious_problems(page) == []
+        page.goto(f"{site.url}/admin/members/{zed}")
+        page.fill("#direct-permissions", "audit:read")
+        page.click("button:has-text('Save roles and permissions')")
+        expect(page.locator("#grants-error")).to_contain_text("audit:read")
+        page.fill("#direct-permissions", "keys:read")
+        page.click("button:has-text('Save roles and permissions')")
+        expect(page.get_by_role("status")).to_contain_text("Roles and permissions saved")
+        page.goto(f"{site.url}/admin/members/{ada}")
+        page.uncheck("#role-admin")
+        page.click("button:has-text('Save roles and permissions')")
+        expect(page.locator("#grants-error")).to_be_visible()
+        with site.api(site.admin_key) as client:
+            assert client.get(f"/v1/members/{ada}").json()["roles"] == ["admin"]
+            assert client.get(f"/v1/members/{lee}/permissions").json()["permissions"] == []
+            assert client.get(f"/v1/members/{zed}/permissions").json()["permissions"] == [
+                "keys:read"
+            ]
+            refused = client.get(
+                "/v1/audit-events", params={"outcome": "refused", "target": ada}
+            ).json()["data"]
+        assert [e["action"] for e in refused] == ["portal.admin_member_permissions"]
