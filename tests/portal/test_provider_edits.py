@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.portal.acquirer_support import member, serious_problems, upstream
 from tests.portal.conftest import Site, Visit, running_site, sign_in
-from tests.portal.test_provider import BAD_SPEC, snap, spec
+from tests.portal.provider_support import BAD_SPEC, snap, spec
 
 KEYED_SPEC = json.dumps(
     {

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from keyward.portal.security import CSRF_FIELD
 from tests.portal.acquirer_support import SPEC, member, serious_problems, upstream
 from tests.portal.conftest import Site, Visit, running_site, sign_in
-from tests.portal.test_provider import BAD_SPEC, import_form, snap, spec
+from tests.portal.provider_support import BAD_SPEC, import_form, snap, spec
 
 HOSTILE_TITLE = "<script>window.hacked = 1</script>Pets <img src=x onerror=alert(1)>"
 
