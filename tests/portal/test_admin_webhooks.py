@@ -155,6 +155,16 @@ def test_a_failing_receiver_shows_attempts_and_last_error_then_redeliver_deliver
     expect(newest.locator("th")).to_contain_text(f"again: {failed_id}")
     assert json.loads(hook.body)["type"] == "webhook.test"
     assert serious_problems(page) == []
+    endpoint_url = page.url.split("?")[0]
+    page.click("text=Delete endpoint")
+    expect(page.get_by_role("heading", name="Delete this webhook endpoint?")).to_be_visible()
+    assert serious_problems(page) == []
+    page.click("button:has-text('Delete endpoint')")
+    expect(page.get_by_role("status")).to_contain_text("Webhook endpoint deleted")
+    expect(page.get_by_text("No webhook endpoints yet.")).to_be_visible()
+    gone = page.goto(endpoint_url)
+    assert gone is not None
+    assert gone.status == 404
 
 
 def test_a_hostile_webhook_url_is_refused_on_the_form(tmp_path: Path, visit: Visit) -> None:
