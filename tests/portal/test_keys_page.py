@@ -165,6 +165,7 @@ def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_w
     _row(page, "build bot").locator("a:has-text('Rotate')").click()
     grace = page.locator("dialog[open] select[name=grace] option")
     expect(grace).to_have_text(["At once", "1 hour", "1 day"])
+    assert serious_problems(page) == []  # with the dialog open
     page.locator("dialog[open] select[name=grace]").select_option(label="1 hour")
     page.locator("dialog[open] button:has-text('Rotate key')").click()
     secret = page.locator("#new-key-secret").inner_text()
