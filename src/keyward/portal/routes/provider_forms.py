@@ -1,14 +1,14 @@
 """What the provider's pages share: the API a member provides (or a 404), the spec form read
 from a file upload or pasted text, and durations typed as a number and a unit."""
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from keyward.core.errors import Hidden, KeywardError, PermissionDenied, TooLarge
 from keyward.core.openapi.loading import load
@@ -69,15 +69,8 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parts(content_type: str, body: bytes) -> list[EmailMessage]:
-    envelope = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(envelope + body)
-    if not isinstance(message, EmailMessage) or not message.is_multipart() or message.defects:
-        raise BadForm
-    parts = list(message.iter_parts())
-    if len(parts) > MAX_FORM_FIELDS:
-        raise BadForm
-    return [part for part in parts if isinstance(part, EmailMessage)]
+async def _replayed(body: bytes) -> AsyncGenerator[bytes, None]:
+    yield body
 
 
 async def read_upload(request: Request, portal: Portal) -> Upload:
@@ -86,27 +79,30 @@ async def read_upload(request: Request, portal: Portal) -> Upload:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "multipart/form-data":
         return Upload(Form(await read_form(request)))
+    limit = portal.settings.max_spec_bytes + FORM_OVERHEAD
+    body = await _body(request, limit)
+    parser = MultiPartParser(
+        request.headers,
+        _replayed(body),
+        max_files=1,
+        max_fields=MAX_FORM_FIELDS,
+        max_part_size=limit,
+    )
     try:
-        content_type.encode("latin-1")
-    except UnicodeEncodeError:
+        parsed = await parser.parse()
+    except MultiPartException:
         raise BadForm from None
-    body = await _body(request, portal.settings.max_spec_bytes + FORM_OVERHEAD)
     fields: dict[str, list[str]] = {}
     files: dict[str, tuple[str, bytes]] = {}
-    for part in _parts(content_type, body):
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            raise BadForm
-        payload = part.get_payload(decode=True)
-        data = payload if isinstance(payload, bytes) else b""
-        filename = part.get_filename()
-        if filename is not None:
-            files[name] = (filename, data)
-            continue
-        try:
-            fields.setdefault(name, []).append(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadForm from None
+    try:
+        for name, value in parsed.multi_items():
+            if isinstance(value, UploadFile):
+                files[name] = (value.filename or "", await value.read())
+                await value.close()
+            else:
+                fields.setdefault(name, []).append(value)
+    finally:
+        await parsed.close()
     return Upload(Form(fields), files)
 
 
