@@ -237,9 +237,11 @@ def fetch(page: Page) -> float:
     return took
 
 
-def timed(pages: Sequence[Page], rounds: int, warmup: int) -> dict[str, list[float]]:
+def timed(
+    pages: Sequence[Page], rounds: int, warmup: int, name: str = NAME
+) -> dict[str, list[float]]:
     """Milliseconds of each page, per measured round; every round asks each page once, in an
-    order that rotates and reverses from round to round."""
+    order that rotates and reverses from round to round (progress reported as `name`)."""
     found: dict[str, list[float]] = {page.label: [] for page in pages}
     for number in range(warmup + rounds):
         shift = number % len(pages)
@@ -251,7 +253,7 @@ def timed(pages: Sequence[Page], rounds: int, warmup: int) -> dict[str, list[flo
             if number >= warmup:
                 found[page.label].append(took)
         if (number + 1) % 10 == 0:
-            progress(NAME, f"round {number + 1} of {warmup + rounds}")
+            progress(name, f"round {number + 1} of {warmup + rounds}")
     return found
 
 
