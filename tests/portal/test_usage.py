@@ -214,6 +214,17 @@ def test_requests_through_the_gateway_show_on_every_chart_to_whoever_may_see_it(
                 assert "Dana" not in other.content()
         finally:
             other.context.close()
+        # Every refusal is in the audit log, as the API's are.
+        with site.api(site.admin_key) as client:
+            refused = client.get(
+                "/v1/audit-events", params={"outcome": "refused", "target": acquisition_id}
+            ).json()["data"]
+            refused_api = client.get(
+                "/v1/audit-events", params={"outcome": "refused", "target": provided.api_id}
+            ).json()["data"]
+        assert [e["action"] for e in refused] == ["portal.usage_acquisition"]
+        assert {e["action"] for e in refused_api} == {"portal.usage_api"}
+        assert len(refused_api) == 2  # Alex's and Bo's
         page.goto(f"{site.url}/usage/keys/{key_id}")
 
 
