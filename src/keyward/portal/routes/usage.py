@@ -77,7 +77,6 @@ def _page(
     current: str | None,
 ) -> Response:
     choice = _SPANS[span]
-    actor = member.signed.actor
     with portal.database.transaction(write=False) as uow:
         until = uow.clock.now()
         shown = read(
@@ -95,7 +94,6 @@ def _page(
         spans=SPANS,
         span=choice,
         here=here,
-        actor=actor,
     )
 
 
