@@ -65,6 +65,7 @@ class Subject:
     kind: str
     name: str
     back: tuple[str, str] | None = None  # (address, label) of the page it belongs to
+    section: str | None = None  # the navigation's section it is shown under, if not the page's
 
 
 def _page(
@@ -87,7 +88,7 @@ def _page(
         "usage.html",
         title=f"Usage of {subject.name}",
         member=member,
-        current=current,
+        current=subject.section or current,
         subject=subject,
         usage=shown,
         chart=chart(shown),
@@ -106,7 +107,9 @@ def key_usage(
     def describe(uow: UnitOfWork, _: UsageOut) -> Subject:
         key = keys.get_key(uow, actor, key_id)
         if key.kind is KeyKind.ACCOUNT or key.acquisition_id is None:
-            return Subject("account key", f"“{key.name}”", ("/account/keys", "API keys"))
+            return Subject(
+                "account key", f"“{key.name}”", ("/account/keys", "Account keys"), "/account/keys"
+            )
         return Subject(
             "key",
             f"“{key.name}”",
