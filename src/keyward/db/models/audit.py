@@ -16,13 +16,15 @@ class AuditEvent(Base):
     """
 
     __tablename__ = "audit_events"
+    # The id last: lists are read newest first, a page at a time, in index order.
     __table_args__ = (
-        Index("ix_audit_events_workspace_target", "workspace_id", "target_id"),
-        Index("ix_audit_events_workspace_actor", "workspace_id", "actor_member_id"),
+        Index("ix_audit_events_workspace_id", "workspace_id", "id"),
+        Index("ix_audit_events_workspace_target", "workspace_id", "target_id", "id"),
+        Index("ix_audit_events_workspace_actor", "workspace_id", "actor_member_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
     occurred_at: Mapped[datetime]
     actor_type: Mapped[str] = mapped_column(String(20))
     actor_key_id: Mapped[str | None] = mapped_column(ID)
