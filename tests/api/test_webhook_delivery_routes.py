@@ -1,7 +1,7 @@
 """`/v1/webhooks/{id}/deliveries`, `/test`, `/deliveries/{id}/redeliver`, `/rotate-secret`: each
 documented status, for an admin, another workspace and a narrowed account key."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,6 +10,7 @@ from keyward.db.engine import Database
 from keyward.domains.notifications.events import WEBHOOK
 from keyward.domains.outbox import service as outbox
 from tests.api.error_bodies import assert_error
+from tests.conftest import START
 from tests.factories import admin, bearer, make_key, make_workspace
 
 HOOK = {"url": "https://hooks.example.com/keyward"}
@@ -73,7 +74,9 @@ def test_a_test_event_is_queued_listed_and_redelivered_once_settled(
     assert actions == ["webhook.redeliver", "webhook.test", "webhook.create"]
 
 
-def test_rotating_the_secret_shows_a_new_one_once(api: TestClient, db: Database) -> None:
+def test_rotating_the_secret_shows_a_new_one_once_and_the_old_signs_for_24_hours(
+    api: TestClient, db: Database
+) -> None:
     set_up = make_workspace(db)
     headers = bearer(set_up.admin_key)
     endpoint = _endpoint(api, set_up.admin_key)
@@ -83,11 +86,63 @@ def test_rotating_the_secret_shows_a_new_one_once(api: TestClient, db: Database)
     secret = rotated.json()["signing_secret"]
     assert secret.startswith("whsec_")
     assert secret != endpoint["signing_secret"]
+    until = rotated.json()["previous_secret_until"]
+    assert datetime.fromisoformat(until) == START + timedelta(hours=24)
     shown = api.get(f"/v1/webhooks/{endpoint['id']}", headers=headers)
     assert secret not in shown.text
     assert "signing_secret" not in shown.json()
+    assert shown.json()["previous_secret_until"] == until
     events = api.get(f"/v1/audit-events?target={endpoint['id']}", headers=headers).text
     assert secret not in events
+
+
+GRACES = [("PT1H", timedelta(hours=1)), ("P7D", timedelta(days=7)), ("PT0S", None)]
+
+
+@pytest.mark.parametrize(("grace", "kept_for"), GRACES)
+def test_the_rotation_body_names_how_long_the_old_secret_keeps_signing(
+    api: TestClient, db: Database, grace: str, kept_for: timedelta | None
+) -> None:
+    set_up = make_workspace(db)
+    headers = bearer(set_up.admin_key)
+    endpoint = _endpoint(api, set_up.admin_key)
+    rotated = api.post(
+        f"/v1/webhooks/{endpoint['id']}/rotate-secret", headers=headers, json={"grace": grace}
+    )
+    assert rotated.status_code == 200, rotated.text
+    until = rotated.json()["previous_secret_until"]
+    assert (None if until is None else datetime.fromisoformat(until) - START) == kept_for
+    (event,) = api.get(
+        f"/v1/audit-events?target={endpoint['id']}&action=webhook.rotate_secret",
+        headers=headers,
+    ).json()["data"]
+    recorded = event["details"]["previous_secret_until"]
+    assert (None if recorded is None else datetime.fromisoformat(recorded) - START) == kept_for
+    assert event["details"]["grace"] == grace
+
+
+def test_a_grace_over_7_days_is_refused_with_the_maximum_and_changes_nothing(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    headers = bearer(set_up.admin_key)
+    endpoint = _endpoint(api, set_up.admin_key)
+    path = f"/v1/webhooks/{endpoint['id']}/rotate-secret"
+    refused = api.post(path, headers=headers, json={"grace": "P8D"})
+    assert_error(refused, 422, "grace_too_long")
+    assert "at most 7 days (P7D)" in refused.json()["error"]["message"]
+    assert api.get(f"/v1/webhooks/{endpoint['id']}", headers=headers).json() == {
+        key: value for key, value in endpoint.items() if key not in ("signing_secret", "notice")
+    } | {"previous_secret_until": None}
+    actions = [
+        e["action"]
+        for e in api.get(
+            f"/v1/audit-events?target={endpoint['id']}&outcome=success", headers=headers
+        ).json()["data"]
+    ]
+    assert actions == ["webhook.create"]
+    assert_error(api.post(path, headers=headers, json={"grace": "-PT1H"}), 422)
+    assert_error(api.post(path, headers=headers, json={"grace": "soon"}), 422)
 
 
 def test_unknown_deliveries_and_endpoints_are_not_found(api: TestClient, db: Database) -> None:

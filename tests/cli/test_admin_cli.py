@@ -28,21 +28,28 @@ def test_a_test_event_from_the_command_line_is_signed_logged_and_redelivered(
         ]
         assert (failed["status"], failed["attempts"]) == ("failed", 1)
         assert failed["last_error"] == "the webhook refused the delivery: HTTP 410"
-        rotated = cli(fresh_url, "webhooks", "rotate-secret", endpoint["id"], "--json").json()
+        too_long = cli(fresh_url, "webhooks", "rotate-secret", endpoint["id"], "--grace", "P8D")
+        assert too_long.code == 1
+        assert "at most 7 days (P7D)" in too_long.stderr
+        rotated = cli(
+            fresh_url, "webhooks", "rotate-secret", endpoint["id"], "--grace", "PT1H", "--json"
+        ).json()
         assert rotated["signing_secret"] != endpoint["signing_secret"]
+        assert rotated["previous_secret_until"] is not None
         again = cli(fresh_url, "webhooks", "redeliver", endpoint["id"], delivery["id"], "--json")
         assert again.code == 0, again.stderr
         assert again.json()["redelivery_of"] == delivery["id"]
         assert cli(fresh_url, "worker", "--once").code == 0
         [hook] = hooks.received
     assert json.loads(hook.body)["type"] == "webhook.test"
-    assert verify_signature(
-        rotated["signing_secret"],
-        hook.headers["Keyward-Delivery"],
-        hook.headers["Keyward-Signature"],
-        hook.body,
-        time.time(),
-    )
+    for signer in (rotated["signing_secret"], endpoint["signing_secret"]):
+        assert verify_signature(
+            signer,
+            hook.headers["Keyward-Delivery"],
+            hook.headers["Keyward-Signature"],
+            hook.body,
+            time.time(),
+        ), "during its hour of grace the old secret signs too"
     log = cli(fresh_url, "webhooks", "deliveries", endpoint["id"], "--json").json()["data"]
     assert [d["status"] for d in log] == ["delivered", "failed"]
     pending = cli(fresh_url, "webhooks", "redeliver", endpoint["id"], "msg_nope", "--json")

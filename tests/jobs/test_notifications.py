@@ -250,6 +250,81 @@ def test_a_webhook_gets_a_signed_event_that_receivers_can_verify(
     assert not verify_signature(endpoint.signing_secret, delivery_id, "", hook.body, now)
 
 
+def test_during_a_rotations_grace_deliveries_verify_with_the_old_and_the_new_secret(
+    db: Database, hooks: HookReceiver, tmp_path: Path, clock: ManualClock
+) -> None:
+    world = World(db)
+    settings = settings_for(db.url, connector_file_root=tmp_path)
+    endpoint = world.endpoint(db, settings, hooks.url)
+    with db.transaction() as uow:
+        rotated = webhooks.rotate_secret(
+            uow,
+            world.admin,
+            endpoint.id,
+            sealer=Sealer(settings.server_secrets()),
+            grace=timedelta(hours=1),
+        )
+    worker = Worker(db, settings)
+    world.notify(db, Event.KEY_REVOKED)
+    worker.drain()
+    clock.advance(timedelta(hours=1))  # the grace is over
+    world.notify(db, Event.KEY_REVOKED)
+    worker.drain()
+    during, after = hooks.received
+    now = time.time()
+    for hook, signers in ((during, 2), (after, 1)):
+        header = hook.headers["Keyward-Signature"]
+        assert header.count("v1=") == signers
+        assert verify_signature(
+            rotated.signing_secret, hook.headers["Keyward-Delivery"], header, hook.body, now
+        )
+    assert verify_signature(
+        endpoint.signing_secret,
+        during.headers["Keyward-Delivery"],
+        during.headers["Keyward-Signature"],
+        during.body,
+        now,
+    ), "the old secret still signs during the grace"
+    assert not verify_signature(
+        endpoint.signing_secret,
+        after.headers["Keyward-Delivery"],
+        after.headers["Keyward-Signature"],
+        after.body,
+        now,
+    ), "and no longer once it is over"
+    assert verify_signature(
+        rotated.signing_secret,
+        during.headers["Keyward-Delivery"],
+        ",".join(during.headers["Keyward-Signature"].split(",")[:2]),
+        during.body,
+        now,
+    ), "the new secret signs first"
+
+
+def test_a_grace_of_zero_stops_the_old_secret_signing_at_once(
+    db: Database, hooks: HookReceiver, tmp_path: Path
+) -> None:
+    world = World(db)
+    settings = settings_for(db.url, connector_file_root=tmp_path)
+    endpoint = world.endpoint(db, settings, hooks.url)
+    with db.transaction() as uow:
+        rotated = webhooks.rotate_secret(
+            uow,
+            world.admin,
+            endpoint.id,
+            sealer=Sealer(settings.server_secrets()),
+            grace=timedelta(0),
+        )
+    world.notify(db, Event.KEY_REVOKED)
+    Worker(db, settings).drain()
+    [hook] = hooks.received
+    delivery_id, header = hook.headers["Keyward-Delivery"], hook.headers["Keyward-Signature"]
+    assert verify_signature(rotated.signing_secret, delivery_id, header, hook.body, time.time())
+    assert not verify_signature(
+        endpoint.signing_secret, delivery_id, header, hook.body, time.time()
+    )
+
+
 def test_webhook_failures_are_retried_with_growing_waits_then_delivered_once(
     db: Database, hooks: HookReceiver, tmp_path: Path, clock: ManualClock
 ) -> None:

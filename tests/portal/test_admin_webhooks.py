@@ -112,16 +112,33 @@ def test_a_test_event_reaches_the_receiver_signed_and_the_log_shows_it_delivered
         page.get_by_role("heading", name="Give this endpoint a new signing secret?")
     ).to_be_visible()
     assert serious_problems(page) == []
+    expect(page.get_by_label("The old secret keeps signing for")).to_have_value("PT24H")
     page.click("button:has-text('Rotate secret')")
     rotated = page.locator("#new-signing-secret").inner_text()
     assert rotated.startswith("whsec_")
     assert rotated != secret
+    expect(page.locator("section.secret")).to_contain_text(
+        "The old secret also signs deliveries until"
+    )
     assert serious_problems(page) == []
     page.click("button:has-text('Send test event')")
     second = hooks_received(receiver, 2)[1]
     assert signed_by(second, rotated)
-    assert not signed_by(second, secret), "the old secret stops signing at once"
+    assert signed_by(second, secret), "the old secret signs too for 24 hours"
     assert rotated not in page.content()
+
+    page.click("text=Rotate secret")
+    page.get_by_label("The old secret keeps signing for").select_option("PT0S")
+    page.click("button:has-text('Rotate secret')")
+    again = page.locator("#new-signing-secret").inner_text()
+    expect(page.locator("section.secret")).to_contain_text(
+        "The old secret no longer signs anything."
+    )
+    page.click("button:has-text('Send test event')")
+    third = hooks_received(receiver, 3)[2]
+    assert signed_by(third, again)
+    assert not signed_by(third, rotated), "with no grace the old secret stops at once"
+    assert not signed_by(third, secret)
 
 
 def test_a_failing_receiver_shows_attempts_and_last_error_then_redeliver_delivers(

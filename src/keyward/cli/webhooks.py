@@ -8,7 +8,7 @@ from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.core.sealing import Sealer
 from keyward.domains.pagination import PageRequest
 from keyward.domains.webhooks import service
-from keyward.domains.webhooks.schemas import WebhookEndpointCreate
+from keyward.domains.webhooks.schemas import WebhookEndpointCreate, WebhookSecretRotate
 
 app = typer.Typer(help="Send notifications to signed webhooks.", no_args_is_help=True)
 
@@ -97,13 +97,30 @@ def redeliver(
 
 
 @app.command("rotate-secret")
-def rotate_secret(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> None:
-    """Give an endpoint a new signing secret (printed once); the old one stops at once."""
+def rotate_secret(
+    ctx: typer.Context,
+    webhook_id: str,
+    grace: Annotated[
+        str,
+        typer.Option(
+            help="How long the old secret keeps signing next to the new one (at most P7D; "
+            "PT0S: it stops at once)."
+        ),
+    ] = "PT24H",
+    as_json: JsonFlag = False,
+) -> None:
+    """Give an endpoint a new signing secret (printed once); the old one also signs deliveries
+    for the grace period."""
     with reporting(as_json):
         database, actor = connect(ctx)
         settings = state(ctx).settings
+        body = WebhookSecretRotate.model_validate({"grace": grace})
         with database.transaction() as uow:
             rotated = service.rotate_secret(
-                uow, actor, webhook_id, sealer=Sealer(settings.server_secrets())
+                uow,
+                actor,
+                webhook_id,
+                sealer=Sealer(settings.server_secrets()),
+                grace=body.grace,
             )
     emit(rotated, as_json)

@@ -16,7 +16,7 @@ Holder = Connector | WebhookEndpoint
 # Each table holding sealed values, with its sealed columns.
 SEALED: tuple[tuple[type[Holder], tuple[str, ...]], ...] = (
     (Connector, ("sealed_key", "sealed_signing_secret")),
-    (WebhookEndpoint, ("sealed_secret",)),
+    (WebhookEndpoint, ("sealed_secret", "previous_sealed_secret")),
 )
 
 

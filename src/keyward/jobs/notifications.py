@@ -43,19 +43,29 @@ def deliver_webhook(database: Database, settings: Settings, message: OutboxMessa
         endpoint = access.get(
             uow, access.WEBHOOKS, message.workspace_id, message.payload["endpoint_id"]
         )
+        now = uow.clock.now()
     if endpoint is None or not endpoint.active:
         return  # deleted or turned off since: nothing left to deliver
+    until = endpoint.previous_secret_until
+    previous: str | None = None
     try:
         sealer = Sealer(settings.server_secrets())  # as it is now: it may have rotated
         secret = sealer.open(
             endpoint.sealed_secret, place("webhook_endpoints", endpoint.id, "sealed_secret")
         )
+        # The secret a rotation replaced signs too while its grace runs, after the new one.
+        if endpoint.previous_sealed_secret is not None and until is not None and now < until:
+            previous = sealer.open(
+                endpoint.previous_sealed_secret,
+                place("webhook_endpoints", endpoint.id, "previous_sealed_secret"),
+            )
     except SealBroken as broken:
         raise PermanentFailure(str(broken)) from None
     post_webhook(
         endpoint.url,
         webhook_body(message),
         secret=secret,
+        previous_secret=previous,
         delivery_id=message.id,
         policy=tenant_policy(settings),
         user_agent="keyward-webhook",

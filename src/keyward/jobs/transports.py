@@ -3,7 +3,8 @@ destinations.
 
 Connector exports and notification webhooks share one signing scheme. Each delivery carries
 `Keyward-Delivery: <id>` and `Keyward-Signature: t=<unix seconds>,v1=<hex>`, where the hex is
-HMAC-SHA256 with the endpoint's secret over `<id>.<t>.<body>`. Receivers check it with
+HMAC-SHA256 with the endpoint's secret over `<id>.<t>.<body>`. While a rotated secret's grace
+runs, the header carries a `v1=` for each secret, the new one first. Receivers check it with
 `verify_signature`, which also refuses timestamps too far from their clock (replays).
 """
 
@@ -13,7 +14,7 @@ import os
 import secrets
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,8 +50,15 @@ def signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, delivery_id: str, body: bytes, timestamp: int) -> str:
-    return f"t={timestamp},v1={signature(secret, delivery_id, str(timestamp), body)}"
+def signature_header(
+    signing_secrets: Sequence[str], delivery_id: str, body: bytes, timestamp: int
+) -> str:
+    """`t=<timestamp>` then one `v1=` per secret, in the order given (the current secret first,
+    then one still in its grace), so a receiver holding either verifies the delivery."""
+    signatures = (
+        f"v1={signature(secret, delivery_id, str(timestamp), body)}" for secret in signing_secrets
+    )
+    return ",".join([f"t={timestamp}", *signatures])
 
 
 def verify_signature(
@@ -160,13 +168,15 @@ def post_webhook(
     secret: str,
     delivery_id: str,
     policy: EgressPolicy,
+    previous_secret: str | None = None,
     user_agent: str = "keyward",
     timeout: float = 10.0,
     deadline: float = 30.0,
 ) -> str:
-    """POST `body`, signed, to an address the egress policy allows; returns what the receiver
-    answered. Redirects are not followed; the whole exchange lasts at most `deadline` seconds
-    and reads at most `MAX_RESPONSE_BYTES` of the answer.
+    """POST `body`, signed with `secret` (and with `previous_secret` too, while a rotation's
+    grace runs), to an address the egress policy allows; returns what the receiver answered.
+    Redirects are not followed; the whole exchange lasts at most `deadline` seconds and reads
+    at most `MAX_RESPONSE_BYTES` of the answer.
 
     2xx is delivered. A 4xx other than 408 and 429 says the receiver will never take this
     delivery (PermanentFailure), as does a destination the policy refuses; anything else, or no
@@ -181,7 +191,12 @@ def post_webhook(
         "Content-Type": "application/json",
         "User-Agent": user_agent,
         DELIVERY_HEADER: delivery_id,
-        SIGNATURE_HEADER: signature_header(secret, delivery_id, body, int(time.time())),
+        SIGNATURE_HEADER: signature_header(
+            [secret] if previous_secret is None else [secret, previous_secret],
+            delivery_id,
+            body,
+            int(time.time()),
+        ),
     }
     limit = _Deadline(deadline)
     transport = httpx.HTTPTransport()

@@ -12,6 +12,7 @@ from keyward.domains.webhooks.schemas import (
     WebhookEndpointCreate,
     WebhookEndpointCreated,
     WebhookEndpointOut,
+    WebhookSecretRotate,
     WebhookSecretRotated,
 )
 
@@ -93,13 +94,24 @@ def redeliver(
 
 
 @router.post(
-    "/webhooks/{webhook_id}/rotate-secret", name="webhook.rotate_secret", responses=errors(404)
+    "/webhooks/{webhook_id}/rotate-secret",
+    name="webhook.rotate_secret",
+    responses=errors(404, *WITH_BODY),
 )
 def rotate_secret(
-    webhook_id: str, actor: ActorDep, runtime: RuntimeDep, response: Response
+    webhook_id: str,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    response: Response,
+    body: WebhookSecretRotate | None = None,
 ) -> WebhookSecretRotated:
-    """A new signing secret, shown only in this response; the old one stops signing at once."""
+    """A new signing secret, shown only in this response. The old one keeps signing
+    deliveries, next to the new one, for `grace` (default PT24H, at most P7D; PT0S: it stops
+    at once), until `previous_secret_until`; a longer grace is refused (422)."""
+    body = body or WebhookSecretRotate()
     with runtime.database.transaction() as uow:
-        rotated = service.rotate_secret(uow, actor, webhook_id, sealer=runtime.sealer)
+        rotated = service.rotate_secret(
+            uow, actor, webhook_id, sealer=runtime.sealer, grace=body.grace
+        )
     response.headers["Cache-Control"] = "no-store"
     return rotated

@@ -90,6 +90,10 @@ class WebhookEndpoint(Base):
     events: Mapped[list[str]] = mapped_column(JSONDocument)
     # Sealed with the server secret: opened only to sign.
     sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    # The secret a rotation replaced, sealed too: it still signs, next to the new one, until
+    # `previous_secret_until` (both None when no grace is running or was given).
+    previous_sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_until: Mapped[datetime | None]
     active: Mapped[bool]
     created_by: Mapped[str | None] = mapped_column(ID)
     created_at: Mapped[datetime]

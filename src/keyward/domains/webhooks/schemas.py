@@ -1,12 +1,12 @@
 """Webhook endpoints as the API takes and shows them."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from keyward.domains.fields import Input, Line, Output
+from keyward.domains.fields import Grace, Input, Line, Output
 from keyward.domains.notifications.events import Event
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^\S+$")]
@@ -33,6 +33,11 @@ class WebhookEndpointOut(Output):
     active: bool
     created_by: str | None
     created_at: datetime
+    previous_secret_until: datetime | None = Field(
+        default=None,
+        description="Until when the secret replaced by the last rotation still signs "
+        "deliveries, next to the current one; null when no grace is running.",
+    )
 
 
 class WebhookEndpointCreated(WebhookEndpointOut):
@@ -68,9 +73,22 @@ class WebhookDeliveryOut(Output):
     )
 
 
+# How long a replaced signing secret keeps signing when the rotation names no grace, and at most.
+DEFAULT_SECRET_GRACE = timedelta(hours=24)
+MAX_SECRET_GRACE = timedelta(days=7)
+
+
+class WebhookSecretRotate(Input):
+    grace: Grace = Field(
+        default=DEFAULT_SECRET_GRACE,
+        description="How long the old secret keeps signing deliveries next to the new one "
+        "(ISO-8601; PT24H, the default; PT0S: it stops at once), at most P7D.",
+    )
+
+
 class WebhookSecretRotated(WebhookEndpointOut):
     signing_secret: str = Field(
-        description="The new secret: every delivery from now on is signed with it (the old one "
-        "stops at once). Shown only in this response."
+        description="The new secret: every delivery from now on is signed with it, and with "
+        "the old one too until previous_secret_until. Shown only in this response."
     )
     notice: str

@@ -2,23 +2,30 @@
 shown once and kept sealed with the server secret (opened only to sign deliveries)."""
 
 import secrets
+from contextlib import suppress
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
+
+from pydantic import TypeAdapter
 
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, NotFound
 from keyward.core.ids import new_id
-from keyward.core.sealing import Sealer, place
+from keyward.core.sealing import SealBroken, Sealer, place
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import OutboxMessage, WebhookEndpoint
 from keyward.domains import access, egress
 from keyward.domains.audit import service as audit
 from keyward.domains.caps import ensure_room
 from keyward.domains.connectors.service import shown_url
+from keyward.domains.fields import Grace
 from keyward.domains.notifications.events import WEBHOOK
 from keyward.domains.outbox import service as outbox
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.domains.webhooks import repository
 from keyward.domains.webhooks.schemas import (
+    DEFAULT_SECRET_GRACE,
+    MAX_SECRET_GRACE,
     DeliveryStatus,
     WebhookDeliveryOut,
     WebhookEndpointCreate,
@@ -47,7 +54,8 @@ def _check_url(url: str, settings: Settings) -> None:
     )
 
 
-def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
+def _out(endpoint: WebhookEndpoint, now: datetime) -> WebhookEndpointOut:
+    until = endpoint.previous_secret_until
     return WebhookEndpointOut(
         id=endpoint.id,
         url=shown_url(endpoint.url),
@@ -56,7 +64,15 @@ def _out(endpoint: WebhookEndpoint) -> WebhookEndpointOut:
         active=endpoint.active,
         created_by=endpoint.created_by,
         created_at=endpoint.created_at,
+        previous_secret_until=until if until is not None and now < until else None,
     )
+
+
+_graces: TypeAdapter[timedelta] = TypeAdapter(Grace)
+
+
+def _iso(grace: timedelta) -> str:
+    return str(_graces.dump_python(grace, mode="json"))
 
 
 def find_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str, action: str) -> WebhookEndpoint:
@@ -110,12 +126,12 @@ def create_endpoint(
         details={"url": shown_url(endpoint.url), "events": endpoint.events},
     )
     return WebhookEndpointCreated(
-        **_out(endpoint).model_dump(), signing_secret=signing_secret, notice=NOTICE
+        **_out(endpoint, now).model_dump(), signing_secret=signing_secret, notice=NOTICE
     )
 
 
 def get_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> WebhookEndpointOut:
-    return _out(find_endpoint(uow, actor, endpoint_id, "read"))
+    return _out(find_endpoint(uow, actor, endpoint_id, "read"), uow.clock.now())
 
 
 def list_endpoints(uow: UnitOfWork, actor: Actor, page: PageRequest) -> Page[WebhookEndpointOut]:
@@ -124,7 +140,8 @@ def list_endpoints(uow: UnitOfWork, actor: Actor, page: PageRequest) -> Page[Web
         uow.session, actor.workspace_id, page, visible=access.visible(actor, access.WEBHOOKS)
     )
     kept, cursor = split_page(rows, page, lambda e: e.id)
-    return Page[WebhookEndpointOut](data=[_out(e) for e in kept], next_cursor=cursor)
+    now = uow.clock.now()
+    return Page[WebhookEndpointOut](data=[_out(e, now) for e in kept], next_cursor=cursor)
 
 
 def delete_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> None:
@@ -145,7 +162,8 @@ def delete_endpoint(uow: UnitOfWork, actor: Actor, endpoint_id: str) -> None:
 TEST_EVENT = "webhook.test"
 ROTATED_NOTICE = (
     "The new signing secret is shown only in this response. Every delivery from now on, "
-    "including retries of earlier ones, is signed with it: the old secret stops at once."
+    "including retries of earlier ones, is signed with it; the old secret signs them too until "
+    "previous_secret_until (null: it stopped at once)."
 )
 _SETTLED = {outbox.DONE: DeliveryStatus.DELIVERED, outbox.FAILED: DeliveryStatus.FAILED}
 
@@ -256,18 +274,59 @@ def redeliver(
 
 
 def rotate_secret(
-    uow: UnitOfWork, actor: Actor, endpoint_id: str, *, sealer: Sealer
+    uow: UnitOfWork,
+    actor: Actor,
+    endpoint_id: str,
+    *,
+    sealer: Sealer,
+    grace: timedelta = DEFAULT_SECRET_GRACE,
 ) -> WebhookSecretRotated:
     """Replace the endpoint's signing secret; the new one is shown once and signs every
-    delivery from now on (also retries of deliveries queued before)."""
-    endpoint = find_endpoint(uow, actor, endpoint_id, "create")
+    delivery from now on (also retries of deliveries queued before). The old one signs them
+    too, after the new one, for `grace` (PT0S: it stops at once); a grace over
+    MAX_SECRET_GRACE is refused. Only the secret current at the rotation is kept: rotating
+    again during a grace ends the grace of the secret before."""
+    # Locked: of two rotations at once, the second keeps the first one's secret as previous.
+    endpoint = access.find(uow, actor, access.WEBHOOKS, endpoint_id, "create", for_update=True)
+    if grace > MAX_SECRET_GRACE:
+        raise InvalidInput(
+            f"A webhook secret's grace is at most {MAX_SECRET_GRACE.days} days "
+            f"({_iso(MAX_SECRET_GRACE)}); choose a shorter one, or PT0S to stop the old "
+            "secret at once.",
+            code="grace_too_long",
+            details={"max_grace": _iso(MAX_SECRET_GRACE)},
+        )
+    now = uow.clock.now()
+    previous: bytes | None = None
+    # A secret no key opens could not sign deliveries anyway: then there is nothing to keep.
+    with suppress(SealBroken):
+        if grace > timedelta(0):
+            previous = sealer.seal(
+                sealer.open(
+                    endpoint.sealed_secret, place("webhook_endpoints", endpoint.id, "sealed_secret")
+                ),
+                place("webhook_endpoints", endpoint.id, "previous_sealed_secret"),
+            )
+    endpoint.previous_sealed_secret = previous
+    endpoint.previous_secret_until = None if previous is None else now + grace
     signing_secret = f"whsec_{secrets.token_urlsafe(32)}"
     endpoint.sealed_secret = sealer.seal(
         signing_secret, place("webhook_endpoints", endpoint.id, "sealed_secret")
     )
-    endpoint.updated_at = uow.clock.now()
+    endpoint.updated_at = now
     uow.session.flush()
-    audit.record(uow, actor, "webhook.rotate_secret", target_type="webhook", target_id=endpoint.id)
+    until = endpoint.previous_secret_until
+    audit.record(
+        uow,
+        actor,
+        "webhook.rotate_secret",
+        target_type="webhook",
+        target_id=endpoint.id,
+        details={
+            "grace": _iso(grace),
+            "previous_secret_until": until.isoformat() if until else None,
+        },
+    )
     return WebhookSecretRotated(
-        **_out(endpoint).model_dump(), signing_secret=signing_secret, notice=ROTATED_NOTICE
+        **_out(endpoint, now).model_dump(), signing_secret=signing_secret, notice=ROTATED_NOTICE
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
-from keyward.core.errors import KeywardError
+from keyward.core.errors import InvalidInput, KeywardError
 from keyward.core.ownership import holds
 from keyward.core.sealing import Sealer
 from keyward.domains.notifications.events import Event
@@ -16,6 +16,7 @@ from keyward.domains.webhooks import service as webhooks
 from keyward.domains.webhooks.schemas import (
     WebhookEndpointCreate,
     WebhookEndpointCreated,
+    WebhookSecretRotate,
     WebhookSecretRotated,
 )
 from keyward.portal.context import (
@@ -40,6 +41,14 @@ SHOWN_ONCE = (
     "Copy this signing secret now: it will not be shown again. Check each delivery's "
     "Keyward-Signature header with it."
 )
+# The grace periods the rotate form offers (ISO-8601, words); the default is preselected.
+GRACES = (
+    ("PT0S", "None: it stops at once"),
+    ("PT1H", "1 hour"),
+    ("PT24H", "24 hours"),
+    ("P7D", "7 days"),
+)
+DEFAULT_GRACE = "PT24H"
 NOTICES = {
     "test": "Test event queued: the worker sends it within seconds; reload to see it delivered.",
     "redelivered": "Sent again as a new delivery, shown first below.",
@@ -227,22 +236,31 @@ def rotate_form(portal: PortalDep, member: MemberDep, endpoint_id: str) -> Respo
         question="Give this endpoint a new signing secret?",
         consequence=(
             "The new secret is shown once. It signs every delivery from the moment you "
-            "confirm, retries of earlier ones included; the old secret stops at once, so "
-            "update the receiver right after."
+            "confirm, retries of earlier ones included; the old secret signs them too for the "
+            "grace period you choose, then stops, so update the receiver within it."
         ),
+        graces=GRACES,
+        default_grace=DEFAULT_GRACE,
         button="Rotate secret",
     )
 
 
 @router.post("/admin/webhooks/{endpoint_id}/rotate-secret", name="admin_webhook_rotate")
 def rotate_secret(
-    portal: PortalDep, member: MemberDep, endpoint_id: str, _: CheckedFormDep
+    portal: PortalDep, member: MemberDep, endpoint_id: str, form: CheckedFormDep
 ) -> Response:
     require_admin(member)
-    with portal.database.transaction() as uow:
-        rotated = webhooks.rotate_secret(
-            uow, member.signed.actor, endpoint_id, sealer=_sealer(portal)
-        )
+    chosen = form.one("grace") or DEFAULT_GRACE
+    try:
+        if chosen not in dict(GRACES):
+            raise InvalidInput("Choose one of the grace periods offered.", code="grace_not_offered")
+        grace = WebhookSecretRotate.model_validate({"grace": chosen}).grace
+        with portal.database.transaction() as uow:
+            rotated = webhooks.rotate_secret(
+                uow, member.signed.actor, endpoint_id, sealer=_sealer(portal), grace=grace
+            )
+    except InvalidInput as error:
+        return _page(portal, member, endpoint_id, error=error.message, status=error.status)
     return _page(portal, member, endpoint_id, rotated=rotated)
 
 
