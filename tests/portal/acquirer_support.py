@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page
@@ -33,14 +34,16 @@ SPEC = {
 
 @contextmanager
 def upstream() -> Iterator[str]:
-    """An upstream answering every GET with 200 and the path it was asked for."""
+    """An upstream answering every GET with the path it was asked for, and the status its
+    `status` query parameter names (default 200)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
+            asked = parse_qs(urlsplit(self.path).query).get("status", ["200"])[0]
             payload = json.dumps({"path": self.path}).encode()
-            self.send_response(200)
+            self.send_response(int(asked))
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(payload)))
             self.end_headers()

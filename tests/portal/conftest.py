@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Dialog, Locator, Page, sync_playwright
 
 from tests.backends import IN_CI
 from tests.e2e.processes import Server, cli, serve
+from tests.jobs.receivers import Mailbox, smtp_server
 
 CHROMIUM = Path(os.environ.get("KEYWARD_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -114,6 +115,27 @@ def running_site(tmp_path: Path, part: str = "api", **env: str) -> Iterator[Site
 def site(tmp_path: Path) -> Iterator[Site]:
     with running_site(tmp_path / "site") as running:
         yield running
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server in the test process, keeping what it receives."""
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture
+def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
+    """`keyward serve` (API, portal, gateway, worker) whose worker mails `mailbox`."""
+    with running_site(
+        tmp_path / "site",
+        part="all",
+        KEYWARD_SMTP_HOST=mailbox.host,
+        KEYWARD_SMTP_PORT=str(mailbox.port),
+        KEYWARD_SMTP_SECURITY="none",
+        KEYWARD_WORKER_INTERVAL="0.2",
+    ) as site:
+        yield site
 
 
 @dataclass

@@ -496,6 +496,7 @@ def test_the_acquisition_page_fits_a_phone(site: Site, visit: Visit, upstream_ur
     page.goto(page.url.replace("/catalogue", "/acquisitions"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("tbody a")
+    page.wait_for_url(re.compile(r"/acquisitions/acq_\w+$"))
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 

@@ -6,13 +6,13 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.jobs.receivers import Mailbox, smtp_server
+from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import serious_problems
 from tests.portal.conftest import Site, Visit, running_site, sign_in
 from tests.portal.test_passwords import link_mailed
@@ -32,23 +32,9 @@ def answers(call: Callable[[], int], status: int) -> bool:
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def admin_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
-    with running_site(
-        tmp_path / "site",
-        part="all",
-        KEYWARD_SMTP_HOST=mailbox.host,
-        KEYWARD_SMTP_PORT=str(mailbox.port),
-        KEYWARD_SMTP_SECURITY="none",
-        KEYWARD_WORKER_INTERVAL="0.2",
-    ) as site:
-        site.add_member("ada@example.com", "Ada Admin", roles=("admin",))
-        yield site
+def admin_site(mailing_site: Site) -> Site:
+    mailing_site.add_member("ada@example.com", "Ada Admin", roles=("admin",))
+    return mailing_site
 
 
 def test_an_admin_invites_a_person_and_deactivates_a_member_whose_session_ends(

@@ -13,14 +13,14 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.jobs.receivers import Mailbox, smtp_server
+from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import (
     create_key,
     provide,
     serious_problems,
     upstream,
 )
-from tests.portal.conftest import PASSWORD, Site, Visit, readme_screenshot, running_site, sign_in
+from tests.portal.conftest import PASSWORD, Site, Visit, readme_screenshot, sign_in
 
 POLICY = {
     "key_lifetime": "P30D",
@@ -28,26 +28,6 @@ POLICY = {
     "revocation_requires_approval": True,
     "issuance_requires_approval": False,
 }
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
-    """keyward serve (API, portal, gateway, worker) whose worker mails `mailbox`."""
-    with running_site(
-        tmp_path / "site",
-        part="all",
-        KEYWARD_SMTP_HOST=mailbox.host,
-        KEYWARD_SMTP_PORT=str(mailbox.port),
-        KEYWARD_SMTP_SECURITY="none",
-        KEYWARD_WORKER_INTERVAL="0.2",
-    ) as site:
-        yield site
 
 
 @pytest.fixture

@@ -4,38 +4,17 @@ server, its link opens in a real Chromium, and the password set there signs in."
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.jobs.receivers import Mailbox, smtp_server
+from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import create_key, key_row, provide, serious_problems, upstream
-from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
+from tests.portal.conftest import PASSWORD, Site, Visit, sign_in
 
 NEW_PASSWORD = "violet anchor marmalade tunnel"
 LINK = re.compile(r"http://\S+/(?:welcome|reset)/pwl_[0-9A-Za-z]+")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
-
-
-@pytest.fixture
-def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
-    """A site whose worker sends its e-mails to `mailbox`."""
-    with running_site(
-        tmp_path / "site",
-        part="all",
-        KEYWARD_SMTP_HOST=mailbox.host,
-        KEYWARD_SMTP_PORT=str(mailbox.port),
-        KEYWARD_SMTP_SECURITY="none",
-        KEYWARD_WORKER_INTERVAL="0.2",
-    ) as site:
-        yield site
 
 
 def link_mailed(mailbox: Mailbox, to: str, subject: str, seen: int = 0) -> str:

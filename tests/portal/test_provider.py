@@ -12,16 +12,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.jobs.receivers import Mailbox, smtp_server
+from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import member, serious_problems, upstream
 from tests.portal.conftest import Site, Visit, running_site, sign_in
 from tests.portal.provider_support import BAD_SPEC, import_form, snap, spec, wait_for
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as box:
-        yield box
 
 
 @dataclass

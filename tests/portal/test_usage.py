@@ -2,23 +2,23 @@
 status class, on the charts of the key, its acquisition, the offering and the API, for whoever
 may see each; another organization's acquirer gets pages that say nothing."""
 
-import json
 import re
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.processes import serve_gateway
-from tests.portal.acquirer_support import create_key, key_row, member, provide, serious_problems
+from tests.portal.acquirer_support import (
+    create_key,
+    key_row,
+    member,
+    provide,
+    serious_problems,
+    upstream,
+)
 from tests.portal.conftest import Site, Visit, readme_screenshot, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -27,35 +27,6 @@ CLASSES = ("2xx", "3xx", "4xx", "5xx")
 # What the test sends through the gateway with the key, by the status the upstream answers.
 SENT = {200: 3, 201: 1, 404: 2, 503: 1}
 EXPECTED = {"2xx": 4, "3xx": 0, "4xx": 2, "5xx": 1}
-
-
-@contextmanager
-def answering_upstream() -> Iterator[str]:
-    """An upstream answering GET with the status its `status` query parameter names."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            asked = parse_qs(urlsplit(self.path).query).get("status", ["200"])[0]
-            payload = json.dumps({"path": self.path}).encode()
-            self.send_response(int(asked))
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def chart_data(page: Page) -> dict[str, int]:
@@ -97,7 +68,7 @@ def stored_totals(site: Site, acquisition_id: str) -> dict[str, int]:
 def test_requests_through_the_gateway_show_on_every_chart_to_whoever_may_see_it(
     site: Site, visit: Visit, browser: Browser, tmp_path: Path
 ) -> None:
-    with answering_upstream() as upstream_url:
+    with upstream() as upstream_url:
         provided = provide(site, upstream_url)
         with site.api(site.admin_key) as client:
             provider_org = client.get(f"/v1/apis/{provided.api_id}").json()[
