@@ -11,6 +11,8 @@ shape. The `api` client re-raises server exceptions, so an unhandled error fails
 NaN and Infinity tokens are not JSON and are left to test_hostile_input.py.
 """
 
+import csv
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -266,6 +268,8 @@ def check(operation: Operation, response: Response) -> None:
     assert response.status_code < 500, f"{operation}: {response.status_code} {response.text[:500]}"
     if 400 <= response.status_code < 500:
         assert_error(response, response.status_code)
+    elif response.headers.get("content-type", "").startswith("text/csv"):
+        assert next(csv.reader(io.StringIO(response.text)))  # a header row, at least
     elif response.status_code != 204:
         response.json()
 
