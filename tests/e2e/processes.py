@@ -1,5 +1,6 @@
 """Real keyward processes for end-to-end tests: `keyward serve` servers and CLI invocations."""
 
+import itertools
 import json
 import os
 import signal
@@ -18,11 +19,24 @@ import httpx2 as httpx
 KEYWARD = str(Path(sys.executable).with_name("keyward"))
 
 
+# Ports a process of these tests is told to bind: below the kernel's ephemeral range, where
+# servers bound to port 0 and outgoing connections land, one block per xdist worker. A port the
+# kernel gave someone else meanwhile could otherwise receive another test's readiness probe.
+_PORT_BLOCK = 1500
+_first_port = 20000 + _PORT_BLOCK * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+_ports = itertools.cycle(range(_first_port, _first_port + _PORT_BLOCK))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nothing listens on now, from this worker's own block."""
+    for port in _ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the cycle never ends")
 
 
 def environment(database_url: str, **extra: str) -> dict[str, str]:
@@ -95,7 +109,8 @@ def serve(
     **env: str,
 ) -> Iterator[Server]:
     """`keyward serve` (API, gateway and worker; `part="api"`: the API alone) on `port` and
-    `gateway_port` (default: free ones) until the block ends; its output lands in a log file.
+    `gateway_port` (default: free ones), from when both accept connections until the block ends;
+    its output lands in a log file.
     Free ports are chosen before the processes bind them, so another test may take one
     meanwhile: then the start is tried again on others."""
     attempts = 1 if port or gateway_port else 3
@@ -125,8 +140,12 @@ def serve(
                 process.pid,
             )
 
-            def healthy(server: Server = server) -> bool:
-                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
+            def healthy(server: Server = server, gateway_port: int = api_gateway_port) -> bool:
+                if httpx.get(f"{server.url}/healthz", timeout=1).status_code != 200:
+                    return False
+                if part == "all":  # and its gateway accepts connections
+                    socket.create_connection(("127.0.0.1", gateway_port), timeout=1).close()
+                return True
 
             try:
                 stack.enter_context(_running(process, "keyward serve", healthy, log))
