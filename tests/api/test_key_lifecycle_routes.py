@@ -313,18 +313,24 @@ def test_rotating_again_ends_the_grace_of_the_secret_before(api: TestClient, db:
     assert _verify(api, headers, second["key"]) == (True, "valid")
 
 
-def test_rotate_caps_the_grace_at_the_policy_maximum_silently(
+def test_rotate_refuses_a_grace_beyond_the_policy_maximum_naming_it(
     api: TestClient, db: Database
 ) -> None:
     world = _world(api, db, key_lifetime="P30D", max_rotation_grace="PT2H")
     created = _acquisition_key(api, world, "alice")
-    rotated = _post(api, f"/v1/keys/{created['id']}/rotate", world.acquirer, {"grace": "P1D"})
+    path = f"/v1/keys/{created['id']}/rotate"
+    refused = _post(api, path, world.acquirer, {"grace": "P1D"})
+    assert_error(refused, 422, "grace_too_long")
+    assert "PT2H" in refused.json()["error"]["message"]
+    assert refused.json()["error"]["details"] == {"max_grace": "PT2H"}
+    assert _verify(api, world.admin, created["key"]) == (True, "valid")
+    rotated = _post(api, path, world.acquirer, {"grace": "PT2H"})
     assert rotated.status_code == 200, rotated.text
     assert _at(rotated.json()["previous_key_expires_at"]) == START + timedelta(hours=2)
     account = make_key(db, actor_for(db, world.workspace_id, _admin_member(api, world)))
-    capped = _post(api, f"/v1/keys/{account.id}/rotate", world.admin, {"grace": "P30D"})
-    assert capped.status_code == 200, capped.text
-    assert _at(capped.json()["previous_key_expires_at"]) == START + timedelta(days=7)
+    too_long = _post(api, f"/v1/keys/{account.id}/rotate", world.admin, {"grace": "P30D"})
+    assert_error(too_long, 422, "grace_too_long")
+    assert too_long.json()["error"]["details"] == {"max_grace": "P7D"}
 
 
 def test_rotate_refuses_revoked_and_expired_keys_and_bad_grace(

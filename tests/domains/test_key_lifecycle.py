@@ -194,12 +194,25 @@ def test_rotation_without_grace_stops_the_old_secret_at_once(world: World, live:
     assert live.verify(secret(rotated)).valid
 
 
-def test_the_grace_is_capped_by_the_policy_and_a_second_rotation_ends_the_first_grace(
+def test_a_grace_beyond_the_policy_maximum_is_refused_naming_it_and_changes_nothing(
+    world: World, live: Verifier
+) -> None:
+    world.set_policy(key_lifetime="P90D", max_rotation_grace="PT1H")
+    with pytest.raises(InvalidInput) as refused:
+        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=61))
+    assert refused.value.code == "grace_too_long"
+    assert "PT1H" in refused.value.message
+    assert refused.value.details == {"max_grace": "PT1H"}
+    assert _key(world.db, world.key.id).rotated_at is None
+    assert live.verify(secret(world.key)).valid
+
+
+def test_the_policy_maximum_grace_is_allowed_and_a_second_rotation_ends_the_first_grace(
     world: World, live: Verifier, clock: ManualClock
 ) -> None:
     world.set_policy(key_lifetime="P90D", max_rotation_grace="PT1H")
     first = secret(world.key)
-    once = world.acting(world.acquirer, service.rotate_key, world.key.id, 3 * DAY)
+    once = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(hours=1))
     assert once.previous_key_expires_at == clock.now() + timedelta(hours=1)
     twice = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=5))
     assert live.verify(first).code is KeyCode.KEY_INVALID

@@ -208,7 +208,8 @@ def rotate_key(
     body: KeyRotate | None = None,
 ) -> KeyCreated:
     """A new secret for the same key: id, name, rights and expiry stay. The old secret keeps
-    working for `grace` (capped by the policy), until `previous_key_expires_at`.
+    working for `grace`, until `previous_key_expires_at`; a grace longer than the policy's
+    maximum is refused with 422 `grace_too_long`, which names the maximum.
 
     The new secret is in this response only.
     """

@@ -101,7 +101,7 @@ class KeyRotate(Input):
     grace: Grace = Field(
         default=timedelta(0),
         description="How long the old secret keeps working (ISO-8601; PT0S, the default: it "
-        "stops at once), capped by the policy's maximum grace.",
+        "stops at once), at most the policy's maximum grace (longer: 422 grace_too_long).",
     )
 
 

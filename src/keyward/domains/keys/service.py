@@ -563,8 +563,9 @@ def _tell(
 
 def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> KeyCreated:
     """A new secret for the same key (id, name, rights, expiry). The old one keeps working for
-    `grace`, capped by the policy's maximum; PT0S stops it at once. Only the latest rotation's
-    old secret is kept: rotating again ends the grace of the one before.
+    `grace`; PT0S stops it at once, and a grace longer than the policy's maximum is refused
+    (422 `grace_too_long`, naming the maximum), never shortened. Only the latest rotation's old
+    secret is kept: rotating again ends the grace of the one before.
 
     Only the owner of an account key, and only members of an acquisition's organization for
     its keys, receive the new secret."""
@@ -575,8 +576,15 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     actor.require_all(PermissionSet.parse_stored(key.permissions), "rotate this key")
     policy = policy_of(uow, key)
     _plan(uow, actor, key, Change.ROTATE, policy, allow_request=False)
+    if grace > policy.max_grace:
+        longest = iso_duration(policy.max_grace) or "PT0S"
+        raise InvalidInput(
+            f"A rotation of this key keeps the old secret working at most {longest} (its "
+            "key policy's maximum grace); choose that or less, or PT0S to stop it at once.",
+            code="grace_too_long",
+            details={"max_grace": longest},
+        )
     now = uow.clock.now()
-    grace = min(grace, policy.max_grace)
     new = generate_key(repository.key_prefix(uow.session, key.workspace_id))
     key.previous_hash = key.hash if grace > timedelta(0) else None
     key.previous_hash_expires_at = now + grace if grace > timedelta(0) else None
