@@ -1,12 +1,16 @@
 """`keyward acquisitions ...` and `keyward export`: acquire, make named keys, export the spec."""
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.human import emit_created, table
+from keyward.cli.keys import key_states
+from keyward.core.errors import KeywardError
 from keyward.core.openapi.rendering import Format, render
 from keyward.domains.acquisitions import service
 from keyward.domains.acquisitions.schemas import (
@@ -14,6 +18,8 @@ from keyward.domains.acquisitions.schemas import (
     AcquisitionKeyCreate,
     ExportVersion,
 )
+from keyward.domains.offerings import service as offerings
+from keyward.domains.organizations import service as organizations
 from keyward.domains.pagination import PageRequest
 
 app = typer.Typer(help="Acquire offerings and manage their named keys.", no_args_is_help=True)
@@ -36,13 +42,69 @@ def create(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """List acquisitions, newest first."""
+def list_(
+    ctx: typer.Context,
+    organization: Annotated[str | None, typer.Option(help="Only this organization's.")] = None,
+    offering: Annotated[str | None, typer.Option(help="Only those of this offering.")] = None,
+    api: Annotated[str | None, typer.Option(help="Only those of this API's offerings.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List acquisitions, newest first: for people, with the offering, the organization and
+    how long each is valid."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            page = service.list_acquisitions(uow, actor, PageRequest())
-    emit(page, as_json)
+            page = service.list_acquisitions(
+                uow,
+                actor,
+                PageRequest(limit, cursor),
+                organization_id=organization,
+                offering_id=offering,
+                api_id=api,
+            )
+            offered = _names(
+                lambda i: offerings.get_offering(uow, actor, i).name,
+                {a.offering_id for a in page.data},
+            )
+            acquiring = _names(
+                lambda i: organizations.get_organization(uow, actor, i).name,
+                {a.organization_id for a in page.data},
+            )
+    if as_json:
+        emit(page, as_json)
+        return
+    table(
+        [
+            {
+                "id": a.id,
+                "offering": _named(offered, a.offering_id),
+                "organization": _named(acquiring, a.organization_id),
+                "state": a.state.value,
+                "valid_from": f"{a.valid_from:%Y-%m-%dT%H:%MZ}",
+                "valid_until": f"{a.valid_until:%Y-%m-%dT%H:%MZ}" if a.valid_until else "never",
+            }
+            for a in page.data
+        ]
+    )
+    if page.next_cursor:
+        typer.echo(f"(more: --cursor {page.next_cursor})")
+
+
+def _names(name_of: Callable[[str], str], ids: set[str]) -> dict[str, str]:
+    """The names of those the actor may read; the others are shown by id."""
+    found = {}
+    for ident in ids:
+        try:
+            found[ident] = name_of(ident)
+        except KeywardError:
+            continue
+    return found
+
+
+def _named(names: dict[str, str], ident: str) -> str:
+    return f"{names[ident]} ({ident})" if ident in names else ident
 
 
 @app.command("show")
@@ -86,17 +148,28 @@ def create_key(
             created = service.create_key(
                 uow, actor, acquisition_id, body, state(ctx).settings, allow_request=True
             )
-    emit(created, as_json)
+    emit_created(created, as_json)
 
 
 @app.command("keys")
 def keys(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> None:
-    """List the acquisition's keys (never their secrets)."""
+    """List the acquisition's keys (never their secrets); for people, while the acquisition is
+    not valid its active keys are shown as expired with it."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
             page = service.list_keys(uow, actor, acquisition_id, PageRequest())
-    emit(page, as_json)
+            shown = key_states(uow, actor, page.data)
+    if as_json:
+        emit(page, as_json)
+        return
+    emit(
+        {
+            "data": [k.model_dump(mode="json") | {"state": shown[k.id]} for k in page.data],
+            "next_cursor": page.next_cursor,
+        },
+        False,
+    )
 
 
 def export(

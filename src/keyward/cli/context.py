@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, cast
 
+import click
 import typer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -19,6 +20,7 @@ from keyward.core.actors import Actor
 from keyward.core.errors import KeywardError
 from keyward.db.engine import Database
 from keyward.db.migrate import is_current
+from keyward.domains.audit.refusals import record_refusal
 from keyward.domains.workspaces import service as workspaces
 from keyward.settings import Settings
 
@@ -28,6 +30,8 @@ class CliState:
     settings: Settings
     workspace: str | None
     member: str | None
+    # Who the command acts as, once `connect` has found them: what a refusal is audited under.
+    acting: tuple[Database, Actor] | None = None
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -50,6 +54,8 @@ def reporting(as_json: bool) -> Iterator[None]:
     try:
         yield
     except KeywardError as error:
+        if error.audited:
+            _audit_refusal(error)
         fail(error, as_json)
     except ValidationError as error:
         problems = [
@@ -71,6 +77,24 @@ def reporting(as_json: bool) -> Iterator[None]:
             ),
             as_json,
         )
+
+
+def _audit_refusal(error: KeywardError) -> None:
+    """Record a refusal as the API does: the command's transaction was rolled back. The action
+    is the command (`cli.keys.revoke`), the target the first id among its arguments."""
+    ctx = click.get_current_context(silent=True)
+    cli = ctx.find_root().obj if ctx is not None else None
+    if ctx is None or not isinstance(cli, CliState) or cli.acting is None:
+        return
+    database, actor = cli.acting
+    named = [
+        item
+        for value in ctx.params.values()
+        for item in (value if isinstance(value, list | tuple) else [value])
+        if isinstance(item, str)
+    ]
+    command = ctx.command_path.split()[1:]
+    record_refusal(database, actor, ".".join(["cli", *command]), error, named=named)
 
 
 def open_database(settings: Settings) -> Database:
@@ -97,7 +121,8 @@ def connect(ctx: typer.Context) -> tuple[Database, Actor]:
     """The database and the actor, for commands that act in a workspace."""
     cli = state(ctx)
     database = open_database(cli.settings)
-    return database, acting(cli, database)
+    cli.acting = (database, acting(cli, database))
+    return cli.acting
 
 
 def _plain(value: Any) -> str:

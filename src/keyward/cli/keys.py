@@ -4,23 +4,29 @@ show their usage; `keyward requests ...`: the renewals and revocations awaiting 
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import AwareDatetime, TypeAdapter
 
-from keyward.cli.context import JsonFlag, connect, emit, emit_table, reporting
+from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.human import YesOption, confirm, emit_created, table
 from keyward.core.actors import Actor
-from keyward.core.errors import InvalidInput
+from keyward.core.errors import InvalidInput, KeywardError
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
-from keyward.db.engine import UnitOfWork
+from keyward.core.sealing import Sealer
+from keyward.db.engine import Database, UnitOfWork
+from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import AcquisitionState
 from keyward.domains.fields import Duration
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     AccountKeyCreate,
+    BulkOutcome,
     KeyBulkDelete,
     KeyFilter,
+    KeyOut,
     KeyRenew,
     KeyRequestDecision,
     KeyRequestFilter,
@@ -69,7 +75,7 @@ def create(
         )
         with database.transaction() as uow:
             created = service.issue_account_key(uow, actor, body)
-    emit(created, as_json)
+    emit_created(created, as_json)
 
 
 @app.command("list")
@@ -106,16 +112,60 @@ def list_(
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
             page = service.list_keys(uow, actor, filters, PageRequest(limit, cursor))
-    emit(page, as_json)
+        if not as_json:
+            with database.transaction(write=False) as uow:
+                shown = key_states(uow, actor, page.data)
+    if as_json:
+        emit(page, as_json)
+        return
+    emit(
+        {
+            "data": [k.model_dump(mode="json") | {"state": shown[k.id]} for k in page.data],
+            "next_cursor": page.next_cursor,
+        },
+        False,
+    )
 
 
 @app.command("show")
 def show(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> None:
-    """Show one key."""
+    """Show one key; for people, an active key of an acquisition that is not valid now is
+    shown as such (it answers acquisition_expired)."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            emit(service.get_key(uow, actor, key_id), as_json)
+            key = service.get_key(uow, actor, key_id)
+            shown = key_states(uow, actor, [key])
+    emit(key if as_json else key.model_dump(mode="json") | {"state": shown[key.id]}, as_json)
+
+
+# How an active key of an acquisition that is not valid now is shown to people: it is kept,
+# but answers acquisition_expired until the acquisition is reacquired.
+_ACQUISITION_STATES = {
+    AcquisitionState.EXPIRED: "expired (acquisition)",
+    AcquisitionState.SCHEDULED: "not yet valid (acquisition)",
+}
+
+
+def key_states(uow: UnitOfWork, actor: Actor, listed: list[KeyOut]) -> dict[str, str]:
+    """Each key's state as people read it: its own, unless it is active and its acquisition is
+    not valid now (an acquisition the actor may not read is not looked into)."""
+    states: dict[str, AcquisitionState | None] = {}
+    shown = {}
+    for key in listed:
+        shown[key.id] = key.state.value
+        if key.state is not KeyState.ACTIVE or key.acquisition_id is None:
+            continue
+        if key.acquisition_id not in states:
+            try:
+                found = acquisitions.get_acquisition(uow, actor, key.acquisition_id)
+                states[key.acquisition_id] = found.state
+            except KeywardError:
+                states[key.acquisition_id] = None
+        acquisition_state = states[key.acquisition_id]
+        if acquisition_state is not None and acquisition_state in _ACQUISITION_STATES:
+            shown[key.id] = _ACQUISITION_STATES[acquisition_state]
+    return shown
 
 
 ReasonOption = Annotated[str, typer.Option(help="Why; shown to approvers and in the audit.")]
@@ -162,19 +212,39 @@ def rotate(
     with reporting(as_json):
         database, actor = connect(ctx)
         body = KeyRotate.model_validate({"grace": grace})
+        sealer = Sealer(state(ctx).settings.server_secrets())
         with database.transaction() as uow:
-            rotated = service.rotate_key(uow, actor, key_id, body.grace)
-    emit(rotated, as_json)
+            rotated = service.rotate_key(uow, actor, key_id, body.grace, sealer=sealer)
+    emit_created(rotated, as_json)
+
+
+def _named(database: Database, actor: Actor, key_id: str) -> str:
+    """The key as a person recognises it (`"ci" (key_...)`), or its id where it cannot be read:
+    the command itself then says why."""
+    try:
+        with database.transaction(write=False) as uow:
+            return f'"{service.get_key(uow, actor, key_id).name}" ({key_id})'
+    except KeywardError:
+        return key_id
 
 
 @app.command("revoke")
 def revoke(
-    ctx: typer.Context, key_id: str, reason: ReasonOption = "", as_json: JsonFlag = False
+    ctx: typer.Context,
+    key_id: str,
+    reason: ReasonOption = "",
+    yes: YesOption = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Revoke a key at once and for good, or ask an approver where the policy says so."""
+    """Revoke a key at once and for good, or ask an approver where the policy says so. Asks
+    first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
         body = KeyRevoke.model_validate({"reason": reason})
+        confirm(
+            lambda: f"Revoke key {_named(database, actor, key_id)}? It stops working for good.",
+            yes,
+        )
         with database.transaction() as uow:
             result = service.revoke_key(uow, actor, key_id, body.reason, allow_request=True)
     emit(result, as_json)
@@ -186,11 +256,19 @@ def delete(
     ctx: typer.Context,
     key_id: str,
     revoke: Annotated[bool, typer.Option(help="Revoke an active key first, in one step.")] = False,
+    yes: YesOption = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Delete a revoked key (its audit trail stays)."""
+    """Delete a revoked key (its audit trail stays). Asks first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        confirm(
+            lambda: (
+                f"{'Revoke and delete' if revoke else 'Delete'} key "
+                f"{_named(database, actor, key_id)}? This cannot be undone."
+            ),
+            yes,
+        )
         with database.transaction() as uow:
             service.delete_key(uow, actor, key_id, revoke=revoke)
     emit({"id": key_id, "deleted": True}, as_json)
@@ -200,20 +278,42 @@ def delete(
 def bulk_delete(
     ctx: typer.Context,
     key_ids: Annotated[list[str], typer.Argument(help="The keys to delete.")],
+    yes: YesOption = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete the revoked keys among these, reporting the others as skipped; nothing at all
-    if one of them has a pending request."""
+    if one of them has a pending request. Prints one line per key with what became of it.
+    Asks first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
         body = KeyBulkDelete.model_validate({"ids": key_ids})
+        confirm(f"Delete the revoked keys among these {len(body.ids)}? This cannot be undone.", yes)
+        with database.transaction(write=False) as uow:
+            names = _names(uow, actor, body.ids)
         with database.transaction() as uow:
             done = service.bulk_delete(uow, actor, body.ids)
     if as_json:
         emit(done, as_json)
         return
-    emit_table(done.model_dump(mode="json")["results"])
+    for item in done.results:
+        named = f'{item.id} "{names[item.id]}"' if item.id in names else item.id
+        if item.result is BulkOutcome.DELETED:
+            typer.echo(f"{named}: deleted")
+        else:
+            words = item.result.value.replace("_", " ")
+            typer.echo(f"{named}: {words}: {item.message} ({item.code})")
     typer.echo(f"{done.deleted} deleted, {done.skipped} skipped")
+
+
+def _names(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> dict[str, str]:
+    """The names of the keys the actor may read, to say what became of each."""
+    found = {}
+    for key_id in key_ids:
+        try:
+            found[key_id] = service.get_key(uow, actor, key_id).name
+        except KeywardError:
+            continue
+    return found
 
 
 @requests_app.command("list")
@@ -225,14 +325,77 @@ def list_requests(
     cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Key requests, newest first."""
+    """Key requests, newest first: for people, which key, who asked and why."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
             page = requests.list_requests(
                 uow, actor, KeyRequestFilter(status=status, key_id=key), PageRequest(limit, cursor)
             )
-    emit(page, as_json)
+            contexts = requests.contexts(uow, actor, page.data)
+    if as_json:
+        emit(page, as_json)
+        return
+    table(
+        [
+            {
+                "id": r.id,
+                "action": r.action.value,
+                "status": r.status.value,
+                "key": _key_of(r),
+                "requester": _both(contexts[r.id].requester_name, r.requested_by) or "-",
+                "reason": r.reason or "-",
+            }
+            for r in page.data
+        ]
+    )
+    if page.next_cursor:
+        typer.echo(f"(more: --cursor {page.next_cursor})")
+
+
+def _key_of(request: KeyRequestOut) -> str:
+    return f'"{request.key_name}" ({request.key_id or "deleted"})'
+
+
+def _both(name: str | None, ident: str | None) -> str | None:
+    """A name with its id, as people look for either."""
+    if name and ident:
+        return f"{name} ({ident})"
+    return name or ident
+
+
+@requests_app.command("show")
+def show_request(ctx: typer.Context, request_id: str, as_json: JsonFlag = False) -> None:
+    """Show one key request: which key of which API and organization, who asked and why, who
+    decided and what came of it."""
+    with reporting(as_json):
+        database, actor = connect(ctx)
+        with database.transaction(write=False) as uow:
+            found = requests.get_request(uow, actor, request_id)
+            context = requests.contexts(uow, actor, [found])[found.id]
+    if as_json:
+        emit(found, as_json)
+        return
+    data = found.model_dump(mode="json")
+    shown: dict[str, Any] = {
+        "id": found.id,
+        "action": found.action.value,
+        "status": found.status.value,
+        "key": _key_of(found),
+        "key_expires_at": context.key_expires_at.isoformat() if context.key_expires_at else None,
+        "api": _both(context.api_name, found.api_id),
+        "organization": _both(context.organization_name, context.organization_id),
+        "acquisition_id": found.acquisition_id,
+        "requested_by": _both(context.requester_name, found.requested_by),
+        "reason": found.reason,
+        "expires_in": data["expires_in"],
+        "requested_at": data["created_at"],
+        "decided_by": _both(context.decider_name, found.decided_by),
+        "decided_at": data["decided_at"],
+        "comment": found.comment,
+        "outcome": found.outcome,
+    }
+    emit({name: value for name, value in shown.items() if value not in (None, "")}, False)
 
 
 CommentOption = Annotated[str, typer.Option(help="Shown to the requester.")]

@@ -7,8 +7,12 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.human import YesOption, confirm
+from keyward.core.actors import Actor
 from keyward.core.errors import NotFound
 from keyward.core.ids import quote
+from keyward.db.engine import UnitOfWork
+from keyward.domains import access
 from keyward.domains.members import service
 from keyward.domains.members.schemas import MemberCreate, MemberPermissionsUpdate, MemberUpdate
 from keyward.domains.pagination import PageRequest
@@ -27,6 +31,24 @@ PermissionOption = Annotated[
 OrganizationOption = Annotated[
     list[str] | None, typer.Option("--organization", "-o", help="Organization id; repeatable.")
 ]
+MemberArgument = Annotated[
+    str, typer.Argument(metavar="MEMBER", help="The member's id or e-mail address.")
+]
+
+
+def member_id(uow: UnitOfWork, actor: Actor, reference: str) -> str:
+    """The id of the member named by id or e-mail address. An address names a member only to
+    whom may read them; to anyone else it is answered like an unknown one, naming the address
+    given (never the id it belongs to)."""
+    if "@" not in reference:
+        return reference
+    found = service.named_member(uow, actor.workspace_id, reference)
+    if found is None:
+        raise access.MEMBERS.not_found(reference)
+    try:
+        return service.get_member(uow, actor, found.id).id
+    except NotFound as error:
+        raise access.MEMBERS.not_found(reference, type(error)) from None
 
 
 @app.command("list")
@@ -49,12 +71,12 @@ def list_(
 
 
 @app.command("show")
-def show(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
+def show(ctx: typer.Context, member: MemberArgument, as_json: JsonFlag = False) -> None:
     """Show one member."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            emit(service.get_member(uow, actor, member_id), as_json)
+            emit(service.get_member(uow, actor, member_id(uow, actor, member)), as_json)
 
 
 @app.command("create")
@@ -85,7 +107,7 @@ def create(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    member_id: str,
+    member: MemberArgument,
     name: Annotated[str | None, typer.Option()] = None,
     email: Annotated[str | None, typer.Option()] = None,
     active: Annotated[
@@ -110,7 +132,7 @@ def update(
         }
         body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         with database.transaction() as uow:
-            updated = passwords.update_member(uow, actor, member_id, body)
+            updated = passwords.update_member(uow, actor, member_id(uow, actor, member), body)
     emit(updated, as_json)
 
 
@@ -164,28 +186,35 @@ def invite(
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
-    """Delete a member; every key they created is revoked."""
+def delete(
+    ctx: typer.Context, member: MemberArgument, yes: YesOption = False, as_json: JsonFlag = False
+) -> None:
+    """Delete a member; every key they created is revoked. Asks first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        confirm(
+            f"Delete member {member}? Every key they created is revoked; this cannot be undone.",
+            yes,
+        )
         with database.transaction() as uow:
-            service.delete_member(uow, actor, member_id)
-    emit({"id": member_id, "deleted": True}, as_json)
+            deleted = member_id(uow, actor, member)
+            service.delete_member(uow, actor, deleted)
+    emit({"id": deleted, "deleted": True}, as_json)
 
 
 @app.command("permissions")
-def permissions(ctx: typer.Context, member_id: str, as_json: JsonFlag = False) -> None:
+def permissions(ctx: typer.Context, member: MemberArgument, as_json: JsonFlag = False) -> None:
     """Show a member's roles, direct permissions and effective rights."""
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            emit(service.get_permissions(uow, actor, member_id), as_json)
+            emit(service.get_permissions(uow, actor, member_id(uow, actor, member)), as_json)
 
 
 @app.command("grant")
 def grant(
     ctx: typer.Context,
-    member_id: str,
+    member: MemberArgument,
     role: RoleOption = None,
     permission: PermissionOption = None,
     as_json: JsonFlag = False,
@@ -195,5 +224,5 @@ def grant(
         database, actor = connect(ctx)
         body = MemberPermissionsUpdate(roles=role or [], permissions=permission or [])
         with database.transaction() as uow:
-            granted = service.set_permissions(uow, actor, member_id, body)
+            granted = service.set_permissions(uow, actor, member_id(uow, actor, member), body)
     emit(granted, as_json)

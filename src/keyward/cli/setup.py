@@ -12,13 +12,16 @@ import typer
 
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.cli.demo import Demo, seed_demo
+from keyward.cli.human import emit_created, table
 from keyward.core.errors import Unavailable
 from keyward.db.engine import Database
 from keyward.db.migrate import upgrade
+from keyward.domains.pagination import PageRequest
 from keyward.domains.workspaces.schemas import WorkspaceCreate
 from keyward.domains.workspaces.service import (
     WorkspaceSetUp,
     default_workspace,
+    list_workspaces,
     resolve_workspace,
     set_up_workspace,
 )
@@ -27,7 +30,9 @@ from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import Verifier
 
-workspaces_app = typer.Typer(help="Create and list workspaces (tenants).", no_args_is_help=True)
+workspaces_app = typer.Typer(
+    help="Create, list and show workspaces (tenants).", no_args_is_help=True
+)
 
 
 def _command_name() -> str:
@@ -225,7 +230,7 @@ def create_workspace(
             set_up = set_up_workspace(
                 uow, WorkspaceCreate(name=name, key_prefix=key_prefix, admin_email=admin_email)
             )
-    emit(
+    emit_created(
         {
             "workspace_id": set_up.workspace.id,
             "admin_member_id": set_up.admin_member_id,
@@ -234,6 +239,38 @@ def create_workspace(
         },
         as_json,
     )
+
+
+@workspaces_app.command("list")
+def list_workspaces_(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every workspace of the database, newest first; --workspace takes an id or a name."""
+    with reporting(as_json):
+        database = open_database(state(ctx).settings)
+        with database.transaction(write=False) as uow:
+            page = list_workspaces(uow, PageRequest(limit, cursor))
+            default = default_workspace(uow)
+    if as_json:
+        emit(page, as_json)
+        return
+    table(
+        [
+            {
+                "id": w.id,
+                "name": w.name,
+                "key_prefix": w.key_prefix,
+                "created_at": f"{w.created_at:%Y-%m-%dT%H:%MZ}",
+                "default": "yes" if default is not None and w.id == default.id else "",
+            }
+            for w in page.data
+        ]
+    )
+    if page.next_cursor:
+        typer.echo(f"(more: --cursor {page.next_cursor})")
 
 
 @workspaces_app.command("show")

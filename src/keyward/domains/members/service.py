@@ -320,14 +320,18 @@ def set_permissions(
     return get_permissions(uow, actor, member_id)
 
 
+def named_member(uow: UnitOfWork, workspace_id: str, reference: str) -> Member | None:
+    """The member of the workspace with this id or e-mail, active or not, whoever asks: what
+    the caller may then see or do of them is the ownership rule's, as for an id."""
+    if "@" not in reference:
+        return repository.get(uow.session, workspace_id, reference)
+    return repository.by_email(uow.session, workspace_id, reference.lower())
+
+
 def active_member(uow: UnitOfWork, workspace_id: str, reference: str) -> Member | None:
     """The active member of the workspace with this id or e-mail, whoever asks (to act as
     them: the CLI's `--as`)."""
-    member = (
-        repository.get(uow.session, workspace_id, reference)
-        if "@" not in reference
-        else repository.by_email(uow.session, workspace_id, reference.lower())
-    )
+    member = named_member(uow, workspace_id, reference)
     return member if member is not None and member.active else None
 
 

@@ -1,9 +1,12 @@
 """SQL for workspaces."""
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from keyward.db.models import Workspace
+from keyward.domains.pagination import PageRequest, paginate
 
 
 def get(session: Session, workspace_id: str) -> Workspace | None:
@@ -13,6 +16,10 @@ def get(session: Session, workspace_id: str) -> Workspace | None:
 def first(session: Session) -> Workspace | None:
     """The oldest workspace: the default one `keyward init` made."""
     return session.scalar(select(Workspace).order_by(Workspace.id).limit(1))
+
+
+def list_workspaces(session: Session, page: PageRequest) -> Sequence[Workspace]:
+    return session.scalars(paginate(select(Workspace), Workspace.id, page)).all()
 
 
 def by_name(session: Session, name: str) -> Workspace | None:

@@ -14,6 +14,7 @@ from keyward.domains.keys import service as keys
 from keyward.domains.keys.schemas import AccountKeyCreate, KeyCreated
 from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberCreate
+from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.domains.workspaces import repository
 from keyward.domains.workspaces.schemas import GrantOut, Me, WorkspaceCreate, WorkspaceOut
 
@@ -74,6 +75,14 @@ def resolve_workspace(uow: UnitOfWork, reference: str | None) -> WorkspaceOut:
     if workspace is None:
         raise NotFound(f"No workspace {quote(reference)}.", code="workspace_not_found")
     return WorkspaceOut.model_validate(workspace)
+
+
+def list_workspaces(uow: UnitOfWork, page: PageRequest) -> Page[WorkspaceOut]:
+    """Every workspace of the database, newest first: what its operator (the CLI) may name."""
+    kept, cursor = split_page(repository.list_workspaces(uow.session, page), page, lambda w: w.id)
+    return Page[WorkspaceOut](
+        data=[WorkspaceOut.model_validate(w) for w in kept], next_cursor=cursor
+    )
 
 
 def actor_for_member(uow: UnitOfWork, workspace_id: str, member: str, via: Via) -> Actor:
