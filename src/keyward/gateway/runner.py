@@ -54,7 +54,9 @@ class Gateway:
         self._preload = settings.cache_preload
         self._usage_interval = settings.usage_flush_interval
         self.usage = UsageRecorder(database.clock)
-        self._limiter = rate_limiter(settings.redis_url, database.clock)
+        self._limiter = rate_limiter(
+            settings.redis_url, database, processes=settings.gateway_workers
+        )
         self.enforcer = Enforcer(
             self.verifier,
             self._limiter,

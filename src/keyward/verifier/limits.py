@@ -28,8 +28,19 @@ When Redis cannot be reached the limiter fails open: requests pass uncounted (an
 are not authentication, and an outage of Redis should not become an outage of every API. After a
 failure Redis is not tried again for `RETRY_AFTER_FAILURE` seconds, so an outage does not add a
 connection timeout to every request.
+
+Without Redis, counts are leased from storage (`LeasedRateLimiter`, the default of a gateway):
+each process takes chunks of a window from the `limit_leases` table (`leases`) and admits them
+without asking again, so every gateway process on one database shares one count, within the
+chunks held unused (a few per cent of the limit), and a quota outlives a restart. A process asks
+storage once per chunk, not once per request; a window the limit has used up is asked about
+again at most once a second. Short windows (per second, per minute) are leased the same way:
+chunks shrink with the limit, so a window costs a few dozen leases at most, whatever the traffic,
+and one mechanism keeps every period honest on SQLite and PostgreSQL alike. When storage cannot
+be reached the limiter fails open, as with Redis.
 """
 
+import asyncio
 import logging
 import math
 import time
@@ -39,13 +50,17 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from keyward.core.clock import Clock, SystemClock
+from keyward.db.engine import Database
+from keyward.verifier.leases import Lease, LeaseWanted, Returned, take_leases
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "UNCOUNTED",
+    "LeasedRateLimiter",
     "Limit",
     "LimitOutcome",
     "LocalRateLimiter",
@@ -84,8 +99,13 @@ class LimitOutcome:
 
 # How often the in-process limiter sweeps out counts that can no longer matter (seconds).
 SWEEP_EVERY = 60.0
-# How long Redis is left alone after it failed (seconds).
+# How long Redis, or storage for leases, is left alone after it failed (seconds).
 RETRY_AFTER_FAILURE = 1.0
+# How long a window leases refused is refused without asking storage again, at most (ms): what
+# other processes give back meanwhile is found then.
+RECHECK_MS = 1000
+# ... and at least, when the sliding window frees a request sooner (ms).
+RECHECK_MIN_MS = 10
 
 UNCOUNTED = LimitOutcome(allowed=True, limit=0, remaining=0, reset=0.0, retry_after=None)
 
@@ -341,9 +361,242 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def rate_limiter(redis_url: str | None, clock: Clock | None = None) -> RateLimiter:
-    """Counting in Redis when a URL is given (gateways share the counts, on Redis's clock),
-    else in-process on `clock`."""
+class _Held:
+    """What this process holds of one window of one limit, and what storage said last."""
+
+    __slots__ = ("granted", "previous", "recheck_ms", "storage", "used", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.granted = 0  # leased by this process in this window
+        self.used = 0  # admitted by this process in this window
+        self.previous = 0  # the previous window's count, at the last lease
+        self.storage = 0  # this window's count of every process, at the last lease
+        self.recheck_ms = 0  # a lease was refused: refuse without asking until then
+
+    def count(self, limit: Limit, now_ms: int, period_ms: int) -> _Count:
+        """The limit's counts as far as this process knows: the others' leases as used."""
+        current = self.storage - self.granted + self.used
+        return _Count(limit, self.previous, current, now_ms - self.window * period_ms, period_ms)
+
+
+class LeasedRateLimiter:
+    """Limits counted in chunks leased from storage, shared by every process on `database`.
+
+    `hit_now` admits from the chunks this process holds without I/O; when a limit's chunk is
+    used up it returns None and `hit` leases the next one in a thread (one lease at a time per
+    limit, however many requests wait for it) and decides again. Unused chunks go back to
+    storage when their window closes and on `close`.
+    """
+
+    def __init__(self, database: Database, *, processes: int = 1) -> None:
+        self._database = database
+        self._clock: Clock = database.clock
+        self._processes = max(1, processes)
+        # (scope, scope id, period ms) -> what this process holds of the current window
+        self._held: dict[tuple[str, str, int], _Held] = {}
+        self._leasing: dict[tuple[str, str, int], asyncio.Future[None]] = {}
+        self._returns: list[Returned] = []
+        self._next_sweep = 0.0
+        self._paused_until = 0.0
+        self._failing = False
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def hit_now(
+        self, limits: Sequence[Limit], key_id: str, acquisition_id: str
+    ) -> LimitOutcome | None:
+        if not limits:
+            return UNCOUNTED
+        now = self._clock.timestamp()
+        if now < self._paused_until:
+            return UNCOUNTED
+        if now >= self._next_sweep:
+            self._sweep(now)
+        now_ms = round(now * 1000)
+        held: list[_Held] = []
+        refused: list[_Count] = []
+        unknown = False
+        for limit in limits:
+            period_ms = _period_ms(limit)
+            entry = self._held.get(_slot(limit, key_id, acquisition_id))
+            if entry is None or entry.window != now_ms // period_ms:
+                unknown = True
+            elif entry.used < entry.granted:
+                held.append(entry)
+            elif entry.recheck_ms > now_ms:
+                refused.append(entry.count(limit, now_ms, period_ms))
+            else:
+                unknown = True
+        if refused:
+            return _outcome(refused, False)
+        if unknown:
+            return None
+        counts = []
+        for limit, entry in zip(limits, held, strict=True):
+            entry.used += 1
+            counts.append(entry.count(limit, now_ms, _period_ms(limit)))
+        return _outcome(counts, True)
+
+    async def hit(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> LimitOutcome:
+        while True:
+            outcome = self.hit_now(limits, key_id, acquisition_id)
+            if outcome is not None:
+                return outcome
+            await self._lease(limits, key_id, acquisition_id)
+
+    async def _lease(self, limits: Sequence[Limit], key_id: str, acquisition_id: str) -> None:
+        """Lease a chunk of each limit whose chunk is used up, or wait for the lease already
+        under way."""
+        now_ms = round(self._clock.timestamp() * 1000)
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[None]] = []
+        slots: list[tuple[str, str, int]] = []
+        wanted: list[LeaseWanted] = []
+        for limit in limits:
+            slot = _slot(limit, key_id, acquisition_id)
+            under_way = self._leasing.get(slot)
+            if under_way is not None:
+                waiting.append(under_way)
+                continue
+            period_ms = slot[2]
+            window = now_ms // period_ms
+            entry = self._held.get(slot)
+            if entry is not None and entry.window == window:
+                if entry.used < entry.granted or entry.recheck_ms > now_ms:
+                    continue
+            else:
+                if entry is not None:
+                    self._give_back(slot, entry)
+                self._held[slot] = _Held(window)
+            slots.append(slot)
+            wanted.append(
+                LeaseWanted(
+                    _slot_name(slot),
+                    window,
+                    period_ms,
+                    limit.requests,
+                    now_ms - window * period_ms,
+                    self._processes,
+                )
+            )
+        if wanted:
+            done: asyncio.Future[None] = loop.create_future()
+            for slot in slots:
+                self._leasing[slot] = done
+            returns, self._returns = self._returns, []
+            try:
+                leases = await loop.run_in_executor(
+                    None, take_leases, self._database, wanted, returns
+                )
+            except (SQLAlchemyError, OSError) as error:
+                self._returns = returns + self._returns
+                self._fail(error)
+            else:
+                self._recover()
+                self._took(slots, wanted, leases, limits, key_id, acquisition_id)
+            finally:
+                for slot in slots:
+                    del self._leasing[slot]
+                done.set_result(None)
+        if waiting:
+            await asyncio.wait(waiting)
+
+    def _took(
+        self,
+        slots: list[tuple[str, str, int]],
+        wanted: list[LeaseWanted],
+        leases: list[Lease],
+        limits: Sequence[Limit],
+        key_id: str,
+        acquisition_id: str,
+    ) -> None:
+        by_slot = {_slot(limit, key_id, acquisition_id): limit for limit in limits}
+        now_ms = round(self._clock.timestamp() * 1000)
+        for slot, want, lease in zip(slots, wanted, leases, strict=True):
+            entry = self._held.get(slot)
+            if entry is None or entry.window != want.window:
+                # The window closed while leasing: what was granted goes back.
+                self._returns.append(Returned(want.slot, want.window, lease.granted))
+                continue
+            entry.granted += lease.granted
+            entry.previous, entry.storage = lease.previous, lease.current
+            if lease.granted:
+                entry.recheck_ms = 0
+            else:
+                wait_ms = round(entry.count(by_slot[slot], now_ms, slot[2]).wait() * 1000)
+                entry.recheck_ms = now_ms + max(RECHECK_MIN_MS, min(RECHECK_MS, wait_ms))
+
+    def _give_back(self, slot: tuple[str, str, int], entry: _Held) -> None:
+        if entry.granted > entry.used:
+            self._returns.append(
+                Returned(_slot_name(slot), entry.window, entry.granted - entry.used)
+            )
+
+    def _fail(self, error: Exception) -> None:
+        self._paused_until = self._clock.timestamp() + RETRY_AFTER_FAILURE
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "storage cannot be used for rate limits (%s: %s); requests pass uncounted "
+                "until it can",
+                type(error).__name__,
+                error,
+            )
+
+    def _recover(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.warning("storage is back: rate limits are counted again")
+
+    def _sweep(self, now: float) -> None:
+        now_ms = round(now * 1000)
+        stale = [slot for slot, entry in self._held.items() if entry.window < now_ms // slot[2]]
+        for slot in stale:
+            if slot not in self._leasing:
+                self._give_back(slot, self._held.pop(slot))
+        self._next_sweep = now + SWEEP_EVERY
+
+    async def close(self) -> None:
+        """Give back every chunk held unused, so that the next process may admit it."""
+        for slot, entry in self._held.items():
+            self._give_back(slot, entry)
+        self._held.clear()
+        returns, self._returns = self._returns, []
+        if not returns:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, take_leases, self._database, [], returns)
+        except (SQLAlchemyError, OSError) as error:
+            log.warning(
+                "unused rate limit chunks could not be given back (%s: %s)",
+                type(error).__name__,
+                error,
+            )
+
+
+def _slot(limit: Limit, key_id: str, acquisition_id: str) -> tuple[str, str, int]:
+    return (limit.scope, _scope_id(limit, key_id, acquisition_id), _period_ms(limit))
+
+
+def _slot_name(slot: tuple[str, str, int]) -> str:
+    return f"{slot[0]}:{slot[1]}:{slot[2]}"
+
+
+def rate_limiter(
+    redis_url: str | None,
+    database: Database | None = None,
+    *,
+    processes: int = 1,
+    clock: Clock | None = None,
+) -> RateLimiter:
+    """Counting in Redis when a URL is given (gateways share the counts, on Redis's clock), else
+    leased from `database` by one of `processes` processes (on the database's clock), else
+    in-process on `clock`."""
     if redis_url:
         return RedisRateLimiter(redis_url)
+    if database is not None:
+        return LeasedRateLimiter(database, processes=processes)
     return LocalRateLimiter(clock)

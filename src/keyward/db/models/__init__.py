@@ -4,6 +4,7 @@ from keyward.db.models.apis import Acquisition, Api, ApiApprover, ApiVersion, Of
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
 from keyward.db.models.keys import ApiKey, IdempotencyRecord, KeyRequest
+from keyward.db.models.limits import LimitLease
 from keyward.db.models.outbox import (
     Connector,
     Delivery,
@@ -37,6 +38,7 @@ __all__ = [
     "IdempotencyRecord",
     "KeyRequest",
     "KeyUsage",
+    "LimitLease",
     "LoginAttempt",
     "Member",
     "MemberPermission",
