@@ -331,7 +331,11 @@ def _request(route: str, world: World) -> tuple[str, str, dict[str, Any] | None,
         },
         "POST /v1/webhooks": {"url": "https://hooks.example.com/z"},
     }
-    query = {"revoke": "true"} if route == "DELETE /v1/keys/{key_id}" else {}
+    queries = {
+        "DELETE /v1/keys/{key_id}": {"revoke": "true"},
+        "DELETE /v1/connectors/{connector_id}": {"revoke_key": "false"},
+    }
+    query = queries.get(route, {})
     return method, path, bodies.get(route), query
 
 

@@ -58,8 +58,19 @@ def test_connector_lifecycle_over_http(
     assert [d["status"] for d in deliveries["data"]] == ["succeeded"]
     listed = api.get(f"/v1/acquisitions/{acquisition.id}/connectors", headers=headers).json()
     assert listed["data"][0]["last_delivery"]["status"] == "succeeded"
-    assert api.delete(f"/v1/connectors/{connector_id}", headers=headers).status_code == 204
+    asked = api.delete(f"/v1/connectors/{connector_id}", headers=headers)
+    assert asked.status_code == 409
+    assert asked.json()["error"]["code"] == "key_choice_required"
+    assert asked.json()["error"]["details"]["key_id"] == body["key_id"]
+    assert api.get(f"/v1/connectors/{connector_id}", headers=headers).status_code == 200
+    deleted = api.delete(
+        f"/v1/connectors/{connector_id}", headers=headers, params={"revoke_key": "true"}
+    )
+    assert deleted.status_code == 200
+    assert (deleted.json()["key_id"], deleted.json()["key_revoked"]) == (body["key_id"], True)
     assert api.get(f"/v1/connectors/{connector_id}", headers=headers).status_code == 404
+    key = api.get(f"/v1/keys/{body['key_id']}", headers=headers).json()
+    assert key["state"] == "revoked"
 
 
 def test_connector_input_is_checked(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from keyward.core.clock import ManualClock
 from keyward.core.errors import Conflict, InvalidInput, KeywardError, NotFound, PermissionDenied
 from keyward.core.keys import KeyState
+from keyward.core.sealing import Sealer
 from keyward.core.verdicts import KeyCode
 from keyward.db.engine import Database
 from keyward.db.models import ApiKey, AuditEvent, MemberPermission, OutboxMessage
@@ -41,6 +42,8 @@ from tests.factories import (
 )
 
 DAY = timedelta(days=1)
+# Seals the new secret for connectors holding a rotated key (none hold these).
+SEALER = Sealer([b"s" * 32])
 
 
 @pytest.fixture
@@ -240,7 +243,7 @@ def test_only_its_owner_rotates_an_account_key(db: Database, live: Verifier) -> 
     theirs = make_key(db, rotating, permissions=["keys:read"])
     for key, actor in ((make_key(db, boss, permissions=["*:*"]), rotating), (theirs, boss)):
         with pytest.raises(PermissionDenied) as refused, db.transaction() as uow:
-            service.rotate_key(uow, actor, key.id, timedelta(hours=1))
+            service.rotate_key(uow, actor, key.id, timedelta(hours=1), sealer=SEALER)
         assert refused.value.code == "not_key_owner"
         assert live.verify(secret(key)).valid
 

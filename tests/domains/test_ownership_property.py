@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from keyward.core.actors import Actor
 from keyward.core.errors import NotFound, PermissionDenied
 from keyward.core.ownership import Outcome, Resource, Standing, decide, holds, standing_of
+from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.apis import service as apis
@@ -45,6 +46,7 @@ from tests.factories import (
 )
 
 ORGANIZATIONS = ("P1", "P2", "A1", "A2")
+SEALER = Sealer([b"s" * 32])
 ROLES = ("provider", "acquirer", "approver", "auditor")
 
 
@@ -163,7 +165,7 @@ def test_an_action_succeeds_iff_the_ownership_rule_says_so(
         "acquisitions update": acquisitions.reacquire,
         "keys read": keys.get_key,
         "keys revoke": keys.revoke_key,
-        "keys rotate": lambda uow, a, i: keys.rotate_key(uow, a, i, timedelta(0)),
+        "keys rotate": lambda uow, a, i: keys.rotate_key(uow, a, i, timedelta(0), sealer=SEALER),
     }
     lists: dict[str, Callable[[Any, Actor], list[str]]] = {
         "apis": lambda uow, a: [

@@ -16,6 +16,7 @@ import httpx2 as httpx
 import pytest
 
 from keyward.core.keys import generate_key
+from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.domains.keys import service as keys
 from tests.backends import SqliteDatabases
@@ -25,6 +26,7 @@ from tests.factories import admin, make_workspace
 pytestmark = pytest.mark.e2e
 
 # UTC time with milliseconds, level, [process id], logger: message.
+SEALER = Sealer([b"s" * 32])
 KEYWARD_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (?P<level>[A-Z]+) \[(?P<pid>\d+)\] "
     r"(?P<logger>keyward(?:\.\w+)*): (?P<message>.*)$"
@@ -142,7 +144,9 @@ def test_the_worker_writes_keywards_lines_and_refuses_an_unknown_level(
     try:
         set_up = make_workspace(database)
         with database.transaction() as uow:  # the admin is e-mailed about the rotation
-            keys.rotate_key(uow, admin(database, set_up), set_up.admin_key.id, timedelta(0))
+            keys.rotate_key(
+                uow, admin(database, set_up), set_up.admin_key.id, timedelta(0), sealer=SEALER
+            )
     finally:
         database.dispose()
     refused = cli(url, "worker", "--once", KEYWARD_LOG_LEVEL="loud")

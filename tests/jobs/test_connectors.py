@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from keyward.core.actors import Actor
 from keyward.core.clock import ManualClock
-from keyward.core.errors import InvalidInput
+from keyward.core.errors import Conflict, InvalidInput
 from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
 from keyward.db.models import Connector, OutboxMessage
+from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.apis import service as apis
 from keyward.domains.apis.schemas import SpecUpload
 from keyward.domains.connectors import service
@@ -48,6 +49,7 @@ from tests.factories import (
     make_organization,
     make_workspace,
     secret,
+    set_key_policy,
 )
 from tests.servers import S3_CREDENTIALS, WebhookReceiver, s3_server, webhook_receiver
 
@@ -352,6 +354,169 @@ def test_a_deleted_connector_delivers_nothing(
         db, settings, world.buyer, world.acquisition.id, kind="webhook", url=receiver.url
     )
     with db.transaction() as uow:
-        service.delete_connector(uow, world.buyer, created.id)
+        service.delete_connector(uow, world.buyer, created.id, revoke_key=True)
     assert export_worker(db, settings).drain() == 1
     assert receiver.requests == []
+
+
+COOKIE_KEY = [{"scheme": "keyward", "in": "cookie", "name": "kw", "role": "key"}]
+
+
+def test_a_2_0_connector_for_an_api_with_a_cookie_key_is_refused_when_created(
+    db: Database, settings: Settings, receiver: WebhookReceiver
+) -> None:
+    world = World(db)
+    set_key_policy(db, world.admin, world.api.id, key_locations=COOKIE_KEY)
+    with pytest.raises(InvalidInput) as refused:
+        connect(
+            db,
+            settings,
+            world.buyer,
+            world.acquisition.id,
+            kind="webhook",
+            url=receiver.url,
+            version="2.0",
+        )
+    assert (refused.value.status, refused.value.code) == (422, "cookie_api_key")
+    assert "version 3.0" in refused.value.message
+    assert refused.value.details["problems"][0]["pointer"] == "/components/securitySchemes/keyward"
+    with db.transaction(write=False) as uow:
+        assert (
+            service.list_connectors(uow, world.buyer, world.acquisition.id, PageRequest()).data
+            == []
+        )
+        made = acquisitions.list_keys(uow, world.buyer, world.acquisition.id, PageRequest())
+        assert made.data == [], "no key was generated for a connector never made"
+    created = connect(
+        db,
+        settings,
+        world.buyer,
+        world.acquisition.id,
+        kind="webhook",
+        url=receiver.url,
+        version="3.0",
+    )
+    assert export_worker(db, settings).drain() == 1
+    spec = json.loads(json.loads(receiver.requests[0].body)["data"]["spec"])
+    assert spec["components"]["securitySchemes"]["keyward"]["in"] == "cookie"
+    assert created.version == "3.0"
+
+
+def test_moving_the_key_to_a_cookie_re_exports_and_a_2_0_connector_logs_why_it_stopped(
+    db: Database, settings: Settings, receiver: WebhookReceiver
+) -> None:
+    world = World(db)
+    root = settings.connector_file_root
+    swagger = connect(
+        db,
+        settings,
+        world.buyer,
+        world.acquisition.id,
+        kind="storage",
+        path="a/pets.yaml",
+        version="2.0",
+        format="yaml",
+    )
+    current = connect(
+        db, settings, world.buyer, world.acquisition.id, kind="webhook", url=receiver.url
+    )
+    worker = export_worker(db, settings)
+    assert worker.drain() == 2
+    set_key_policy(db, world.admin, world.api.id, key_locations=COOKIE_KEY)
+    assert worker.drain() == 2, "each connector delivers the spec with the key's new place"
+    [_, second] = receiver.requests
+    spec = json.loads(json.loads(second.body)["data"]["spec"])
+    assert spec["components"]["securitySchemes"]["keyward"]["in"] == "cookie"
+    with db.transaction(write=False) as uow:
+        stopped = service.list_deliveries(uow, world.buyer, swagger.id, PageRequest()).data
+        fine = service.list_deliveries(uow, world.buyer, current.id, PageRequest()).data
+    assert [d.status for d in stopped] == ["failed", "succeeded"]
+    assert stopped[0].detail.startswith("cookie_api_key: ")
+    assert [d.status for d in fine] == ["succeeded", "succeeded"]
+    assert yaml.safe_load((root / "a" / "pets.yaml").read_text())["swagger"] == "2.0"
+    set_key_policy(db, world.admin, world.api.id, key_locations=COOKIE_KEY)
+    assert worker.drain() == 0, "a policy that keeps the key where it is re-exports nothing"
+
+
+def test_rotating_a_key_a_connector_holds_delivers_the_new_secret_to_it(
+    db: Database, settings: Settings, receiver: WebhookReceiver
+) -> None:
+    world = World(db)
+    hooked = connect(
+        db, settings, world.buyer, world.acquisition.id, kind="webhook", url=receiver.url
+    )
+    stored = connect(
+        db,
+        settings,
+        world.buyer,
+        world.acquisition.id,
+        kind="storage",
+        path="b/pets.json",
+        key=hooked.key,
+    )
+    other = connect(
+        db, settings, world.buyer, world.acquisition.id, kind="storage", path="c/pets.json"
+    )
+    worker = export_worker(db, settings)
+    assert worker.drain() == 3
+    with db.transaction() as uow:
+        rotated = keys.rotate_key(
+            uow,
+            world.buyer,
+            hooked.key_id or "",
+            timedelta(0),
+            sealer=Sealer(settings.server_secrets()),
+        )
+    assert rotated.key is not None
+    assert f"Connector(s) {hooked.id}, {stored.id} deliver the new secret" in rotated.notice
+    assert worker.drain() == 2, "the connector of another key delivers nothing"
+    delivered = json.loads(receiver.requests[-1].body)["data"]["key"]
+    assert delivered == {"id": hooked.key_id, "secret": rotated.key}
+    root = settings.connector_file_root
+    assert json.loads((root / "b" / "pets.json.key.json").read_text())["key"] == rotated.key
+    assert json.loads((root / "c" / "pets.json.key.json").read_text())["key"] == other.key
+    verifier = Verifier(db)
+    assert verifier.verify(rotated.key).valid
+    assert not verifier.verify(hooked.key or "").valid, "PT0S: the old secret stopped"
+    with db.transaction(write=False) as uow:
+        row = uow.session.get(Connector, hooked.id)
+        assert row is not None
+        assert rotated.key.encode() not in row.sealed_key
+
+
+def test_deleting_a_connector_asks_about_its_key_then_revokes_or_keeps_it(
+    db: Database, settings: Settings, receiver: WebhookReceiver
+) -> None:
+    world = World(db)
+    made = [
+        connect(db, settings, world.buyer, world.acquisition.id, kind="webhook", url=receiver.url)
+        for _ in range(3)
+    ]
+    first, second, third = made
+    with pytest.raises(Conflict) as asked, db.transaction() as uow:
+        service.delete_connector(uow, world.buyer, first.id, revoke_key=None)
+    assert asked.value.code == "key_choice_required"
+    assert asked.value.details["key_id"] == first.key_id
+    assert f"({first.key_id})" in asked.value.message
+    verifier = Verifier(db)
+    with db.transaction() as uow:
+        service.get_connector(uow, world.buyer, first.id)  # still there
+        revoked = service.delete_connector(uow, world.buyer, first.id, revoke_key=True)
+        kept = service.delete_connector(uow, world.buyer, second.id, revoke_key=False)
+    assert (revoked.key_id, revoked.key_revoked) == (first.key_id, True)
+    assert "is revoked" in revoked.message
+    assert not verifier.verify(first.key or "").valid
+    assert (kept.key_id, kept.key_revoked) == (second.key_id, False)
+    assert "keeps working" in kept.message
+    assert verifier.verify(second.key or "").valid
+
+    set_key_policy(db, world.admin, world.api.id, revocation_requires_approval=True)
+    with pytest.raises(Conflict) as refused, db.transaction() as uow:
+        service.delete_connector(uow, world.buyer, third.id, revoke_key=True)
+    assert refused.value.code == "revocation_requires_approval"
+    with db.transaction() as uow:
+        assert service.get_connector(uow, world.buyer, third.id).id == third.id
+        keys.revoke_key(uow, world.admin, third.key_id or "")
+    with db.transaction() as uow:
+        done = service.delete_connector(uow, world.buyer, third.id, revoke_key=None)
+    assert (done.key_revoked, "already revoked" in done.message) == (False, True)

@@ -5,12 +5,16 @@ import sys
 import threading
 from typing import Annotated
 
+import click
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, open_database, reporting, state
+from keyward.core.actors import Actor
+from keyward.core.errors import Conflict
 from keyward.core.sealing import Sealer
+from keyward.db.engine import Database
 from keyward.domains.connectors import service
-from keyward.domains.connectors.schemas import ConnectorCreate
+from keyward.domains.connectors.schemas import ConnectorCreate, ConnectorDeleted
 from keyward.domains.pagination import PageRequest
 from keyward.jobs.worker import Worker
 from keyward.logs import configure_logging
@@ -89,13 +93,50 @@ def deliveries(ctx: typer.Context, connector_id: str, as_json: JsonFlag = False)
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, connector_id: str, as_json: JsonFlag = False) -> None:
-    """Stop a connector (the key it delivered stays)."""
+def delete(
+    ctx: typer.Context,
+    connector_id: str,
+    revoke_key: Annotated[
+        bool | None,
+        typer.Option(
+            "--revoke-key/--keep-key",
+            help="Revoke the key the connector delivered with it, or keep it working; asked "
+            "at a terminal, needed in scripts while that key works.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop a connector, and revoke or keep the key it delivered."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        with database.transaction() as uow:
-            service.delete_connector(uow, actor, connector_id)
-    emit({"id": connector_id, "deleted": True}, as_json)
+        try:
+            deleted = _delete(database, actor, connector_id, revoke_key)
+        except Conflict as refused:
+            if refused.code != "key_choice_required" or not sys.stdin.isatty():
+                raise
+            name, key_id = refused.details["key_name"], refused.details["key_id"]
+            answer = typer.prompt(
+                f"Connector {connector_id} delivers the key {name!r} ({key_id}), which still "
+                "works. Revoke that key with the connector, keep it working, or cancel?",
+                type=click.Choice(["revoke", "keep", "cancel"]),
+                default="cancel",
+                err=True,
+            )
+            if answer == "cancel":
+                sys.stderr.write("Nothing was changed.\n")
+                raise typer.Exit(1) from None
+            deleted = _delete(database, actor, connector_id, answer == "revoke")
+    if as_json:
+        emit(deleted, as_json)
+    else:
+        typer.echo(deleted.message)
+
+
+def _delete(
+    database: Database, actor: Actor, connector_id: str, revoke_key: bool | None
+) -> ConnectorDeleted:
+    with database.transaction() as uow:
+        return service.delete_connector(uow, actor, connector_id, revoke_key=revoke_key)
 
 
 def worker(

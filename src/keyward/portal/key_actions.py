@@ -15,6 +15,7 @@ from fastapi import Request
 
 from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput, KeywardError
+from keyward.core.sealing import Sealer
 from keyward.db.engine import UnitOfWork
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.apis import service as apis
@@ -158,7 +159,8 @@ def rotate(portal: Portal, member: Member, chosen: str) -> Change:
         if chosen not in allowed:
             raise InvalidInput("Choose one of the grace periods offered.", code="grace_not_offered")
         grace = keys.parse_duration(chosen) or timedelta(0)
-        return Done("rotated", keys.rotate_key(uow, actor, key.id, grace))
+        sealer = Sealer(portal.settings.server_secrets())
+        return Done("rotated", keys.rotate_key(uow, actor, key.id, grace, sealer=sealer))
 
     return change
 

@@ -1,6 +1,8 @@
 """Connectors: `/v1/acquisitions/{id}/connectors`, `/v1/connectors/{id}` and its deliveries."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
@@ -9,6 +11,7 @@ from keyward.domains.connectors import service
 from keyward.domains.connectors.schemas import (
     ConnectorCreate,
     ConnectorCreated,
+    ConnectorDeleted,
     ConnectorOut,
     DeliveryOut,
 )
@@ -62,13 +65,25 @@ def read_connector(connector_id: str, actor: ActorDep, runtime: RuntimeDep) -> C
         return service.get_connector(uow, actor, connector_id)
 
 
-@router.delete(
-    "/connectors/{connector_id}", status_code=204, name="connector.delete", responses=errors(404)
-)
-def delete_connector(connector_id: str, actor: ActorDep, runtime: RuntimeDep) -> Response:
+@router.delete("/connectors/{connector_id}", name="connector.delete", responses=errors(404, 409))
+def delete_connector(
+    connector_id: str,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    revoke_key: Annotated[
+        bool | None,
+        Query(
+            description="Revoke the key the connector delivered with it (true) or keep it "
+            "working (false); needed while that key works."
+        ),
+    ] = None,
+) -> ConnectorDeleted:
+    """Stop a connector, and say what became of its key: while the key it delivered works,
+    `revoke_key` must say whether to revoke it too (409 `key_choice_required` names the key
+    otherwise, and nothing is deleted); revoking needs no approval under its policy (else 409
+    `revocation_requires_approval`)."""
     with runtime.database.transaction() as uow:
-        service.delete_connector(uow, actor, connector_id)
-    return Response(status_code=204)
+        return service.delete_connector(uow, actor, connector_id, revoke_key=revoke_key)
 
 
 @router.get(

@@ -53,9 +53,7 @@ def create_key(
         ),
     ] = None,
 ) -> KeyCreated:
-    """Create an account key. Its permissions must be ones the caller holds, at least on some
-    resources (`apis:update` from a member who may edit two APIs): the key acts only where its
-    creator may, now and later. A permission held on nothing: 403 `permission_escalation`.
+    """Create an account key. Its permissions must be ones the caller holds.
 
     The secret is in this response only.
     """
@@ -205,7 +203,7 @@ def renew_key(
 def rotate_key(
     key_id: str,
     actor: ActorDep,
-    database: DatabaseDep,
+    runtime: RuntimeDep,
     response: Response,
     body: KeyRotate | None = None,
 ) -> KeyCreated:
@@ -213,11 +211,12 @@ def rotate_key(
     working for `grace`, until `previous_key_expires_at`; a grace longer than the policy's
     maximum is refused with 422 `grace_too_long`, which names the maximum.
 
-    The new secret is in this response only.
+    The new secret is in this response only, and with the connectors that deliver the key,
+    which deliver it again (the notice names them).
     """
     body = body or KeyRotate()
-    with database.transaction() as uow:
-        rotated = service.rotate_key(uow, actor, key_id, body.grace)
+    with runtime.database.transaction() as uow:
+        rotated = service.rotate_key(uow, actor, key_id, body.grace, sealer=runtime.sealer)
     response.headers["Cache-Control"] = "no-store"
     return rotated
 

@@ -61,7 +61,7 @@ from keyward.domains.apis.schemas import (
     SpecUpload,
 )
 from keyward.domains.audit import service as audit
-from keyward.domains.connectors.updates import announce_version
+from keyward.domains.connectors.updates import announce_version, reexport
 from keyward.domains.keys import service as keys
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.settings import Settings
@@ -591,6 +591,7 @@ def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> K
             code="security_weakened",
             details={"operations": weakened},
         )
+    moved = api.key_locations != _store_locations(locations)
     api.key_locations = _store_locations(locations)
     api.key_lifetime = _iso(body.key_lifetime)
     api.max_rotation_grace = _iso(body.max_rotation_grace)
@@ -607,6 +608,8 @@ def set_policy(uow: UnitOfWork, actor: Actor, api_id: str, body: KeyPolicy) -> K
     api.updated_at = uow.clock.now()
     uow.session.flush()
     uow.record_change(Change(api.workspace_id, Entity.API, api.id))
+    if moved:  # connectors deliver a spec that says where the key goes
+        reexport(uow, api.workspace_id, api.id, api.current_version)
     policy = _policy_out(uow, api)
     applied = (
         keys.apply_lifetime(uow, api, body.key_lifetime)

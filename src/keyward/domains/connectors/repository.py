@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from keyward.db.models import Acquisition, Connector, Delivery, Offering
+from keyward.db.models import Acquisition, Api, Connector, Delivery, Offering
 from keyward.domains.pagination import PageRequest, paginate
 
 
@@ -68,3 +68,17 @@ def connectors_of(session: Session, acquisition_ids: Sequence[str]) -> Sequence[
         .where(Connector.acquisition_id.in_(acquisition_ids))
         .order_by(Connector.id)
     ).all()
+
+
+def holding(session: Session, workspace_id: str, key_id: str) -> Sequence[tuple[Connector, int]]:
+    """The connectors that deliver key `key_id`, each with its API's current version number."""
+    rows = session.execute(
+        select(Connector, Api.current_version)
+        .join(Acquisition, Acquisition.id == Connector.acquisition_id)
+        .join(Offering, Offering.id == Acquisition.offering_id)
+        .join(Api, Api.id == Offering.api_id)
+        .where(Connector.workspace_id == workspace_id, Connector.key_id == key_id)
+        .order_by(Connector.id)
+        .with_for_update(of=Connector)
+    ).all()
+    return [(connector, number) for connector, number in rows]

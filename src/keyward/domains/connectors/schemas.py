@@ -75,3 +75,11 @@ class ConnectorCreated(ConnectorOut):
     )
     key: str | None = Field(description="The generated key, if one was generated; shown once.")
     notice: str
+
+
+class ConnectorDeleted(Output):
+    id: str
+    deleted: bool
+    key_id: str | None = Field(description="The key the connector delivered, if it still exists.")
+    key_revoked: bool = Field(description="Whether that key was revoked with the connector.")
+    message: str

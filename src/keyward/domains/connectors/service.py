@@ -16,8 +16,9 @@ from datetime import datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from keyward.core.actors import Actor
-from keyward.core.errors import Hidden, InvalidInput
+from keyward.core.errors import Conflict, Hidden, InvalidInput
 from keyward.core.ids import new_id, quote
+from keyward.core.openapi.conversion import ConversionError
 from keyward.core.openapi.rendering import Format
 from keyward.core.sealing import Sealer, place
 from keyward.core.storage import InvalidStoragePath, storage_segments
@@ -34,11 +35,13 @@ from keyward.domains.connectors import repository
 from keyward.domains.connectors.schemas import (
     ConnectorCreate,
     ConnectorCreated,
+    ConnectorDeleted,
     ConnectorKind,
     ConnectorOut,
     DeliveryOut,
 )
 from keyward.domains.connectors.updates import EXPORT
+from keyward.domains.keys import service as keys
 from keyward.domains.outbox import service as outbox
 from keyward.domains.pagination import Page, PageRequest, split_page
 from keyward.settings import LOCAL_DESTINATION, Settings
@@ -90,6 +93,30 @@ def _check_destination(body: ConnectorCreate, settings: Settings) -> tuple[str, 
     except InvalidStoragePath as error:
         raise InvalidInput(str(error), code="invalid_path") from None
     return name, body.path
+
+
+def _check_exportable(
+    uow: UnitOfWork, actor: Actor, acquisition_id: str, version: ExportVersion, settings: Settings
+) -> None:
+    """Export the spec now as the connector will deliver it, so that what its version cannot
+    describe (an API key in a cookie, in OpenAPI 2.0) is refused here and not by every
+    delivery in the background."""
+    try:
+        acquisitions.export_spec(uow, actor, acquisition_id, version, settings)
+    except ConversionError as error:
+        message = (
+            "This API takes its key in a cookie, which OpenAPI 2.0 cannot describe; nothing "
+            "was created. Make the connector with version 3.0, or ask the provider to accept "
+            "the key in a header or query parameter."
+            if error.code == "cookie_api_key"
+            else f"The spec cannot be delivered as OpenAPI {version.value}; nothing was "
+            f"created. {error.message}"
+        )
+        raise InvalidInput(
+            message,
+            code=error.code,
+            details={**error.details, "version": version.value},
+        ) from None
 
 
 def shown_url(url: str) -> str:
@@ -144,6 +171,7 @@ def create_connector(
         hidden=lambda: access.ACQUISITIONS.not_found(acquisition_id, Hidden),
     )
     destination, path = _check_destination(body, settings)
+    _check_exportable(uow, actor, acquisition.id, body.version, settings)
     ensure_room(
         repository.count_of(uow.session, acquisition.id),
         settings.max_connectors_per_acquisition,
@@ -246,9 +274,32 @@ def list_connectors(
     return Page[ConnectorOut](data=[_out(uow, c) for c in kept], next_cursor=cursor)
 
 
-def delete_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> None:
-    """Stop delivering; the key it delivered stays (revoke it separately if need be)."""
+def delete_connector(
+    uow: UnitOfWork, actor: Actor, connector_id: str, *, revoke_key: bool | None
+) -> ConnectorDeleted:
+    """Stop delivering. The key the connector delivered, if it is not revoked yet, is revoked
+    with it (`revoke_key`, where its policy needs no approval for that: else 409
+    `revocation_requires_approval`) or kept working (`revoke_key=False`); without that choice,
+    409 `key_choice_required` names the key. Refused, nothing is deleted."""
     connector = find_connector(uow, actor, connector_id, "delete")
+    key = (
+        access.get(uow, access.KEYS, connector.workspace_id, connector.key_id)
+        if connector.key_id
+        else None
+    )
+    live = key is not None and key.revoked_at is None
+    if key is not None and live and revoke_key is None:
+        raise Conflict(
+            f"Connector {connector.id} delivers the key {quote(key.name)} ({key.id}), which "
+            "still works; nothing was deleted. Choose whether to revoke that key with it "
+            "(revoke_key=true) or keep it working (revoke_key=false).",
+            code="key_choice_required",
+            details={"key_id": key.id, "key_name": key.name},
+        )
+    revoked = False
+    if key is not None and live and revoke_key:
+        keys.revoke_key(uow, actor, key.id, f"its connector {connector.id} was deleted")
+        revoked = True
     repository.delete(uow.session, connector)
     audit.record(
         uow,
@@ -256,7 +307,26 @@ def delete_connector(uow: UnitOfWork, actor: Actor, connector_id: str) -> None:
         "connector.delete",
         target_type="connector",
         target_id=connector.id,
-        details={"url": shown_url(connector.url) if connector.url else None},
+        details={
+            "url": shown_url(connector.url) if connector.url else None,
+            "key_id": key.id if key else None,
+            "key_revoked": revoked,
+        },
+    )
+    if key is None:
+        told = "Its key no longer exists."
+    elif revoked:
+        told = f"Its key {quote(key.name)} ({key.id}) is revoked."
+    elif live:
+        told = f"Its key {quote(key.name)} ({key.id}) keeps working; revoke it when done."
+    else:
+        told = f"Its key {quote(key.name)} ({key.id}) was already revoked."
+    return ConnectorDeleted(
+        id=connector.id,
+        deleted=True,
+        key_id=key.id if key else None,
+        key_revoked=revoked,
+        message=f"Connector {connector.id} is deleted and delivers nothing more. {told}",
     )
 
 

@@ -23,6 +23,7 @@ from keyward.core.keys import KeyKind, generate_key, key_state
 from keyward.core.lifecycle import Approvals, Change, KeyFacts, Step, plan, plan_issue
 from keyward.core.ownership import Outcome, Resource, decide, permits
 from keyward.core.permissions import PermissionSet
+from keyward.core.sealing import Sealer
 from keyward.core.verdicts import UNKNOWN, Verdict
 from keyward.db.engine import UnitOfWork
 from keyward.db.feed import Change as FeedChange
@@ -31,6 +32,7 @@ from keyward.db.models import Api, ApiKey, KeyRequest
 from keyward.db.rights import standings
 from keyward.domains import access
 from keyward.domains.audit import service as audit
+from keyward.domains.connectors.updates import hand_over
 from keyward.domains.fields import Duration
 from keyward.domains.idempotency import service as idempotency
 from keyward.domains.keys import repository
@@ -228,13 +230,11 @@ def issue_key(
 ) -> tuple[ApiKey, KeyCreated]:
     """Create a key owned by the acting member. The secret is in the answer and nowhere else.
 
-    The actor must hold each of the key's permissions on something: one held on some resources
-    only is accepted, and the key then acts on those only (its rights are its own ∩ its
-    creator's, at every use), while one held on nothing is refused. A key `awaiting_approval`
+    The key's permissions must be covered by the actor's own rights. A key `awaiting_approval`
     verifies only once its issuance is approved; its lifetime starts then.
     """
     access.gate(actor, "keys", "create")
-    actor.require_reached(permissions, "create this key")
+    actor.require_all(permissions, "create this key")
     if actor.member_id is None:
         raise Conflict("Only a member can own a key.", code="key_needs_member")
     new = generate_key(repository.key_prefix(uow.session, actor.workspace_id))
@@ -563,20 +563,22 @@ def _tell(
     notify(uow, key.workspace_id, event, {**key_data(key, api), **extra}, recipients)
 
 
-def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> KeyCreated:
+def rotate_key(
+    uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta, *, sealer: Sealer
+) -> KeyCreated:
     """A new secret for the same key (id, name, rights, expiry). The old one keeps working for
     `grace`; PT0S stops it at once, and a grace longer than the policy's maximum is refused
     (422 `grace_too_long`, naming the maximum), never shortened. Only the latest rotation's old
     secret is kept: rotating again ends the grace of the one before.
 
     Only the owner of an account key, and only members of an acquisition's organization for
-    its keys, receive the new secret."""
+    its keys, receive the new secret; the connectors that deliver the key get it too (sealed
+    with `sealer`) and deliver it again, and the answer's notice names them."""
     key = access.find(
         uow, actor, access.KEYS, key_id, "rotate", for_update=True, receives_secret=True
     )
-    # Whoever rotates receives a working secret: like a creator, they must hold what it grants
-    # (somewhere: the key acts only where they hold it).
-    actor.require_reached(PermissionSet.parse_stored(key.permissions), "rotate this key")
+    # Whoever rotates receives a working secret: like a creator, they must hold what it grants.
+    actor.require_all(PermissionSet.parse_stored(key.permissions), "rotate this key")
     policy = policy_of(uow, key)
     _plan(uow, actor, key, Change.ROTATE, policy, allow_request=False)
     if grace > policy.max_grace:
@@ -596,6 +598,7 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
     key.rotated_at = now
     key.updated_at = now
     uow.session.flush()
+    connectors = hand_over(uow, key.workspace_id, key.id, new.secret, sealer)
     valid_until = key.previous_hash_expires_at
     shown_until = valid_until.isoformat() if valid_until else None
     record(
@@ -603,13 +606,20 @@ def rotate_key(uow: UnitOfWork, actor: Actor, key_id: str, grace: timedelta) -> 
         actor,
         key,
         "rotate",
-        {"grace": iso_duration(grace), "previous_key_expires_at": shown_until},
+        {
+            "grace": iso_duration(grace),
+            "previous_key_expires_at": shown_until,
+            "connectors": connectors,
+        },
         event=Event.KEY_ROTATED,
         api=policy.api,
         recipients=[key.creator_member_id, actor.member_id],
         previous_key_expires_at=shown_until,
     )
-    return KeyCreated(**key_out(uow, key).model_dump(), key=new.secret, notice=ROTATED_NOTICE)
+    notice = ROTATED_NOTICE
+    if connectors:
+        notice += f" Connector(s) {', '.join(connectors)} deliver the new secret again."
+    return KeyCreated(**key_out(uow, key).model_dump(), key=new.secret, notice=notice)
 
 
 @overload

@@ -60,7 +60,9 @@ DONE = {
     "reacquired": "Reacquired: the acquisition is valid again, and so are its keys.",
     "deleted": "The key is revoked and deleted: it stopped working at once.",
     "connector-deleted": "The connector is deleted: it delivers nothing more. The key it "
-    "delivered still works until you delete it.",
+    "delivered, if it still works, keeps working until you revoke it.",
+    "connector-deleted-key-revoked": "The connector is deleted: it delivers nothing more. The "
+    "key it delivered is revoked: it stopped working at once.",
 }
 
 

@@ -45,6 +45,7 @@ FIELD_OF_CODE = {
     "unknown_destination": "destination",
     "invalid_path": "path",
     "key_not_of_acquisition": "key",
+    "cookie_api_key": "version",
 }
 
 
@@ -216,22 +217,38 @@ def delete_form(
         member=member,
         current="/acquisitions",
         heading=f"Delete connector {connector.id}?",
-        text="It stops delivering the spec. The key it delivered keeps working until you "
-        "delete that key.",
+        text="It stops delivering the spec.",
         action=f"/acquisitions/{acquisition_id}/connectors/{connector.id}/delete",
         back=f"/acquisitions/{acquisition_id}/connectors/{connector.id}",
         button="Delete connector",
         choices=None,
+        key_choice=connector.key_id,
     )
+
+
+# The choice the delete form offers for the connector's key; none: it has no key that works.
+REVOKE_KEY_CHOICES = {"revoke": True, "keep": False}
 
 
 @router.post(
     "/acquisitions/{acquisition_id}/connectors/{connector_id}/delete", name="connector_delete"
 )
 def delete_connector(
-    portal: PortalDep, member: MemberDep, acquisition_id: str, connector_id: str, _: CheckedFormDep
+    portal: PortalDep,
+    member: MemberDep,
+    acquisition_id: str,
+    connector_id: str,
+    form: CheckedFormDep,
 ) -> Response:
+    """Delete the connector and revoke or keep its key, as the form chose (the service asks
+    when the key still works and no choice was made)."""
     with portal.database.transaction() as uow:
         acquisition_connector(uow, member, acquisition_id, connector_id)
-        connectors.delete_connector(uow, member.signed.actor, connector_id)
-    return redirect(f"/acquisitions/{acquisition_id}?done=connector-deleted#connectors")
+        deleted = connectors.delete_connector(
+            uow,
+            member.signed.actor,
+            connector_id,
+            revoke_key=REVOKE_KEY_CHOICES.get(form.one("key")),
+        )
+    done = "connector-deleted-key-revoked" if deleted.key_revoked else "connector-deleted"
+    return redirect(f"/acquisitions/{acquisition_id}?done={done}#connectors")
