@@ -223,6 +223,36 @@ def test_missing_lists_exactly_the_uncovered_members() -> None:
     assert held.missing(EMPTY) == []
 
 
+def test_unreached_accepts_a_right_held_on_some_resources_only() -> None:
+    held = _set("apis:update@a1", "apis:update@a2", "keys:read")
+    assert held.unreached(_set("apis:update", "keys:read", "apis:update@a1")) == []
+    assert held.missing(_set("apis:update")) == [parse_permission("apis:update")]
+
+
+def test_unreached_lists_rights_held_on_nothing_or_not_on_their_resource() -> None:
+    held = _set("apis:update@a1", "keys:read")
+    wanted = _set("apis:delete", "apis:update@a2", "*:read", "keys:read")
+    assert [str(p) for p in held.unreached(wanted)] == ["*:read", "apis:delete", "apis:update@a2"]
+    assert [str(p) for p in held.unreached(_set("apis:*"))] == ["apis:*"]
+
+
+@settings(max_examples=200)
+@given(a=permission_sets, b=permission_sets)
+def test_a_key_reached_by_its_creator_acts_only_where_the_creator_may(
+    a: PermissionSet, b: PermissionSet
+) -> None:
+    # Whatever a key may carry, its effective rights (key ∩ creator) never exceed the creator's,
+    # and every right it was given is effective somewhere.
+    if a.unreached(b):
+        return
+    effective = b.intersection(a)
+    assert _allowed(effective) <= _allowed(a)
+    for wanted in b:
+        for resource, action in wanted.concrete():
+            assert effective.allows_somewhere(resource, action), (str(wanted), resource, action)
+    assert (a.missing(b) == []) <= (a.unreached(b) == [])
+
+
 # union and intersection
 
 

@@ -8,10 +8,10 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn, cast
 
-import click
 import typer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -30,8 +30,20 @@ class CliState:
     settings: Settings
     workspace: str | None
     member: str | None
-    # Who the command acts as, once `connect` has found them: what a refusal is audited under.
-    acting: tuple[Database, Actor] | None = None
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who a command acts as and what it names, once `connect` found them: what a refusal is
+    audited under."""
+
+    database: Database
+    actor: Actor
+    action: str
+    named: list[str]
+
+
+_acting: ContextVar[Acting | None] = ContextVar("keyward_cli_acting", default=None)
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -80,21 +92,10 @@ def reporting(as_json: bool) -> Iterator[None]:
 
 
 def _audit_refusal(error: KeywardError) -> None:
-    """Record a refusal as the API does: the command's transaction was rolled back. The action
-    is the command (`cli.keys.revoke`), the target the first id among its arguments."""
-    ctx = click.get_current_context(silent=True)
-    cli = ctx.find_root().obj if ctx is not None else None
-    if ctx is None or not isinstance(cli, CliState) or cli.acting is None:
-        return
-    database, actor = cli.acting
-    named = [
-        item
-        for value in ctx.params.values()
-        for item in (value if isinstance(value, list | tuple) else [value])
-        if isinstance(item, str)
-    ]
-    command = ctx.command_path.split()[1:]
-    record_refusal(database, actor, ".".join(["cli", *command]), error, named=named)
+    """Record a refusal as the API does: the command's transaction was rolled back."""
+    acting = _acting.get()
+    if acting is not None:
+        record_refusal(acting.database, acting.actor, acting.action, error, named=acting.named)
 
 
 def open_database(settings: Settings) -> Database:
@@ -120,9 +121,19 @@ def acting(cli: CliState, database: Database) -> Actor:
 def connect(ctx: typer.Context) -> tuple[Database, Actor]:
     """The database and the actor, for commands that act in a workspace."""
     cli = state(ctx)
+    _acting.set(None)
     database = open_database(cli.settings)
-    cli.acting = (database, acting(cli, database))
-    return cli.acting
+    actor = acting(cli, database)
+    # The action is the command (`cli.keys.revoke`), the target the first id it names.
+    named = [
+        item
+        for value in ctx.params.values()
+        for item in (value if isinstance(value, list | tuple) else [value])
+        if isinstance(item, str)
+    ]
+    command = ctx.command_path.split()[1:]
+    _acting.set(Acting(database, actor, ".".join(["cli", *command]), named))
+    return database, actor
 
 
 def _plain(value: Any) -> str:

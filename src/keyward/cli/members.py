@@ -42,6 +42,8 @@ def member_id(uow: UnitOfWork, actor: Actor, reference: str) -> str:
     given (never the id it belongs to)."""
     if "@" not in reference:
         return reference
+    # Whoever may read no member at all is refused alike for any address, known or not.
+    access.gate(actor, "members", "read")
     found = service.named_member(uow, actor.workspace_id, reference)
     if found is None:
         raise access.MEMBERS.not_found(reference)

@@ -6,7 +6,7 @@ from enum import StrEnum
 from keyward.core.errors import PermissionDenied
 from keyward.core.ids import looks_like_id
 from keyward.core.ownership import Standing
-from keyward.core.permissions import PermissionSet
+from keyward.core.permissions import Permission, PermissionSet
 
 
 class Via(StrEnum):
@@ -54,12 +54,21 @@ class Actor:
                 details={"required": needed, "resource_id": shown},
             )
 
+    def require_reached(self, wanted: PermissionSet, what: str) -> None:
+        """Refuse with `permission_escalation` unless the actor holds every action of `wanted`
+        on something. A key may carry a right its creator holds on some resources only: its
+        effective rights are its own ∩ its creator's, now and later, so it acts on those."""
+        self._refuse_escalation(self.permissions.unreached(wanted), what)
+
     def require_all(
         self, wanted: PermissionSet, what: str, *, held: PermissionSet | None = None
     ) -> None:
         """Refuse with `permission_escalation` unless every permission in `wanted` is held
         (somewhere, or in `held`)."""
-        missing = (self.permissions if held is None else held).missing(wanted)
+        self._refuse_escalation((self.permissions if held is None else held).missing(wanted), what)
+
+    @staticmethod
+    def _refuse_escalation(missing: list[Permission], what: str) -> None:
         if missing:
             names = [str(p) for p in missing]
             raise PermissionDenied(

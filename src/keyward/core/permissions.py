@@ -173,6 +173,25 @@ class PermissionSet:
         """The members of `wanted` this set does not cover; empty when `wanted` ⊆ self."""
         return [p for p in wanted if not self.covers(p)]
 
+    def allows_somewhere(self, resource: str, action: str) -> bool:
+        """Whether one concrete action is granted on the whole kind or on some resource of it."""
+        return any(
+            p.resource in (WILDCARD, resource) and p.action in (WILDCARD, action)
+            for p in self._items
+        )
+
+    def reaches(self, wanted: Permission) -> bool:
+        """Whether this set grants every action `wanted` names on something: an unbound
+        pattern is reached by rights bound to some resources only (a key given it acts on
+        those), a bound one only by rights on its resource."""
+        if wanted.resource_id is not None:
+            return self.covers(wanted)
+        return all(self.allows_somewhere(r, a) for r, a in wanted.concrete())
+
+    def unreached(self, wanted: "PermissionSet") -> list[Permission]:
+        """The members of `wanted` naming an action this set grants on nothing at all."""
+        return [p for p in wanted if not self.reaches(p)]
+
     def union(self, other: "PermissionSet") -> "PermissionSet":
         return PermissionSet(self._items | other._items)
 

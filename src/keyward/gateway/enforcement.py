@@ -13,6 +13,7 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Final, final
@@ -26,6 +27,7 @@ from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
 from keyward.verifier.limits import UNCOUNTED, Limit, LimitOutcome, RateLimiter, headers
 
+_logger: Final = logging.getLogger("keyward.gateway")
 _JSON: Final = (b"content-type", b"application/json")
 # Enum members as module constants: compiled code reads these at once, where `KeyRole.KEY` is
 # an attribute lookup on the class at every use.
@@ -60,6 +62,9 @@ MESSAGES: Final = {
 _WEBSOCKET: Final = b"websocket"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _COOKIE: Final = Location.COOKIE
+# Refusals a change committed before the request may take away: no such API or operation (404,
+# 405), no acceptable key (401), a key not entitled (403).
+_CATCH_UP_STATUSES: Final = frozenset({401, 403, 404, 405})
 
 
 def _body(code: str, message: str) -> bytes:
@@ -351,6 +356,16 @@ def _forward(
     return Forward(api.upstream, target, forwarded, log, response_headers)
 
 
+def _may_be_behind(step: Decision | Wait) -> bool:
+    """Whether `step` refuses for a reason a change not applied yet may take away: no such API
+    or operation, no acceptable key, or a key not entitled."""
+    return isinstance(step, Reply) and step.status in _CATCH_UP_STATUSES
+
+
+CatchUp = Callable[[], None]
+"""Applies every change committed before the call (to keys and the catalog), blocking."""
+
+
 class Enforcer:
     """The gateway's handler: every request is answered here or forwarded upstream, as
     `decide` says.
@@ -360,6 +375,13 @@ class Enforcer:
     read from storage, or the shared limiter, says so; awaiting the handler does that and
     decides again with what it got, until decided. A forwarded upgrade carries a guard that
     decides again, uncounted, for as long as the tunnel is open.
+
+    With `catch_up`, a refusal that a change committed before the request may take away (401,
+    403, 404, 405) is never given from what the gateway had loaded: it catches up with the feed
+    first and decides again, so a new offering, key or version serves its first request.
+    Forwarded requests never wait for it. Catch-ups are shared: at most one runs at a time, and
+    the requests that arrive meanwhile all wait for the one next after it, so a flood of
+    refusals costs one feed read after another, not one per request.
     """
 
     def __init__(
@@ -369,6 +391,7 @@ class Enforcer:
         *,
         cors_preflight: bool = True,
         encoded_separators: bool = False,
+        catch_up: CatchUp | None = None,
     ) -> None:
         self.catalog: Catalog = EMPTY
         self._peek: VerdictOf = verifier.peek
@@ -376,20 +399,31 @@ class Enforcer:
         self._count_now: CountOf = limiter.hit_now
         self._limiter = limiter
         self._rules = Rules(cors_preflight=cors_preflight, encoded_separators=encoded_separators)
+        self._catch_up = catch_up
+        self._catching_up: asyncio.Future[None] | None = None
+        self._next_catch_up: asyncio.Future[None] | None = None
 
     def immediately(self, request: Request) -> Decision | None:
         """The decision when it needs no waiting, else None: then await the handler."""
         step = decide(request, self.catalog, self._rules, self._peek, self._count_now)
-        return None if isinstance(step, Wait) else self._guarded(request, step)
+        if isinstance(step, Wait) or (self._catch_up is not None and _may_be_behind(step)):
+            return None
+        return self._guarded(request, step)
 
     async def __call__(self, request: Request) -> Decision:
         catalog = self.catalog
         read: dict[str, Verdict] = {}
         count = self._count_now
+        caught_up = self._catch_up is None
         while True:
             step = decide(request, catalog, self._rules, self._known(read), count)
             if not isinstance(step, Wait):
-                return self._guarded(request, step)
+                if caught_up or not _may_be_behind(step):
+                    return self._guarded(request, step)
+                caught_up = True
+                await self._caught_up()
+                catalog = self.catalog
+                continue
             if step.limits is None:
                 read[step.secret] = await self._read(step)
             else:
@@ -415,6 +449,45 @@ class Enforcer:
         peek = self._peek
         return lambda secret, workspace_id: read.get(secret) or peek(secret, workspace_id)
 
+    async def _caught_up(self) -> None:
+        """Return once every change committed before this call is applied (or reading the
+        feed failed: then the gateway decides by what it has)."""
+        waiting = self._catching_up
+        if waiting is None:
+            waiting = self._catching_up = self._start_catch_up()
+        else:
+            # The one running may have read the feed before this request's changes committed.
+            if self._next_catch_up is None:
+                self._next_catch_up = asyncio.get_running_loop().create_future()
+            waiting = self._next_catch_up
+        # A request given up on (its client left) leaves the shared catch-up running.
+        await asyncio.shield(waiting)
+
+    def _start_catch_up(self) -> "asyncio.Future[None]":
+        loop = asyncio.get_running_loop()
+        running = loop.run_in_executor(None, self._catch_up_now)
+        running.add_done_callback(self._catch_up_done)
+        return running
+
+    def _catch_up_done(self, done: "asyncio.Future[None]") -> None:
+        queued, self._next_catch_up = self._next_catch_up, None
+        if queued is None:
+            self._catching_up = None
+            return
+        running = self._catching_up = self._start_catch_up()
+        running.add_done_callback(partial(_resolve, queued))
+
+    def _catch_up_now(self) -> None:
+        catch_up = self._catch_up
+        if catch_up is None:
+            return
+        try:
+            catch_up()
+        except Exception:
+            _logger.warning(
+                "could not read the change feed before refusing a request", exc_info=True
+            )
+
     async def _read(self, step: Wait) -> Verdict:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, self._verify, step.secret, step.workspace_id)
@@ -423,6 +496,11 @@ class Enforcer:
         if request.upgrade is not None and isinstance(decision, Forward):
             decision.guard = partial(self.still_allowed, request)
         return decision
+
+
+def _resolve(waiting: "asyncio.Future[None]", done: "asyncio.Future[None]") -> None:
+    if not waiting.done():
+        waiting.set_result(None)
 
 
 def _already(outcome: LimitOutcome) -> CountOf:

@@ -1,7 +1,9 @@
 """Running a gateway: the server, its verifier and catalog following the change feed, usage flushes.
 
 Several gateway processes may run against one database; each follows the change feed on its
-own (PostgreSQL wakes them with NOTIFY), so a change made anywhere reaches every one.
+own (PostgreSQL wakes them with NOTIFY), so a change made anywhere reaches every one. Before
+refusing a request, a gateway reads the feed once more (`Enforcer`), so what was committed
+before a request arrived is what decides it, whatever the feed's pace.
 """
 
 import asyncio
@@ -57,18 +59,19 @@ class Gateway:
         self._limiter = rate_limiter(
             settings.redis_url, database, processes=settings.gateway_workers
         )
-        self.enforcer = Enforcer(
-            self.verifier,
-            self._limiter,
-            cors_preflight=settings.gateway_cors_preflight,
-            encoded_separators=settings.gateway_allow_encoded_separators,
-        )
         self._follower = FeedFollower(
             database,
             self.verifier,
             interval=settings.feed_interval,
             usage_interval=settings.usage_flush_interval,
             listener=self.reload,
+        )
+        self.enforcer = Enforcer(
+            self.verifier,
+            self._limiter,
+            cors_preflight=settings.gateway_cors_preflight,
+            encoded_separators=settings.gateway_allow_encoded_separators,
+            catch_up=self._follower.catch_up,
         )
         self._server = GatewayServer(
             self.enforcer,

@@ -1,5 +1,6 @@
 """The permissions a member may give a key, as the key form offers them: every concrete right
-they hold, grouped by resource, a right bound to one resource shown with that resource."""
+they hold, grouped by resource, a right bound to one resource shown with that resource, and a
+right held on some resources only also offered for all of them (the key acts on those only)."""
 
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ class Choice:
     action: str
     bound_to: str | None = None
     bound_name: str | None = None
+    only_where_held: bool = False
+    """Unbound, but held on some resources only: a key given it acts on those."""
 
 
 @dataclass(slots=True)
@@ -25,20 +28,20 @@ class ChoiceGroup:
 
 def permission_choices(uow: UnitOfWork, actor: Actor) -> list[ChoiceGroup]:
     """What the actor holds right now, spelled out (`*:*` becomes every resource and action),
-    so a key can be given exactly some of it."""
+    so a key can be given exactly some of it; an action held only on some resources is offered
+    bound to each of them and unbound, "wherever you hold it"."""
     found: dict[str, Choice] = {}
     for held in actor.permissions:
         for resource, action in held.concrete():
-            permission = Permission(resource, action, held.resource_id)
-            value = str(permission)
-            if value in found:
+            unbound = str(Permission(resource, action))
+            if held.resource_id is None:
+                found[unbound] = Choice(unbound, action)
                 continue
-            name = (
-                access.name_of(uow, actor.workspace_id, held.resource_id)
-                if held.resource_id is not None
-                else None
-            )
-            found[value] = Choice(value, action, held.resource_id, name)
+            value = str(Permission(resource, action, held.resource_id))
+            if value not in found:
+                name = access.name_of(uow, actor.workspace_id, held.resource_id)
+                found[value] = Choice(value, action, held.resource_id, name)
+            found.setdefault(unbound, Choice(unbound, action, only_where_held=True))
     groups: dict[str, ChoiceGroup] = {}
     for value in sorted(found):
         resource = value.split(":", 1)[0]

@@ -10,6 +10,10 @@ If the feed shows a gap (rows pruned, or a sequence number burnt by a rolled-bac
 the follower cannot tell what it missed and clears the whole cache. Storage errors never stop
 the thread: it logs and retries, further apart while they last, from its position in the feed,
 so every change committed in the meantime is applied before the cache counts as current again.
+
+`catch_up` reads the feed at once, in the caller's thread, for a caller that must decide by
+every change committed before it asked (a gateway about to refuse a request); reads never
+overlap, so the changes are applied once each and in order.
 """
 
 import logging
@@ -62,6 +66,7 @@ class FeedFollower:
         self._listen_delay = RETRY_FIRST
         self._listener = listener
         self._listener_missed = False
+        self._reading = threading.Lock()
         self._stop = threading.Event()
         self._interrupt: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
@@ -82,6 +87,18 @@ class FeedFollower:
 
         A poll that reads to the end of the feed tells the verifier its cache is current.
         """
+        with self._reading:
+            return self._poll()
+
+    def catch_up(self) -> None:
+        """Apply every change committed before this call, reading in the caller's thread.
+
+        Storage errors are raised; what was applied before one stays applied.
+        """
+        while self.poll() == feed.READ_LIMIT:
+            pass
+
+    def _poll(self) -> int:
         started = self._now()
         with self._database.transaction(write=False) as uow:
             changes = feed.read_since(uow.session, self.position)

@@ -53,7 +53,9 @@ def create_key(
         ),
     ] = None,
 ) -> KeyCreated:
-    """Create an account key. Its permissions must be ones the caller holds.
+    """Create an account key. Its permissions must be ones the caller holds, at least on some
+    resources (`apis:update` from a member who may edit two APIs): the key acts only where its
+    creator may, now and later. A permission held on nothing: 403 `permission_escalation`.
 
     The secret is in this response only.
     """

@@ -230,11 +230,13 @@ def issue_key(
 ) -> tuple[ApiKey, KeyCreated]:
     """Create a key owned by the acting member. The secret is in the answer and nowhere else.
 
-    The key's permissions must be covered by the actor's own rights. A key `awaiting_approval`
+    The actor must hold each of the key's permissions on something: one held on some resources
+    only is accepted, and the key then acts on those only (its rights are its own ∩ its
+    creator's, at every use), while one held on nothing is refused. A key `awaiting_approval`
     verifies only once its issuance is approved; its lifetime starts then.
     """
     access.gate(actor, "keys", "create")
-    actor.require_all(permissions, "create this key")
+    actor.require_reached(permissions, "create this key")
     if actor.member_id is None:
         raise Conflict("Only a member can own a key.", code="key_needs_member")
     new = generate_key(repository.key_prefix(uow.session, actor.workspace_id))
@@ -577,8 +579,9 @@ def rotate_key(
     key = access.find(
         uow, actor, access.KEYS, key_id, "rotate", for_update=True, receives_secret=True
     )
-    # Whoever rotates receives a working secret: like a creator, they must hold what it grants.
-    actor.require_all(PermissionSet.parse_stored(key.permissions), "rotate this key")
+    # Whoever rotates receives a working secret: like a creator, they must hold what it grants
+    # (somewhere: the key acts only where they hold it).
+    actor.require_reached(PermissionSet.parse_stored(key.permissions), "rotate this key")
     policy = policy_of(uow, key)
     _plan(uow, actor, key, Change.ROTATE, policy, allow_request=False)
     if grace > policy.max_grace:

@@ -1,0 +1,153 @@
+"""What was committed before a request arrives decides it, in every gateway process: an API, an
+offering, an acquisition and a key made through the API serve their very first request, and a
+new version, policy or offering is honoured by the next one, however slowly the feed is polled."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.e2e.processes import cli, serve, serve_gateway
+from tests.gateway.gateway_support import echo_upstream
+
+pytestmark = pytest.mark.e2e
+
+# The gateway polls the feed far less often than the test makes requests, so only its catch-up
+# before a refusal can let it see what the API committed a moment ago.
+SLOW_FEED = {"KEYWARD_FEED_INTERVAL": "120", "KEYWARD_GATEWAY_WORKERS": "2"}
+# Each request on a connection of its own: the kernel spreads them over both workers.
+ROUNDS = 6
+
+
+def _spec(**tags: str) -> str:
+    """A spec of one GET operation per path, tagged as `tags` says."""
+    return json.dumps(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Pets", "version": "1"},
+            "paths": {
+                f"/{path}": {
+                    "get": {
+                        "operationId": f"list_{path}",
+                        "tags": [tag],
+                        "responses": {"200": {"description": "ok"}},
+                    }
+                }
+                for path, tag in tags.items()
+            },
+        }
+    )
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def _each_worker(
+    gateway_url: str, path: str, *, headers: dict[str, str] | None = None, **params: str
+) -> list[tuple[int, str]]:
+    """Status and error code of `ROUNDS` requests, each on a new connection."""
+    answers = []
+    for _ in range(ROUNDS):
+        response = httpx.get(f"{gateway_url}{path}", headers=headers, params=params, timeout=10)
+        code = (
+            response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
+        )
+        answers.append((response.status_code, code))
+    return answers
+
+
+def _setup(client: httpx.Client, upstream: str) -> tuple[str, str, str]:
+    """An API, an offering of its `pets` operations, an acquisition and a key, through the API:
+    the API's id, the offering's id and the key's secret."""
+    api = _ok(
+        client.post(
+            "/v1/apis",
+            json={
+                "name": "Pets",
+                "upstream_url": upstream,
+                "mount_path": "pets",
+                "spec": _spec(pets="pets", stores="stores"),
+            },
+        ),
+        201,
+    )
+    offering = _ok(
+        client.post(
+            "/v1/offerings",
+            json={"api_id": api["id"], "name": "Pets only", "operations": {"tags": ["pets"]}},
+        ),
+        201,
+    )
+    organization = _ok(
+        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
+    )
+    me = _ok(client.get("/v1/me"))["member"]
+    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
+    acquisition = _ok(
+        client.post(
+            "/v1/acquisitions",
+            json={"offering_id": offering["id"], "organization_id": organization["id"]},
+        ),
+        201,
+    )
+    key = _ok(client.post(f"/v1/acquisitions/{acquisition['id']}/keys", json={"name": "k"}), 201)
+    return api["id"], offering["id"], key["key"]
+
+
+def test_what_the_api_committed_decides_the_gateways_next_request(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    initialised = cli(fresh_url, "init", "--json")
+    assert initialised.code == 0, initialised.stderr
+    with (
+        echo_upstream() as upstream,
+        serve(fresh_url, tmp_path, part="api") as server,
+        serve_gateway(fresh_url, tmp_path, **SLOW_FEED) as gateway,
+        server.client(initialised.json()["admin_key"]) as client,
+    ):
+        api_id, offering_id, secret = _setup(client, upstream.url)
+        key = {"X-API-Key": secret}
+        # The gateway started before the API, the offering and the key existed.
+        assert _each_worker(gateway.url, "/pets/pets", headers=key) == [(200, "")] * ROUNDS
+        assert upstream.seen[0]["target"] == "/pets"
+        assert (
+            _each_worker(gateway.url, "/pets/stores", headers=key)
+            == [(403, "operation_not_in_offering")] * ROUNDS
+        )
+
+        _ok(
+            client.patch(
+                f"/v1/offerings/{offering_id}",
+                json={"operations": {"tags": ["pets", "stores"]}},
+            )
+        )
+        assert _each_worker(gateway.url, "/pets/stores", headers=key) == [(200, "")] * ROUNDS
+
+        # A new version's operation (tagged as offered) is served at once.
+        _ok(
+            client.post(
+                f"/v1/apis/{api_id}/versions",
+                json={"spec": _spec(pets="pets", stores="stores", owners="pets")},
+            ),
+            201,
+        )
+        assert _each_worker(gateway.url, "/pets/owners", headers=key) == [(200, "")] * ROUNDS
+
+        # The policy moves the key into the query: sent there, it is taken at once.
+        policy = _ok(client.get(f"/v1/apis/{api_id}/policy"))
+        [location] = policy["key_locations"]
+        moved = {**location, "in": "query", "name": "api_key"}
+        moved.pop("synthetic", None)
+        _ok(
+            client.put(
+                f"/v1/apis/{api_id}/policy",
+                json={"key_locations": [moved], "confirm_weaker_security": True},
+            )
+        )
+        assert _each_worker(gateway.url, "/pets/owners", api_key=secret) == [(200, "")] * ROUNDS
+        # Upstream never sees keyward's key.
+        assert all(secret not in json.dumps(seen) for seen in upstream.seen)
