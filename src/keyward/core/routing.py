@@ -104,10 +104,12 @@ class Security:
     def __post_init__(self) -> None:
         verified = tuple(
             dict.fromkeys(
-                credential
-                for alternative in self.alternatives
-                for credential in alternative
-                if credential.role is not KeyRole.PASSTHROUGH
+                [
+                    credential
+                    for alternative in self.alternatives
+                    for credential in alternative
+                    if credential.role is not KeyRole.PASSTHROUGH
+                ]
             )
         )
         object.__setattr__(self, "verified", verified)
@@ -230,7 +232,7 @@ class _Node:
 
     def depth(self) -> int:
         """How many segments the longest path below this node has."""
-        children = [*self.literals.values(), *(node for _, node in self.mixed)]
+        children = [*self.literals.values(), *[node for _, node in self.mixed]]
         if self.parameter is not None:
             children.append(self.parameter)
         return max((1 + node.depth() for node in children), default=0)

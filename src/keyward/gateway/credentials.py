@@ -150,7 +150,7 @@ def stripped(
             continue
         kept.append((name, value))
     if query_names:
-        query = b"&".join(raw for name, _, raw in query_pairs(query) if name not in query_names)
+        query = b"&".join([raw for name, _, raw in query_pairs(query) if name not in query_names])
     return kept, query
 
 
@@ -160,7 +160,9 @@ def redacted(path: bytes, query: bytes, names: frozenset[str]) -> str:
         return _decode(path)
     if names:
         query = b"&".join(
-            raw.partition(b"=")[0] + b"=REDACTED" if name in names else raw
-            for name, _, raw in query_pairs(query)
+            [
+                raw.partition(b"=")[0] + b"=REDACTED" if name in names else raw
+                for name, _, raw in query_pairs(query)
+            ]
         )
     return f"{_decode(path)}?{_decode(query)}"

@@ -509,7 +509,7 @@ class UpstreamPool:
         if policy is None:
             return [upstream.host]
         infos = await self.loop.getaddrinfo(upstream.host, upstream.port, type=SOCK_STREAM)
-        resolved = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        resolved = list(dict.fromkeys([str(info[4][0]) for info in infos]))
         allowed = policy.allowed(upstream.host, resolved, upstream.port)
         if not allowed:
             raise OSError("not an address the gateway may reach")
