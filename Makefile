@@ -12,9 +12,14 @@ AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint typecheck layers pytest bench lock clean
 
+# The demo serves its own upstream and, without KEYWARD_SMTP_HOST, keeps its e-mails as files.
+DEMO_ENV := KEYWARD_DEMO_UPSTREAM=true KEYWARD_MAIL_DIR=var/mail
+
 run: $(VENV)/.installed-run $(VENV)/.compiled
-	$(BIN)/keyward init --demo
-	KEYWARD_DEMO_UPSTREAM=true $(BIN)/keyward serve
+	@echo "make run: initialising ./var/keyward.db (the demo is seeded on the first run)"
+	$(DEMO_ENV) $(BIN)/keyward init --demo
+	@echo "make run: serving the API, portal, gateway and worker (Ctrl-C stops them); e-mails land in var/mail/"
+	$(DEMO_ENV) $(BIN)/keyward serve
 
 test: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM) lint typecheck layers pytest
 
@@ -48,11 +53,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-run: requirements.lock pyproject.toml | $(BIN)/python
+	@echo "make: installing keyward and its pinned dependencies into $(VENV) (once)"
 	$(PIP) install --require-hashes --no-deps -r requirements.lock
 	$(PIP) install --no-deps --no-build-isolation --editable .
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.lock pyproject.toml | $(BIN)/python
+	@echo "make: installing keyward and what its tests need into $(VENV) (once)"
 	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
 	$(PIP) install --no-deps --no-build-isolation --editable .
 	@touch $@ $(VENV)/.installed-run

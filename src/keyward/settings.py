@@ -204,6 +204,12 @@ class Settings(BaseSettings):
         description="SMTP server for e-mail notifications; unset: e-mails are not sent (each "
         "is marked failed, saying so).",
     )
+    mail_dir: Path | None = Field(
+        default=None,
+        description="Without smtp_host: the directory where each e-mail is written as a .eml "
+        "file (readable by its owner only) instead of being marked failed; `make run` sets "
+        "./var/mail. The files hold the invitation and password reset links.",
+    )
     smtp_port: int | None = Field(
         default=None, ge=1, le=65535, description="Default: 465 with tls, else 587 (25 with none)."
     )

@@ -1,6 +1,10 @@
 """Notification e-mails: rendered from the Jinja2 templates beside this module (a text and an
-HTML part per event, the subject from the text template) and sent over SMTP."""
+HTML part per event, the subject from the text template) and sent over SMTP, or, without an
+SMTP server, kept as files a person opens (`KEYWARD_MAIL_DIR`)."""
 
+import logging
+import os
+import secrets
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -17,6 +21,8 @@ from keyward.jobs.transports import DeliveryFailed, PermanentFailure
 from keyward.settings import Settings, SmtpSecurity
 
 TEMPLATES = Path(__file__).with_name("templates")
+
+log = logging.getLogger(__name__)
 
 
 def _when(value: object) -> str:
@@ -87,13 +93,60 @@ def compose(settings: Settings, payload: dict[str, Any], workspace_id: str) -> E
     return message
 
 
+def where_mail_goes(settings: Settings) -> str:
+    """One line for a person starting keyward: where its e-mails end up."""
+    if settings.smtp_host:
+        return f"e-mails are sent through {settings.smtp_host}:{settings.smtp_port_or_default()}"
+    if settings.mail_dir is not None:
+        return (
+            "no SMTP server is configured: e-mails are written to "
+            f"{settings.mail_dir.absolute()}/ as .eml files (open them with a mail program "
+            "or read them as text)"
+        )
+    return (
+        "no SMTP server is configured (KEYWARD_SMTP_HOST) and no KEYWARD_MAIL_DIR: e-mails "
+        "are not sent, only marked failed"
+    )
+
+
+def keep(directory: Path, message: EmailMessage) -> Path:
+    """Write `message` whole as a new .eml file in `directory` (made if needed), its text
+    readable as it is, the file by its owner only: it may hold a link that sets a password."""
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            # Read as text, not quoted-printable: a person opens these in an editor too.
+            part.set_content(part.get_content(), subtype=part.get_content_subtype(), cte="8bit")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{stamp}-{message['X-Keyward-Event'] or 'mail'}-{secrets.token_hex(4)}.eml"
+    final = directory / name
+    staged = directory / f".{name}.new"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(staged, flags, 0o600), "wb") as handle:
+        handle.write(message.as_bytes())
+    os.replace(staged, final)
+    return final
+
+
 def send(settings: Settings, message: EmailMessage) -> str:
     """Hand `message` to the SMTP server. A refusal the server means (5xx) is permanent;
-    unreachable servers, 4xx answers and failed logins are retried."""
+    unreachable servers, 4xx answers and failed logins are retried. Without a server, the
+    message is written to `mail_dir` if set, else given up."""
     host = settings.smtp_host
+    if not host and settings.mail_dir is not None:
+        try:
+            kept = keep(settings.mail_dir, message)
+        except OSError as error:
+            raise DeliveryFailed(
+                f"could not write the e-mail to {settings.mail_dir.absolute()}: "
+                f"{error.strerror or type(error).__name__}"
+            ) from None
+        log.info("e-mail written to %s", kept)
+        return f"written to {kept}"
     if not host:
         raise PermanentFailure(
-            "no SMTP server is configured (set KEYWARD_SMTP_HOST): the e-mail was not sent"
+            "no SMTP server is configured (set KEYWARD_SMTP_HOST, or KEYWARD_MAIL_DIR to keep "
+            "e-mails as files): the e-mail was not sent"
         )
     port = settings.smtp_port_or_default()
     timeout = settings.smtp_timeout

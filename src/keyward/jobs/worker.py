@@ -25,6 +25,7 @@ from keyward.domains.passwords.service import LINK_EMAIL
 from keyward.jobs import sweeps
 from keyward.jobs.exports import deliver_export
 from keyward.jobs.locking import TurnLock, lock_path
+from keyward.jobs.mail import where_mail_goes
 from keyward.jobs.notifications import deliver_email, deliver_webhook, reannounce_spec_update
 from keyward.jobs.passwords import deliver_password_link
 from keyward.jobs.transports import PermanentFailure
@@ -138,6 +139,7 @@ class Worker:
         return self.drain()
 
     def start(self) -> None:
+        log.info("worker started; %s", where_mail_goes(self._settings))
         self._thread = threading.Thread(target=self._run, name="keyward-worker", daemon=True)
         self._thread.start()
 
