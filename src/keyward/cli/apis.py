@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.core.errors import InvalidInput
@@ -18,14 +19,32 @@ app = typer.Typer(
     help="Import APIs from OpenAPI, add versions, set key policies.", no_args_is_help=True
 )
 
-SpecFile = Annotated[
-    Path, typer.Argument(exists=True, dir_okay=False, help="OpenAPI 2.0/3.0/3.1, JSON or YAML.")
-]
+# Files are read, and a missing one named, by the command: one line, with the error code.
+SpecFile = Annotated[Path, typer.Argument(help="OpenAPI 2.0/3.0/3.1, JSON or YAML.")]
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    """The bytes of `path`, or one error line saying what is wrong with it and where."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"The {what} {path} does not exist (looked for {path.absolute()}).",
+            code="file_not_found",
+            details={"path": str(path.absolute())},
+        ) from None
+    except OSError as error:
+        reason = "it is a directory" if path.is_dir() else error.strerror or type(error).__name__
+        raise InvalidInput(
+            f"The {what} {path.absolute()} cannot be read: {reason}.",
+            code="file_unreadable",
+            details={"path": str(path.absolute())},
+        ) from None
 
 
 def _spec_text(path: Path) -> str:
     try:
-        return path.read_bytes().decode("utf-8")
+        return _read_file(path, "spec").decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not UTF-8 text.", code="invalid_spec") from None
 
@@ -64,15 +83,21 @@ def import_(
     with reporting(as_json):
         text = _spec_text(spec)
         suggested = _defaults(text)
-        body = ApiImport.model_validate(
-            {
-                "name": name or suggested.get("name"),
-                "upstream_url": upstream or suggested.get("upstream_url"),
-                "mount_path": mount or suggested.get("mount_path"),
-                "description": description,
-                "spec": text,
-            }
-        )
+        try:
+            body = ApiImport.model_validate(
+                {
+                    "name": name or suggested.get("name"),
+                    "upstream_url": upstream or suggested.get("upstream_url"),
+                    "mount_path": mount or suggested.get("mount_path"),
+                    "description": description,
+                    "spec": text,
+                }
+            )
+        except ValidationError:
+            # What the options lack is often what a broken spec failed to suggest: the spec's
+            # own problems come first, every one of them.
+            service.check_spec(text, state(ctx).settings)
+            raise
         database, actor = connect(ctx)
         with database.transaction() as uow:
             imported = service.import_api(uow, actor, body, state(ctx).settings)
@@ -141,7 +166,7 @@ def policy(
     api_id: str,
     set_file: Annotated[
         Path | None,
-        typer.Option("--set", exists=True, dir_okay=False, help="A JSON file with the policy."),
+        typer.Option("--set", help="A JSON file with the policy."),
     ] = None,
     confirm_weaker_security: Annotated[
         bool,
@@ -159,7 +184,7 @@ def policy(
             with database.transaction(write=False) as uow:
                 shown = service.get_policy(uow, actor, api_id)
         else:
-            body = KeyPolicy.model_validate_json(set_file.read_bytes())
+            body = KeyPolicy.model_validate_json(_read_file(set_file, "policy file"))
             if confirm_weaker_security:
                 body = body.model_copy(update={"confirm_weaker_security": True})
             with database.transaction() as uow:

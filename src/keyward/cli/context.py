@@ -16,6 +16,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from keyward.cli.database import location, reach
 from keyward.core.actors import Actor
 from keyward.core.errors import KeywardError
 from keyward.db.engine import Database
@@ -57,6 +58,8 @@ def fail(error: KeywardError, as_json: bool) -> NoReturn:
         sys.stderr.write(f"error [{error.code}]: {error.message}\n")
         for problem in error.details.get("errors", []):
             sys.stderr.write(f"  - {'.'.join(map(str, problem['loc']))}: {problem['message']}\n")
+        for problem in error.details.get("problems", []):  # a spec's, by JSON pointer
+            sys.stderr.write(f"  - {problem['pointer'] or '/'}: {problem['message']}\n")
     raise typer.Exit(1)
 
 
@@ -99,14 +102,17 @@ def _audit_refusal(error: KeywardError) -> None:
 
 
 def open_database(settings: Settings) -> Database:
-    """The database, refusing to go on unless `keyward init` has migrated it."""
-    database = Database.connect(settings.database_url)
+    """The database, refusing to go on unless `keyward init` has made and migrated it; the
+    refusal names where it looked."""
+    database = reach(settings.database_url)
     with database.engine.connect() as connection:
         current = is_current(connection)
     if not current:
+        where = location(settings.database_url)
         raise KeywardError(
-            "The database is not initialised or not up to date: run 'keyward init'.",
+            f"The database at {where} is not initialised or not up to date: run 'keyward init'.",
             code="not_initialised",
+            details={"database": where},
         )
     return database
 
@@ -114,7 +120,17 @@ def open_database(settings: Settings) -> Database:
 def acting(cli: CliState, database: Database) -> Actor:
     """The member the CLI acts as: `--as`, else the workspace's first active admin."""
     with database.transaction(write=False) as uow:
-        workspace = workspaces.resolve_workspace(uow, cli.workspace)
+        try:
+            workspace = workspaces.resolve_workspace(uow, cli.workspace)
+        except KeywardError as error:
+            if error.code != "not_initialised":
+                raise
+            where = location(database.url)
+            raise KeywardError(
+                f"The database at {where} has no workspace yet: run 'keyward init'.",
+                code="not_initialised",
+                details={"database": where},
+            ) from None
         return workspaces.admin_actor(uow, workspace.id, cli.member)
 
 

@@ -3,7 +3,9 @@
 import logging
 import shlex
 import shutil
+import socket
 import sys
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +13,10 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
+from keyward.cli.database import reach
 from keyward.cli.demo import Demo, seed_demo
 from keyward.cli.human import emit_created, table
 from keyward.core.errors import Unavailable
-from keyward.db.engine import Database
 from keyward.db.migrate import upgrade
 from keyward.domains.pagination import PageRequest
 from keyward.domains.workspaces.schemas import WorkspaceCreate
@@ -25,6 +27,7 @@ from keyward.domains.workspaces.service import (
     resolve_workspace,
     set_up_workspace,
 )
+from keyward.jobs.mail import where_mail_goes
 from keyward.jobs.worker import Worker
 from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
@@ -83,6 +86,7 @@ def _print_first_run(settings: Settings, set_up: WorkspaceSetUp, demo: Demo | No
         f"{', '.join(demo.members)} with the password, shown this once:\n\n"
         f"    {demo.password}\n"
     )
+    typer.echo(f"E-mails (invitations, password resets, key notices): {where_mail_goes(settings)}.")
 
 
 def init(
@@ -100,7 +104,7 @@ def init(
     """Create or migrate the database; on first run, create the workspace, admin and admin key."""
     settings = state(ctx).settings
     with reporting(as_json):
-        database = Database.connect(settings.database_url)
+        database = reach(settings.database_url, create=True)
         with database.engine.begin() as connection:
             upgrade(connection)
         with database.transaction() as uow:
@@ -121,6 +125,8 @@ def init(
                     "admin_member_id": set_up.admin_member_id,
                     "admin_key": set_up.admin_key.key,
                     "admin_key_id": set_up.admin_key.id,
+                    # With --demo: the demo's key, portal password and ids, shown this once.
+                    "demo": None if seeded is None else asdict(seeded),
                 },
                 as_json=True,
             )
@@ -137,6 +143,31 @@ def init(
         "cannot be shown again. To make a new admin key:\n\n"
         f"    {_command_name()} keys create --name admin --permission '*:*'\n"
     )
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """The management API's socket, bound before the gateway and the worker start, so that a
+    port in use is one line naming it, not a traceback after the rest has started."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listening = socket.socket(family, kind)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(address)
+        except OSError:
+            listening.close()
+            raise
+    except OSError as error:
+        raise Unavailable(
+            f"keyward cannot listen on {host}:{port} for the management API and portal: "
+            f"{error.strerror or type(error).__name__}. Stop what uses it, or choose another "
+            "port with --port (KEYWARD_PORT).",
+            code="address_in_use",
+            details={"host": host, "port": port},
+        ) from None
+    return listening
 
 
 class Part(StrEnum):
@@ -180,6 +211,8 @@ def serve(
     from keyward.api.runtime import Runtime
     from keyward.portal import install as install_portal
 
+    with reporting(False):
+        listening = _listening(host or settings.host, port or settings.port)
     verifier = Verifier(
         database, refresh_after=settings.cache_refresh, stale_if_error=settings.stale_if_error
     )
@@ -207,7 +240,7 @@ def serve(
         )
         for name in ("uvicorn.access", "uvicorn.error"):
             logging.getLogger(name).addFilter(MASKS)
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listening])
     finally:
         if gateway is not None:
             gateway.stop()

@@ -217,6 +217,12 @@ def _read(spec_text: str, settings: Settings) -> Spec:
         ) from None
 
 
+def check_spec(spec_text: str, settings: Settings) -> None:
+    """Refuse `spec_text` as importing it would (`invalid_spec` with every problem and its JSON
+    pointer, `spec_too_large`, `spec_too_costly`), storing nothing."""
+    _read(spec_text, settings)
+
+
 def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
