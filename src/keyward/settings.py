@@ -303,7 +303,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "
-        "unset: each process counts on its own.",
+        "unset: counts are leased in chunks from the database, shared by every gateway process "
+        "on it and kept across restarts.",
     )
 
     @field_validator("egress_allow", "upstream_allow")
