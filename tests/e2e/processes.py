@@ -193,11 +193,11 @@ def serve_gateway(database_url: str, log_dir: Path, **env: str) -> Iterator[Gate
 def _running(
     process: subprocess.Popen[bytes], name: str, ready: Callable[[], bool], log: Path
 ) -> Iterator[None]:
-    """Wait (30 s at most) until `ready()` holds for `process`, then stop it with SIGTERM when
-    the block ends, killing it after 20 s. While the process starts, `ready` may fail to
-    connect."""
+    """Wait (90 s at most: two CPUs shared by a whole test run start slowly) until `ready()`
+    holds for `process`, then stop it with SIGTERM when the block ends, killing it after 20 s.
+    While the process starts, `ready` may fail to connect."""
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited early:\n{log.read_text()}")

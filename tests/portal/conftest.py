@@ -1,16 +1,24 @@
 """The portal in a real headless Chromium (Debian's, driven by Playwright) against a real
-`keyward serve api` on its own port and SQLite database.
+`keyward serve api` on its own port and SQLite database: one per test (`site`), or one per module
+(`shared_site`) for tests that each make their own people (`Site.email`).
 
 Every browser test ends by saving a screenshot of its page under `tests/portal/screenshots/`
 and by checking that the browser reported no Content-Security-Policy violation.
 """
 
+import atexit
+import functools
+import itertools
 import os
 import re
+import shutil
+import sqlite3
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -52,10 +60,16 @@ class Site:
     admin_key: str
     admin_id: str
     members: dict[str, str] = field(default_factory=dict)
+    # What `email` puts in every address, so that tests sharing one server never meet.
+    tag: str = ""
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    def email(self, name: str) -> str:
+        """The address of `name` (alex: alex@example.com), of this test's own on a shared site."""
+        return f"{name}.{self.tag}@example.com" if self.tag else f"{name}@example.com"
 
     def api(self, key: str | None = None) -> httpx.Client:
         return self.server.client(key)
@@ -99,14 +113,32 @@ class Site:
             return client.get("/v1/me").status_code
 
 
+@functools.cache
+def _initialised() -> tuple[Path, dict[str, Any]]:
+    """A database `keyward init` made, once per test process (it costs a process start and
+    every migration); each site starts from a copy of it, so every site has the same admin."""
+    folder = Path(tempfile.mkdtemp(prefix="keyward-initialised-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    database = folder / "keyward.db"
+    made = cli(f"sqlite:///{database}", "init", "--json")
+    assert made.code == 0, made.stderr
+    first: dict[str, Any] = made.json()
+    return database, first
+
+
 @contextmanager
 def running_site(tmp_path: Path, part: str = "api", **env: str) -> Iterator[Site]:
-    """`keyward init` on a new SQLite database, then `keyward serve api` (or `part`) over it."""
+    """A new SQLite database as `keyward init` leaves it, then `keyward serve api` (or `part`)
+    over it."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    database_url = f"sqlite:///{tmp_path / 'keyward.db'}"
-    made = cli(database_url, "init", "--json")
-    assert made.code == 0, made.stderr
-    first = made.json()
+    initialised, first = _initialised()
+    database = tmp_path / "keyward.db"
+    with (
+        closing(sqlite3.connect(initialised)) as source,
+        closing(sqlite3.connect(database)) as copy,
+    ):
+        source.backup(copy)
+    database_url = f"sqlite:///{database}"
     with serve(database_url, tmp_path, None, None, part=part, **env) as server:
         yield Site(server, database_url, first["admin_key"], first["admin_member_id"])
 
@@ -115,6 +147,22 @@ def running_site(tmp_path: Path, part: str = "api", **env: str) -> Iterator[Site
 def site(tmp_path: Path) -> Iterator[Site]:
     with running_site(tmp_path / "site") as running:
         yield running
+
+
+_tags = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with running_site(tmp_path_factory.mktemp("site")) as running:
+        yield running
+
+
+@pytest.fixture
+def shared_site(module_site: Site) -> Site:
+    """The module's one `keyward serve api`, for a test that makes its own people with
+    `Site.email` and looks only at what they own: other tests' people are there too."""
+    return replace(module_site, members={}, tag=f"t{next(_tags)}")
 
 
 @pytest.fixture

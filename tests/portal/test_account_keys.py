@@ -7,7 +7,15 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.portal.conftest import Site, Visit, sign_in
 
-pytestmark = pytest.mark.e2e
+# One worker runs the module, so that it starts one server.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_account_keys")]
+
+
+@pytest.fixture
+def site(shared_site: Site) -> Site:
+    """One server for the module; every test signs in as people of its own, who see only their
+    own keys."""
+    return shared_site
 
 
 def _generate(page: Page, name: str, *permissions: str, expires: str = "P90D") -> None:
@@ -24,12 +32,12 @@ def _row(page: Page, name: str) -> Locator:
 
 
 def test_a_member_generates_copies_uses_and_revokes_a_key(site: Site, visit: Visit) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     page.goto(f"{site.url}/account/keys")
     assert page.url == f"{site.url}/login?next=%2Faccount%2Fkeys"
     sign_in_page_then = page.url
-    page.fill("#email", "alex@example.com")
+    page.fill("#email", site.email("alex"))
     page.fill("#password", "correct horse battery staple")
     page.click("button:has-text('Sign in')")
     assert page.url == f"{site.url}/account/keys", sign_in_page_then
@@ -88,9 +96,9 @@ def test_a_member_generates_copies_uses_and_revokes_a_key(site: Site, visit: Vis
 def test_keys_get_only_permissions_the_member_holds_and_errors_sit_by_their_field(
     site: Site, visit: Visit
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     offered = set(
         page.locator("input[name=permission]").evaluate_all("els => els.map(e => e.value)")
@@ -117,10 +125,10 @@ def test_keys_get_only_permissions_the_member_holds_and_errors_sit_by_their_fiel
 def test_a_post_without_or_with_a_forged_csrf_token_changes_nothing(
     site: Site, visit: Visit, browser: Browser
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
-    site.add_member("bo@example.com", "Bo Other")
+    site.add_member(site.email("alex"), "Alex Acquirer")
+    site.add_member(site.email("bo"), "Bo Other")
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     _generate(page, "kept")
     secret = page.locator("#new-key-secret").inner_text()
@@ -146,7 +154,7 @@ def test_a_post_without_or_with_a_forged_csrf_token_changes_nothing(
     # Another session's token is not this session's.
     other = browser.new_context()
     other_page = other.new_page()
-    sign_in(other_page, site.url, "bo@example.com")
+    sign_in(other_page, site.url, site.email("bo"))
     other_page.goto(f"{site.url}/account/keys")
     their_token = other_page.locator("input[name=csrf_token]").first.input_value()
     other.close()
@@ -170,11 +178,11 @@ def test_a_post_without_or_with_a_forged_csrf_token_changes_nothing(
 
 
 def test_another_members_key_answers_like_a_missing_one(site: Site, visit: Visit) -> None:
-    site.add_member("root@example.com", "Rita Root", roles=("admin",))
-    site.add_member("bo@example.com", "Bo Other")
-    theirs = site.key_of("bo@example.com", "bo's key")
+    site.add_member(site.email("root"), "Rita Root", roles=("admin",))
+    site.add_member(site.email("bo"), "Bo Other")
+    theirs = site.key_of(site.email("bo"), "bo's key")
     page = visit.page
-    sign_in(page, site.url, "root@example.com")
+    sign_in(page, site.url, site.email("root"))
     page.goto(f"{site.url}/account/keys")
     expect(page.locator("tbody tr")).to_have_count(0)
     csrf = page.locator("input[name=csrf_token]").first.input_value()
@@ -200,9 +208,9 @@ def test_another_members_key_answers_like_a_missing_one(site: Site, visit: Visit
 def test_what_a_member_typed_is_shown_literally_and_never_runs(
     site: Site, visit: Visit, name: str
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     _generate(page, name)
     expect(page.locator("#created-title")).to_have_text(f"New key “{name}”")
@@ -221,14 +229,14 @@ def test_what_a_member_typed_is_shown_literally_and_never_runs(
 
 
 def test_keys_page_and_filter_unused_ones(site: Site, visit: Visit) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
-    first = site.key_of("alex@example.com", "key 0", "keys:read", "keys:create")
+    site.add_member(site.email("alex"), "Alex Acquirer")
+    first = site.key_of(site.email("alex"), "key 0", "keys:read", "keys:create")
     with site.api(first["key"]) as client:
         for n in range(1, 27):
             made = client.post("/v1/keys", json={"name": f"key {n}", "permissions": ["keys:read"]})
             assert made.status_code == 201
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     expect(page.locator("tbody tr")).to_have_count(25)
     expect(page.locator("tbody th.name").first).to_have_text("key 26")
@@ -250,10 +258,10 @@ def test_keys_page_and_filter_unused_ones(site: Site, visit: Visit) -> None:
 
 
 def test_the_keys_page_fits_a_phone(site: Site, visit: Visit) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     _generate(page, "phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
