@@ -11,9 +11,17 @@ from playwright.sync_api import Browser, expect
 from keyward.portal.security import CONTENT_SECURITY_POLICY
 from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
 
-pytestmark = pytest.mark.e2e
+# One worker runs the module, so that it starts one server.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_sign_in")]
 
 REFUSED = "The e-mail address or password is not right."
+
+
+@pytest.fixture
+def site(shared_site: Site) -> Site:
+    """One server for the module; every test signs in as people of its own. Their failed
+    sign-ins stay below the server's limit per client address."""
+    return shared_site
 
 
 def _session_cookie(visit: Visit) -> dict[str, object]:
@@ -24,12 +32,12 @@ def _session_cookie(visit: Visit) -> dict[str, object]:
 def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(
     site: Site, visit: Visit
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     answers = []
     for email, password in (
-        ("alex@example.com", "not the right password"),
-        ("nobody@example.com", PASSWORD),
+        (site.email("alex"), "not the right password"),
+        (site.email("nobody"), PASSWORD),
     ):
         page.goto(f"{site.url}/login")
         page.fill("#email", email)
@@ -44,13 +52,13 @@ def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(
 
 
 def test_sign_in_is_refused_for_a_while_after_repeated_failures(site: Site, visit: Visit) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     for _ in range(5):
-        sign_in(page, site.url, "alex@example.com", "a wrong password")
+        sign_in(page, site.url, site.email("alex"), "a wrong password")
         expect(page.locator("#sign-in-error")).to_have_text(REFUSED)
     page.goto(f"{site.url}/login")
-    page.fill("#email", "alex@example.com")
+    page.fill("#email", site.email("alex"))
     page.fill("#password", PASSWORD)
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.click("button:has-text('Sign in')")
@@ -66,11 +74,11 @@ def test_sign_in_is_refused_for_a_while_after_repeated_failures(site: Site, visi
 def test_a_session_cookie_set_before_sign_in_is_not_accepted_after_it(
     site: Site, visit: Visit, browser: Browser
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     planted = "a-session-id-an-attacker-chose-for-the-victim"
     page.context.add_cookies([{"name": "keyward_session", "value": planted, "url": site.url}])
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     assert page.url == f"{site.url}/"
     issued = _session_cookie(visit)
     assert issued["value"] != planted
@@ -88,9 +96,9 @@ def test_a_session_cookie_set_before_sign_in_is_not_accepted_after_it(
     page.click("button:has-text('Sign out')")
     tab = page.context.new_page()
     tab.goto(f"{site.url}/login")
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     before = _session_cookie(visit)
-    tab.fill("#email", "alex@example.com")
+    tab.fill("#email", site.email("alex"))
     tab.fill("#password", PASSWORD)
     tab.click("button:has-text('Sign in')")
     assert tab.url == f"{site.url}/"
@@ -110,9 +118,9 @@ def test_a_session_cookie_set_before_sign_in_is_not_accepted_after_it(
 def test_signing_out_ends_the_session_and_pages_then_ask_to_sign_in(
     site: Site, visit: Visit, browser: Browser
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     expect(page.locator("h1")).to_have_text("Welcome, Alex Acquirer")
     token = _session_cookie(visit)["value"]
     page.click("button:has-text('Sign out')")
@@ -127,13 +135,13 @@ def test_signing_out_ends_the_session_and_pages_then_ask_to_sign_in(
     assert tab.url.startswith(f"{site.url}/login")
     replay.close()
     # Signing in from there goes back where the browser was going, and only within the site.
-    page.fill("#email", "alex@example.com")
+    page.fill("#email", site.email("alex"))
     page.fill("#password", PASSWORD)
     page.click("button:has-text('Sign in')")
     assert page.url == f"{site.url}/account/keys"
     page.click("button:has-text('Sign out')")
     page.goto(f"{site.url}/login?next=//evil.example/steal")
-    page.fill("#email", "alex@example.com")
+    page.fill("#email", site.email("alex"))
     page.fill("#password", PASSWORD)
     page.click("button:has-text('Sign in')")
     assert page.url == f"{site.url}/"
@@ -142,12 +150,12 @@ def test_signing_out_ends_the_session_and_pages_then_ask_to_sign_in(
 def test_signing_out_everywhere_ends_every_session_of_the_member(
     site: Site, visit: Visit, browser: Browser
 ) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     other = browser.new_context()
     laptop = other.new_page()
-    sign_in(laptop, site.url, "alex@example.com")
+    sign_in(laptop, site.url, site.email("alex"))
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.click("button:has-text('Sign out everywhere')")
     expect(page.locator(".notice")).to_have_text("You have signed out on every device.")
     laptop.goto(f"{site.url}/account/keys")
@@ -157,9 +165,9 @@ def test_signing_out_everywhere_ends_every_session_of_the_member(
 
 def test_an_expired_session_sends_the_browser_to_sign_in(tmp_path: Path, visit: Visit) -> None:
     with running_site(tmp_path / "short", KEYWARD_SESSION_LIFETIME="3") as site:
-        site.add_member("alex@example.com", "Alex Acquirer")
+        site.add_member(site.email("alex"), "Alex Acquirer")
         page = visit.page
-        sign_in(page, site.url, "alex@example.com")
+        sign_in(page, site.url, site.email("alex"))
         signed_at = time.monotonic()
         page.goto(f"{site.url}/account/keys")
         assert page.url == f"{site.url}/account/keys"
@@ -170,26 +178,26 @@ def test_an_expired_session_sends_the_browser_to_sign_in(tmp_path: Path, visit: 
 
 
 def test_a_deactivated_member_is_signed_out_and_cannot_sign_in(site: Site, visit: Visit) -> None:
-    member_id = site.add_member("alex@example.com", "Alex Acquirer")
+    member_id = site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     with site.api(site.admin_key) as client:
         done = client.patch(f"/v1/members/{member_id}", json={"active": False})
     assert done.status_code == 200
     page.goto(f"{site.url}/account/keys")
     assert page.url.startswith(f"{site.url}/login")
-    page.fill("#email", "alex@example.com")
+    page.fill("#email", site.email("alex"))
     page.fill("#password", PASSWORD)
     page.click("button:has-text('Sign in')")
     expect(page.locator("#sign-in-error")).to_have_text(REFUSED)
 
 
 def test_every_portal_answer_carries_the_security_headers(site: Site, visit: Visit) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     page = visit.page
     answers = []
     page.on("response", lambda response: answers.append(response))
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/account/keys")
     page.goto(f"{site.url}/account/keys/key_{'0' * 26}/revoke")
     pages = [r for r in answers if "/static/" not in r.url]
@@ -231,12 +239,12 @@ def test_cookies_are_secure_when_the_portal_is_reached_over_tls(tmp_path: Path) 
 
 
 def test_a_sign_in_form_from_another_site_or_without_its_token_is_refused(site: Site) -> None:
-    site.add_member("alex@example.com", "Alex Acquirer")
+    site.add_member(site.email("alex"), "Alex Acquirer")
     with httpx.Client(base_url=site.url) as client:
         form = client.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         assert token is not None
-        fields = {"email": "alex@example.com", "password": PASSWORD, "next": "/"}
+        fields = {"email": site.email("alex"), "password": PASSWORD, "next": "/"}
         missing = client.post("/login", data=fields)
         assert missing.status_code == 403
         assert missing.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
