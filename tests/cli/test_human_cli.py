@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -403,3 +404,30 @@ def test_a_refusal_through_the_cli_is_audited_once_as_through_rest(
     assert len(_refusals(database, world.admin, admins_key.id)) == 2, "one each"
     shown = run(fresh_url, "keys", "show", admins_key.id, "--json").json()
     assert shown["state"] == "active", "the refusal changed nothing"
+
+
+def test_approvers_and_audit_actors_are_named_by_e_mail_too(
+    fresh_url: str, database: Database, tmp_path: Path
+) -> None:
+    world = _world(fresh_url, database)
+    approver = make_member(database, world.admin, email="ada@acme.example", roles=["approver"])
+    api_id = run(fresh_url, "acquisitions", "show", world.acquisition_id, "--json").json()["api_id"]
+    policy = run(fresh_url, "apis", "policy", api_id, "--json").json()
+    for location in policy["key_locations"]:
+        location.pop("synthetic", None)
+    written = tmp_path / "policy.json"
+    written.write_text(json.dumps(policy | {"approvers": ["Ada@Acme.example"]}))
+
+    set_ = run(fresh_url, "apis", "policy", api_id, "--set", str(written), "--json")
+    assert set_.code == 0, set_.stderr
+    assert set_.json()["approvers"] == [approver.id]
+    written.write_text(json.dumps(policy | {"approvers": ["nobody@acme.example"]}))
+    unknown = run(fresh_url, "apis", "policy", api_id, "--set", str(written), "--json")
+    assert unknown.code == 1
+    assert json.loads(unknown.stderr)["error"]["code"] == "member_not_found"
+    assert run(fresh_url, "apis", "policy", api_id, "--json").json()["approvers"] == [approver.id]
+
+    by_address = run(fresh_url, "audit", "list", "--actor", world.acquirer_email, "--json").json()
+    by_id = run(fresh_url, "audit", "list", "--actor", world.acquirer.member_id, "--json").json()
+    assert by_address == by_id
+    assert {e["action"] for e in by_id["data"]} >= {"key.create"}

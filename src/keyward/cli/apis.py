@@ -1,5 +1,6 @@
 """`keyward apis ...`: import OpenAPI documents, add versions, see and set the key policy."""
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -8,9 +9,12 @@ import typer
 from pydantic import ValidationError
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.members import member_id
+from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput
 from keyward.core.openapi.loading import load
 from keyward.core.openapi.problems import SpecError
+from keyward.db.engine import UnitOfWork
 from keyward.domains.apis import service
 from keyward.domains.apis.schemas import ApiImport, KeyPolicy, SpecUpload
 from keyward.domains.pagination import PageRequest
@@ -160,13 +164,29 @@ def versions(ctx: typer.Context, api_id: str, as_json: JsonFlag = False) -> None
             emit(service.list_versions(uow, actor, api_id, PageRequest()), as_json)
 
 
+def _policy(uow: UnitOfWork, actor: Actor, text: bytes) -> KeyPolicy:
+    """The policy of a JSON file, whose approvers may be named by id or e-mail address."""
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return KeyPolicy.model_validate_json(text)  # says what is wrong with it
+    approvers = raw.get("approvers") if isinstance(raw, dict) else None
+    if isinstance(approvers, list):
+        raw["approvers"] = [
+            member_id(uow, actor, named) if isinstance(named, str) else named for named in approvers
+        ]
+    return KeyPolicy.model_validate(raw)
+
+
 @app.command("policy")
 def policy(
     ctx: typer.Context,
     api_id: str,
     set_file: Annotated[
         Path | None,
-        typer.Option("--set", help="A JSON file with the policy."),
+        typer.Option(
+            "--set", help="A JSON file with the policy; approvers by id or e-mail address."
+        ),
     ] = None,
     confirm_weaker_security: Annotated[
         bool,
@@ -184,9 +204,10 @@ def policy(
             with database.transaction(write=False) as uow:
                 shown = service.get_policy(uow, actor, api_id)
         else:
-            body = KeyPolicy.model_validate_json(_read_file(set_file, "policy file"))
-            if confirm_weaker_security:
-                body = body.model_copy(update={"confirm_weaker_security": True})
+            text = _read_file(set_file, "policy file")
             with database.transaction() as uow:
+                body = _policy(uow, actor, text)
+                if confirm_weaker_security:
+                    body = body.model_copy(update={"confirm_weaker_security": True})
                 shown = service.set_policy(uow, actor, api_id, body)
     emit(shown, as_json)

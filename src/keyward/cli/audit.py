@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.cli.members import member_id
 from keyward.core.errors import InvalidInput
 from keyward.domains.audit import export, service
 from keyward.domains.audit.schemas import AuditFilter
@@ -28,7 +29,9 @@ def list_(
     ctx: typer.Context,
     action: Annotated[str | None, typer.Option(help="e.g. key.revoke")] = None,
     target: Annotated[str | None, typer.Option(help="Id of the thing acted upon.")] = None,
-    actor_id: Annotated[str | None, typer.Option("--actor", help="Member or key id.")] = None,
+    actor_id: Annotated[
+        str | None, typer.Option("--actor", help="Member id or e-mail address, or key id.")
+    ] = None,
     outcome: Annotated[str | None, typer.Option(help="success or refused.")] = None,
     since: Annotated[
         datetime | None,
@@ -55,6 +58,9 @@ def list_(
         if outcome is not None and outcome not in ("success", "refused"):
             raise InvalidInput("--outcome is success or refused.", code="invalid_outcome")
         database, actor = connect(ctx)
+        if actor_id is not None and "@" in actor_id:
+            with database.transaction(write=False) as uow:
+                actor_id = member_id(uow, actor, actor_id)
         filters = AuditFilter(
             actor=actor_id,
             target=target,

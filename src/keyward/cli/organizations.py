@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.cli.human import YesOption, confirm
 from keyward.domains.organizations import service
 from keyward.domains.organizations.schemas import OrganizationCreate, OrganizationKind
 from keyward.domains.pagination import PageRequest
@@ -55,10 +56,13 @@ def show(ctx: typer.Context, organization_id: str, as_json: JsonFlag = False) ->
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, organization_id: str, as_json: JsonFlag = False) -> None:
-    """Delete an organization; its members stay in the workspace."""
+def delete(
+    ctx: typer.Context, organization_id: str, yes: YesOption = False, as_json: JsonFlag = False
+) -> None:
+    """Delete an organization; its members stay in the workspace. Asks first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        confirm(f"Delete organization {organization_id}? This cannot be undone.", yes)
         with database.transaction() as uow:
             service.delete_organization(uow, actor, organization_id)
     emit({"id": organization_id, "deleted": True}, as_json)

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.human import YesOption, confirm, emit_created
 from keyward.core.sealing import Sealer
 from keyward.domains.pagination import PageRequest
 from keyward.domains.webhooks import service
@@ -35,7 +36,7 @@ def create(
             created = service.create_endpoint(
                 uow, actor, body, sealer=Sealer(settings.server_secrets()), settings=settings
             )
-    emit(created, as_json)
+    emit_created(created, as_json)
 
 
 @app.command("list")
@@ -49,10 +50,13 @@ def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, webhook_id: str, as_json: JsonFlag = False) -> None:
-    """Stop sending to an endpoint."""
+def delete(
+    ctx: typer.Context, webhook_id: str, yes: YesOption = False, as_json: JsonFlag = False
+) -> None:
+    """Stop sending to an endpoint. Asks first at a terminal."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        confirm(f"Delete webhook endpoint {webhook_id}? This cannot be undone.", yes)
         with database.transaction() as uow:
             service.delete_endpoint(uow, actor, webhook_id)
     emit({"id": webhook_id, "deleted": True}, as_json)
@@ -123,4 +127,4 @@ def rotate_secret(
                 sealer=Sealer(settings.server_secrets()),
                 grace=body.grace,
             )
-    emit(rotated, as_json)
+    emit_created(rotated, as_json)
