@@ -27,6 +27,7 @@ from keyward.domains.keys.schemas import (
     KeyRequestOut,
     KeyRevoke,
     KeyRotate,
+    KeySort,
     KeyUpdate,
     KeyVerifyRequest,
     KeyVerifyResult,
@@ -94,6 +95,14 @@ def list_keys(
             "(ISO-8601, e.g. P30D)."
         ),
     ] = None,
+    sort: Annotated[
+        KeySort,
+        Query(
+            description="-created_at: newest first (the default); last_used_at: least recently "
+            "used first, keys never used before all others; -last_used_at: most recently used "
+            "first. A next_cursor continues the order it came from."
+        ),
+    ] = KeySort.NEWEST,
 ) -> Page[KeyOut]:
     filters = KeyFilter(
         kind=kind,
@@ -105,7 +114,7 @@ def list_keys(
         unused_for=unused_for,
     )
     with database.transaction(write=False) as uow:
-        return service.list_keys(uow, actor, filters, page)
+        return service.list_keys(uow, actor, filters, page, sort)
 
 
 @router.post("/keys/verify", name="key.verify", responses=errors(*WITH_BODY, 503))

@@ -201,6 +201,16 @@ class KeyRequestContext:
     key_expires_at: datetime | None
 
 
+class KeySort(StrEnum):
+    """The order of a key list: newest first (the default), or by last use, least recently
+    used first (`last_used_at`) or most recently used first (`-last_used_at`); keys never used
+    count as used least recently."""
+
+    NEWEST = "-created_at"
+    LEAST_RECENTLY_USED = "last_used_at"
+    MOST_RECENTLY_USED = "-last_used_at"
+
+
 @dataclass(frozen=True, slots=True)
 class KeyFilter:
     kind: KeyKind | None = None

@@ -48,12 +48,13 @@ from keyward.domains.keys.schemas import (
     KeyFilter,
     KeyOut,
     KeyRequestOut,
+    KeySort,
     KeyUpdate,
     RequestStatus,
 )
 from keyward.domains.notifications.events import Event
 from keyward.domains.notifications.service import key_data, notify
-from keyward.domains.pagination import Page, PageRequest, split_page
+from keyward.domains.pagination import Page, PageRequest, encode_timed_cursor, split_page
 
 # A rotation's grace when the API's policy names no maximum, and for account keys.
 DEFAULT_MAX_GRACE = timedelta(days=7)
@@ -358,8 +359,15 @@ def own_account_key(uow: UnitOfWork, actor: Actor, key_id: str, action: str) -> 
     return key_out(uow, key)
 
 
-def list_keys(uow: UnitOfWork, actor: Actor, filters: KeyFilter, page: PageRequest) -> Page[KeyOut]:
-    """The keys the actor may see, newest first."""
+def list_keys(
+    uow: UnitOfWork,
+    actor: Actor,
+    filters: KeyFilter,
+    page: PageRequest,
+    sort: KeySort = KeySort.NEWEST,
+) -> Page[KeyOut]:
+    """The keys the actor may see, newest first or in the order `sort` asks; a cursor
+    continues only the order it came from."""
     access.gate(actor, "keys", "read")
     rows = repository.list_keys(
         uow.session,
@@ -368,8 +376,11 @@ def list_keys(uow: UnitOfWork, actor: Actor, filters: KeyFilter, page: PageReque
         page,
         uow.clock.now(),
         visible=access.visible(actor, access.KEYS),
+        sort=sort,
     )
     kept, cursor = split_page(rows, page, lambda k: k.id)
+    if cursor is not None and sort is not KeySort.NEWEST:
+        cursor = encode_timed_cursor(sort.value, kept[-1].last_used_at, kept[-1].id)
     pending = repository.pending_requests(uow.session, [k.id for k in kept])
     return Page[KeyOut](data=[key_out(uow, k, pending.get(k.id)) for k in kept], next_cursor=cursor)
 
