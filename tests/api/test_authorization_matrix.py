@@ -145,6 +145,8 @@ ALLOWED: dict[str, frozenset[str] | set[str]] = {
     "POST /v1/webhooks/{webhook_id}/test": {ADMIN},
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {ADMIN},
     "POST /v1/webhooks/{webhook_id}/rotate-secret": {ADMIN},
+    "GET /v1/workspace/settings": {ADMIN} | OWN,
+    "PUT /v1/workspace/settings": {ADMIN} | OWN,
 }
 
 # A list route, and the read route whose allowed personas may see the world's resource in it.
@@ -330,6 +332,7 @@ def _request(route: str, world: World) -> tuple[str, str, dict[str, Any] | None,
             "url": "https://hooks.example.com/y",
         },
         "POST /v1/webhooks": {"url": "https://hooks.example.com/z"},
+        "PUT /v1/workspace/settings": {"unused_keys": {"warn_after": "P60D"}},
     }
     queries = {
         "DELETE /v1/keys/{key_id}": {"revoke": "true"},

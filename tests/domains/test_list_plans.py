@@ -14,7 +14,7 @@ from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.audit import service as audit
 from keyward.domains.audit.schemas import AuditFilter
 from keyward.domains.keys import service as keys
-from keyward.domains.keys.schemas import KeyFilter
+from keyward.domains.keys.schemas import KeyFilter, KeySort
 from keyward.domains.pagination import PageRequest
 from tests.domains.key_world import make_world
 from tests.factories import make_key
@@ -104,4 +104,22 @@ def test_the_audit_log_reads_its_page_by_index_without_sorting_every_event(
         lambda uow: audit.list_events(uow, world.admin, filters, PageRequest(2)),
     )
     assert index in plan
+    assert SORTS_EVERY_ROW not in plan
+
+
+@pytest.mark.parametrize("sort", [KeySort.LEAST_RECENTLY_USED, KeySort.MOST_RECENTLY_USED])
+@pytest.mark.parametrize("cursor", [False, True], ids=["first page", "later page"])
+def test_a_workspaces_keys_by_last_use_read_their_page_by_index_without_sorting_every_key(
+    db: Database, sort: KeySort, cursor: bool
+) -> None:
+    world = make_world(db)
+    for _ in range(3):
+        world.new_key()
+    with db.transaction(write=False) as uow:
+        first = keys.list_keys(uow, world.admin, KeyFilter(), PageRequest(2), sort)
+    page = PageRequest(2, first.next_cursor if cursor else None)
+    [plan] = _plans_of_queries(
+        db, "api_keys", lambda uow: keys.list_keys(uow, world.admin, KeyFilter(), page, sort)
+    )
+    assert "ix_api_keys_workspace_id_last_used" in plan
     assert SORTS_EVERY_ROW not in plan

@@ -26,6 +26,7 @@ from keyward.api.routes import (
     organizations,
     usage,
     webhooks,
+    workspace,
 )
 from keyward.api.runtime import Runtime
 from keyward.settings import Settings
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         audit,
         webhooks,
         usage,
+        workspace,
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)

@@ -19,6 +19,7 @@ from keyward.cli import (
     setup,
     usage,
     webhooks,
+    workspace_policies,
 )
 from keyward.cli.context import CliState, fail
 from keyward.core.errors import KeywardError
@@ -72,6 +73,7 @@ def root(
 
 app.command()(setup.init)
 app.command()(setup.serve)
+setup.workspaces_app.command("unused-keys")(workspace_policies.unused_keys)
 app.add_typer(setup.workspaces_app, name="workspaces")
 app.add_typer(members.app, name="members")
 app.add_typer(organizations.app, name="organizations")

@@ -33,6 +33,7 @@ from keyward.domains.keys.schemas import (
     KeyRequestOut,
     KeyRevoke,
     KeyRotate,
+    KeySort,
     KeyVerifyResult,
     RequestStatus,
 )
@@ -93,11 +94,18 @@ def list_(
         str | None,
         typer.Option(help="ISO-8601 duration such as P90D: keys neither used nor made since."),
     ] = None,
+    sort: Annotated[
+        KeySort,
+        typer.Option(
+            help="-created_at (newest first), last_used_at (least recently used first, never "
+            "used before all) or -last_used_at (most recently used first)."
+        ),
+    ] = KeySort.NEWEST,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List keys, newest first (never their secrets)."""
+    """List keys, newest first or by last use (never their secrets)."""
     with reporting(as_json):
         filters = KeyFilter(
             kind=kind,
@@ -111,7 +119,7 @@ def list_(
         )
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
-            page = service.list_keys(uow, actor, filters, PageRequest(limit, cursor))
+            page = service.list_keys(uow, actor, filters, PageRequest(limit, cursor), sort)
         if not as_json:
             with database.transaction(write=False) as uow:
                 shown = key_states(uow, actor, page.data)

@@ -26,6 +26,8 @@ class ApiKey(Base):
         # Lists read keys newest first, a page at a time: the id last lets a page stop early.
         Index("ix_api_keys_workspace_id_creator", "workspace_id", "creator_member_id", "id"),
         Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id", "id"),
+        # Lists by last use (least or most recently used first) and the unused keys sweep.
+        Index("ix_api_keys_workspace_id_last_used", "workspace_id", "last_used_at", "id"),
         # Names are unique within an acquisition (account keys have none and never collide).
         UniqueConstraint("acquisition_id", "name"),
     )

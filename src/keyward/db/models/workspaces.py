@@ -14,6 +14,10 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     key_prefix: Mapped[str] = mapped_column(String(12))
+    # The unused keys policy (ISO-8601 durations; null: off): a key neither used nor created
+    # for `unused_warn_after` is announced to its owner, for `unused_revoke_after` revoked.
+    unused_warn_after: Mapped[str | None] = mapped_column(String(40))
+    unused_revoke_after: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
 
 

@@ -3,4 +3,4 @@
 Other packages use only the modules named in `__all__`; the repository is this package's own.
 """
 
-__all__ = ["requests", "schemas", "service"]
+__all__ = ["requests", "schemas", "service", "unused"]

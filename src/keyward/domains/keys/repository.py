@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.core.keys import DEFAULT_PREFIX, KeyState
@@ -22,9 +22,10 @@ from keyward.domains.keys.schemas import (
     KeyRequestContext,
     KeyRequestFilter,
     KeyRequestOut,
+    KeySort,
     RequestStatus,
 )
-from keyward.domains.pagination import PageRequest, paginate
+from keyward.domains.pagination import PageRequest, paginate, paginate_by_time
 
 
 def _locked(session: Session, query: Select[ApiKey]) -> Select[ApiKey]:
@@ -101,6 +102,7 @@ def list_keys(
     now: datetime,
     *,
     visible: ColumnElement[bool],
+    sort: KeySort = KeySort.NEWEST,
 ) -> Sequence[ApiKey]:
     query = select(ApiKey).where(ApiKey.workspace_id == workspace_id, visible)
     if filters.kind is not None:
@@ -145,7 +147,17 @@ def list_keys(
             ApiKey.awaiting_approval.is_(False),
             or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
         )
-    return session.scalars(paginate(query, ApiKey.id, page)).all()
+    if sort is KeySort.NEWEST:
+        return session.scalars(paginate(query, ApiKey.id, page)).all()
+    by_use = paginate_by_time(
+        query,
+        ApiKey.last_used_at,
+        ApiKey.id,
+        page,
+        order=sort.value,
+        descending=sort is KeySort.MOST_RECENTLY_USED,
+    )
+    return session.scalars(by_use).all()
 
 
 def unrevoked_created_by(session: Session, workspace_id: str, member_id: str) -> Sequence[ApiKey]:
@@ -298,3 +310,44 @@ def request_contexts(
             key_expires_at=expiries.get(request.key_id or ""),
         )
     return contexts
+
+
+def workspaces_with_unused_policy(session: Session) -> Sequence[Workspace]:
+    return session.scalars(
+        select(Workspace)
+        .where(
+            or_(
+                Workspace.unused_warn_after.is_not(None), Workspace.unused_revoke_after.is_not(None)
+            )
+        )
+        .order_by(Workspace.id)
+    ).all()
+
+
+def idle_keys(
+    session: Session,
+    workspace_id: str,
+    idle_before: datetime,
+    now: datetime,
+    *,
+    after_id: str,
+    limit: int,
+) -> Sequence[ApiKey]:
+    """Keys that work now (unrevoked, issued, not expired) and were neither used nor created
+    after `idle_before`, in id order from after `after_id`."""
+    return session.scalars(
+        select(ApiKey)
+        .where(
+            ApiKey.workspace_id == workspace_id,
+            ApiKey.id > after_id,
+            ApiKey.revoked_at.is_(None),
+            ApiKey.awaiting_approval.is_(False),
+            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            or_(
+                ApiKey.last_used_at <= idle_before,
+                and_(ApiKey.last_used_at.is_(None), ApiKey.created_at <= idle_before),
+            ),
+        )
+        .order_by(ApiKey.id)
+        .limit(limit)
+    ).all()

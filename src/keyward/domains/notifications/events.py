@@ -19,6 +19,8 @@ class Event(StrEnum):
     KEY_ROTATED = "key.rotated"
     KEY_EXPIRING = "key.expiring"
     KEY_EXPIRED = "key.expired"
+    # Left unused for the workspace's unused keys policy's `warn_after`.
+    KEY_UNUSED = "key.unused"
     ACQUISITION_EXPIRING = "acquisition.expiring"
     ACQUISITION_EXPIRED = "acquisition.expired"
     SPEC_UPDATED = "api.spec_updated"

@@ -126,6 +126,23 @@ def _acquisition(
     return True
 
 
+def record_once(
+    uow: UnitOfWork, workspace_id: str, subject_id: str, event: str, due_at: datetime
+) -> bool:
+    """Record that `event` about `subject_id`, due at `due_at`, is sent now; False when it
+    already was (by an earlier sweep or another worker), and nothing is to be sent."""
+    return repository.record_reminder(
+        uow.session, workspace_id, subject_id, event, due_at, uow.clock.now()
+    )
+
+
+def sent_at(
+    uow: UnitOfWork, subject_ids: list[str], event: str
+) -> dict[tuple[str, datetime], datetime]:
+    """(subject id, due at) → when `event` was sent about the subject, for those sent."""
+    return repository.reminders_sent(uow.session, subject_ids, event)
+
+
 def notify_due(uow: UnitOfWork, days: tuple[int, ...], now: datetime) -> int:
     """Notify every reminder and expiry notice due at `now`; returns how many were sent."""
     after = now - EXPIRED_NOTICE_WINDOW

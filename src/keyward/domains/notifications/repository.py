@@ -99,6 +99,20 @@ def record_reminder(
     return session.execute(statement).first() is not None
 
 
+def reminders_sent(
+    session: Session, subject_ids: list[str], event: str
+) -> dict[tuple[str, datetime], datetime]:
+    """(subject id, due at) → when the reminder `event` was sent, for those subjects."""
+    if not subject_ids:
+        return {}
+    rows = session.execute(
+        select(SentReminder.subject_id, SentReminder.due_at, SentReminder.created_at).where(
+            SentReminder.subject_id.in_(subject_ids), SentReminder.event == event
+        )
+    )
+    return {(subject_id, due_at): sent_at for subject_id, due_at, sent_at in rows}
+
+
 def active_members(session: Session, workspace_id: str, member_ids: list[str]) -> Sequence[Member]:
     return session.scalars(
         select(Member)
