@@ -19,6 +19,7 @@ from tests.factories import (
     make_party,
     make_workspace,
     secret,
+    set_key_policy,
 )
 from tests.servers import WebhookReceiver, webhook_receiver
 
@@ -108,3 +109,29 @@ def test_connector_input_is_checked(
         json={"kind": "webhook", "url": receiver.url},
     )
     assert missing.status_code == 404
+
+
+def test_a_2_0_connector_for_a_cookie_key_answers_422_at_creation(
+    api: TestClient, db: Database, receiver: WebhookReceiver
+) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    buyer = make_party(db, boss)
+    headers = bearer(full_key(db, buyer.actor))
+    served = make_api(db, boss)
+    cookie = [{"scheme": "keyward", "in": "cookie", "name": "kw", "role": "key"}]
+    set_key_policy(db, boss, served.id, key_locations=cookie)
+    acquisition = make_acquisition(
+        db, boss, make_offering(db, boss, served.id).id, buyer.organization_id
+    )
+    path = f"/v1/acquisitions/{acquisition.id}/connectors"
+    refused = api.post(
+        path, headers=headers, json={"kind": "webhook", "url": receiver.url, "version": "2.0"}
+    )
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "cookie_api_key"
+    assert "version 3.0" in error["message"]
+    assert api.get(path, headers=headers).json()["data"] == []
+    keys = api.get("/v1/keys", headers=headers, params={"acquisition": acquisition.id})
+    assert keys.json()["data"] == []

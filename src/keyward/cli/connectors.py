@@ -115,7 +115,7 @@ def delete(
             if refused.code != "key_choice_required" or not sys.stdin.isatty():
                 raise
             name, key_id = refused.details["key_name"], refused.details["key_id"]
-            answer = typer.prompt(
+            answer = click.prompt(
                 f"Connector {connector_id} delivers the key {name!r} ({key_id}), which still "
                 "works. Revoke that key with the connector, keep it working, or cancel?",
                 type=click.Choice(["revoke", "keep", "cancel"]),
