@@ -212,6 +212,19 @@ def test_requests_list_and_show_say_which_key_who_asked_and_why(
     listed_json = run(fresh_url, "requests", "list", "--json").json()
     assert [r["id"] for r in listed_json["data"]] == [request_id]
 
+    # While a request is pending nothing is deleted, and each key says why.
+    revoked = make_key(database, world.admin, name="old ci")
+    with database.transaction() as uow:
+        keys.revoke_key(uow, world.admin, revoked.id, "")
+    blocked = run(fresh_url, "keys", "bulk-delete", world.key_id, revoked.id)
+    assert blocked.code == 1
+    assert blocked.stderr.splitlines() == [
+        f'{world.key_id} "dana laptop": request {request_id} is pending',
+        f'{revoked.id} "old ci": not deleted',
+        "error [key_request_pending]: 1 of the keys have a pending request; nothing was deleted.",
+    ]
+    assert run(fresh_url, "keys", "show", revoked.id).code == 0
+
     unknown = run(fresh_url, "requests", "show", "kreq_01m94f6s9gxnrdqjd9vt6w6f22", "--json")
     assert unknown.code == 1
     assert json.loads(unknown.stderr)["error"]["code"] == "key_request_not_found"
@@ -428,6 +441,8 @@ def test_approvers_and_audit_actors_are_named_by_e_mail_too(
     assert run(fresh_url, "apis", "policy", api_id, "--json").json()["approvers"] == [approver.id]
 
     by_address = run(fresh_url, "audit", "list", "--actor", world.acquirer_email, "--json").json()
-    by_id = run(fresh_url, "audit", "list", "--actor", world.acquirer.member_id, "--json").json()
+    by_id = run(
+        fresh_url, "audit", "list", "--actor", str(world.acquirer.member_id), "--json"
+    ).json()
     assert by_address == by_id
     assert {e["action"] for e in by_id["data"]} >= {"key.create"}

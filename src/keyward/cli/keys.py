@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, TypeAdapter
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm, emit_created, table
 from keyward.core.actors import Actor
-from keyward.core.errors import InvalidInput, KeywardError
+from keyward.core.errors import Conflict, InvalidInput, KeywardError
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
 from keyward.core.sealing import Sealer
@@ -298,8 +298,13 @@ def bulk_delete(
         confirm(f"Delete the revoked keys among these {len(body.ids)}? This cannot be undone.", yes)
         with database.transaction(write=False) as uow:
             names = _names(uow, actor, body.ids)
-        with database.transaction() as uow:
-            done = service.bulk_delete(uow, actor, body.ids)
+        try:
+            with database.transaction() as uow:
+                done = service.bulk_delete(uow, actor, body.ids)
+        except Conflict as error:
+            if not as_json and error.code == "key_request_pending":
+                _pending_lines(error, body.ids, names)
+            raise
     if as_json:
         emit(done, as_json)
         return
@@ -311,6 +316,15 @@ def bulk_delete(
             words = item.result.value.replace("_", " ")
             typer.echo(f"{named}: {words}: {item.message} ({item.code})")
     typer.echo(f"{done.deleted} deleted, {done.skipped} skipped")
+
+
+def _pending_lines(error: Conflict, key_ids: list[str], names: dict[str, str]) -> None:
+    """One line per key when nothing was deleted because some have a pending request."""
+    pending = {k["key_id"]: k["request_id"] for k in error.details.get("keys", [])}
+    for key_id in key_ids:
+        named = f'{key_id} "{names[key_id]}"' if key_id in names else key_id
+        why = f"request {pending[key_id]} is pending" if key_id in pending else "not deleted"
+        sys.stderr.write(f"{named}: {why}\n")
 
 
 def _names(uow: UnitOfWork, actor: Actor, key_ids: list[str]) -> dict[str, str]:
