@@ -178,7 +178,9 @@ def test_rotation_gives_a_new_secret_and_the_old_one_works_through_the_grace(
     assert live.verify(new).key_id == world.key.id
     assert live.verify(old).key_id == world.key.id
     clock.advance(timedelta(hours=2))
-    assert live.verify(old).code is KeyCode.KEY_EXPIRED
+    # Renewing would not bring it back: the answer says it was rotated away, not that it expired.
+    assert live.verify(old).code is KeyCode.KEY_ROTATED
+    assert "current secret" in live.verify(old).message
     assert live.verify(new).valid
     trail = _audit(world.db, world.key.id)
     assert trail[-1].action == "key.rotate"

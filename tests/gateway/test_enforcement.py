@@ -11,15 +11,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx2 as httpx
 import pytest
+from sqlalchemy import select
 
 from keyward.core.actors import Actor
 from keyward.core.clock import ManualClock
 from keyward.core.errors import Conflict
+from keyward.core.sealing import Sealer
 from keyward.db.engine import Database
+from keyward.db.models import AuditEvent
 from keyward.domains.acquisitions import service as acquisitions
+from keyward.domains.acquisitions.schemas import ExportVersion
 from keyward.domains.apis import service as apis
 from keyward.domains.apis.schemas import ApiUpdate, KeyPolicy
 from keyward.domains.keys import service as keys
@@ -353,7 +358,14 @@ def test_and_needs_every_credential_and_passthrough_travels_untouched(shop: Shop
     with shop.client() as client:
         alone = client.get("/tenant", headers={"X-Shop-Key": shop.key})
         both = client.get("/tenant", headers={"X-Shop-Key": shop.key, "X-Tenant": "acme"})
-    assert (alone.status_code, _error(alone)) == (401, "key_missing")
+    assert (alone.status_code, _error(alone)) == (401, "credential_missing")
+    assert alone.json()["error"]["details"] == {
+        "scheme": "tenant",
+        "in": "header",
+        "name": "X-Tenant",
+    }
+    assert "'tenant'" in alone.json()["error"]["message"]
+    assert "X-Tenant" in alone.json()["error"]["message"]
     assert both.status_code == 200
     forwarded = both.json()["headers"]
     assert forwarded["x-tenant"] == "acme"
@@ -607,3 +619,118 @@ def test_keys_issued_before_it_started_work_without_reading_storage(shop: Shop) 
         "verification_unavailable",
     )
     assert (not_preloaded.status_code, _error(not_preloaded)) == (503, "verification_unavailable")
+
+
+def _refusals_recorded(
+    shop: Shop, key_id: str, wanted: int, within: float = 10.0
+) -> list[AuditEvent]:
+    """The gateway's audit events on `key_id`, once `wanted` are written (in the background),
+    or those written `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        with shop.database.transaction(write=False) as uow:
+            events = list(
+                uow.session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.target_id == key_id, AuditEvent.action == "gateway.request")
+                    .order_by(AuditEvent.id)
+                )
+            )
+        if len(events) >= wanted or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_a_rotated_away_secret_past_its_grace_is_401_key_rotated(shop: Shop) -> None:
+    with shop.database.transaction() as uow:
+        rotated = keys.rotate_key(
+            uow, shop.buyer, shop.key_id, timedelta(hours=1), sealer=Sealer([b"s" * 32])
+        )
+    with shop.client() as client:
+        assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+        shop.clock.advance(timedelta(hours=1))
+        old = client.get("/items", headers={"X-Shop-Key": shop.key})
+        new = client.get("/items", headers={"X-Shop-Key": secret(rotated)})
+    assert (old.status_code, _error(old)) == (401, "key_rotated")
+    assert "current secret" in old.json()["error"]["message"]
+    assert new.status_code == 200
+
+
+def test_a_known_key_refused_is_audited_once_a_minute_per_key_and_reason(shop: Shop) -> None:
+    other_api = _shop_api(shop.database, shop.actor, shop.upstream.url, mount="other")
+    with shop.client() as client:
+        for _ in range(3):
+            assert client.get("/items", headers={"X-Shop-Key": shop.key}).status_code == 200
+        with httpx.Client(base_url=shop.url, timeout=10) as other:
+            for _ in range(3):
+                refused = other.get("/other/v2/items", headers={"X-Shop-Key": shop.key})
+                assert (refused.status_code, _error(refused)) == (403, "wrong_api")
+        with shop.database.transaction() as uow:
+            keys.revoke_key(uow, shop.actor, shop.key_id)
+        for _ in range(4):
+            revoked = client.get("/items", headers={"X-Shop-Key": shop.key})
+            assert (revoked.status_code, _error(revoked)) == (401, "key_revoked")
+        unknown = client.get("/items", headers={"X-Shop-Key": "kw_" + "A" * 38})
+        assert _error(unknown) == "key_invalid"
+    events = _refusals_recorded(shop, shop.key_id, 2)
+    assert [(e.outcome, e.code, e.target_type) for e in events] == [
+        ("refused", "wrong_api", "key"),
+        ("refused", "key_revoked", "key"),
+    ]
+    assert events[0].details["api_id"] == other_api
+    assert events[0].details["target"] == "/other/v2/items"
+    assert events[1].actor_key_id == shop.key_id
+    assert shop.key not in json.dumps([e.details for e in events])
+    # The repeats within the minute are not recorded one by one.
+    again = _refusals_recorded(shop, shop.key_id, 3, within=1.0)
+    assert [e.id for e in again] == [e.id for e in events]
+
+
+def _documented(document: dict[str, Any], path: str, method: str, status: int) -> list[str]:
+    """The error codes the exported spec lists for `status` of an operation."""
+    operation = document["paths"][path][method]
+    reference = operation["responses"][str(status)]["$ref"]
+    name = reference.rsplit("/", 1)[1]
+    response = document["components"]["responses"][name]
+    schema = response["content"]["application/json"]["schema"]
+    codes: list[str] = schema["properties"]["error"]["properties"]["code"]["enum"]
+    return codes
+
+
+def test_the_exported_spec_lists_every_code_the_gateway_answers(shop: Shop) -> None:
+    limits = {"limits": [{"scope": "key", "requests": 1, "per": "PT1M"}]}
+    with shop.database.transaction() as uow:
+        offerings.update_offering(
+            uow, shop.actor, shop.offering_id, OfferingUpdate.model_validate(limits)
+        )
+    with shop.database.transaction(write=False) as uow:
+        document = acquisitions.export_spec(
+            uow,
+            shop.buyer,
+            shop.acquisition_id,
+            ExportVersion.V3,  # 2.0 cannot describe the shop's cookie key
+            Settings(upstream_allow=LOOPBACK),
+        ).document
+    with shop.client() as client:
+        answers = [
+            ("/tenant", "get", client.get("/tenant", headers={"X-Shop-Key": shop.key})),
+            ("/items", "get", client.get("/items", headers={"X-Shop-Key": shop.key})),
+            ("/items", "get", client.get("/items", headers={"X-Shop-Key": shop.key})),
+            ("/items", "get", client.get("/items")),
+            ("/claimed", "get", client.get(
+                "/claimed", headers={"X-Shop-Key": shop.key, "X-Acquisition": "acq_other"}
+            )),
+        ]  # fmt: skip
+    statuses = set()
+    for path, method, response in answers:
+        if response.status_code == 200:
+            continue
+        statuses.add(response.status_code)
+        assert _error(response) in _documented(document, path, method, response.status_code)
+    assert statuses == {401, 429}
+    assert "credential_missing" in _documented(document, "/tenant", "get", 401)
+    assert "acquisition_id_mismatch" in _documented(document, "/claimed", "get", 401)
+    assert "key_rotated" in _documented(document, "/items", "get", 401)
+    assert {"wrong_api", "operation_not_in_offering", "acquisition_expired"} <= set(
+        _documented(document, "/items", "get", 403)
+    )

@@ -19,6 +19,7 @@ class KeyCode(StrEnum):
     KEY_MISSING = "key_missing"
     KEY_INVALID = "key_invalid"
     KEY_EXPIRED = "key_expired"
+    KEY_ROTATED = "key_rotated"
     KEY_REVOKED = "key_revoked"
     KEY_DISABLED = "key_disabled"
     KEY_NOT_APPROVED = "key_not_approved"
@@ -38,6 +39,8 @@ MESSAGES: dict[KeyCode, str] = {
     "or 'X-API-Key: <key>'.",
     KeyCode.KEY_INVALID: "The API key is not valid in this workspace.",
     KeyCode.KEY_EXPIRED: "The API key has expired: renew it or create a new one.",
+    KeyCode.KEY_ROTATED: "This secret was replaced when the API key was rotated, and its grace "
+    "period has ended: send the key's current secret.",
     KeyCode.KEY_REVOKED: "The API key has been revoked and can never be used again.",
     KeyCode.KEY_DISABLED: "The member who created this API key is deactivated, "
     "so the key does not work.",
@@ -136,9 +139,12 @@ class KeySnapshot:
     key_permissions: PermissionSet
     member_standing: Standing
     awaiting_approval: bool = False
+    rotated_out_at: float | None = None
+    """For a secret a rotation replaced: when its grace ends (`expires_at` is the key's)."""
     valid: Verdict = field(init=False, repr=False, compare=False)
     """The verdict while the key is good: callers may test `verdict is snapshot.valid`."""
     _expired: Verdict = field(init=False, repr=False, compare=False)
+    _rotated: Verdict = field(init=False, repr=False, compare=False)
     _acquisition_expired: Verdict = field(init=False, repr=False, compare=False)
     _standing: Verdict | None = field(init=False, repr=False, compare=False)
     good_from: float = field(init=False, repr=False, compare=False)
@@ -150,6 +156,12 @@ class KeySnapshot:
         return self.acquisition.acquisition_id if self.acquisition else None
 
     def __post_init__(self) -> None:
+        # When this secret stops working: the key's expiry, or its grace's end if sooner.
+        ends = min(
+            (end for end in (self.expires_at, self.rotated_out_at) if end is not None),
+            default=None,
+        )
+
         def make(code: KeyCode, standing: Standing = NOBODY) -> Verdict:
             return Verdict(
                 code,
@@ -159,7 +171,7 @@ class KeySnapshot:
                 kind=self.kind,
                 acquisition=self.acquisition,
                 standing=standing,
-                expires_at=self.expires_at,
+                expires_at=ends,
             )
 
         effective = self.member_standing.narrowed(self.key_permissions)
@@ -178,11 +190,12 @@ class KeySnapshot:
             standing = make(KeyCode.INSUFFICIENT_RIGHTS)
         object.__setattr__(self, "valid", make(KeyCode.VALID, effective))
         object.__setattr__(self, "_expired", make(KeyCode.KEY_EXPIRED))
+        object.__setattr__(self, "_rotated", make(KeyCode.KEY_ROTATED))
         object.__setattr__(self, "_acquisition_expired", make(KeyCode.ACQUISITION_EXPIRED))
         object.__setattr__(self, "_standing", standing)
         good_from, good_until = -math.inf, math.inf
-        if self.expires_at is not None:
-            good_until = self.expires_at
+        if ends is not None:
+            good_until = ends
         if self.acquisition is not None:
             good_from = self.acquisition.valid_from
             if self.acquisition.valid_until is not None:
@@ -194,9 +207,12 @@ class KeySnapshot:
 
     def verdict(self, now: float) -> Verdict:
         """The verdict at POSIX time `now`: revoked, then disabled, then not approved yet,
-        then lacking rights, then key expired, then acquisition not valid now, else valid."""
+        then lacking rights, then a rotated-away secret past its grace (renewing the key would
+        not help it), then key expired, then acquisition not valid now, else valid."""
         if self._standing is not None:
             return self._standing
+        if self.rotated_out_at is not None and now >= self.rotated_out_at:
+            return self._rotated
         if self.expires_at is not None and now >= self.expires_at:
             return self._expired
         if self.acquisition is not None and not self.acquisition.covers(now):

@@ -37,10 +37,18 @@ _ACQUISITION_ID: Final = KeyRole.ACQUISITION_ID
 _VALID: Final = KeyCode.VALID
 _UNAVAILABLE: Final = KeyCode.VERIFICATION_UNAVAILABLE
 _UNAUTHENTICATED: Final = frozenset(
-    {KeyCode.KEY_INVALID, KeyCode.KEY_EXPIRED, KeyCode.KEY_REVOKED, KeyCode.KEY_DISABLED}
+    {
+        KeyCode.KEY_INVALID,
+        KeyCode.KEY_EXPIRED,
+        KeyCode.KEY_ROTATED,
+        KeyCode.KEY_REVOKED,
+        KeyCode.KEY_DISABLED,
+    }
 )
 MESSAGES: Final = {
     "key_missing": "No API key was sent; WWW-Authenticate says where this operation takes one.",
+    "credential_missing": "This operation needs another credential together with the one sent; "
+    "the details name it and where it goes.",
     "api_not_found": "No API is mounted at this path.",
     "route_not_found": "The API has no operation at this path.",
     "method_not_allowed": "The API's operation at this path does not accept this method.",
@@ -109,14 +117,35 @@ def _refusal(
     unavailable: bool,
     forbidden: str | None,
     unauthenticated: str | None,
+    incomplete: Credential | None,
 ) -> Reply:
-    """Why no alternative held: the most telling failure wins."""
+    """Why no alternative held: the most telling failure wins. A refusal of a key keyward knows
+    names it in the log fields (`refused_key_id`, `refusal`), for the audit log."""
     if unavailable:
         return _reply(503, "verification_unavailable", [(b"retry-after", b"5")], log)
     if forbidden is not None:
+        if "refused_key_id" in log:
+            log["refusal"] = forbidden
         return _reply(403, forbidden, log=log)
+    if unauthenticated is None and incomplete is not None:
+        return _incomplete(api, route, log, incomplete)
     code = unauthenticated or KeyCode.KEY_MISSING.value
+    if "refused_key_id" in log:
+        log["refusal"] = code
     return _reply(401, code, _challenges(api, route), log)
+
+
+def _incomplete(api: GatewayApi, route: Route, log: dict[str, str], missing: Credential) -> Reply:
+    """401 naming the credential an AND still needs besides the ones sent."""
+    where = missing.location.value
+    name = api.header_names.get(missing.name, missing.name)
+    message = (
+        f"This operation needs the {missing.scheme!r} credential too, in {where} {name!r}, "
+        "together with the one sent."
+    )
+    details = {"scheme": missing.scheme, "in": where, "name": name}
+    body = json.dumps(error_body("credential_missing", message, details)).encode()
+    return Reply(401, [_JSON, *_challenges(api, route)], body, log)
 
 
 class Wait:
@@ -247,6 +276,7 @@ def _authorize(
     forbidden: str | None = None
     unauthenticated: str | None = None
     presented_any = False
+    incomplete: Credential | None = None
     workspace_id = api.workspace_id
     for alternative in security.alternatives:
         values: list[tuple[Credential, str]] = []
@@ -258,6 +288,8 @@ def _authorize(
         if len(values) < len(alternative):
             if any(c.role is not _PASSTHROUGH for c, _ in values):
                 presented_any = True
+            if incomplete is None and len(alternative) > 1:
+                incomplete = _missing_beside_a_key(alternative, presented)
             continue
         presented_any = True
         verdicts: list[Verdict] = []
@@ -275,6 +307,9 @@ def _authorize(
                     break
                 if code in _UNAUTHENTICATED:
                     unauthenticated = code.value
+                    if verdict.key_id is not None:
+                        log["refused_key_id"] = verdict.key_id
+                        log["workspace_id"] = workspace_id
                     failed = True
                     break
             # The key is known from here on: its use is logged and counted, whatever the answer.
@@ -283,6 +318,7 @@ def _authorize(
             refusal = _entitlement(catalog, api, route, verdict)
             if refusal is not None:
                 forbidden = refusal
+                log["refused_key_id"] = verdict.key_id or ""
                 failed = True
                 break
             verdicts.append(verdict)
@@ -305,7 +341,17 @@ def _authorize(
         return verdicts[0] if verdicts else None
     if security.anonymous and not presented_any:
         return None
-    return _refusal(api, route, log, unavailable, forbidden, unauthenticated)
+    return _refusal(api, route, log, unavailable, forbidden, unauthenticated, incomplete)
+
+
+def _missing_beside_a_key(
+    alternative: tuple[Credential, ...], presented: Presented
+) -> Credential | None:
+    """The first credential `alternative` lacks when a keyward key of it was sent, else None."""
+    missing = [c for c in alternative if presented.value(c) is None]
+    if missing and any(c.role is _KEY and c not in missing for c in alternative):
+        return missing[0]
+    return None
 
 
 def _entitlement(catalog: Catalog, api: GatewayApi, route: Route, verdict: Verdict) -> str | None:

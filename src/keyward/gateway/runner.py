@@ -30,6 +30,7 @@ from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import load_catalog, updated_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.http import COMPILED, GatewayServer, Limits, new_event_loop
+from keyward.gateway.refusals import RefusalLog, record_refusals
 from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
@@ -81,12 +82,35 @@ class Gateway:
         )
         self._flush_timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future[int] | None = None
+        self.refusals = RefusalLog()
+        self._recording: asyncio.Future[None] | None = None
 
     def _count(self, status: int, fields: Mapping[str, str]) -> None:
         """Usage per key: every answer to a request whose key was identified."""
         key_id = fields.get("key_id")
         if key_id and status:
             self.usage.record(key_id, fields["workspace_id"], status)
+        if "refusal" in fields and self.refusals.note(status, fields):
+            self._record_refusals()
+
+    def _record_refusals(self) -> None:
+        """Write the refusals noted for the audit log in a thread, one write at a time: the
+        one running takes what was noted meanwhile when it ends."""
+        if self._recording is not None:
+            return
+        taken = self.refusals.take()
+        if not taken:
+            return
+        loop = asyncio.get_running_loop()
+        recording = self._recording = loop.run_in_executor(
+            None, record_refusals, self._database, taken
+        )
+
+        def recorded(done: "asyncio.Future[None]") -> None:
+            self._recording = None
+            self._record_refusals()
+
+        recording.add_done_callback(recorded)
 
     def apply(self, changes: Sequence[Change]) -> None:
         """Changes this process committed itself: seen at once, before the feed reports them."""
@@ -160,6 +184,9 @@ class Gateway:
             self._flush_timer = None
         if self._writing is not None:
             await asyncio.wait([self._writing])  # counts it fails to write are put back
+        if self._recording is not None:
+            await asyncio.wait([self._recording])
+        record_refusals(self._database, self.refusals.take())
         self._follower.stop()
         await self._limiter.close()
         self._flush_once()

@@ -6,6 +6,7 @@ its creator's standing two more queries shared by every key read with it.
 """
 
 import hmac
+import math
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -128,12 +129,10 @@ def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, Standing]) ->
         valid_until,
         provider_organization_id,
     ) = row
-    # When the key stops working for this secret: a rotated-away secret at the end of its
-    # grace, or the key's own expiry if that comes first.
-    ends = [expires_at]
+    # A rotated-away secret stops working at the end of its grace (or the key's expiry).
+    rotated_out_at = None
     if not hmac.compare_digest(key_hash, digest):
-        ends.append(previous_ends)
-    known = [end.timestamp() for end in ends if end is not None]
+        rotated_out_at = previous_ends.timestamp() if previous_ends is not None else -math.inf
     return KeySnapshot(
         key_id=key_id,
         # Interned: the hot path compares workspace ids, and one shared string compares fastest.
@@ -154,7 +153,8 @@ def _snapshot(row: Sequence[Any], digest: bytes, rights: dict[str, Standing]) ->
         revoked=revoked_at is not None,
         awaiting_approval=bool(awaiting_approval),
         member_active=bool(member_active),
-        expires_at=min(known) if known else None,
+        expires_at=expires_at.timestamp() if expires_at is not None else None,
+        rotated_out_at=rotated_out_at,
         key_permissions=PermissionSet.parse_stored(permissions),
         member_standing=rights.get(member_id, NOBODY) if member_id else NOBODY,
     )

@@ -5,7 +5,13 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from keyward.core.openapi.export import UNAUTHORIZED, OperationFilter, base_path, export_document
+from keyward.core.openapi.export import (
+    UNAUTHORIZED,
+    OperationFilter,
+    base_path,
+    export_as,
+    export_document,
+)
 from keyward.core.openapi.security import (
     DEFAULT_SCHEME,
     KeyLocation,
@@ -151,3 +157,68 @@ def test_base_path_is_the_path_of_the_first_server(
     servers: list[dict[str, Any]], expected: str
 ) -> None:
     assert base_path(petstore(servers=servers)) == expected
+
+
+def _codes(exported: dict[str, Any], path: str, method: str, status: str) -> list[str]:
+    name = exported["paths"][path][method]["responses"][status]["$ref"].rsplit("/", 1)[1]
+    content = exported["components"]["responses"][name]["content"]["application/json"]
+    codes: list[str] = content["schema"]["properties"]["error"]["properties"]["code"]["enum"]
+    return codes
+
+
+def test_401_403_and_429_list_every_code_the_gateway_can_answer_the_operation() -> None:
+    doc = petstore(
+        components={
+            "securitySchemes": {
+                "key": {"type": "apiKey", "in": "header", "name": "X-Key"},
+                "tenant": {"type": "apiKey", "in": "header", "name": "X-Tenant"},
+                "jar": {"type": "apiKey", "in": "cookie", "name": "jar"},
+            }
+        },
+        security=[{"key": []}],
+    )
+    doc["paths"]["/pets"]["post"]["security"] = [{"key": [], "tenant": []}, {"jar": []}]
+    locations = [
+        KeyLocation("key", Location.HEADER, "X-Key", KeyRole.KEY),
+        KeyLocation("tenant", Location.HEADER, "X-Tenant", KeyRole.PASSTHROUGH),
+        KeyLocation("jar", Location.COOKIE, "jar", KeyRole.KEY),
+    ]
+    exported = export_document(doc, locations, server_url=GATEWAY, realm="Pets", limited=True)
+    validate(exported)
+    assert _codes(exported, "/pets", "get", "401") == [
+        "key_missing",
+        "key_invalid",
+        "key_expired",
+        "key_rotated",
+        "key_revoked",
+        "key_disabled",
+    ]
+    assert "credential_missing" not in _codes(exported, "/pets", "get", "401")
+    assert "credential_missing" in _codes(exported, "/pets", "post", "401")
+    assert "cross_site_request" not in _codes(exported, "/pets", "get", "403")
+    assert "cross_site_request" in _codes(exported, "/pets", "post", "403")
+    assert {"wrong_api", "operation_not_in_offering", "acquisition_expired"} <= set(
+        _codes(exported, "/pets", "get", "403")
+    )
+    assert _codes(exported, "/pets", "get", "429") == ["rate_limited"]
+    health = exported["paths"]["/health"]["get"]["responses"]
+    assert not {"401", "403", "429"} & set(health)
+    unlimited = export_document(doc, locations, server_url=GATEWAY, realm="Pets")
+    assert "429" not in unlimited["paths"]["/pets"]["get"]["responses"]
+
+
+def test_an_openapi_2_export_keeps_every_code_of_its_refusals() -> None:
+    doc = petstore()
+    exported = export_as(
+        doc,
+        default_locations(doc),
+        version="2.0",
+        server_url=GATEWAY,
+        realm="Pets",
+        limited=True,
+    ).document
+    validate(exported)
+    for status, code in (("401", "key_rotated"), ("403", "wrong_api"), ("429", "rate_limited")):
+        name = exported["paths"]["/pets"]["get"]["responses"][status]["$ref"].rsplit("/", 1)[1]
+        schema = exported["responses"][name]["schema"]
+        assert code in schema["properties"]["error"]["properties"]["code"]["enum"]

@@ -2,7 +2,9 @@
 
 Servers point at the gateway; only the offering's operations remain; the key policy's schemes
 are described where the gateway expects them, with AND/OR kept as the spec's DNF; every
-operation that needs a keyward key documents the gateway's 401 with `WWW-Authenticate`.
+operation that needs a keyward key documents the gateway's 401 with `WWW-Authenticate`, its
+403 and, for an offering with limits, its 429, each listing every error code the gateway can
+answer for that operation.
 """
 
 import copy
@@ -20,6 +22,31 @@ from keyward.core.openapi.openapi31 import to_openapi30
 from keyward.core.openapi.security import KeyLocation, KeyRole, operation_requirements
 
 UNAUTHORIZED = "UnauthorizedError"
+FORBIDDEN = "ForbiddenError"
+RATE_LIMITED = "RateLimitedError"
+# What the gateway answers an operation that takes a keyward key, by status (gateway/enforcement).
+UNAUTHORIZED_CODES = (
+    "key_missing",
+    "key_invalid",
+    "key_expired",
+    "key_rotated",
+    "key_revoked",
+    "key_disabled",
+)
+FORBIDDEN_CODES = (
+    "key_not_approved",
+    "acquisition_expired",
+    "insufficient_rights",
+    "wrong_api",
+    "operation_not_in_offering",
+)
+RATE_LIMITED_CODES = ("rate_limited",)
+_SAFE_METHODS = frozenset({"get", "head", "options"})
+_SHARED = {
+    "401": (UNAUTHORIZED, UNAUTHORIZED_CODES),
+    "403": (FORBIDDEN, FORBIDDEN_CODES),
+    "429": (RATE_LIMITED, RATE_LIMITED_CODES),
+}
 _VARIABLE = re.compile(r"\{([^}]+)\}")
 
 
@@ -71,14 +98,17 @@ def _describe(location: KeyLocation, realm: str) -> dict[str, Any]:
     }
 
 
-def _unauthorized(realm: str, locations: Iterable[KeyLocation]) -> dict[str, Any]:
+def _unauthorized(
+    realm: str, locations: Iterable[KeyLocation], codes: Iterable[str]
+) -> dict[str, Any]:
     challenges = [
         f'ApiKey realm="{realm}", in="{loc.location.value}", name="{loc.name}"'
         for loc in locations
         if loc.role is KeyRole.KEY
     ]
     return {
-        "description": "The API key is missing, unknown, expired or revoked.",
+        "description": "The API key is missing, unknown, expired, rotated away or revoked, or "
+        "a credential the operation needs with it is missing or does not match.",
         "headers": {
             "WWW-Authenticate": {
                 "description": "One challenge per place a key is accepted: "
@@ -86,6 +116,16 @@ def _unauthorized(realm: str, locations: Iterable[KeyLocation]) -> dict[str, Any
                 "schema": {"type": "string"},
             }
         },
+        **_error_content(codes),
+    }
+
+
+def _error(description: str, codes: Iterable[str]) -> dict[str, Any]:
+    return {"description": description, **_error_content(codes)}
+
+
+def _error_content(codes: Iterable[str]) -> dict[str, Any]:
+    return {
         "content": {
             "application/json": {
                 "schema": {
@@ -96,16 +136,9 @@ def _unauthorized(realm: str, locations: Iterable[KeyLocation]) -> dict[str, Any
                             "type": "object",
                             "required": ["code", "message"],
                             "properties": {
-                                "code": {
-                                    "type": "string",
-                                    "enum": [
-                                        "key_missing",
-                                        "key_invalid",
-                                        "key_expired",
-                                        "key_revoked",
-                                    ],
-                                },
+                                "code": {"type": "string", "enum": list(codes)},
                                 "message": {"type": "string"},
+                                "details": {"type": "object"},
                             },
                         }
                     },
@@ -115,6 +148,42 @@ def _unauthorized(realm: str, locations: Iterable[KeyLocation]) -> dict[str, Any
     }
 
 
+def refusal_codes(
+    requirements: list[dict[str, list[str]]],
+    locations: Iterable[KeyLocation],
+    method: str,
+    *,
+    limited: bool = False,
+) -> dict[str, tuple[str, ...]]:
+    """Every error code the gateway can answer, by status ("401", "403", "429"), for an
+    operation with these security `requirements` (empty when it takes no keyward key)."""
+    by_scheme = {location.scheme: location for location in locations}
+    roles = [
+        [by_scheme[scheme] for scheme in requirement if scheme in by_scheme]
+        for requirement in requirements
+    ]
+    if not any(location.role is KeyRole.KEY for found in roles for location in found):
+        return {}
+    unauthorized = list(UNAUTHORIZED_CODES)
+    if any(len(found) > 1 for found in roles):
+        unauthorized.append("credential_missing")
+    if any(loc.role is KeyRole.ACQUISITION_ID for found in roles for loc in found):
+        unauthorized.append("acquisition_id_mismatch")
+    forbidden = list(FORBIDDEN_CODES)
+    if any(sum(loc.role is KeyRole.KEY for loc in found) > 1 for found in roles):
+        forbidden.append("keys_of_different_acquisitions")
+    if method not in _SAFE_METHODS and any(
+        loc.role is KeyRole.KEY and loc.location.value == "cookie"
+        for found in roles
+        for loc in found
+    ):
+        forbidden.append("cross_site_request")
+    codes = {"401": tuple(unauthorized), "403": tuple(forbidden)}
+    if limited:
+        codes["429"] = RATE_LIMITED_CODES
+    return codes
+
+
 def export_document(
     doc: Document,
     locations: list[KeyLocation],
@@ -122,18 +191,36 @@ def export_document(
     server_url: str,
     realm: str,
     operations: OperationFilter | None = None,
+    limited: bool = False,
 ) -> Document:
-    """The exported OpenAPI 3 document (same minor version as `doc`; `doc` is not changed)."""
+    """The exported OpenAPI 3 document (same minor version as `doc`; `doc` is not changed).
+    `limited`: the offering has rate limits or quotas (its operations may answer 429)."""
     result = copy.deepcopy(doc)
     wanted = operations or OperationFilter()
     schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
     for location in locations:
         schemes[location.scheme] = _describe(location, realm)
-    keyed = {loc.scheme for loc in locations if loc.role is KeyRole.KEY}
 
     responses = result["components"].setdefault("responses", {})
-    unauthorized = unique_name(UNAUTHORIZED, responses)
-    responses[unauthorized] = _unauthorized(realm, locations)
+    named: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def reference(status: str, codes: tuple[str, ...]) -> dict[str, str]:
+        """One shared response per status and set of codes: the common sets keep their names."""
+        name = named.get((status, codes))
+        if name is None:
+            base, common = _SHARED[status]
+            # The common set under the plain name; one with more codes says which in its name.
+            extra = [code for code in codes if code not in common]
+            name = named[status, codes] = unique_name("_".join([base, *extra]), responses)
+            if status == "401":
+                responses[name] = _unauthorized(realm, locations, codes)
+            elif status == "403":
+                responses[name] = _error("The key may not call this operation.", codes)
+            else:
+                responses[name] = _error(
+                    "Too many requests for this key or acquisition; retry later.", codes
+                )
+        return {"$ref": f"#/components/responses/{name}"}
 
     for path, method, operation in list(iter_operations(result)):
         if not wanted.includes(operation):
@@ -141,10 +228,9 @@ def export_document(
             continue
         requirements = operation_requirements(doc, operation, locations)
         operation["security"] = requirements
-        if any(keyed.intersection(requirement) for requirement in requirements):
-            operation.setdefault("responses", {})["401"] = {
-                "$ref": f"#/components/responses/{unauthorized}"
-            }
+        refusals = refusal_codes(requirements, locations, method, limited=limited)
+        for status, codes in refusals.items():
+            operation.setdefault("responses", {})[status] = reference(status, codes)
     result.pop("security", None)
     result["paths"] = {
         path: item
@@ -164,6 +250,7 @@ def export_as(
     realm: str,
     operations: OperationFilter | None = None,
     strict: bool = False,
+    limited: bool = False,
 ) -> Conversion:
     """The export in OpenAPI `version`, "3.0" or "2.0", and what that version could not say.
 
@@ -172,7 +259,12 @@ def export_as(
     cookie key in 2.0) raises `ConversionError` with its problems.
     """
     document = export_document(
-        doc, locations, server_url=server_url, realm=realm, operations=operations
+        doc,
+        locations,
+        server_url=server_url,
+        realm=realm,
+        operations=operations,
+        limited=limited,
     )
     warnings: list[ConversionWarning] = []
     if str(document.get("openapi", "")).startswith("3.1"):

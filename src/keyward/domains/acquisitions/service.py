@@ -47,6 +47,7 @@ from keyward.domains.keys.schemas import KeyCreated, KeyFilter, KeyOut
 from keyward.domains.offerings.service import (
     acquisition_period,
     find_offering,
+    limits,
     offering_of,
     operation_filter,
 )
@@ -351,5 +352,6 @@ def export_spec(
         realm=api.name,
         operations=operation_filter(offering),
         strict=strict,
+        limited=bool(limits(offering)),
     )
     return Export(exported.document, exported.warnings, api.id, number)
