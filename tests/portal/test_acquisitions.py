@@ -412,8 +412,24 @@ def test_export_downloads_and_connectors(
 
             page.locator("#connectors tbody tr").first.locator("a:has-text('Delete')").click()
             page.click("dialog[open] button:has-text('Delete connector')")
-            page.wait_for_url(re.compile(r"\?done=connector-deleted"))
+            # Nothing chosen for its key: the browser asks, the connector stays.
+            expect(page.locator("dialog[open]")).to_contain_text("The key it delivers")
+            page.check("dialog[open] input[name=key][value=keep]")
+            page.click("dialog[open] button:has-text('Delete connector')")
+            page.wait_for_url(re.compile(r"\?done=connector-deleted#"))
             expect(page.locator("#connectors tbody tr")).to_have_count(1)
+            expect(page.locator(".notice")).to_contain_text("keeps working until you revoke it")
+            with site.api(site.admin_key) as client:
+                assert client.post("/v1/keys/verify", json={"key": generated}).json()["valid"]
+            page.locator("#connectors tbody tr").first.locator("a:has-text('Delete')").click()
+            page.check("dialog[open] input[name=key][value=revoke]")
+            page.click("dialog[open] button:has-text('Delete connector')")
+            page.wait_for_url(re.compile(r"\?done=connector-deleted-key-revoked#"))
+            expect(page.locator(".notice")).to_contain_text("is revoked")
+            expect(page.locator("#connectors tbody tr")).to_have_count(0)
+            with site.api(site.admin_key) as client:
+                verdict = client.post("/v1/keys/verify", json={"key": generated}).json()
+                assert verdict["valid"] is False
             log = site.server.log.read_text()
             assert generated not in log
             assert signing not in log
