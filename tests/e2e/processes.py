@@ -73,11 +73,12 @@ class CliResult:
 
 
 def cli(database_url: str, *args: str, stdin: str | None = None, **env: str) -> CliResult:
-    """Run `keyward ARGS...` as a real process against `database_url`."""
+    """Run `keyward ARGS...` as a real process against `database_url`, as a script does: its
+    standard input is `stdin`, else empty, never a terminal (where some commands would ask)."""
     done = subprocess.run(
         [KEYWARD, *args],
         env=environment(database_url, **env),
-        input=stdin,
+        input=stdin or "",
         capture_output=True,
         text=True,
         timeout=60,
