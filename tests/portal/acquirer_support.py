@@ -103,17 +103,19 @@ def provide(
     policy: dict[str, Any] | None = None,
 ) -> Provided:
     """Acme's API Pets and its offering; Globex and Initech acquire. Alex belongs to Globex,
-    Bo to Initech."""
-    acme = _post(site, "/v1/organizations", {"name": "Acme APIs", "kind": "provider"})
-    globex = _post(site, "/v1/organizations", {"name": "Globex", "kind": "acquirer"})
-    initech = _post(site, "/v1/organizations", {"name": "Initech", "kind": "acquirer"})
+    Bo to Initech. On a shared site (`Site.tag`) every name ends with the test's tag, and the
+    API is mounted at pets-TAG."""
+    named = site.named
+    acme = _post(site, "/v1/organizations", {"name": named("Acme APIs"), "kind": "provider"})
+    globex = _post(site, "/v1/organizations", {"name": named("Globex"), "kind": "acquirer"})
+    initech = _post(site, "/v1/organizations", {"name": named("Initech"), "kind": "acquirer"})
     api = _post(
         site,
         "/v1/apis",
         {
-            "name": "Pets",
+            "name": named("Pets"),
             "upstream_url": upstream_url,
-            "mount_path": "pets",
+            "mount_path": f"pets-{site.tag}" if site.tag else "pets",
             "spec": json.dumps(SPEC),
             "provider_organization_id": acme["id"],
         },
@@ -129,10 +131,10 @@ def provide(
     made = _post(
         site,
         "/v1/offerings",
-        {"api_id": api["id"], "name": offering, "acquisition_period": period},
+        {"api_id": api["id"], "name": named(offering), "acquisition_period": period},
     )
-    member(site, "alex@example.com", "Alex Acquirer", globex["id"])
-    member(site, "bo@example.com", "Bo Other", initech["id"])
+    member(site, site.email("alex"), "Alex Acquirer", globex["id"])
+    member(site, site.email("bo"), "Bo Other", initech["id"])
     return Provided(api["id"], made["id"], globex["id"], initech["id"])
 
 

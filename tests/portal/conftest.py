@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,16 @@ class Site:
         """The address of `name` (alex: alex@example.com), of this test's own on a shared site."""
         return f"{name}.{self.tag}@example.com" if self.tag else f"{name}@example.com"
 
+    def named(self, name: str) -> str:
+        """`name` for something that must be unique in the workspace: on a shared site, with
+        this test's tag after it."""
+        return f"{name} {self.tag}" if self.tag else name
+
     def api(self, key: str | None = None) -> httpx.Client:
-        return self.server.client(key)
+        client = self.server.client(key)
+        # A server just started on a busy machine may take a while over its first answers.
+        client.timeout = httpx.Timeout(60)
+        return client
 
     def add_member(
         self,
@@ -172,17 +180,38 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
 
 
-@pytest.fixture
-def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
-    """`keyward serve` (API, portal, gateway, worker) whose worker mails `mailbox`."""
-    with running_site(
-        tmp_path / "site",
+def _mailing(tmp_path: Path, mailbox: Mailbox) -> AbstractContextManager[Site]:
+    return running_site(
+        tmp_path,
         part="all",
         KEYWARD_SMTP_HOST=mailbox.host,
         KEYWARD_SMTP_PORT=str(mailbox.port),
         KEYWARD_SMTP_SECURITY="none",
         KEYWARD_WORKER_INTERVAL="0.2",
-    ) as site:
+    )
+
+
+@pytest.fixture
+def mailing_site(tmp_path: Path, mailbox: Mailbox) -> Iterator[Site]:
+    """`keyward serve` (API, portal, gateway, worker) whose worker mails `mailbox`."""
+    with _mailing(tmp_path / "site", mailbox) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def module_mailbox() -> Iterator[Mailbox]:
+    """One SMTP server for a whole module: its tests find their mail by recipient."""
+    with smtp_server() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def module_mailing_site(
+    tmp_path_factory: pytest.TempPathFactory, module_mailbox: Mailbox
+) -> Iterator[Site]:
+    """One `mailing_site` for a whole module, mailing `module_mailbox`, for tests that each use
+    people, organizations and APIs no other test of the module names."""
+    with _mailing(tmp_path_factory.mktemp("site"), module_mailbox) as site:
         yield site
 
 

@@ -12,8 +12,24 @@ from playwright.sync_api import Locator, Page, expect
 
 from keyward.db.engine import Database
 from keyward.db.models import ApiKey
-from tests.portal.acquirer_support import create_key, provide, serious_problems, upstream
+from tests.portal.acquirer_support import (
+    Provided,
+    create_key,
+    provide,
+    serious_problems,
+    upstream,
+)
 from tests.portal.conftest import Site, Visit, sign_in
+
+# One worker runs the module, so that it starts one server.
+pytestmark = pytest.mark.xdist_group("portal_keys_page")
+
+
+@pytest.fixture
+def site(shared_site: Site) -> Site:
+    """One server for the module; every test provides and acquires with organizations and
+    people of its own, and "API keys" shows a member only their organizations' keys."""
+    return shared_site
 
 
 @pytest.fixture
@@ -28,9 +44,10 @@ def _row(page: Page, name: str) -> Locator:
     )
 
 
-def _acquire_with_keys(page: Page, site: Site, *names: str) -> dict[str, str]:
+def _acquire_with_keys(page: Page, site: Site, provided: Provided, *names: str) -> dict[str, str]:
     page.goto(f"{site.url}/catalogue")
-    page.locator("li.offering button:has-text('Acquire')").click()
+    offering = page.locator(f"li.offering[data-offering-id='{provided.offering_id}']")
+    offering.locator("button:has-text('Acquire')").click()
     page.wait_for_url(re.compile(r"/acquisitions/acq_\w+\?done=acquired$"))
     return {name: create_key(page, name) for name in names}
 
@@ -68,10 +85,12 @@ def _revoke_on_page(page: Page, name: str) -> None:
 def test_bulk_delete_deletes_nothing_while_a_selected_key_has_a_pending_request(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
-    provide(site, upstream_url, policy={"key_lifetime": "P30D", "renewal_requires_approval": True})
+    provided = provide(
+        site, upstream_url, policy={"key_lifetime": "P30D", "renewal_requires_approval": True}
+    )
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
-    _acquire_with_keys(page, site, "gone one", "gone two", "in use", "waiting")
+    sign_in(page, site.url, site.email("alex"))
+    _acquire_with_keys(page, site, provided, "gone one", "gone two", "in use", "waiting")
     page.goto(f"{site.url}/keys")
     _revoke_on_page(page, "gone one")
     _revoke_on_page(page, "gone two")
@@ -111,10 +130,10 @@ def test_bulk_delete_deletes_nothing_while_a_selected_key_has_a_pending_request(
 def test_keys_are_filtered_by_coming_expiry_and_by_idleness_and_the_page_says_how(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
-    provide(site, upstream_url, policy={"key_lifetime": "P90D"})
+    provided = provide(site, upstream_url, policy={"key_lifetime": "P90D"})
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
-    _acquire_with_keys(page, site, "fresh", "idle", "used lately", "stale", "soon")
+    sign_in(page, site.url, site.email("alex"))
+    _acquire_with_keys(page, site, provided, "fresh", "idle", "used lately", "stale", "soon")
     ids = _key_ids(page, site)
     now = datetime.now(UTC)
     long_ago = now - timedelta(days=100)
@@ -157,10 +176,12 @@ def test_keys_are_filtered_by_coming_expiry_and_by_idleness_and_the_page_says_ho
 def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_what_is_left(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
-    provide(site, upstream_url, policy={"key_lifetime": "P30D", "max_rotation_grace": "P1D"})
+    provided = provide(
+        site, upstream_url, policy={"key_lifetime": "P30D", "max_rotation_grace": "P1D"}
+    )
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
-    old = _acquire_with_keys(page, site, "build bot")["build bot"]
+    sign_in(page, site.url, site.email("alex"))
+    old = _acquire_with_keys(page, site, provided, "build bot")["build bot"]
     page.goto(f"{site.url}/keys")
     _row(page, "build bot").locator("a:has-text('Rotate')").click()
     grace = page.locator("dialog[open] select[name=grace] option")
@@ -189,13 +210,13 @@ def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_w
 def test_a_member_of_another_organization_sees_none_of_these_keys_and_cannot_touch_them(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
-    provide(site, upstream_url)
+    provided = provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
-    _acquire_with_keys(page, site, "globex only")
+    sign_in(page, site.url, site.email("alex"))
+    _acquire_with_keys(page, site, provided, "globex only")
     key_id = _key_ids(page, site)["globex only"]
     page.click("button:has-text('Sign out')")
-    sign_in(page, site.url, "bo@example.com")
+    sign_in(page, site.url, site.email("bo"))
     page.goto(f"{site.url}/keys")
     expect(page.locator("#no-keys")).to_have_text("You have no keys yet.")
     assert key_id not in page.content()
@@ -219,10 +240,10 @@ def test_a_member_of_another_organization_sees_none_of_these_keys_and_cannot_tou
 def test_a_forged_cross_site_bulk_delete_is_refused_and_deletes_nothing(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
-    provide(site, upstream_url)
+    provided = provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
-    _acquire_with_keys(page, site, "kept")
+    sign_in(page, site.url, site.email("alex"))
+    _acquire_with_keys(page, site, provided, "kept")
     page.goto(f"{site.url}/keys")
     _revoke_on_page(page, "kept")
     key_id = _key_ids(page, site)["kept"]

@@ -13,8 +13,22 @@ from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import create_key, key_row, provide, serious_problems, upstream
 from tests.portal.conftest import PASSWORD, Site, Visit, sign_in
 
+# One worker runs the module, so that it starts one server.
+pytestmark = pytest.mark.xdist_group("portal_passwords")
+
 NEW_PASSWORD = "violet anchor marmalade tunnel"
 LINK = re.compile(r"http://\S+/(?:welcome|reset)/pwl_[0-9A-Za-z]+")
+
+
+@pytest.fixture
+def mailing_site(module_mailing_site: Site) -> Site:
+    """One server for the module: no two tests name the same person or organization."""
+    return module_mailing_site
+
+
+@pytest.fixture
+def mailbox(module_mailbox: Mailbox) -> Mailbox:
+    return module_mailbox
 
 
 def link_mailed(mailbox: Mailbox, to: str, subject: str, seen: int = 0) -> str:

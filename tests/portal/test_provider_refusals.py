@@ -38,11 +38,17 @@ def _post(site: Site, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return made
 
 
-@pytest.fixture
-def provided(tmp_path: Path) -> Iterator[Provided]:
+# One worker runs the module, so that it starts one server.
+pytestmark = pytest.mark.xdist_group("portal_provider_refusals")
+
+
+@pytest.fixture(scope="module")
+def provided(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provided]:
     """Acme's API Pets with an offering Globex acquired; Umbrella's own API Weather. Pat
-    provides for Acme, Uma for Umbrella, Alex acquires for Globex."""
-    with upstream() as upstream_url, running_site(tmp_path / "site") as site:
+    provides for Acme, Uma for Umbrella, Alex acquires for Globex. One server for the module:
+    its tests are refused everything but importing an API of Acme's own, which none of the
+    others looks for."""
+    with upstream() as upstream_url, running_site(tmp_path_factory.mktemp("site")) as site:
         acme = _post(site, "/v1/organizations", {"name": "Acme APIs", "kind": "provider"})["id"]
         umbrella = _post(site, "/v1/organizations", {"name": "Umbrella", "kind": "provider"})["id"]
         globex = _post(site, "/v1/organizations", {"name": "Globex", "kind": "acquirer"})["id"]
