@@ -165,7 +165,9 @@ def test_rotation_gives_a_new_secret_and_the_old_one_works_through_the_grace(
     world: World, live: Verifier, clock: ManualClock
 ) -> None:
     old = secret(world.key)
-    rotated = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(hours=2))
+    rotated = world.acting(
+        world.acquirer, service.rotate_key, world.key.id, timedelta(hours=2), sealer=SEALER
+    )
     new = secret(rotated)
     assert new != old
     assert (rotated.id, rotated.name, rotated.permissions, rotated.expires_at) == (
@@ -193,7 +195,9 @@ def test_rotation_gives_a_new_secret_and_the_old_one_works_through_the_grace(
 def test_rotation_without_grace_stops_the_old_secret_at_once(world: World, live: Verifier) -> None:
     old = secret(world.key)
     assert live.verify(old).valid
-    rotated = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0))
+    rotated = world.acting(
+        world.acquirer, service.rotate_key, world.key.id, timedelta(0), sealer=SEALER
+    )
     assert rotated.previous_key_expires_at is None
     assert live.verify(old).code is KeyCode.KEY_INVALID
     assert live.verify(secret(rotated)).valid
@@ -204,7 +208,9 @@ def test_a_grace_beyond_the_policy_maximum_is_refused_naming_it_and_changes_noth
 ) -> None:
     world.set_policy(key_lifetime="P90D", max_rotation_grace="PT1H")
     with pytest.raises(InvalidInput) as refused:
-        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=61))
+        world.acting(
+            world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=61), sealer=SEALER
+        )
     assert refused.value.code == "grace_too_long"
     assert "PT1H" in refused.value.message
     assert refused.value.details == {"max_grace": "PT1H"}
@@ -217,9 +223,13 @@ def test_the_policy_maximum_grace_is_allowed_and_a_second_rotation_ends_the_firs
 ) -> None:
     world.set_policy(key_lifetime="P90D", max_rotation_grace="PT1H")
     first = secret(world.key)
-    once = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(hours=1))
+    once = world.acting(
+        world.acquirer, service.rotate_key, world.key.id, timedelta(hours=1), sealer=SEALER
+    )
     assert once.previous_key_expires_at == clock.now() + timedelta(hours=1)
-    twice = world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=5))
+    twice = world.acting(
+        world.acquirer, service.rotate_key, world.key.id, timedelta(minutes=5), sealer=SEALER
+    )
     assert live.verify(first).code is KeyCode.KEY_INVALID
     assert live.verify(secret(once)).valid
     assert live.verify(secret(twice)).valid
@@ -228,11 +238,11 @@ def test_the_policy_maximum_grace_is_allowed_and_a_second_rotation_ends_the_firs
 def test_revoked_and_expired_keys_are_not_rotated(world: World, clock: ManualClock) -> None:
     clock.advance(91 * DAY)
     with pytest.raises(Conflict) as expired:
-        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0))
+        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0), sealer=SEALER)
     assert expired.value.code == "key_expired"
     world.acting(world.acquirer, service.revoke_key, world.key.id)
     with pytest.raises(Conflict) as revoked:
-        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0))
+        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0), sealer=SEALER)
     assert revoked.value.code == "key_revoked"
     assert _key(world.db, world.key.id).rotated_at is None
 
@@ -291,7 +301,7 @@ def test_revocation_is_final(world: World, live: Verifier) -> None:
     with pytest.raises(Conflict):
         world.acting(world.admin, service.renew_key, world.key.id)
     with pytest.raises(Conflict):
-        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0))
+        world.acting(world.acquirer, service.rotate_key, world.key.id, timedelta(0), sealer=SEALER)
     assert live.verify(secret(world.key)).code is KeyCode.KEY_REVOKED
 
 
@@ -575,7 +585,7 @@ def test_a_key_awaiting_issuance_works_from_its_approval_for_the_whole_lifetime(
     assert asked.key not in json.dumps(told)
     attempts: list[tuple[Any, tuple[Any, ...], dict[str, Any], str]] = [
         (service.renew_key, (asked.id,), {}, "key_awaiting_approval"),
-        (service.rotate_key, (asked.id, timedelta(0)), {}, "key_awaiting_approval"),
+        (service.rotate_key, (asked.id, timedelta(0)), {"sealer": SEALER}, "key_awaiting_approval"),
         (service.delete_key, (asked.id,), {"revoke": True}, "key_request_pending"),
     ]
     for call, args, options, code in attempts:

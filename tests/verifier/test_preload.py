@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from keyward.core.clock import ManualClock
+from keyward.core.sealing import Sealer
 from keyward.core.verdicts import KeyCode, Verdict
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
@@ -20,6 +21,7 @@ from tests.verifier.support import storage_down
 from tests.verifier.test_verifier import counting_statements
 
 # `make_world` issues a key before its policy, which never expires, besides `world.key`.
+SEALER = Sealer([b"s" * 32])
 EARLIER_KEYS = 1
 
 
@@ -105,7 +107,9 @@ def test_a_rotated_keys_old_secret_is_preloaded_until_its_grace_ends(
     db: Database, clock: ManualClock
 ) -> None:
     world = make_world(db)
-    rotated = world.acting(world.acquirer, keys.rotate_key, world.key.id, timedelta(hours=1))
+    rotated = world.acting(
+        world.acquirer, keys.rotate_key, world.key.id, timedelta(hours=1), sealer=SEALER
+    )
     verifier = Verifier(db)
     assert verifier.preload(100) == 1 + EARLIER_KEYS
     with counting_statements(db) as statements:
