@@ -10,10 +10,12 @@ from fastapi import APIRouter, Response
 
 from keyward.core.errors import NotFound
 from keyward.core.ownership import holds
+from keyward.domains.workspaces import policies
 from keyward.portal.context import Member, MemberDep, PortalDep
 from keyward.portal.routes import admin_audit, admin_members, admin_organizations, admin_webhooks
 from keyward.portal.routes.admin_shared import ADMIN, require_admin
 from keyward.portal.routing import PortalRoute
+from keyward.portal.wording import span
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 
@@ -63,8 +65,25 @@ def overview(portal: PortalDep, member: MemberDep) -> Response:
     parts = _parts(member)
     if not parts:
         raise NotFound("There is no such page.", code="page_not_found")
+    # The unused keys policy, in words, for those who may read the workspace's settings.
+    unused_keys: dict[str, str | None] | None = None
+    shows_policy = member.signed.actor.standing.workspace_rights.allows("workspace", "read")
+    if shows_policy:
+        with portal.database.transaction(write=False) as uow:
+            policy = policies.get_settings(uow, member.signed.actor).unused_keys
+        if policy is not None:
+            unused_keys = {
+                "warn_after": span(policy.warn_after) if policy.warn_after else None,
+                "revoke_after": span(policy.revoke_after) if policy.revoke_after else None,
+            }
     return portal.pages.render(
-        "admin.html", title="Admin", member=member, current=ADMIN, parts=parts
+        "admin.html",
+        title="Admin",
+        member=member,
+        current=ADMIN,
+        parts=parts,
+        shows_policy=shows_policy,
+        unused_keys=unused_keys,
     )
 
 
