@@ -215,6 +215,7 @@ def test_a_webhook_gets_a_signed_event_that_receivers_can_verify(
     world = World(db)
     settings = settings_for(db.url, connector_file_root=tmp_path)
     endpoint = world.endpoint(db, settings, hooks.url)
+    assert endpoint.signing_secret is not None
     event_id = world.notify(db, Event.KEY_REVOKED)
     Worker(db, settings).drain()
     [hook] = hooks.received
@@ -256,6 +257,7 @@ def test_during_a_rotations_grace_deliveries_verify_with_the_old_and_the_new_sec
     world = World(db)
     settings = settings_for(db.url, connector_file_root=tmp_path)
     endpoint = world.endpoint(db, settings, hooks.url)
+    assert endpoint.signing_secret is not None
     with db.transaction() as uow:
         rotated = webhooks.rotate_secret(
             uow,
@@ -307,6 +309,7 @@ def test_a_grace_of_zero_stops_the_old_secret_signing_at_once(
     world = World(db)
     settings = settings_for(db.url, connector_file_root=tmp_path)
     endpoint = world.endpoint(db, settings, hooks.url)
+    assert endpoint.signing_secret is not None
     with db.transaction() as uow:
         rotated = webhooks.rotate_secret(
             uow,

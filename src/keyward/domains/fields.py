@@ -134,3 +134,22 @@ class Patch(Input):
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null; leave the field out instead")
         return self
+
+
+class _ShownOnce:
+    """The mark of a field carrying a secret that only the answer creating it shows."""
+
+    def __repr__(self) -> str:
+        return "SHOWN_ONCE"
+
+
+SHOWN_ONCE = _ShownOnce()
+ShownOnce = Annotated[str | None, SHOWN_ONCE]
+"""A secret in the one answer that creates it: a replay of that answer shows null."""
+
+
+def shown_once(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of `model` that carry a secret shown once."""
+    return frozenset(
+        name for name, info in model.model_fields.items() if SHOWN_ONCE in info.metadata
+    )

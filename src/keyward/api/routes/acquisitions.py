@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, SettingsDep
 from keyward.core.ids import ID_REGEX
@@ -30,10 +31,9 @@ IdFilter = Annotated[str | None, Query(pattern=ID_REGEX)]
     name="acquisition.create",
     responses=errors(404, 409, *WITH_BODY),
 )
-def acquire(body: AcquisitionCreate, actor: ActorDep, database: DatabaseDep) -> AcquisitionOut:
+def acquire(body: AcquisitionCreate, actor: ActorDep, creation: CreationDep) -> AcquisitionOut:
     """Acquire an offering for an acquirer organization you belong to."""
-    with database.transaction() as uow:
-        return service.acquire(uow, actor, body)
+    return creation.run(body, lambda uow: service.acquire(uow, actor, body))
 
 
 @router.get("/acquisitions", name="acquisition.list", responses=errors())
@@ -90,17 +90,21 @@ def create_key(
     acquisition_id: str,
     body: AcquisitionKeyCreate,
     actor: ActorDep,
-    database: DatabaseDep,
+    creation: CreationDep,
     settings: SettingsDep,
     response: Response,
 ) -> KeyCreated:
     """A named key for one person or partner, made by a member of the acquisition's
-    organization. Its secret is in this response only."""
-    with database.transaction() as uow:
-        created = service.create_key(uow, actor, acquisition_id, body, settings, allow_request=True)
+    organization. Its secret is in this response only: a retry with the same Idempotency-Key
+    answers as the first time, with `key` null."""
+    created = creation.run(
+        body,
+        lambda uow: service.create_key(
+            uow, actor, acquisition_id, body, settings, allow_request=True
+        ),
+        status=lambda made: 202 if made.state is KeyState.PENDING else 201,
+    )
     response.headers["Cache-Control"] = "no-store"
-    if created.state is KeyState.PENDING:
-        response.status_code = 202
     return created
 
 

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, SettingsDep
 from keyward.domains.apis import service
@@ -23,15 +24,14 @@ router = APIRouter(tags=["apis"])
 
 @router.post("/apis", status_code=201, name="api.create", responses=errors(404, 409, *WITH_BODY))
 def import_api(
-    body: ApiImport, actor: ActorDep, database: DatabaseDep, settings: SettingsDep
+    body: ApiImport, actor: ActorDep, creation: CreationDep, settings: SettingsDep
 ) -> ApiImported:
     """Import an API from an OpenAPI 2.0, 3.0 or 3.1 document (JSON or YAML, in `spec`).
 
     The document is checked whole first: every problem comes back in `details.problems`, each
     with a JSON pointer, and nothing is stored. Remote `$ref`s are refused, never fetched.
     """
-    with database.transaction() as uow:
-        return service.import_api(uow, actor, body, settings)
+    return creation.run(body, lambda uow: service.import_api(uow, actor, body, settings))
 
 
 @router.get("/apis", name="api.list", responses=errors())
@@ -71,12 +71,11 @@ def delete_api(api_id: str, actor: ActorDep, database: DatabaseDep) -> Response:
     responses=errors(404, *WITH_BODY),
 )
 def add_version(
-    api_id: str, body: SpecUpload, actor: ActorDep, database: DatabaseDep, settings: SettingsDep
+    api_id: str, body: SpecUpload, actor: ActorDep, creation: CreationDep, settings: SettingsDep
 ) -> ApiVersionOut:
     """Upload the provider's updated spec: a new immutable version, with the operations that
     were added, removed or changed."""
-    with database.transaction() as uow:
-        return service.add_version(uow, actor, api_id, body, settings)
+    return creation.run(body, lambda uow: service.add_version(uow, actor, api_id, body, settings))
 
 
 @router.get("/apis/{api_id}/versions", name="api.version.list", responses=errors(404))

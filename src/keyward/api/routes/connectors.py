@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import RuntimeDep
 from keyward.domains.connectors import service
@@ -31,12 +32,14 @@ def create_connector(
     body: ConnectorCreate,
     actor: ActorDep,
     runtime: RuntimeDep,
+    creation: CreationDep,
     response: Response,
 ) -> ConnectorCreated:
     """Deliver the acquisition's spec to a webhook or a storage URL now and after every
     provider update, with a key of the acquisition (pasted, or generated for it)."""
-    with runtime.database.transaction() as uow:
-        created = service.create_connector(
+    created = creation.run(
+        body,
+        lambda uow: service.create_connector(
             uow,
             actor,
             acquisition_id,
@@ -44,7 +47,8 @@ def create_connector(
             verify=lambda key: runtime.verifier.verify(key, actor.workspace_id),
             sealer=runtime.sealer,
             settings=runtime.settings,
-        )
+        ),
+    )
     response.headers["Cache-Control"] = "no-store"
     return created
 

@@ -3,10 +3,11 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from keyward.api.auth import ActorDep, refuse_unconfirmed
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, RuntimeDep
 from keyward.core.ids import ID_REGEX
@@ -42,17 +43,7 @@ router = APIRouter(tags=["keys"])
 
 @router.post("/keys", status_code=201, name="key.create", responses=errors(*WITH_BODY))
 def create_key(
-    body: AccountKeyCreate,
-    actor: ActorDep,
-    database: DatabaseDep,
-    response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="Retrying with the same value replays the first answer, "
-            "without the secret.",
-        ),
-    ] = None,
+    body: AccountKeyCreate, actor: ActorDep, creation: CreationDep, response: Response
 ) -> KeyCreated:
     """Create an account key. Its permissions must be ones the caller holds, at least on some
     resources (`apis:update` from a member who may edit two APIs): the key acts only where its
@@ -60,11 +51,8 @@ def create_key(
 
     The secret is in this response only.
     """
-    with database.transaction() as uow:
-        created, replayed = service.create_account_key(uow, actor, body, idempotency_key)
+    created = creation.run(body, lambda uow: service.issue_account_key(uow, actor, body))
     response.headers["Cache-Control"] = "no-store"
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
     return created
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep, SettingsDep
 from keyward.core.ids import ID_REGEX
@@ -24,9 +25,8 @@ router = APIRouter(tags=["members"])
 
 
 @router.post("/members", status_code=201, name="member.create", responses=errors(409, *WITH_BODY))
-def create_member(body: MemberCreate, actor: ActorDep, database: DatabaseDep) -> MemberOut:
-    with database.transaction() as uow:
-        return service.create_member(uow, actor, body)
+def create_member(body: MemberCreate, actor: ActorDep, creation: CreationDep) -> MemberOut:
+    return creation.run(body, lambda uow: service.create_member(uow, actor, body))
 
 
 @router.get("/members", name="member.list", responses=errors())
@@ -97,10 +97,9 @@ def replace_permissions(
     responses=errors(404, 409),
 )
 def invite_member(
-    member_id: str, actor: ActorDep, database: DatabaseDep, settings: SettingsDep
+    member_id: str, actor: ActorDep, creation: CreationDep, settings: SettingsDep
 ) -> InvitationOut:
     """E-mail the member an invitation: a link that sets their password once, before it
     expires (`KEYWARD_INVITATION_LIFETIME`). Sent again, it is a new link; older ones keep
-    working until one of them is used."""
-    with database.transaction() as uow:
-        return passwords.invite(uow, actor, member_id, settings)
+    working until one of them is used; a retry with the same Idempotency-Key sends none."""
+    return creation.run(None, lambda uow: passwords.invite(uow, actor, member_id, settings))

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep
 from keyward.core.ids import ID_REGEX
@@ -18,14 +19,13 @@ router = APIRouter(tags=["offerings"])
 @router.post(
     "/offerings", status_code=201, name="offering.create", responses=errors(404, 409, *WITH_BODY)
 )
-def create_offering(body: OfferingCreate, actor: ActorDep, database: DatabaseDep) -> OfferingOut:
+def create_offering(body: OfferingCreate, actor: ActorDep, creation: CreationDep) -> OfferingOut:
     """Offer an API, optionally only some operations, with rate limits and quotas.
 
     `limits` apply per key or per acquisition; two limits with the same scope and period are
     refused with 422 `duplicate_limit`.
     """
-    with database.transaction() as uow:
-        return service.create_offering(uow, actor, body)
+    return creation.run(body, lambda uow: service.create_offering(uow, actor, body))
 
 
 @router.get("/offerings", name="offering.list", responses=errors())

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import DatabaseDep
 from keyward.domains.organizations import service
@@ -21,10 +22,9 @@ router = APIRouter(tags=["organizations"])
     "/organizations", status_code=201, name="organization.create", responses=errors(409, *WITH_BODY)
 )
 def create_organization(
-    body: OrganizationCreate, actor: ActorDep, database: DatabaseDep
+    body: OrganizationCreate, actor: ActorDep, creation: CreationDep
 ) -> OrganizationOut:
-    with database.transaction() as uow:
-        return service.create_organization(uow, actor, body)
+    return creation.run(body, lambda uow: service.create_organization(uow, actor, body))
 
 
 @router.get("/organizations", name="organization.list", responses=errors())

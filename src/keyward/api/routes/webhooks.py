@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Response
 
 from keyward.api.auth import ActorDep
+from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
 from keyward.api.runtime import RuntimeDep
 from keyward.domains.pagination import Page
@@ -21,14 +22,20 @@ router = APIRouter(tags=["webhooks"])
 
 @router.post("/webhooks", status_code=201, name="webhook.create", responses=errors(409, *WITH_BODY))
 def create_webhook(
-    body: WebhookEndpointCreate, actor: ActorDep, runtime: RuntimeDep, response: Response
+    body: WebhookEndpointCreate,
+    actor: ActorDep,
+    runtime: RuntimeDep,
+    creation: CreationDep,
+    response: Response,
 ) -> WebhookEndpointCreated:
     """Send the workspace's notifications (all, or the `events` listed) to a URL, signed with
     a secret shown only in this response."""
-    with runtime.database.transaction() as uow:
-        created = service.create_endpoint(
+    created = creation.run(
+        body,
+        lambda uow: service.create_endpoint(
             uow, actor, body, sealer=runtime.sealer, settings=runtime.settings
-        )
+        ),
+    )
     response.headers["Cache-Control"] = "no-store"
     return created
 
@@ -71,11 +78,10 @@ def list_deliveries(
     name="webhook.test",
     responses=errors(404),
 )
-def send_test_event(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> WebhookDeliveryOut:
+def send_test_event(webhook_id: str, actor: ActorDep, creation: CreationDep) -> WebhookDeliveryOut:
     """Queue a signed `webhook.test` event for this endpoint; the answer is its delivery, whose
     status the delivery log shows once the worker has sent it."""
-    with runtime.database.transaction() as uow:
-        return service.send_test_event(uow, actor, webhook_id)
+    return creation.run(None, lambda uow: service.send_test_event(uow, actor, webhook_id))
 
 
 @router.post(
@@ -85,12 +91,11 @@ def send_test_event(webhook_id: str, actor: ActorDep, runtime: RuntimeDep) -> We
     responses=errors(404, 409),
 )
 def redeliver(
-    webhook_id: str, delivery_id: str, actor: ActorDep, runtime: RuntimeDep
+    webhook_id: str, delivery_id: str, actor: ActorDep, creation: CreationDep
 ) -> WebhookDeliveryOut:
     """Send a delivered or failed delivery's event again, as a new delivery with the same
     `event_id`; 409 `delivery_pending` while it is still being tried."""
-    with runtime.database.transaction() as uow:
-        return service.redeliver(uow, actor, webhook_id, delivery_id)
+    return creation.run(None, lambda uow: service.redeliver(uow, actor, webhook_id, delivery_id))
 
 
 @router.post(

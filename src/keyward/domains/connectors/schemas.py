@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints
 
 from keyward.core.openapi.rendering import Format
 from keyward.domains.acquisitions.schemas import ExportVersion
-from keyward.domains.fields import Input, Name, Output
+from keyward.domains.fields import Input, Name, Output, ShownOnce
 
 
 class ConnectorKind(StrEnum):
@@ -69,11 +69,11 @@ class ConnectorOut(Output):
 
 
 class ConnectorCreated(ConnectorOut):
-    signing_secret: str | None = Field(
+    signing_secret: ShownOnce = Field(
         description="webhook only: verify each delivery's Keyward-Signature with it. "
         "Shown only in this response."
     )
-    key: str | None = Field(description="The generated key, if one was generated; shown once.")
+    key: ShownOnce = Field(description="The generated key, if one was generated; shown once.")
     notice: str
 
 

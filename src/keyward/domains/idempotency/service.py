@@ -1,13 +1,17 @@
 """Replaying creations made with the same Idempotency-Key by the same caller within 24 hours.
 
 The record is written in the transaction that creates the resource, so a replay exists exactly
-when the creation committed. Two concurrent first attempts collide on the primary key; the loser's
-transaction rolls back whole and the client retries into a replay.
+when the creation committed. It holds the answer's status and body without any secret: a replay
+answers the same, with every secret (a `ShownOnce` field) null and its notice saying why. Two
+concurrent first attempts collide on the primary key: the later one is refused with 409
+`idempotency_key_in_use`, nothing of it kept, and its retry is a replay.
 """
 
 import hashlib
+import json
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -15,14 +19,29 @@ from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import IdempotencyRecord
+from keyward.domains.fields import shown_once
 from keyward.domains.idempotency import repository
 
 RETENTION = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+REPLAY_NOTICE = (
+    "This repeats the answer to an earlier request with the same Idempotency-Key; its secret "
+    "was shown only in that first answer and is null here. If it was not saved, replace it "
+    "(rotate it, or revoke and create again)."
+)
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
-def fingerprint(operation: str, body: BaseModel) -> bytes:
-    return hashlib.sha256(f"{operation}\n{body.model_dump_json()}".encode()).digest()
+def fingerprint(
+    operation: str, body: BaseModel | None, scope: Mapping[str, str] | None = None
+) -> bytes:
+    """What makes two requests the same one: the operation, the resource it is made under
+    (`scope`, e.g. the path's ids) and the body."""
+    parts = [operation, body.model_dump_json() if body is not None else ""]
+    if scope:
+        parts.append(json.dumps(dict(scope), sort_keys=True))
+    return hashlib.sha256("\n".join(parts).encode()).digest()
 
 
 def _caller(actor: Actor) -> str:
@@ -78,3 +97,44 @@ def remember(
             created_at=uow.clock.now(),
         ),
     )
+
+
+def withheld(answer_type: type[Answer], body: dict[str, Any]) -> Answer:
+    """A recorded answer as a replay shows it: its secrets null, its notice saying why."""
+    secrets = shown_once(answer_type)
+    shown = {**body, **dict.fromkeys(secrets, None)}
+    if secrets and "notice" in answer_type.model_fields:
+        shown["notice"] = REPLAY_NOTICE
+    return answer_type.model_validate(shown)
+
+
+def _recorded(stored: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    if set(stored) == {"status", "body"}:
+        return int(stored["status"]), dict(stored["body"])
+    # Recorded before statuses were: only account keys were, always 201.
+    return 201, stored
+
+
+def created_once(
+    uow: UnitOfWork,
+    actor: Actor,
+    idempotency_key: str | None,
+    request_hash: bytes,
+    answer_type: type[Answer],
+    create: Callable[[], tuple[Answer, int]],
+) -> tuple[Answer, int, bool]:
+    """Run `create` (an answer and its status), or, for a request already made with this
+    `idempotency_key`, give the first answer again, without its secrets. Returns the answer,
+    its status and whether it is a replay."""
+    if idempotency_key is None:
+        answer, status = create()
+        return answer, status, False
+    stored = replay(uow, actor, idempotency_key, request_hash)
+    if stored is not None:
+        status, body = _recorded(stored)
+        return withheld(answer_type, body), status, True
+    answer, status = create()
+    secrets = shown_once(answer_type)
+    kept = answer.model_dump(mode="json", exclude={*secrets, "notice"} if secrets else None)
+    remember(uow, actor, idempotency_key, request_hash, {"status": status, "body": kept})
+    return answer, status, False

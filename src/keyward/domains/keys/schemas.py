@@ -21,6 +21,7 @@ from keyward.domains.fields import (
     Patch,
     Permissions,
     Reason,
+    ShownOnce,
 )
 
 MAX_METADATA_BYTES = 4096
@@ -38,10 +39,6 @@ COPY_NOTICE = "Copy this key now: it is shown only in this response and cannot b
 PENDING_NOTICE = (
     "Copy this key now: it is shown only in this response. It works once an approver of the "
     "API approves its issuance (see pending_request_id)."
-)
-REPLAY_NOTICE = (
-    "This answers a repeated request with the same Idempotency-Key; the key was shown only in "
-    "the first response. Revoke it and create a new one if it was not saved."
 )
 
 
@@ -85,7 +82,9 @@ class KeyOut(Output):
 
 
 class KeyCreated(KeyOut):
-    key: str | None = Field(description="The secret, in this response only.")
+    key: ShownOnce = Field(
+        description="The secret, in this response only (null in a replay: see `notice`)."
+    )
     notice: str
 
 

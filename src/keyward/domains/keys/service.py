@@ -39,7 +39,6 @@ from keyward.domains.keys import repository
 from keyward.domains.keys.schemas import (
     COPY_NOTICE,
     PENDING_NOTICE,
-    REPLAY_NOTICE,
     AccountKeyCreate,
     BulkOutcome,
     KeyBulkDeleted,
@@ -309,16 +308,15 @@ def create_account_key(
 
     Returns the answer and whether it is a replay.
     """
-    if idempotency_key is None:
-        return issue_account_key(uow, actor, body), False
-    request_hash = idempotency.fingerprint("key.create", body)
-    stored = idempotency.replay(uow, actor, idempotency_key, request_hash)
-    if stored is not None:
-        return KeyCreated(**stored, key=None, notice=REPLAY_NOTICE), True
-    created = issue_account_key(uow, actor, body)
-    remembered: dict[str, Any] = created.model_dump(mode="json", exclude={"key", "notice"})
-    idempotency.remember(uow, actor, idempotency_key, request_hash, remembered)
-    return created, False
+    created, _, replayed = idempotency.created_once(
+        uow,
+        actor,
+        idempotency_key,
+        idempotency.fingerprint("key.create", body),
+        KeyCreated,
+        lambda: (issue_account_key(uow, actor, body), 201),
+    )
+    return created, replayed
 
 
 def plan_issuance(actor: Actor, acquisition: Resource, api: Api, allow_request: bool) -> Step:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from keyward.domains.fields import Grace, Input, Line, Output
+from keyward.domains.fields import Grace, Input, Line, Output, ShownOnce
 from keyward.domains.notifications.events import Event
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^\S+$")]
@@ -41,8 +41,9 @@ class WebhookEndpointOut(Output):
 
 
 class WebhookEndpointCreated(WebhookEndpointOut):
-    signing_secret: str = Field(
-        description="Verify each delivery's Keyward-Signature with it. Shown only in this response."
+    signing_secret: ShownOnce = Field(
+        description="Verify each delivery's Keyward-Signature with it. Shown only in this "
+        "response (null in a replay: see `notice`)."
     )
     notice: str
 
