@@ -74,7 +74,8 @@ def build() -> None:
         def build_extension(self, ext: Any) -> None:
             self._done += 1
             # The first, the shared library of every module, takes most of the time.
-            say(f"[2/2] compiling C {self._done}/{len(self.extensions)}: {ext.name}")
+            what = f"{ext.name} (the longest)" if self._done == 1 else ext.name
+            say(f"[2/2] compiling C {self._done}/{len(self.extensions)}: {what}")
             super().build_extension(ext)
 
     started = time.monotonic()

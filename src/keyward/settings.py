@@ -367,11 +367,32 @@ class Settings(BaseSettings):
         return [*self.file_secrets(), *older]
 
     def file_secrets(self) -> list[bytes]:
-        """The key file's secrets, the current one first; the file is made on first use."""
+        """The key file's secrets, the current one first; the file is made on first use. A file
+        that cannot be made or read, or holds no secret, is a SecretFileUnusable naming it."""
         path = self.secret_file()
-        if not path.exists():
-            write_secret_file(path, [secrets.token_urlsafe(48).encode()], replace=False)
-        return [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+        doing = "read"
+        try:
+            if not path.exists():
+                doing = "made"
+                write_secret_file(path, [secrets.token_urlsafe(48).encode()], replace=False)
+            kept = [line.strip() for line in path.read_bytes().splitlines() if line.strip()]
+        except OSError as error:
+            reason = "it is a directory" if path.is_dir() else error.strerror or str(error)
+            raise SecretFileUnusable(
+                f"The server secret file {path.absolute()} (KEYWARD_SECRET_KEY_FILE) cannot be "
+                f"{doing}: {reason}."
+            ) from None
+        if not kept:
+            raise SecretFileUnusable(
+                f"The server secret file {path.absolute()} (KEYWARD_SECRET_KEY_FILE) holds no "
+                "secret: restore it from a backup (what it sealed opens only with it), or remove "
+                "it to have a new one made."
+            )
+        return kept
+
+
+class SecretFileUnusable(Exception):
+    """The server secret file cannot be made, read, or holds nothing; the message names it."""
 
 
 _LEGACY_SECRET_FILE = Path("./var/secret.key")

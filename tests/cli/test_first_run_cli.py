@@ -166,3 +166,16 @@ def test_without_smtp_each_email_is_kept_as_a_readable_file(fresh_url: str, tmp_
     assert key["start"].count("…") == 1
     assert f"starts {key['start']})" in text, "the key's start, with its one ellipsis"
     assert "……" not in text
+
+
+def test_an_unusable_secret_key_file_is_one_line_naming_it(fresh_url: str, tmp_path: Path) -> None:
+    assert cli(fresh_url, "init", "--json").code == 0
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    for path, reason in ((empty, "holds no secret"), (tmp_path, "it is a directory")):
+        refused = cli(fresh_url, "secrets", "status", KEYWARD_SECRET_KEY_FILE=str(path))
+        assert refused.code == 1
+        line = _one_line(refused.stderr)
+        assert line.startswith(f"error [secret_key_file_unusable]: The server secret file {path} ")
+        assert reason in line
+    assert empty.read_text() == "\n", "an empty key file is not silently replaced"

@@ -23,7 +23,7 @@ from keyward.db.engine import Database
 from keyward.db.migrate import is_current
 from keyward.domains.audit.refusals import record_refusal
 from keyward.domains.workspaces import service as workspaces
-from keyward.settings import Settings
+from keyward.settings import SecretFileUnusable, Settings
 
 
 @dataclass
@@ -92,6 +92,8 @@ def reporting(as_json: bool) -> Iterator[None]:
             ),
             as_json,
         )
+    except SecretFileUnusable as error:
+        fail(KeywardError(str(error), code="secret_key_file_unusable"), as_json)
 
 
 def _audit_refusal(error: KeywardError) -> None:

@@ -146,8 +146,9 @@ def init(
 
 
 def _listening(host: str, port: int) -> socket.socket:
-    """The management API's socket, bound before the gateway and the worker start, so that a
-    port in use is one line naming it, not a traceback after the rest has started."""
+    """The management API's address, held (bound) from before the gateway and the worker start,
+    so that a port in use is one line naming it, not an error after the rest has started.
+    Uvicorn binds it itself once this socket is closed, and says where it listens."""
     try:
         family, kind, _, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -240,7 +241,8 @@ def serve(
         )
         for name in ("uvicorn.access", "uvicorn.error"):
             logging.getLogger(name).addFilter(MASKS)
-        uvicorn.Server(config).run(sockets=[listening])
+        listening.close()
+        uvicorn.Server(config).run()
     finally:
         if gateway is not None:
             gateway.stop()
