@@ -192,7 +192,8 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(
         default=60.0,
         gt=0,
-        description="Seconds between the worker's expiry sweeps (reminders, expiry notices).",
+        description="Seconds between the worker's sweeps (expiry reminders and notices, the "
+        "unused keys policy).",
     )
     expiry_reminder_days: str = Field(
         default="14,3",
