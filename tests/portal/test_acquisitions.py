@@ -15,7 +15,9 @@ from tests.e2e.processes import cli, serve_gateway
 from tests.portal.acquirer_support import create_key, key_row, member, provide, upstream
 from tests.portal.conftest import Site, Visit, readme_screenshot, running_site, sign_in
 
-pytestmark = pytest.mark.e2e
+# One worker runs the module, so that it starts one `shared_site`: tests that look only at
+# what their own organizations acquired use it, with names of their own (`Site.named`).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_acquisitions")]
 
 
 @pytest.fixture
@@ -25,9 +27,11 @@ def upstream_url() -> Iterator[str]:
 
 
 def _acquire(page: Page, site: Site, offering: str = "Pets for partners") -> str:
-    """Acquire the offering from the catalogue; returns the acquisition's id."""
+    """Acquire the offering (`provide`'s name for it) from the catalogue; returns the
+    acquisition's id."""
     page.goto(f"{site.url}/catalogue")
-    card = page.locator("li.offering").filter(has=page.locator("h2", has_text=offering))
+    title = re.compile(f"^{re.escape(site.named(offering))}$")
+    card = page.locator("li.offering").filter(has=page.locator("h2", has_text=title))
     card.locator("button:has-text('Acquire')").click()
     page.wait_for_url(re.compile(r"/acquisitions/acq_\w+\?done=acquired$"))
     return page.url.rsplit("/", 1)[1].split("?")[0]
@@ -42,7 +46,7 @@ def test_an_acquirer_acquires_makes_named_keys_and_a_deleted_one_stops_at_the_ga
 ) -> None:
     provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.click("nav.sections a:has-text('Catalogue')")
     card = page.locator("li.offering")
     expect(card.locator(".api-name")).to_have_text("Pets")
@@ -105,17 +109,18 @@ def test_an_acquirer_acquires_makes_named_keys_and_a_deleted_one_stops_at_the_ga
 
 
 def test_another_organizations_acquisition_answers_like_a_missing_one(
-    site: Site, visit: Visit, browser: Browser, upstream_url: str
+    shared_site: Site, visit: Visit, browser: Browser, upstream_url: str
 ) -> None:
+    site = shared_site
     provided = provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "bo@example.com")
+    sign_in(page, site.url, site.email("bo"))
     theirs = _acquire(page, site)
     bo_key = create_key(page, "bo's key")
     bo_key_id = page.locator("#keys tbody tr").get_attribute("data-key-id")
 
     page.context.clear_cookies()
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     mine = _acquire(page, site)
     page.goto(f"{site.url}/acquisitions")
     expect(page.locator("tbody tr")).to_have_count(1)
@@ -158,11 +163,12 @@ def test_another_organizations_acquisition_answers_like_a_missing_one(
 
 
 def test_a_post_without_or_with_a_forged_csrf_token_changes_nothing(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provided = provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     acquisition = _acquire(page, site)
     create_key(page, "kept")
     page.goto(f"{site.url}/acquisitions/{acquisition}")
@@ -203,7 +209,7 @@ def test_key_names_are_shown_literally_and_never_run(
 ) -> None:
     provide(site, upstream_url, offering=name)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/catalogue")
     expect(page.locator("li.offering h2")).to_have_text(name)
     acquisition = _acquire(page, site, name)
@@ -233,8 +239,9 @@ def test_key_names_are_shown_literally_and_never_run(
 
 
 def test_an_expired_acquisition_says_so_and_reacquiring_makes_its_keys_work_again(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provided = provide(site, upstream_url)
     now = datetime.now(UTC)
     with site.api(site.admin_key) as client:
@@ -250,7 +257,7 @@ def test_an_expired_acquisition_says_so_and_reacquiring_makes_its_keys_work_agai
     assert made.status_code == 201, made.text
     acquisition = made.json()["id"]
     key = cli(
-        site.database_url, "--as", "alex@example.com", "acquisitions", "create-key",
+        site.database_url, "--as", site.email("alex"), "acquisitions", "create-key",
         acquisition, "--name", "field team", "--json",
     )  # fmt: skip
     assert key.code == 0, key.stderr
@@ -264,7 +271,7 @@ def test_an_expired_acquisition_says_so_and_reacquiring_makes_its_keys_work_agai
         time.sleep(0.2)
     assert code() == "acquisition_expired"
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     page.goto(f"{site.url}/acquisitions/{acquisition}")
     expect(page.locator("#acquisition-state")).to_have_text("expired")
     expect(page.locator("#expired-notice")).to_contain_text("Reacquiring makes the same keys work")
@@ -279,11 +286,12 @@ def test_an_expired_acquisition_says_so_and_reacquiring_makes_its_keys_work_agai
 
 
 def test_renew_and_rotate_with_a_grace_period_from_the_policy(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provide(site, upstream_url, policy={"key_lifetime": "P30D", "max_rotation_grace": "P1D"})
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     acquisition = _acquire(page, site)
     old = create_key(page, "ops")
     page.goto(f"{site.url}/acquisitions/{acquisition}")
@@ -319,11 +327,12 @@ def test_renew_and_rotate_with_a_grace_period_from_the_policy(
 
 
 def test_delete_where_revocation_needs_an_approver_offers_to_request_it(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provide(site, upstream_url, policy={"revocation_requires_approval": True})
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     acquisition = _acquire(page, site)
     secret = create_key(page, "contractor")
     page.goto(f"{site.url}/acquisitions/{acquisition}")
@@ -351,7 +360,7 @@ def test_export_downloads_and_connectors(
         context = browser.new_context(accept_downloads=True)
         page = context.new_page()
         try:
-            sign_in(page, site.url, "alex@example.com")
+            sign_in(page, site.url, site.email("alex"))
             acquisition = _acquire(page, site)
             expect(page.locator("#last-update")).to_contain_text("(version 1)")
             expect(page.locator("#export")).to_contain_text("must be redone")
@@ -467,24 +476,25 @@ def test_the_catalogue_asks_which_organization_and_says_when_it_already_acquired
 
 
 def test_an_acquisition_with_many_keys_pages_them(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provided = provide(site, upstream_url)
     acquired = cli(
-        site.database_url, "--as", "alex@example.com", "acquisitions", "create",
+        site.database_url, "--as", site.email("alex"), "acquisitions", "create",
         "--offering", provided.offering_id, "--organization", provided.globex, "--json",
     )  # fmt: skip
     assert acquired.code == 0, acquired.stderr
     acquisition = acquired.json()["id"]
     own = site.key_of(
-        "alex@example.com", "bulk", "acquisitions:use", "acquisitions:read", "keys:create"
+        site.email("alex"), "bulk", "acquisitions:use", "acquisitions:read", "keys:create"
     )
     with site.api(own["key"]) as client:
         for n in range(30):
             made = client.post(f"/v1/acquisitions/{acquisition}/keys", json={"name": f"key {n}"})
             assert made.status_code == 201, made.text
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     started = time.monotonic()
     page.goto(f"{site.url}/acquisitions/{acquisition}")
     assert time.monotonic() - started < 10
@@ -497,11 +507,14 @@ def test_an_acquisition_with_many_keys_pages_them(
     expect(page.locator("#keys tbody tr")).to_have_count(25)
 
 
-def test_the_acquisition_page_fits_a_phone(site: Site, visit: Visit, upstream_url: str) -> None:
+def test_the_acquisition_page_fits_a_phone(
+    shared_site: Site, visit: Visit, upstream_url: str
+) -> None:
+    site = shared_site
     provide(site, upstream_url)
     page = visit.page
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     _acquire(page, site)
     create_key(page, "phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -517,11 +530,12 @@ def test_the_acquisition_page_fits_a_phone(site: Site, visit: Visit, upstream_ur
 
 
 def test_odd_addresses_and_forms_get_pages_never_a_failure(
-    site: Site, visit: Visit, upstream_url: str
+    shared_site: Site, visit: Visit, upstream_url: str
 ) -> None:
+    site = shared_site
     provided = provide(site, upstream_url)
     page = visit.page
-    sign_in(page, site.url, "alex@example.com")
+    sign_in(page, site.url, site.email("alex"))
     acquisition = _acquire(page, site)
     create_key(page, "kept")
     page.goto(f"{site.url}/acquisitions/{acquisition}")
