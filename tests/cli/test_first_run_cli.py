@@ -131,19 +131,25 @@ def test_serve_on_a_port_in_use_says_which_in_one_line(fresh_url: str) -> None:
         taken.bind(("127.0.0.1", free_port()))
         taken.listen()
         port = taken.getsockname()[1]
-        gateway_port = free_port()
-        done = subprocess.run(
-            [KEYWARD, "serve", "--port", str(port), "--gateway-port", str(gateway_port)],
-            env=environment(fresh_url),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 1
-    line = _one_line(done.stderr)
-    assert line.startswith(f"error [address_in_use]: keyward cannot listen on 127.0.0.1:{port} ")
-    assert "--port" in line
+        other = str(free_port())
+        for part, options, what, option in (
+            ("all", ["--port", str(port), "--gateway-port", other], "the management API", "--port"),
+            ("gateway", ["--gateway-port", str(port)], "the gateway", "--gateway-port"),
+        ):
+            done = subprocess.run(
+                [KEYWARD, "serve", part, *options],
+                env=environment(fresh_url),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 1
+            line = _one_line(done.stderr)
+            assert line.startswith(
+                f"error [address_in_use]: keyward cannot listen on 127.0.0.1:{port} for {what}"
+            )
+            assert f"another port with {option} " in line
 
 
 def test_without_smtp_each_email_is_kept_as_a_readable_file(fresh_url: str, tmp_path: Path) -> None:

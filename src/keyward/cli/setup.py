@@ -145,7 +145,14 @@ def init(
     )
 
 
-def _listening(host: str, port: int) -> socket.socket:
+def _listening(
+    host: str,
+    port: int,
+    what: str = "the management API and portal",
+    option: str = "--port",
+    *,
+    shared: bool = False,
+) -> socket.socket:
     """The management API's address, held (bound) from before the gateway and the worker start,
     so that a port in use is one line naming it, not an error after the rest has started.
     Uvicorn binds it itself once this socket is closed, and says where it listens."""
@@ -156,15 +163,17 @@ def _listening(host: str, port: int) -> socket.socket:
         listening = socket.socket(family, kind)
         try:
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if shared:  # as the gateway's processes share their port, another gateway may
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             listening.bind(address)
         except OSError:
             listening.close()
             raise
     except OSError as error:
         raise Unavailable(
-            f"keyward cannot listen on {host}:{port} for the management API and portal: "
+            f"keyward cannot listen on {host}:{port} for {what}: "
             f"{error.strerror or type(error).__name__}. Stop what uses it, or choose another "
-            "port with --port (KEYWARD_PORT).",
+            f"port with {option} (KEYWARD_{option[2:].replace('-', '_').upper()}).",
             code="address_in_use",
             details={"host": host, "port": port},
         ) from None
@@ -203,6 +212,10 @@ def serve(
 
     if part is Part.GATEWAY:
         database.dispose()  # each gateway process opens its own
+        with reporting(False):
+            _listening(
+                gateway_host, gateway_port, "the gateway", "--gateway-port", shared=True
+            ).close()
         run_gateway(settings, gateway_host, gateway_port)
         return
     import uvicorn
