@@ -35,9 +35,10 @@ without asking again, so every gateway process on one database shares one count,
 chunks held unused (a few per cent of the limit), and a quota outlives a restart. A process asks
 storage once per chunk, not once per request; a window the limit has used up is asked about
 again at most once a second. Short windows (per second, per minute) are leased the same way:
-chunks shrink with the limit, so a window costs a few dozen leases at most, whatever the traffic,
-and one mechanism keeps every period honest on SQLite and PostgreSQL alike. When storage cannot
-be reached the limiter fails open, as with Redis.
+a window costs from a few to about a hundred leases (more processes, smaller chunks), whatever
+the traffic, and one mechanism keeps every period in one place on SQLite and PostgreSQL alike;
+where that is too many round trips, Redis counts without them. When storage cannot be reached
+the limiter fails open, as with Redis.
 """
 
 import asyncio
