@@ -450,6 +450,34 @@ def test_export_downloads_and_connectors(
             context.close()
 
 
+def test_a_2_0_connector_cannot_be_made_for_an_api_whose_key_is_a_cookie(
+    shared_site: Site, visit: Visit, upstream_url: str
+) -> None:
+    site = shared_site
+    cookie = {"scheme": "keyward", "in": "cookie", "name": "kw", "role": "key"}
+    provide(site, upstream_url, policy={"key_locations": [cookie]})
+    page = visit.page
+    sign_in(page, site.url, site.email("alex"))
+    acquisition = _acquire(page, site)
+    page.goto(f"{site.url}/acquisitions/{acquisition}")
+    swagger = page.locator("#connector-version option[value='2.0']")
+    expect(swagger).to_be_disabled()
+    expect(swagger).to_contain_text("cannot describe this API")
+    # A 2.0 connector slipped into the form is refused at once, on the version field.
+    csrf = page.locator("input[name=csrf_token]").first.input_value()
+    form = {"kind": "storage", "path": "globex/pets.json", "version": "2.0", "format": "json"}
+    answer = page.request.post(
+        f"{site.url}/acquisitions/{acquisition}/connectors",
+        form={"csrf_token": csrf, "key_source": "generate", **form},
+    )
+    assert answer.status == 422
+    page.set_content(answer.text())
+    expect(page.locator("#connector-version-error")).to_contain_text(
+        "takes its key in a cookie, which OpenAPI 2.0 cannot describe"
+    )
+    expect(page.locator("#connectors")).to_contain_text("No connectors yet.")
+
+
 def test_the_catalogue_asks_which_organization_and_says_when_it_already_acquired(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
