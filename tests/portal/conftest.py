@@ -168,8 +168,9 @@ def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture
 def shared_site(module_site: Site) -> Site:
-    """The module's one `keyward serve api`, for a test that makes its own people with
-    `Site.email` and looks only at what they own: other tests' people are there too."""
+    """The module's `keyward serve api` (one in each xdist worker that runs its tests), for a
+    test that makes its own people with `Site.email` and looks only at what they own: other
+    tests' people are there too."""
     return replace(module_site, members={}, tag=f"t{next(_tags)}")
 
 

@@ -7,8 +7,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.portal.conftest import Site, Visit, sign_in
 
-# One worker runs the module, so that it starts one server.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_account_keys")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from tests.e2e.processes import cli, serve_gateway
 from tests.portal.acquirer_support import create_key, key_row, member, provide, upstream
 from tests.portal.conftest import Site, Visit, readme_screenshot, running_site, sign_in
 
-# One worker runs the module, so that it starts one `shared_site`: tests that look only at
-# what their own organizations acquired use it, with names of their own (`Site.named`).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_acquisitions")]
+# Tests that look only at what their own organizations acquired share the module's one
+# `shared_site`, with names of their own (`Site.named`).
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

@@ -21,9 +21,6 @@ from tests.portal.acquirer_support import (
 )
 from tests.portal.conftest import Site, Visit, sign_in
 
-# One worker runs the module, so that it starts one server.
-pytestmark = pytest.mark.xdist_group("portal_keys_page")
-
 
 @pytest.fixture
 def site(shared_site: Site) -> Site:

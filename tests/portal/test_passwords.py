@@ -13,9 +13,6 @@ from tests.jobs.receivers import Mailbox
 from tests.portal.acquirer_support import create_key, key_row, provide, serious_problems, upstream
 from tests.portal.conftest import PASSWORD, Site, Visit, sign_in
 
-# One worker runs the module, so that it starts one server.
-pytestmark = pytest.mark.xdist_group("portal_passwords")
-
 NEW_PASSWORD = "violet anchor marmalade tunnel"
 LINK = re.compile(r"http://\S+/(?:welcome|reset)/pwl_[0-9A-Za-z]+")
 

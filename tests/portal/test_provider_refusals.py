@@ -38,10 +38,6 @@ def _post(site: Site, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return made
 
 
-# One worker runs the module, so that it starts one server.
-pytestmark = pytest.mark.xdist_group("portal_provider_refusals")
-
-
 @pytest.fixture(scope="module")
 def provided(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provided]:
     """Acme's API Pets with an offering Globex acquired; Umbrella's own API Weather. Pat

@@ -11,8 +11,7 @@ from playwright.sync_api import Browser, expect
 from keyward.portal.security import CONTENT_SECURITY_POLICY
 from tests.portal.conftest import PASSWORD, Site, Visit, running_site, sign_in
 
-# One worker runs the module, so that it starts one server.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("portal_sign_in")]
+pytestmark = pytest.mark.e2e
 
 REFUSED = "The e-mail address or password is not right."
 
