@@ -282,7 +282,7 @@ def test_rotate_gives_a_new_secret_and_the_old_one_works_until_the_grace_ends(
     clock.advance(timedelta(minutes=59))
     assert _verify(api, world.admin, created["key"]) == (True, "valid")
     clock.advance(timedelta(minutes=2))
-    assert _verify(api, world.admin, created["key"]) == (False, "key_expired")
+    assert _verify(api, world.admin, created["key"]) == (False, "key_rotated")
     assert _verify(api, world.admin, new["key"]) == (True, "valid")
 
 

@@ -122,7 +122,7 @@ def test_a_rotated_keys_old_secret_is_preloaded_until_its_grace_ends(
     assert new.expires_at == world.key.expires_at.timestamp()
     assert old.expires_at == (clock.now() + timedelta(hours=1)).timestamp()
     clock.advance(timedelta(hours=1))
-    assert verifier.verify(secret(world.key)).code is KeyCode.KEY_EXPIRED
+    assert verifier.verify(secret(world.key)).code is KeyCode.KEY_ROTATED
     later = Verifier(db)
     assert later.preload(100) == 1 + EARLIER_KEYS
     assert later.peek(secret(world.key)) is None, "the old secret's grace is over"
