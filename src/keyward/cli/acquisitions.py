@@ -9,7 +9,7 @@ import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import emit_created, table
-from keyward.cli.keys import key_states
+from keyward.cli.keys import emit_keys
 from keyward.core.errors import KeywardError
 from keyward.core.openapi.rendering import Format, render
 from keyward.domains.acquisitions import service
@@ -159,17 +159,7 @@ def keys(ctx: typer.Context, acquisition_id: str, as_json: JsonFlag = False) -> 
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
             page = service.list_keys(uow, actor, acquisition_id, PageRequest())
-            shown = key_states(uow, actor, page.data)
-    if as_json:
-        emit(page, as_json)
-        return
-    emit(
-        {
-            "data": [k.model_dump(mode="json") | {"state": shown[k.id]} for k in page.data],
-            "next_cursor": page.next_cursor,
-        },
-        False,
-    )
+            emit_keys(uow, actor, page, as_json)
 
 
 def export(

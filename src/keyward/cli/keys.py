@@ -37,7 +37,7 @@ from keyward.domains.keys.schemas import (
     KeyVerifyResult,
     RequestStatus,
 )
-from keyward.domains.pagination import PageRequest
+from keyward.domains.pagination import Page, PageRequest
 from keyward.domains.usage import service as usage_service
 from keyward.domains.usage.schemas import Granularity
 from keyward.verifier import Verifier
@@ -120,19 +120,7 @@ def list_(
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:
             page = service.list_keys(uow, actor, filters, PageRequest(limit, cursor), sort)
-        if not as_json:
-            with database.transaction(write=False) as uow:
-                shown = key_states(uow, actor, page.data)
-    if as_json:
-        emit(page, as_json)
-        return
-    emit(
-        {
-            "data": [k.model_dump(mode="json") | {"state": shown[k.id]} for k in page.data],
-            "next_cursor": page.next_cursor,
-        },
-        False,
-    )
+            emit_keys(uow, actor, page, as_json)
 
 
 @app.command("show")
@@ -153,6 +141,17 @@ _ACQUISITION_STATES = {
     AcquisitionState.EXPIRED: "expired (acquisition)",
     AcquisitionState.SCHEDULED: "not yet valid (acquisition)",
 }
+
+
+def emit_keys(uow: UnitOfWork, actor: Actor, page: Page[KeyOut], as_json: bool) -> None:
+    """A page of keys: with `--json` as it is; for people, each with its state as people read
+    it (`key_states`)."""
+    if as_json:
+        emit(page, as_json)
+        return
+    shown = key_states(uow, actor, page.data)
+    data = [key.model_dump(mode="json") | {"state": shown[key.id]} for key in page.data]
+    emit({"data": data, "next_cursor": page.next_cursor}, False)
 
 
 def key_states(uow: UnitOfWork, actor: Actor, listed: list[KeyOut]) -> dict[str, str]:
