@@ -7,6 +7,7 @@ only through the feed), polling the feed far too rarely to matter; the test writ
 another.
 """
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ def test_a_flood_of_refusals_shares_its_reads_of_the_feed(depot: Depot) -> None:
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if "change_feed" in statement:
             reads.append(statement)
+            time.sleep(0.3)  # a slow read: the refusals arriving meanwhile wait for the next
 
     requests = 60
     event.listen(depot.seen_by_gateway.engine, "before_cursor_execute", count)
@@ -151,7 +153,7 @@ def test_a_flood_of_refusals_shares_its_reads_of_the_feed(depot: Depot) -> None:
         event.remove(depot.seen_by_gateway.engine, "before_cursor_execute", count)
     assert answers == [(404, "route_not_found")] * requests
     # Each read serves every refusal that arrived while the one before it ran.
-    assert 1 <= len(reads) < requests / 2
+    assert 1 <= len(reads) < requests / 4
 
 
 def test_a_refusal_is_still_answered_when_the_feed_cannot_be_read(depot: Depot) -> None:
