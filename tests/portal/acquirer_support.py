@@ -150,6 +150,21 @@ def create_key(page: Page, name: str) -> str:
     return page.locator("#new-key-secret").inner_text()
 
 
+_WIDER_THAN_VIEWPORT = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+    .map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}`
+        + `${e.className ? '.' + e.className : ''}`
+        + ` ends at ${Math.round(e.getBoundingClientRect().right)}px`)"""
+
+
+def wider_than_viewport(page: Page) -> list[str]:
+    """The elements that stick out to the right of the viewport: a phone would have to scroll
+    sideways to read them. Measured once the page has loaded, stylesheet included: an element
+    can be in the document before the stylesheet that lays it out has arrived."""
+    page.wait_for_load_state("load")
+    return page.evaluate(_WIDER_THAN_VIEWPORT)
+
+
 AXE = Axe()
 
 
