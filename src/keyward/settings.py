@@ -301,6 +301,102 @@ class Settings(BaseSettings):
         description="Password reset e-mails one member may be sent per hour, however often "
         "one is asked for.",
     )
+    # Resilience (issue 21): deadlines on the verify path.
+    storage_timeout: float = Field(
+        default=0.3,
+        gt=0,
+        description="Seconds a storage read made to decide a key may take; past it a cached key "
+        "is answered from the cache within stale_if_error and an uncached one gets 503 "
+        "verification_unavailable with Retry-After.",
+    )
+    lookup_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Keys one gateway process (or the API) reads from storage at once; the "
+        "others wait in a queue of lookup_queue.",
+    )
+    lookup_queue: int = Field(
+        default=64,
+        ge=0,
+        description="Key reads that may wait for a free lookup slot; beyond it a request that "
+        "needs one is answered 503 verification_unavailable at once.",
+    )
+    # Failed-authentication limits at the gateway.
+    failed_auth_window: int = Field(
+        default=60, ge=1, description="Seconds over which failed key checks are counted."
+    )
+    failed_auth_per_address: int = Field(
+        default=30,
+        ge=0,
+        description="Unknown or invalid keys one client address may present within "
+        "failed_auth_window; beyond it its keyed requests get 429 before any lookup (0: no "
+        "limit). Behind a proxy every client has the proxy's address.",
+    )
+    failed_auth_per_prefix: int = Field(
+        default=300,
+        ge=0,
+        description="The same, for a whole network prefix (/24 of IPv4, /64 of IPv6).",
+    )
+    lookups_per_second: int = Field(
+        default=500,
+        ge=0,
+        description="Storage lookups of uncached keys one gateway process makes per second at "
+        "most, whoever asks; beyond it they get 503 verification_unavailable (0: no ceiling).",
+    )
+    # Management rates, per member and per acquisition (0: no limit).
+    keys_created_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Keys one member may create per minute, and keys one acquisition may be "
+        "given per minute; beyond it 429 with Retry-After.",
+    )
+    key_requests_per_hour: int = Field(
+        default=30,
+        ge=0,
+        description="Approval requests (issuance, renewal, revocation) one member may file "
+        "per hour, each e-mailing approvers; beyond it 429 with Retry-After.",
+    )
+    invitations_per_hour: int = Field(
+        default=50,
+        ge=0,
+        description="Members one member may invite per hour; beyond it 429 with Retry-After.",
+    )
+    # Revocation receipts.
+    enforcement_wait: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a revocation, deletion, expiry change or right removal waits for "
+        "every live gateway to apply it before answering (the answer says which lag).",
+    )
+    gateway_heartbeat: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between a gateway process's heartbeats (its applied feed "
+        "position); one silent for 10 heartbeats is no longer counted as live.",
+    )
+    # Backup and restore.
+    revocation_journal: str | None = Field(
+        default=None,
+        description="Where revocations and deletions are also recorded, outside the database: "
+        "a directory path or s3://bucket/prefix. `keyward restore` re-applies what it holds "
+        "after the snapshot; without it a restore waits for the operator's decision.",
+    )
+    # Health and metrics.
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the admin listener serving /metrics."
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the admin listener serving Prometheus metrics (unset: none).",
+    )
+    ready_max_feed_lag: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a gateway's view of the change feed may lag before /readyz says "
+        "it is not ready.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="redis://host:port/db shared by gateways to count rate limits and quotas; "
