@@ -73,6 +73,9 @@ class FeedFollower:
         started = self._now()
         with database.transaction(write=False) as uow:
             self.position = feed.bounds(uow.session)[1]
+        # POSIX time before the last read that reached the end of the feed: what was committed
+        # before it is applied (readiness and metrics tell the feed lag by it).
+        self.current_at = started
         # What the verifier cached before this position may predate changes never to be read.
         verifier.clear()
         verifier.confirm_current(started)
@@ -113,6 +116,7 @@ class FeedFollower:
             self.position = changes[-1].seq or self.position
         if len(changes) < feed.READ_LIMIT:
             self._verifier.confirm_current(started)
+            self.current_at = started
         listener = self._listener
         if listener is not None and (changes or self._listener_missed):
             told = None if missed or self._listener_missed else list(changes)
