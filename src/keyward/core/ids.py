@@ -33,6 +33,7 @@ PREFIXES = frozenset(
         "ses",
         "lgn",
         "pwl",
+        "gw",
     }
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from keyward.core.clock import Clock, SystemClock
 from keyward.db import feed
 from keyward.db.feed import Change
+from keyward.db.models import ChangeFeedEntry
 
 CommitListener = Callable[[Sequence[Change]], None]
 
@@ -60,10 +61,19 @@ class UnitOfWork:
         self.session = session
         self.clock = clock
         self.changes: list[Change] = []
+        self._entries: list[ChangeFeedEntry] = []
 
     def record_change(self, change: Change) -> None:
-        feed.append(self.session, change, self.clock.now(), lock=not self.changes)
+        self._entries.append(
+            feed.append(self.session, change, self.clock.now(), lock=not self.changes)
+        )
         self.changes.append(change)
+
+    @property
+    def feed_position(self) -> int:
+        """The feed position of the last change recorded here, known once flushed (after the
+        commit, a follower that has applied it has applied them all); 0 if none was."""
+        return max((entry.seq for entry in self._entries if entry.seq is not None), default=0)
 
 
 class Database:

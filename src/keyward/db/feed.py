@@ -40,8 +40,9 @@ class Change:
     seq: int | None = None
 
 
-def append(session: Session, change: Change, at: datetime, *, lock: bool) -> None:
+def append(session: Session, change: Change, at: datetime, *, lock: bool) -> ChangeFeedEntry:
     """Add `change` to the feed in `session`'s transaction; `lock` for its first change.
+    The entry returned has its `seq` once flushed.
 
     On PostgreSQL, `lock` takes the feed lock and queues the transaction's one notification,
     in one round trip; the notification is delivered when, and only if, the transaction commits.
@@ -50,14 +51,14 @@ def append(session: Session, change: Change, at: datetime, *, lock: bool) -> Non
         session.execute(
             select(func.pg_advisory_xact_lock(FEED_LOCK_ID), func.pg_notify(CHANNEL, ""))
         )
-    session.add(
-        ChangeFeedEntry(
-            workspace_id=change.workspace_id,
-            entity=change.entity.value,
-            entity_id=change.entity_id,
-            created_at=at,
-        )
+    entry = ChangeFeedEntry(
+        workspace_id=change.workspace_id,
+        entity=change.entity.value,
+        entity_id=change.entity_id,
+        created_at=at,
     )
+    session.add(entry)
+    return entry
 
 
 READ_LIMIT = 1000

@@ -24,6 +24,7 @@ from typing import Final
 
 import uvloop
 
+from keyward import __version__
 from keyward.db.engine import Database
 from keyward.db.feed import Change
 from keyward.domains.egress import upstream_policy
@@ -34,6 +35,7 @@ from keyward.gateway.refusals import RefusalLog, record_refusals
 from keyward.logs import MASKS, configure_logging
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
+from keyward.verifier.heartbeat import Heartbeat
 from keyward.verifier.limits import rate_limiter
 from keyward.verifier.usage import UsageRecorder, add_usage
 
@@ -56,6 +58,7 @@ class Gateway:
         )
         self._preload = settings.cache_preload
         self._usage_interval = settings.usage_flush_interval
+        self._heartbeat_interval = settings.gateway_heartbeat
         self.usage = UsageRecorder(database.clock)
         self._limiter = rate_limiter(
             settings.redis_url, database, processes=settings.gateway_workers
@@ -165,6 +168,12 @@ class Gateway:
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.enforcer.catalog = await loop.run_in_executor(None, load_catalog, self._database)
+        heartbeat = self._follower.heartbeat = Heartbeat(
+            self._database,
+            address=f"{host}:{port}",
+            version=__version__,
+            interval=self._heartbeat_interval,
+        )
         self._follower.start()
         started = time.perf_counter()
         cached = await loop.run_in_executor(None, self.verifier.preload, self._preload)
@@ -173,6 +182,7 @@ class Gateway:
             log.info("cached %d key%s in %.1f s", cached, "" if cached == 1 else "s", elapsed)
         self._flush_later()
         await self._server.start(host, port, reuse_port=reuse_port)
+        heartbeat.address = f"{host}:{self._server.port}"
         log.info("gateway listening on http://%s:%d", host, self._server.port)
         if not COMPILED:
             log.warning("the gateway runs interpreted, at about 1.5× the CPU; `make` compiles it")

@@ -11,6 +11,10 @@ the follower cannot tell what it missed and clears the whole cache. Storage erro
 the thread: it logs and retries, further apart while they last, from its position in the feed,
 so every change committed in the meantime is applied before the cache counts as current again.
 
+A gateway's follower also beats its `Heartbeat` from the thread: the position it has applied,
+as soon as it advances and at the heartbeat's interval, so that a revocation can be answered
+once every gateway applies it.
+
 `catch_up` reads the feed at once, in the caller's thread, for a caller that must decide by
 every change committed before it asked (a gateway about to refuse a request); reads never
 overlap, so the changes are applied once each and in order.
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from keyward.db import feed
 from keyward.db.engine import Database
 from keyward.db.feed import Change
+from keyward.verifier.heartbeat import Heartbeat
 from keyward.verifier.notifications import FeedNotifications
 from keyward.verifier.verifier import Verifier
 
@@ -44,6 +49,8 @@ class FeedFollower:
     `listener`, if given, is called after each poll that applied changes, with those changes,
     or with None when the follower may have missed some (a gap in the feed, or the listener's
     own previous call raised).
+
+    `heartbeat`, if given (or set before `start`), is beaten from the thread.
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class FeedFollower:
         interval: float = 0.25,
         usage_interval: float = 5.0,
         listener: ChangeListener | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._database = database
         self._verifier = verifier
@@ -66,6 +74,7 @@ class FeedFollower:
         self._listen_delay = RETRY_FIRST
         self._listener = listener
         self._listener_missed = False
+        self.heartbeat = heartbeat
         self._reading = threading.Lock()
         self._stop = threading.Event()
         self._interrupt: tuple[socket.socket, socket.socket] | None = None
@@ -140,6 +149,8 @@ class FeedFollower:
             interrupt[1].send(b"\0")
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if interrupt is not None:
             for end in interrupt:
                 end.close()
@@ -151,6 +162,8 @@ class FeedFollower:
     def _run(self, interrupt: socket.socket) -> None:
         failures = 0
         flush_at = time.monotonic() + self._usage_interval
+        if self.heartbeat is not None:
+            self.heartbeat.beat(self.position)
         try:
             while not self._stop.is_set():
                 if (
@@ -179,6 +192,9 @@ class FeedFollower:
                     if failures:
                         log.warning("read the change feed again after %d failures", failures)
                     failures = 0
+                heartbeat = self.heartbeat
+                if heartbeat is not None and heartbeat.due(self.position):
+                    heartbeat.beat(self.position)
                 if time.monotonic() >= flush_at:
                     flush_at = time.monotonic() + self._usage_interval
                     try:

@@ -3,6 +3,7 @@
 from keyward.db.models.apis import Acquisition, Api, ApiApprover, ApiVersion, Offering
 from keyward.db.models.audit import AuditEvent, ChangeFeedEntry
 from keyward.db.models.base import Base
+from keyward.db.models.gateways import GatewayHeartbeat
 from keyward.db.models.keys import ApiKey, IdempotencyRecord, KeyRequest
 from keyward.db.models.limits import LimitLease
 from keyward.db.models.outbox import (
@@ -35,6 +36,7 @@ __all__ = [
     "ChangeFeedEntry",
     "Connector",
     "Delivery",
+    "GatewayHeartbeat",
     "IdempotencyRecord",
     "KeyRequest",
     "KeyUsage",
