@@ -31,6 +31,7 @@ MODULES = (
     "keyward/gateway/catalog.py",
     "keyward/gateway/credentials.py",
     "keyward/gateway/enforcement.py",
+    "keyward/gateway/floods.py",
     "keyward/gateway/runner.py",
     "keyward/gateway/http/_client.py",
     "keyward/gateway/http/_deadline.py",

@@ -1,11 +1,15 @@
-"""Known keys the gateway refuses, as security events in the audit log, at a bounded rate.
+"""Known keys and flooding clients the gateway refuses, as security events in the audit log,
+at a bounded rate.
 
 A refused key keyward knows (revoked, expired, rotated away, disabled, for another API, not
 entitled to the operation) may be a leaked or forgotten one still in use: each is recorded as an
 audit event `gateway.request` with outcome `refused`, its code and the key as target. A client
-retrying in a loop must not fill the log or hold storage: per process, one event per key and
-code per `INTERVAL` seconds is recorded, the repeats meanwhile are counted into the next event
-(`details.refused_since_last`), and events are written by one background write at a time.
+address or network refused lookups for presenting too many unknown keys
+(`too_many_failed_keys`) is recorded the same way, with the address or prefix as target (type
+`client`). A client retrying in a loop must not fill the log or hold storage: per process, one
+event per key (or client) and code per `INTERVAL` seconds is recorded, the repeats meanwhile
+are counted into the next event (`details.refused_since_last`), and events are written by one
+background write at a time.
 """
 
 import logging
@@ -30,12 +34,13 @@ _REMEMBERED: Final = 10_000
 @dataclass(frozen=True, slots=True)
 class Refusal:
     workspace_id: str
-    key_id: str
+    key_id: str  # the key refused, or the client address or prefix (`client` set)
     code: str
     status: int
     api_id: str
     target: str
     refused_since_last: int
+    client: str = ""  # the address a refused client's request came from
 
 
 class RefusalLog:
@@ -50,7 +55,8 @@ class RefusalLog:
     def note(self, status: int, fields: Mapping[str, str]) -> bool:
         """Note a refusal from the exchange's log fields; whether one is now waiting to be
         written."""
-        key_id, code = fields.get("refused_key_id"), fields.get("refusal")
+        key_id = fields.get("refused_key_id") or fields.get("refused_client")
+        code = fields.get("refusal")
         workspace_id = fields.get("workspace_id")
         if not key_id or not code or not workspace_id:
             return False
@@ -72,6 +78,7 @@ class RefusalLog:
                 fields.get("api_id", ""),
                 fields.get("target", ""),
                 self._repeats.pop(pair, 0),
+                fields.get("client_address", "") if "refused_client" in fields else "",
             )
         )
         return True
@@ -94,7 +101,10 @@ def record_refusals(database: Database, refusals: list[Refusal]) -> None:
     try:
         with database.transaction() as uow:
             for refusal in refusals:
-                actor = Actor(refusal.workspace_id, None, refusal.key_id, NOBODY, Via.KEY)
+                if refusal.client:
+                    actor = Actor(refusal.workspace_id, None, None, NOBODY, Via.KEY, refusal.client)
+                else:
+                    actor = Actor(refusal.workspace_id, None, refusal.key_id, NOBODY, Via.KEY)
                 details: dict[str, Any] = {
                     "api_id": refusal.api_id,
                     "target": refusal.target,
@@ -105,7 +115,7 @@ def record_refusals(database: Database, refusals: list[Refusal]) -> None:
                     uow,
                     actor,
                     ACTION,
-                    target_type="key",
+                    target_type="client" if refusal.client else "key",
                     target_id=refusal.key_id,
                     outcome="refused",
                     code=refusal.code,

@@ -30,6 +30,7 @@ from keyward.db.feed import Change
 from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import load_catalog, updated_catalog
 from keyward.gateway.enforcement import Enforcer
+from keyward.gateway.floods import FailedKeys
 from keyward.gateway.http import COMPILED, GatewayServer, Limits, new_event_loop
 from keyward.gateway.refusals import RefusalLog, record_refusals
 from keyward.logs import MASKS, configure_logging
@@ -76,6 +77,11 @@ class Gateway:
             cors_preflight=settings.gateway_cors_preflight,
             encoded_separators=settings.gateway_allow_encoded_separators,
             catch_up=self._follower.catch_up,
+            failed_keys=FailedKeys(
+                settings.failed_auth_per_address,
+                settings.failed_auth_per_prefix,
+                settings.failed_auth_window,
+            ),
         )
         self._server = GatewayServer(
             self.enforcer,

@@ -200,11 +200,12 @@ def test_401_403_and_429_list_every_code_the_gateway_can_answer_the_operation() 
     assert {"wrong_api", "operation_not_in_offering", "acquisition_expired"} <= set(
         _codes(exported, "/pets", "get", "403")
     )
-    assert _codes(exported, "/pets", "get", "429") == ["rate_limited"]
+    assert _codes(exported, "/pets", "get", "429") == ["rate_limited", "too_many_failed_keys"]
     health = exported["paths"]["/health"]["get"]["responses"]
     assert not {"401", "403", "429"} & set(health)
     unlimited = export_document(doc, locations, server_url=GATEWAY, realm="Pets")
-    assert "429" not in unlimited["paths"]["/pets"]["get"]["responses"]
+    # Without limits a keyed operation is refused lookups still, for a client's flood of keys.
+    assert _codes(unlimited, "/pets", "get", "429") == ["too_many_failed_keys"]
 
 
 def test_an_openapi_2_export_keeps_every_code_of_its_refusals() -> None:

@@ -3,8 +3,9 @@
 Servers point at the gateway; only the offering's operations remain; the key policy's schemes
 are described where the gateway expects them, with AND/OR kept as the spec's DNF; every
 operation that needs a keyward key documents the gateway's 401 with `WWW-Authenticate`, its
-403 and, for an offering with limits, its 429, each listing every error code the gateway can
-answer for that operation.
+403 and its 429 (a client that sent too many unknown keys, and for an offering with limits, a
+key or acquisition over them), each listing every error code the gateway can answer for that
+operation.
 """
 
 import copy
@@ -40,7 +41,9 @@ FORBIDDEN_CODES = (
     "wrong_api",
     "operation_not_in_offering",
 )
-RATE_LIMITED_CODES = ("rate_limited",)
+RATE_LIMITED_CODES = ("rate_limited", "too_many_failed_keys")
+# Any keyed operation's: the client's address or network sent too many unknown keys.
+FLOODING_CODES = ("too_many_failed_keys",)
 _SAFE_METHODS = frozenset({"get", "head", "options"})
 _SHARED = {
     "401": (UNAUTHORIZED, UNAUTHORIZED_CODES),
@@ -179,8 +182,7 @@ def refusal_codes(
     ):
         forbidden.append("cross_site_request")
     codes = {"401": tuple(unauthorized), "403": tuple(forbidden)}
-    if limited:
-        codes["429"] = RATE_LIMITED_CODES
+    codes["429"] = RATE_LIMITED_CODES if limited else FLOODING_CODES
     return codes
 
 
@@ -218,7 +220,9 @@ def export_document(
                 responses[name] = _error("The key may not call this operation.", codes)
             else:
                 responses[name] = _error(
-                    "Too many requests for this key or acquisition; retry later.", codes
+                    "Too many requests for this key or acquisition, or too many unknown keys "
+                    "from this client; retry after Retry-After seconds.",
+                    codes,
                 )
         return {"$ref": f"#/components/responses/{name}"}
 
