@@ -1,9 +1,11 @@
 """The database: engine set-up for SQLite and PostgreSQL, and transactions as units of work."""
 
+import math
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -11,14 +13,27 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from keyward.core.clock import Clock, SystemClock
+from keyward.core.rates import UNLIMITED, ActionRates
 from keyward.db import feed
 from keyward.db.feed import Change
 from keyward.db.models import ChangeFeedEntry
 
 CommitListener = Callable[[Sequence[Change]], None]
 
+
+class JournalSink(Protocol):
+    """Where what takes access away is also recorded, outside the database."""
+
+    def append(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Write `entries` durably, or raise: the transaction is then rolled back."""
+
+
 # Seconds a new PostgreSQL connection may take, unless the URL sets `connect_timeout` itself.
 CONNECT_TIMEOUT = 5
+# libpq counts `connect_timeout` in whole seconds and takes less than 2 as 2.
+MIN_CONNECT_TIMEOUT = 2
+# Milliseconds a SQLite statement waits for another connection's lock.
+BUSY_TIMEOUT_MS = 10_000
 
 
 def normalize_url(url: str) -> str:
@@ -33,7 +48,7 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: sqlite3.Connection, record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the driver, emit BEGIN so that savepoints and BEGIN IMMEDIATE work.
@@ -41,7 +56,7 @@ def _configure_sqlite(engine: Engine) -> None:
         for pragma in (
             "PRAGMA journal_mode=WAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
+            f"PRAGMA busy_timeout={busy_timeout_ms}",
             "PRAGMA synchronous=NORMAL",
         ):
             dbapi_connection.execute(pragma)
@@ -57,11 +72,18 @@ def _configure_sqlite(engine: Engine) -> None:
 class UnitOfWork:
     """One transaction: the session plus the changes it records for the verification feed."""
 
-    def __init__(self, session: Session, clock: Clock) -> None:
+    def __init__(self, session: Session, clock: Clock, rates: ActionRates = UNLIMITED) -> None:
         self.session = session
         self.clock = clock
+        # How fast members may create keys, file requests and invite (the operator's settings).
+        self.rates = rates
         self.changes: list[Change] = []
+        self.journaled: list[dict[str, Any]] = []
         self._entries: list[ChangeFeedEntry] = []
+
+    def journal(self, entry: dict[str, Any]) -> None:
+        """Keep `entry` for the revocation journal, written as this unit of work commits."""
+        self.journaled.append(entry)
 
     def record_change(self, change: Change) -> None:
         self._entries.append(
@@ -91,6 +113,12 @@ class Database:
         self._read = read
         self._write = write
         self._listeners: list[CommitListener] = []
+        # Set by the API, portal and CLI from their settings; none for other callers.
+        self.rates: ActionRates = UNLIMITED
+        # The revocation journal, when one is configured.
+        self.journal: JournalSink | None = None
+        # Whether `engine` is this Database's own, made from its URL (not a test's connection).
+        self._owns_engine = False
 
     @classmethod
     def connect(cls, url: str, *, clock: Clock | None = None) -> "Database":
@@ -109,7 +137,45 @@ class Database:
             engine = create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
         read = sessionmaker(engine, expire_on_commit=False)
         write = sessionmaker(engine.execution_options(keyward_write=True), expire_on_commit=False)
-        return cls(engine, read, write, clock)
+        database = cls(engine, read, write, clock)
+        database._owns_engine = True
+        return database
+
+    def for_lookups(self, timeout: float, connections: int) -> "Database":
+        """A Database for the reads that decide keys, on a pool of its own of `connections`:
+        waiting for a pooled connection takes at most `timeout` seconds, and so does waiting
+        for a SQLite lock; connecting to PostgreSQL at most `timeout` rounded up to whole
+        seconds (2 at least, as libpq counts), unless the URL sets `connect_timeout`.
+
+        A Database bound to a test's connection, or an in-memory SQLite one, is its own.
+        """
+        parsed = self.engine.url
+        if not self._owns_engine or parsed.database in (None, "", ":memory:"):
+            return self
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(
+                parsed,
+                connect_args={"check_same_thread": False},
+                pool_size=connections,
+                max_overflow=0,
+                pool_timeout=timeout,
+            )
+            _configure_sqlite(engine, busy_timeout_ms=max(1, math.ceil(timeout * 1000)))
+        else:
+            if "connect_timeout" not in parsed.query:
+                seconds = max(MIN_CONNECT_TIMEOUT, math.ceil(timeout))
+                parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
+            engine = create_engine(
+                parsed,
+                pool_size=connections,
+                max_overflow=0,
+                pool_timeout=timeout,
+                pool_pre_ping=True,
+            )
+        read = sessionmaker(engine, expire_on_commit=False)
+        database = Database(engine, read, read, self.clock)
+        database._owns_engine = True
+        return database
 
     @classmethod
     def bound_to(cls, connection: Connection, *, clock: Clock | None = None) -> "Database":
@@ -138,12 +204,26 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[UnitOfWork]:
         """A unit of work committed when the block ends and rolled back if it raises."""
         session = (self._write if write else self._read)()
-        uow = UnitOfWork(session, self.clock)
+        uow = UnitOfWork(session, self.clock, self.rates)
         with session, session.begin():
             yield uow
+            if uow.journaled and self.journal is not None:
+                self._write_journal(uow)
         if uow.changes:
             for listener in self._listeners:
                 listener(uow.changes)
+
+    def _write_journal(self, uow: UnitOfWork) -> None:
+        """Write the unit of work's journal entries just before it commits, each stamped with
+        the transaction's last change-feed position (a restore re-applies those past its
+        snapshot's). Written first so that no crash between the two loses a revocation the
+        database holds; a failure to write rolls the whole transaction back."""
+        seq: int | None = None
+        if uow.changes:
+            uow.session.flush()
+            seq = feed.bounds(uow.session)[1]
+        if self.journal is not None:
+            self.journal.append([{**entry, "seq": seq} for entry in uow.journaled])
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,6 +13,12 @@ read every change (`confirm_current`), and a load vouches for its own entry. Whi
 cannot be reached, cached verdicts are answered for `stale_if_error` seconds after the last
 such moment; after that a cached refusal is still answered (a key seen revoked stays revoked)
 but a key that cannot be confirmed, or was never cached, gets `verification_unavailable`.
+
+Deadlines: with `storage_timeout`, a read is waited for that long at most, then counts as an
+error as above (it goes on in its lookup thread and fills the cache when it returns). Reads run
+within the bounds of `Lookups` (so many at once, so many waiting, so many a second); one beyond
+them is answered at once as if storage were down. A hit due for its backstop refresh is
+answered from the cache while the refresh runs, so a cache hit never waits for storage.
 """
 
 import logging
@@ -21,6 +27,8 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import wait
+from functools import partial
 from hashlib import sha256
 from typing import Final
 
@@ -29,6 +37,7 @@ from keyward.core.verdicts import UNAVAILABLE, UNKNOWN, KeySnapshot, Verdict
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
 from keyward.verifier import store
+from keyward.verifier.lookups import Lookups, Pending
 from keyward.verifier.usage import record_last_used
 
 log: Final = logging.getLogger(__name__)
@@ -84,8 +93,24 @@ class Verifier:
         unknown_ttl: float = 30.0,
         max_entries: int = 500_000,
         stale_if_error: float = 30.0,
+        storage_timeout: float | None = None,
+        lookup_concurrency: int = 16,
+        lookup_queue: int = 64,
+        lookups_per_second: int = 0,
     ) -> None:
         self._database = database
+        self.storage_timeout = storage_timeout
+        """Seconds a read of a key may take before the key is answered as if storage were
+        down (None: reads take as long as storage takes, in the caller's thread)."""
+        self._lookups = Lookups(
+            concurrency=lookup_concurrency, queue=lookup_queue, per_second=lookups_per_second
+        )
+        # With a deadline, keys are read on a pool of their own whose waits are bounded too.
+        self._reads = (
+            database
+            if storage_timeout is None
+            else database.for_lookups(storage_timeout, lookup_concurrency)
+        )
         self._now = database.clock.timestamp
         self._refresh_after = refresh_after
         self._unknown_ttl = unknown_ttl
@@ -106,44 +131,87 @@ class Verifier:
         # (entries then only refresh), else as long as the follower vouches.
         self._hits_until = math.inf
         self._storage_retry_at = -math.inf
+        self._quiet_until = -math.inf
 
     def verify(self, secret: str, workspace_id: str | None = None) -> Verdict:
         """The verdict on `secret`, as seen from `workspace_id` (None: from the key's own).
 
         A key of another workspace gets exactly the verdict of an unknown key. When storage
-        cannot be reached, the answer is the cached one while the cache may still be trusted,
-        a cached refusal, or `verification_unavailable`; storage errors are never raised.
+        cannot be reached, or does not answer within `storage_timeout`, the answer is the
+        cached one while the cache may still be trusted, a cached refusal, or
+        `verification_unavailable`; storage errors are never raised.
         """
         digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
         now = self._now()
-        entry = self._entries.get(digest)
-        if entry is None or now >= entry.refresh_at or now >= self._hits_until:
-            verdict = self._offline(secret, digest, workspace_id, now)
-            if verdict is None:
-                return self._read(digest, workspace_id, now)
+        verdict = self._offline(secret, digest, workspace_id, now)
+        if verdict is not None:
             return verdict
-        return self._answer(entry, workspace_id, now)
+        if self.storage_timeout is None:
+            return self._read_now(digest, workspace_id, now)
+        pending = self._lookups.submit(digest, partial(self._load, digest))
+        if pending is not None:
+            wait((pending,), timeout=self.storage_timeout)
+        return self._settle(digest, workspace_id, pending)
 
     def peek(self, secret: str, workspace_id: str | None = None) -> Verdict | None:
         """`verify`'s verdict when it can be given without I/O, else None.
 
         It can for a cached key, a malformed one, a digest recently found unknown, and for a
         miss while storage is known to be down (`verification_unavailable`). Never blocks: an
-        event loop calls it and runs `verify` in a thread only when it answers None.
+        event loop calls it and, when it answers None, `look_up` and then `settle`.
         """
         digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
         return self._offline(secret, digest, workspace_id, self._now())
+
+    def look_up(self, secret: str) -> Pending | None:
+        """Start reading the key of `secret` from storage in a lookup thread (or join the read
+        of it already running), without waiting; None when the lookup bounds refuse one.
+
+        Wait for the read at most `storage_timeout` seconds, then call `settle`: a read still
+        running goes on and fills the cache when it returns.
+        """
+        digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        return self._lookups.submit(digest, partial(self._load, digest))
+
+    def settle(self, secret: str, workspace_id: str | None, pending: Pending | None) -> Verdict:
+        """The verdict on `secret` after `look_up`: from the read if it has returned, else
+        (refused, failed or still running) as when storage cannot be reached."""
+        digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
+        return self._settle(digest, workspace_id, pending)
+
+    def _settle(self, digest: bytes, workspace_id: str | None, pending: Pending | None) -> Verdict:
+        now = self._now()
+        if pending is None:
+            self._complain(now, "too many keys are being read from storage")
+        elif not pending.done():
+            self._complain(now, "storage did not answer within the storage timeout")
+        elif not pending.cancelled() and pending.exception() is None:
+            return self._judge(digest, pending.result(), workspace_id, now)
+        elif not pending.cancelled():
+            error = pending.exception()
+            if error is not None and not isinstance(error, store.STORAGE_ERRORS):
+                raise error
+        return self._unconfirmed(self._entries.get(digest), workspace_id, now)
+
+    def _complain(self, now: float, problem: str) -> None:
+        """Log that keys are answered without storage, at most once a second."""
+        if now >= self._quiet_until:
+            self._quiet_until = now + RETRY_STORAGE_AFTER
+            log.warning("%s; answering from the cache or verification_unavailable", problem)
 
     def _offline(
         self, secret: str, digest: bytes, workspace_id: str | None, now: float
     ) -> Verdict | None:
         entry = self._entries.get(digest)
-        if (
-            entry is not None
-            and now < entry.refresh_at
-            and (now < self._hits_until or now < entry.confirmed_until)
-        ):
-            return self._answer(entry, workspace_id, now)
+        if entry is not None and (now < self._hits_until or now < entry.confirmed_until):
+            if now < entry.refresh_at:
+                return self._answer(entry, workspace_id, now)
+            if self.storage_timeout is not None:
+                # Due for its backstop refresh but still vouched for: answered from the cache
+                # while the refresh runs, so a hit never waits for storage.
+                if now >= self._storage_retry_at:
+                    self._lookups.submit(digest, partial(self._load, digest))
+                return self._answer(entry, workspace_id, now)
         if not is_well_formed(secret):
             return UNKNOWN
         unknown_until = self._unknown.get(digest)
@@ -175,10 +243,22 @@ class Verifier:
         verdict = entry.snapshot.verdict(now)
         return UNAVAILABLE if verdict is entry.snapshot.valid else verdict
 
-    def _read(self, digest: bytes, workspace_id: str | None, now: float) -> Verdict:
-        generation = self._generation
+    def _read_now(self, digest: bytes, workspace_id: str | None, now: float) -> Verdict:
+        """Read the key in this thread, as long as storage takes."""
         try:
-            with self._database.transaction(write=False) as uow:
+            snapshot = self._load(digest)
+        except store.STORAGE_ERRORS:
+            return self._unconfirmed(self._entries.get(digest), workspace_id, now)
+        return self._judge(digest, snapshot, workspace_id, now)
+
+    def _load(self, digest: bytes) -> KeySnapshot | None:
+        """Read one key from storage and cache what was read (unless changes were applied
+        meanwhile). A storage error is logged, keeps misses off storage for a moment, and is
+        raised."""
+        generation = self._generation
+        now = self._now()
+        try:
+            with self._reads.transaction(write=False) as uow:
                 snapshot = store.load_snapshot(uow.session, digest)
         except store.STORAGE_ERRORS:
             if now >= self._storage_retry_at:
@@ -186,20 +266,26 @@ class Verifier:
                     "cannot read keys from storage; answering from the cache", exc_info=True
                 )
             self._storage_retry_at = now + RETRY_STORAGE_AFTER
-            return self._unconfirmed(self._entries.get(digest), workspace_id, now)
-        entry = None
+            raise
         with self._lock:
             if generation == self._generation:
                 if snapshot is None:
                     self._remember_unknown(digest, now)
                 else:
-                    entry = self._insert(digest, snapshot, now)
+                    self._insert(digest, snapshot, now)
+        return snapshot
+
+    def _judge(
+        self, digest: bytes, snapshot: KeySnapshot | None, workspace_id: str | None, now: float
+    ) -> Verdict:
+        """The verdict on a key just read (None: no key has that secret)."""
         if snapshot is None or (workspace_id is not None and snapshot.workspace_id != workspace_id):
             return UNKNOWN
         verdict = snapshot.verdict(now)
         if verdict is snapshot.valid:
             self._last_used[snapshot.key_id] = now
-            if entry is not None:
+            entry = self._entries.get(digest)
+            if entry is not None and entry.snapshot is snapshot:
                 entry.used_at = now
         return verdict
 
@@ -351,6 +437,12 @@ class Verifier:
                 if self._last_used.get(key_id, -math.inf) < at:
                     self._last_used[key_id] = at
             raise
+
+    def close(self) -> None:
+        """Start no more reads, and close the lookup pool's connections once idle."""
+        self._lookups.close()
+        if self._reads is not self._database:
+            self._reads.dispose()
 
     def __len__(self) -> int:
         return len(self._entries)
