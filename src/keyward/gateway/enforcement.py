@@ -23,6 +23,7 @@ from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
 from keyward.core.verdicts import KeyCode, Verdict
 from keyward.gateway.catalog import EMPTY, Catalog, GatewayApi
 from keyward.gateway.credentials import AmbiguousCredential, Presented, redacted, stripped
+from keyward.gateway.floods import Blocked, FailedKeys
 from keyward.gateway.http import Decision, Forward, Reply, Request
 from keyward.verifier import Verifier
 from keyward.verifier.limits import UNCOUNTED, Limit, LimitOutcome, RateLimiter, headers
@@ -66,6 +67,8 @@ MESSAGES: Final = {
     "preflight_with_body": "A CORS preflight has neither a body nor an Upgrade.",
     "cross_site_request": "A key in a cookie is not accepted for this request from another "
     "site; the API's allowed_origins name the sites that may send one.",
+    "too_many_failed_keys": "Too many unknown or invalid keys came from this address or its "
+    "network; retry after the time given, with a valid key.",
 }
 _WEBSOCKET: Final = b"websocket"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -447,8 +450,10 @@ class Enforcer:
         cors_preflight: bool = True,
         encoded_separators: bool = False,
         catch_up: CatchUp | None = None,
+        failed_keys: FailedKeys | None = None,
     ) -> None:
         self.catalog: Catalog = EMPTY
+        self._failed_keys = failed_keys if failed_keys is not None and failed_keys.active else None
         self._peek: VerdictOf = verifier.peek
         self._verifier = verifier
         self._count_now: CountOf = limiter.hit_now
@@ -463,6 +468,8 @@ class Enforcer:
         step = decide(request, self.catalog, self._rules, self._peek, self._count_now)
         if isinstance(step, Wait) or (self._catch_up is not None and _may_be_behind(step)):
             return None
+        if self._failed_keys is not None and _is_unknown_key(step):
+            self._failed_keys.failed(request.client[0])
         return self._guarded(request, step)
 
     async def __call__(self, request: Request) -> Decision:
@@ -474,12 +481,18 @@ class Enforcer:
             step = decide(request, catalog, self._rules, self._known(read), count)
             if not isinstance(step, Wait):
                 if caught_up or not _may_be_behind(step):
+                    if self._failed_keys is not None and _is_unknown_key(step):
+                        self._failed_keys.failed(request.client[0])
                     return self._guarded(request, step)
                 caught_up = True
                 await self._caught_up()
                 catalog = self.catalog
                 continue
             if step.limits is None:
+                if self._failed_keys is not None:
+                    blocked = self._failed_keys.blocked(request.client[0])
+                    if blocked is not None:
+                        return _too_many_failed_keys(request, catalog, step, blocked)
                 read[step.secret] = await self._read(step)
             else:
                 counted = await self._limiter.hit(step.limits, step.key_id, step.acquisition_id)
@@ -560,6 +573,34 @@ class Enforcer:
         if request.upgrade is not None and isinstance(decision, Forward):
             decision.guard = partial(self.still_allowed, request)
         return decision
+
+
+_UNKNOWN_KEY_BODY: Final = _body("key_invalid", KeyCode.KEY_INVALID.message)
+
+
+def _is_unknown_key(step: Decision) -> bool:
+    """Whether `step` refuses an unknown or malformed key (built by `_refusal`, byte for
+    byte the same body)."""
+    return isinstance(step, Reply) and step.status == 401 and step.body == _UNKNOWN_KEY_BODY
+
+
+def _too_many_failed_keys(
+    request: Request, catalog: Catalog, step: Wait, blocked: Blocked
+) -> Reply:
+    """429 instead of a lookup for a client over its count of unknown keys, named in the log
+    fields (`refused_client`) for the audit log of the API's workspace."""
+    path = request.path.decode("latin-1")
+    resolved = catalog.mounts.resolve(path)
+    log = {
+        "api_id": resolved[0].id if resolved is not None else "",
+        "target": path,  # never the query, which may hold a key
+        "workspace_id": step.workspace_id,
+        "refused_client": blocked.client,
+        "client_address": request.client[0],
+        "refusal": "too_many_failed_keys",
+    }
+    retry_after = (b"retry-after", str(blocked.retry_after).encode())
+    return _reply(429, "too_many_failed_keys", [retry_after], log)
 
 
 def _resolve(waiting: "asyncio.Future[None]", done: "asyncio.Future[None]") -> None:
