@@ -18,6 +18,7 @@ from keyward.api.routes import (
     audit,
     connectors,
     demo,
+    gateways,
     health,
     keys,
     me,
@@ -29,6 +30,7 @@ from keyward.api.routes import (
     workspace,
 )
 from keyward.api.runtime import Runtime
+from keyward.domains.rates import rates_of
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower
 
@@ -79,6 +81,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    runtime.database.rates = rates_of(runtime.settings)
     # Changes committed by this process reach its own cache before the response is sent.
     runtime.database.add_commit_listener(runtime.verifier.apply)
     errors.install(app)
@@ -95,6 +98,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         webhooks,
         usage,
         workspace,
+        gateways,
     ):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)

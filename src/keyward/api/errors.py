@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from keyward.api.auth import CHALLENGES
 from keyward.api.runtime import runtime
 from keyward.core.actors import Actor
-from keyward.core.errors import KeywardError, error_body
+from keyward.core.errors import KeywardError, RateLimited, error_body
 from keyward.domains.audit import refusals
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ def keyward_error(request: Request, error: Exception) -> JSONResponse:
     error = cast(KeywardError, error)
     if error.audited:
         _audit_refusal(request, error)
-    return error_response(error.status, error.code, error.message, error.details)
+    response = error_response(error.status, error.code, error.message, error.details)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def validation_error(request: Request, error: Exception) -> JSONResponse:

@@ -22,6 +22,7 @@ from keyward.core.errors import KeywardError
 from keyward.db.engine import Database
 from keyward.db.migrate import is_current
 from keyward.domains.audit.refusals import record_refusal
+from keyward.domains.rates import rates_of
 from keyward.domains.workspaces import service as workspaces
 from keyward.settings import SecretFileUnusable, Settings
 
@@ -116,6 +117,7 @@ def open_database(settings: Settings) -> Database:
             code="not_initialised",
             details={"database": where},
         )
+    database.rates = rates_of(settings)
     return database
 
 

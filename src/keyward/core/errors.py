@@ -59,6 +59,28 @@ class Conflict(KeywardError):
     audited = True
 
 
+class RateLimited(KeywardError):
+    """Too many of an action in a while: nothing was done; `retry_after` seconds from now it
+    may be."""
+
+    status = 429
+    default_code = "rate_limited"
+    audited = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, details={**(details or {}), "retry_after": retry_after}
+        )
+        self.retry_after = retry_after
+
+
 class TooLarge(KeywardError):
     status = 413
     default_code = "payload_too_large"

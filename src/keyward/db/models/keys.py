@@ -28,6 +28,9 @@ class ApiKey(Base):
         Index("ix_api_keys_workspace_id_acquisition", "workspace_id", "acquisition_id", "id"),
         # Lists by last use (least or most recently used first) and the unused keys sweep.
         Index("ix_api_keys_workspace_id_last_used", "workspace_id", "last_used_at", "id"),
+        # Keys a member created, and an acquisition was given, in the last minute (the rate).
+        Index("ix_api_keys_creator_created", "creator_member_id", "created_at"),
+        Index("ix_api_keys_acquisition_created", "acquisition_id", "created_at"),
         # Names are unique within an acquisition (account keys have none and never collide).
         UniqueConstraint("acquisition_id", "name"),
     )
@@ -76,6 +79,8 @@ class KeyRequest(Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_key_requests_workspace_id_status", "workspace_id", "status", "id"),
+        # Requests a member filed in the last hour (the rate).
+        Index("ix_key_requests_requester_created", "requested_by", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from keyward.db.models.base import ID, Base
@@ -13,6 +13,10 @@ class PasswordLink(Base):
     when the e-mail is sent and only its SHA-256 is stored: nothing here opens the link."""
 
     __tablename__ = "password_links"
+    __table_args__ = (
+        # Invitations a member sent in the last hour (the rate).
+        Index("ix_password_links_creator_created", "created_by", "purpose", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)

@@ -30,7 +30,7 @@ from keyward.db.feed import Change as FeedChange
 from keyward.db.feed import Entity
 from keyward.db.models import Api, ApiKey, KeyRequest
 from keyward.db.rights import standings
-from keyward.domains import access
+from keyward.domains import access, rates
 from keyward.domains.audit import service as audit
 from keyward.domains.connectors.updates import hand_over
 from keyward.domains.fields import Duration
@@ -239,6 +239,7 @@ def issue_key(
     actor.require_reached(permissions, "create this key")
     if actor.member_id is None:
         raise Conflict("Only a member can own a key.", code="key_needs_member")
+    rates.check_key_creation(uow, actor.member_id, acquisition_id)
     new = generate_key(repository.key_prefix(uow.session, actor.workspace_id))
     now = uow.clock.now()
     expires_at = now + lifetime if lifetime is not None and not awaiting_approval else None
@@ -455,6 +456,7 @@ def open_request(
     api = policy.api
     if api is None:  # only an API's policy asks for approval
         raise Conflict("Account keys need nobody's approval.", code="no_approval_policy")
+    rates.check_key_request(uow, actor.member_id)
     request = KeyRequest(
         id=new_id("kreq"),
         workspace_id=key.workspace_id,

@@ -22,7 +22,7 @@ from keyward.core.keys import generate_key
 from keyward.core.sessions import token_digest
 from keyward.db.engine import UnitOfWork
 from keyward.db.models import Member, PasswordLink
-from keyward.domains import access
+from keyward.domains import access, rates
 from keyward.domains.audit import service as audit
 from keyward.domains.members import service as members
 from keyward.domains.members.schemas import MemberOut, MemberUpdate
@@ -68,6 +68,7 @@ def invite(uow: UnitOfWork, actor: Actor, member_id: str, settings: Settings) ->
             "The member is deactivated; activate them before inviting them.",
             code="member_inactive",
         )
+    rates.check_invitation(uow, actor.member_id, Purpose.INVITATION.value)
     link = _open_link(
         uow, member, Purpose.INVITATION, settings.invitation_lifetime, actor.member_id
     )
