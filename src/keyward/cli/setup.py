@@ -227,9 +227,7 @@ def serve(
 
     with reporting(False):
         listening = _listening(host or settings.host, port or settings.port)
-    verifier = Verifier(
-        database, refresh_after=settings.cache_refresh, stale_if_error=settings.stale_if_error
-    )
+    verifier = Verifier.serving(database, settings)
     runtime = Runtime(settings, database, verifier)
     worker = gateway = None
     if part is Part.ALL:

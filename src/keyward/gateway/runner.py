@@ -52,11 +52,7 @@ class Gateway:
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self._database = database
-        self.verifier = Verifier(
-            database,
-            refresh_after=settings.cache_refresh,
-            stale_if_error=settings.stale_if_error,
-        )
+        self.verifier = Verifier.serving(database, settings)
         self._preload = settings.cache_preload
         self._usage_interval = settings.usage_flush_interval
         self._heartbeat_interval = settings.gateway_heartbeat

@@ -36,6 +36,7 @@ from keyward.core.keys import is_well_formed
 from keyward.core.verdicts import UNAVAILABLE, UNKNOWN, KeySnapshot, Verdict
 from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
+from keyward.settings import Settings
 from keyward.verifier import store
 from keyward.verifier.lookups import Lookups, Pending
 from keyward.verifier.usage import record_last_used
@@ -132,6 +133,19 @@ class Verifier:
         self._hits_until = math.inf
         self._storage_retry_at = -math.inf
         self._quiet_until = -math.inf
+
+    @classmethod
+    def serving(cls, database: Database, settings: Settings) -> "Verifier":
+        """The verifier of a serving process (API or gateway): cache and deadlines as set."""
+        return cls(
+            database,
+            refresh_after=settings.cache_refresh,
+            stale_if_error=settings.stale_if_error,
+            storage_timeout=settings.storage_timeout,
+            lookup_concurrency=settings.lookup_concurrency,
+            lookup_queue=settings.lookup_queue,
+            lookups_per_second=settings.lookups_per_second,
+        )
 
     def verify(self, secret: str, workspace_id: str | None = None) -> Verdict:
         """The verdict on `secret`, as seen from `workspace_id` (None: from the key's own).
