@@ -44,6 +44,7 @@ MODULES = (
     "keyward/gateway/http/_replies.py",
     "keyward/gateway/http/_upstream.py",
     "keyward/verifier/limits.py",
+    "keyward/verifier/lookups.py",
     "keyward/verifier/usage.py",
     "keyward/verifier/verifier.py",
 )
