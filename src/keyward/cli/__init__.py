@@ -10,6 +10,7 @@ from keyward.cli import (
     acquisitions,
     apis,
     audit,
+    backup,
     connectors,
     keys,
     members,
@@ -73,6 +74,8 @@ def root(
 
 app.command()(setup.init)
 app.command()(setup.serve)
+app.command()(backup.backup)
+app.command()(backup.restore)
 setup.workspaces_app.command("unused-keys")(workspace_policies.unused_keys)
 app.add_typer(setup.workspaces_app, name="workspaces")
 app.add_typer(members.app, name="members")

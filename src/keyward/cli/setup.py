@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from keyward.cli.backup import ensure_servable
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.cli.database import reach
 from keyward.cli.demo import Demo, seed_demo
@@ -205,6 +206,7 @@ def serve(
     with reporting(False):
         log_level = configure_logging(settings.log_level)
         database = open_database(settings)
+        ensure_servable(database)
     gateway_host = settings.gateway_host or host or settings.host
     gateway_port = gateway_port or settings.gateway_port
     # The servers load only for the command that runs them; every other command starts faster.

@@ -10,6 +10,7 @@ from keyward.db.models import AuditEvent
 from keyward.domains import access
 from keyward.domains.audit import repository
 from keyward.domains.audit.schemas import AuditEventOut, AuditFilter
+from keyward.domains.journal.entries import entry_of as journal_entry
 from keyward.domains.pagination import Page, PageRequest, split_page
 
 _SECRET_SHAPED = re.compile(r"[a-z][a-z0-9]{1,11}_[0-9A-Za-z]{38}")
@@ -39,26 +40,28 @@ def record(
     code: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    repository.add(
-        uow.session,
-        AuditEvent(
-            id=new_id("evt"),
-            workspace_id=actor.workspace_id,
-            occurred_at=uow.clock.now(),
-            actor_type=actor.via.value,
-            actor_key_id=actor.key_id,
-            actor_member_id=actor.member_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            outcome=outcome,
-            code=code,
-            ip=actor.ip,
-            user_agent=(actor.user_agent or "")[:300] or None,
-            request_id=actor.request_id,
-            details=scrub(details or {}),
-        ),
+    event = AuditEvent(
+        id=new_id("evt"),
+        workspace_id=actor.workspace_id,
+        occurred_at=uow.clock.now(),
+        actor_type=actor.via.value,
+        actor_key_id=actor.key_id,
+        actor_member_id=actor.member_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        code=code,
+        ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:300] or None,
+        request_id=actor.request_id,
+        details=scrub(details or {}),
     )
+    repository.add(uow.session, event)
+    # What takes access away is journaled outside the database too (`domains.journal`).
+    entry = journal_entry(event)
+    if entry is not None:
+        uow.journal(entry)
 
 
 def list_events(
