@@ -146,6 +146,7 @@ ALLOWED: dict[str, frozenset[str] | set[str]] = {
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {ADMIN},
     "POST /v1/webhooks/{webhook_id}/rotate-secret": {ADMIN},
     "GET /v1/workspace/settings": {ADMIN} | OWN,
+    "GET /v1/gateways": {ADMIN} | OWN,
     "PUT /v1/workspace/settings": {ADMIN} | OWN,
 }
 

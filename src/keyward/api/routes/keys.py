@@ -9,16 +9,19 @@ from pydantic import AwareDatetime
 from keyward.api.auth import ActorDep, refuse_unconfirmed
 from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
-from keyward.api.runtime import DatabaseDep, RuntimeDep
+from keyward.api.routes.gateways import enforcement, enforcement_header
+from keyward.api.runtime import DatabaseDep, Runtime, RuntimeDep
 from keyward.core.ids import ID_REGEX
 from keyward.core.keys import KeyKind, KeyState
 from keyward.core.permissions import PermissionSet
+from keyward.db.engine import UnitOfWork
 from keyward.domains.fields import Duration
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     AccountKeyCreate,
     KeyBulkDelete,
     KeyBulkDeleted,
+    KeyChanged,
     KeyCreated,
     KeyFilter,
     KeyOut,
@@ -28,6 +31,7 @@ from keyward.domains.keys.schemas import (
     KeyRequestOut,
     KeyRevoke,
     KeyRotate,
+    KeyRotated,
     KeySort,
     KeyUpdate,
     KeyVerifyRequest,
@@ -162,16 +166,24 @@ def update_key(key_id: str, body: KeyUpdate, actor: ActorDep, database: Database
         return service.update_key(uow, actor, key_id, body)
 
 
-def _accepted(result: KeyOut | KeyRequestOut, response: Response) -> KeyOut | KeyRequestOut:
-    """A change the policy sends to an approver is answered 202 with the pending request."""
+def _accepted(
+    result: KeyOut | KeyRequestOut, response: Response, runtime: Runtime, uow: UnitOfWork
+) -> KeyChanged | KeyRequestOut:
+    """A change the policy sends to an approver is answered 202 with the pending request; one
+    made is answered once every live gateway enforces it, or the wait is over."""
     if isinstance(result, KeyRequestOut):
         response.status_code = 202
-    return result
+        return result
+    return KeyChanged(**dict(result), enforcement=enforcement(runtime, uow))
 
 
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **errors(404, 409, *WITH_BODY),
-    200: {"model": KeyOut, "description": "Done: the key as it is now."},
+    200: {
+        "model": KeyChanged,
+        "description": "Done: the key as it is now, and whether every live gateway enforces "
+        "the change (`enforcement`).",
+    },
     202: {
         "model": KeyRequestOut,
         "description": "The API's policy wants an approver: the pending key request.",
@@ -183,19 +195,20 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def renew_key(
     key_id: str,
     actor: ActorDep,
-    database: DatabaseDep,
+    runtime: RuntimeDep,
     response: Response,
     body: KeyRenew | None = None,
-) -> KeyOut | KeyRequestOut:
+) -> KeyChanged | KeyRequestOut:
     """Extend a key's validity by the policy's lifetime (or the shorter `expires_in`) from now;
     the secret stays the same. 409 `key_never_expires`, `key_revoked` or `key_request_pending`
-    when there is nothing to renew or a request is already waiting."""
+    when there is nothing to renew or a request is already waiting. A new expiry sooner than
+    the old one is answered once every live gateway enforces it (`enforcement`)."""
     body = body or KeyRenew()
-    with database.transaction() as uow:
+    with runtime.database.transaction() as uow:
         result = service.renew_key(
             uow, actor, key_id, body.expires_in, body.reason, allow_request=True
         )
-    return _accepted(result, response)
+    return _accepted(result, response, runtime, uow)
 
 
 @router.post("/keys/{key_id}/rotate", name="key.rotate", responses=errors(404, 409, *WITH_BODY))
@@ -205,59 +218,70 @@ def rotate_key(
     runtime: RuntimeDep,
     response: Response,
     body: KeyRotate | None = None,
-) -> KeyCreated:
+) -> KeyRotated:
     """A new secret for the same key: id, name, rights and expiry stay. The old secret keeps
     working for `grace`, until `previous_key_expires_at`; a grace longer than the policy's
     maximum is refused with 422 `grace_too_long`, which names the maximum.
 
     The new secret is in this response only, and with the connectors that deliver the key,
-    which deliver it again (the notice names them).
+    which deliver it again (the notice names them). Answered once every live gateway knows
+    the new secret and the old one's end (`enforcement`).
     """
     body = body or KeyRotate()
     with runtime.database.transaction() as uow:
         rotated = service.rotate_key(uow, actor, key_id, body.grace, sealer=runtime.sealer)
     response.headers["Cache-Control"] = "no-store"
-    return rotated
+    return KeyRotated(**dict(rotated), enforcement=enforcement(runtime, uow))
 
 
 @router.post("/keys/{key_id}/revoke", name="key.revoke", responses=_CHANGE_RESPONSES)
 def revoke_key(
     key_id: str,
     actor: ActorDep,
-    database: DatabaseDep,
+    runtime: RuntimeDep,
     response: Response,
     body: KeyRevoke | None = None,
-) -> KeyOut | KeyRequestOut:
-    """Revoke a key at once and for good; revoking a revoked key changes nothing."""
+) -> KeyChanged | KeyRequestOut:
+    """Revoke a key at once and for good; revoking a revoked key changes nothing.
+
+    Answered once every live gateway refuses the key, waiting at most
+    KEYWARD_ENFORCEMENT_WAIT: `enforcement.enforced_at` says when, or `enforcement.lagging`
+    names the gateways that had not applied it yet."""
     body = body or KeyRevoke()
-    with database.transaction() as uow:
+    with runtime.database.transaction() as uow:
         result = service.revoke_key(uow, actor, key_id, body.reason, allow_request=True)
-    return _accepted(result, response)
+    return _accepted(result, response, runtime, uow)
 
 
 @router.delete("/keys/{key_id}", status_code=204, name="key.delete", responses=errors(404, 409))
 def delete_key(
     key_id: str,
     actor: ActorDep,
-    database: DatabaseDep,
+    runtime: RuntimeDep,
     revoke: Annotated[
         bool, Query(description="Revoke an active key and delete it in one step.")
     ] = False,
 ) -> Response:
     """Delete a revoked key; its audit trail stays. `?revoke=true` revokes it first, where the
     policy needs no approval for that. Never a key with a pending request (409
-    `key_request_pending`)."""
-    with database.transaction() as uow:
+    `key_request_pending`).
+
+    Answered once every live gateway has applied the deletion (at most
+    KEYWARD_ENFORCEMENT_WAIT): the `Keyward-Enforcement` header holds the receipt as JSON,
+    `{"enforced_at", "gateways", "lagging"}`."""
+    with runtime.database.transaction() as uow:
         service.delete_key(uow, actor, key_id, revoke=revoke)
-    return Response(status_code=204)
+    return Response(status_code=204, headers=enforcement_header(enforcement(runtime, uow)))
 
 
 @router.post("/keys/bulk-delete", name="key.bulk_delete", responses=errors(409, *WITH_BODY))
-def bulk_delete_keys(body: KeyBulkDelete, actor: ActorDep, database: DatabaseDep) -> KeyBulkDeleted:
+def bulk_delete_keys(body: KeyBulkDelete, actor: ActorDep, runtime: RuntimeDep) -> KeyBulkDeleted:
     """Delete the revoked keys among `ids`; others are reported skipped, one result per key.
-    If any has a pending request nothing is deleted: 409 `key_request_pending` naming them."""
-    with database.transaction() as uow:
-        return service.bulk_delete(uow, actor, body.ids)
+    If any has a pending request nothing is deleted: 409 `key_request_pending` naming them.
+    Answered once every live gateway has applied the deletions (`enforcement`)."""
+    with runtime.database.transaction() as uow:
+        deleted = service.bulk_delete(uow, actor, body.ids)
+    return deleted.model_copy(update={"enforcement": enforcement(runtime, uow)})
 
 
 @router.get("/key-requests", name="key_request.list", responses=errors())

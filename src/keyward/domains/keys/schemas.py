@@ -23,6 +23,7 @@ from keyward.domains.fields import (
     Reason,
     ShownOnce,
 )
+from keyward.domains.gateways.schemas import Enforcement
 
 MAX_METADATA_BYTES = 4096
 
@@ -88,6 +89,21 @@ class KeyCreated(KeyOut):
     notice: str
 
 
+class KeyChanged(KeyOut):
+    """A key after a change every gateway must enforce (revoked, renewed), with its receipt."""
+
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the change before this answer."
+    )
+
+
+class KeyRotated(KeyCreated):
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the rotation (the old secret's end "
+        "included) before this answer."
+    )
+
+
 class KeyRenew(Input):
     expires_in: Duration | None = Field(
         default=None,
@@ -135,6 +151,10 @@ class KeyBulkDeleted(Output):
     deleted: int
     skipped: int
     results: list[KeyBulkItem]
+    enforcement: Enforcement | None = Field(
+        default=None,
+        description="Whether every live gateway applied the deletions before this answer.",
+    )
 
 
 class RequestAction(StrEnum):
