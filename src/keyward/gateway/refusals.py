@@ -14,7 +14,7 @@ background write at a time.
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,8 +46,11 @@ class Refusal:
 class RefusalLog:
     """Chooses which refusals are recorded (`note`) and hands them to the writer (`take`)."""
 
-    def __init__(self, interval: float = INTERVAL) -> None:
+    def __init__(
+        self, interval: float = INTERVAL, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._interval = interval
+        self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
         self._repeats: dict[tuple[str, str], int] = {}
         self._pending: list[Refusal] = []
@@ -60,7 +63,7 @@ class RefusalLog:
         workspace_id = fields.get("workspace_id")
         if not key_id or not code or not workspace_id:
             return False
-        now = time.monotonic()
+        now = self._clock()
         pair = (key_id, code)
         last = self._last.get(pair)
         if last is not None and now - last < self._interval:
