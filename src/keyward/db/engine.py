@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from keyward.core.clock import Clock, SystemClock
 from keyward.core.rates import UNLIMITED, ActionRates
@@ -142,10 +142,10 @@ class Database:
         return database
 
     def for_lookups(self, timeout: float, connections: int) -> "Database":
-        """A Database for the reads that decide keys, on a pool of its own of `connections`:
-        waiting for a pooled connection takes at most `timeout` seconds, and so does waiting
-        for a SQLite lock; connecting to PostgreSQL at most `timeout` rounded up to whole
-        seconds (2 at least, as libpq counts), unless the URL sets `connect_timeout`.
+        """A Database for the reads that decide keys, on connections of its own: waiting for a
+        SQLite lock takes at most `timeout` seconds; on PostgreSQL, so does waiting for one of
+        its pool of `connections`, and connecting at most `timeout` rounded up to whole seconds
+        (2 at least, as libpq counts) unless the URL sets `connect_timeout`.
 
         A Database bound to a test's connection, or an in-memory SQLite one, is its own.
         """
@@ -153,12 +153,10 @@ class Database:
         if not self._owns_engine or parsed.database in (None, "", ":memory:"):
             return self
         if parsed.get_backend_name() == "sqlite":
+            # A connection per read: SQLite opens one in a fraction of a millisecond, so there
+            # is no pool to wait for, and no idle connection keeps its shared lock meanwhile.
             engine = create_engine(
-                parsed,
-                connect_args={"check_same_thread": False},
-                pool_size=connections,
-                max_overflow=0,
-                pool_timeout=timeout,
+                parsed, connect_args={"check_same_thread": False}, poolclass=NullPool
             )
             _configure_sqlite(engine, busy_timeout_ms=max(1, math.ceil(timeout * 1000)))
         else:

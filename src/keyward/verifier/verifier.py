@@ -147,6 +147,11 @@ class Verifier:
             lookups_per_second=settings.lookups_per_second,
         )
 
+    @property
+    def lookups(self) -> Lookups:
+        """The reads of uncached keys in flight, and how many the bounds refused."""
+        return self._lookups
+
     def verify(self, secret: str, workspace_id: str | None = None) -> Verdict:
         """The verdict on `secret`, as seen from `workspace_id` (None: from the key's own).
 
@@ -217,12 +222,15 @@ class Verifier:
         self, secret: str, digest: bytes, workspace_id: str | None, now: float
     ) -> Verdict | None:
         entry = self._entries.get(digest)
-        if entry is not None and (now < self._hits_until or now < entry.confirmed_until):
+        if entry is not None:
             if now < entry.refresh_at:
-                return self._answer(entry, workspace_id, now)
-            if self.storage_timeout is not None:
-                # Due for its backstop refresh but still vouched for: answered from the cache
-                # while the refresh runs, so a hit never waits for storage.
+                if now < self._hits_until or now < entry.confirmed_until:
+                    return self._answer(entry, workspace_id, now)
+            elif self.storage_timeout is not None and (
+                now < self._vouched_until or now < entry.confirmed_until
+            ):
+                # Due for its backstop refresh, and within the bound a storage error would
+                # allow: answered from the cache while the refresh runs, never waiting for it.
                 if now >= self._storage_retry_at:
                     self._lookups.submit(digest, partial(self._load, digest))
                 return self._answer(entry, workspace_id, now)
