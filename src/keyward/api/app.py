@@ -66,6 +66,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
                 usage_interval=runtime.settings.usage_flush_interval,
             )
             follower.start()
+        app.state.follower = follower  # /readyz tells the feed's lag by it
         try:
             yield
         finally:

@@ -211,6 +211,7 @@ def serve(
     gateway_port = gateway_port or settings.gateway_port
     # The servers load only for the command that runs them; every other command starts faster.
     from keyward.gateway.runner import GatewayProcess, run_gateway
+    from keyward.metrics import KeywardCollector, MetricsHub, serve_metrics
 
     if part is Part.GATEWAY:
         database.dispose()  # each gateway process opens its own
@@ -218,7 +219,10 @@ def serve(
             _listening(
                 gateway_host, gateway_port, "the gateway", "--gateway-port", shared=True
             ).close()
-        run_gateway(settings, gateway_host, gateway_port)
+            try:
+                run_gateway(settings, gateway_host, gateway_port)
+            except RuntimeError as error:  # the metrics' admin listener could not listen
+                raise Unavailable(f"{error}.", code="address_in_use") from None
         return
     import uvicorn
 
@@ -231,9 +235,29 @@ def serve(
         listening = _listening(host or settings.host, port or settings.port)
     verifier = Verifier.serving(database, settings)
     runtime = Runtime(settings, database, verifier)
+    # One admin listener for the whole: the gateway's processes summed, and the outbox.
+    hub = MetricsHub() if part is Part.ALL else None
+    stop_metrics = None
+    if settings.metrics_port is not None:
+        with reporting(False):
+            try:
+                stop_metrics = serve_metrics(
+                    settings.metrics_host, settings.metrics_port, KeywardCollector(hub, database)
+                )
+            except OSError as error:
+                where = f"{settings.metrics_host}:{settings.metrics_port}"
+                raise Unavailable(
+                    f"keyward cannot listen on {where} for its metrics: "
+                    f"{error.strerror or type(error).__name__}. Stop what uses it, or choose "
+                    "another port with KEYWARD_METRICS_PORT.",
+                    code="address_in_use",
+                    details={"host": settings.metrics_host, "port": settings.metrics_port},
+                ) from None
     worker = gateway = None
     if part is Part.ALL:
         gateway = GatewayProcess(settings, gateway_host, gateway_port)
+        if hub is not None:
+            hub.follow(gateway.metrics, "gateway")
         with reporting(False):
             try:
                 gateway.wait_started(timeout=120)
@@ -261,6 +285,8 @@ def serve(
             gateway.stop()
         if worker is not None:
             worker.stop()
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 @workspaces_app.command("create")

@@ -17,8 +17,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Final
 
@@ -31,11 +32,17 @@ from keyward.domains.egress import upstream_policy
 from keyward.gateway.catalog import load_catalog, updated_catalog
 from keyward.gateway.enforcement import Enforcer
 from keyward.gateway.floods import FailedKeys
-from keyward.gateway.http import COMPILED, GatewayServer, Limits, new_event_loop
+from keyward.gateway.http import COMPILED, GatewayServer, Limits, Reply, new_event_loop
+from keyward.gateway.metrics import ExchangeCounts
 from keyward.gateway.refusals import RefusalLog, record_refusals
+from keyward.gateway.workers import Workers
 from keyward.logs import MASKS, configure_logging
+from keyward.metrics import REPORT_EVERY, KeywardCollector, MetricsHub, Snapshot, serve_metrics
+from keyward.metrics import forward as forward_metrics
+from keyward.readiness import ALIVE, StorageCheck, json_bytes, not_ready, readiness
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
+from keyward.verifier.counts import VerifyCounts
 from keyward.verifier.heartbeat import Heartbeat
 from keyward.verifier.limits import rate_limiter
 from keyward.verifier.usage import UsageRecorder, add_usage
@@ -45,6 +52,11 @@ access_log: Final = logging.getLogger("keyward.gateway.access")
 
 # Above every level: `access_log.isEnabledFor` is false, so no request formats a line for nothing.
 _ACCESS_LOG_OFF: Final = logging.CRITICAL + 1
+_JSON: Final = (b"content-type", b"application/json")
+
+
+def _alive() -> Reply:
+    return Reply(200, [_JSON], json_bytes(ALIVE))
 
 
 class Gateway:
@@ -84,14 +96,22 @@ class Gateway:
             Limits(max_connections_per_client=settings.gateway_max_connections_per_client),
             egress=upstream_policy(settings),
             observer=self._count,
+            probes={b"/healthz": _alive, b"/livez": _alive, b"/readyz": self._readiness},
         )
         self._flush_timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Future[int] | None = None
         self.refusals = RefusalLog()
         self._recording: asyncio.Future[None] | None = None
+        self.counts = ExchangeCounts()
+        self.verify_counts = VerifyCounts()
+        self._storage = StorageCheck(database)
+        self._max_feed_lag = settings.ready_max_feed_lag
+        self._catalog_loaded = False
 
     def _count(self, status: int, fields: Mapping[str, str]) -> None:
-        """Usage per key: every answer to a request whose key was identified."""
+        """Metrics of every answer; usage per key: every answer to a request whose key was
+        identified."""
+        self.counts.count(status, fields)
         key_id = fields.get("key_id")
         if key_id and status:
             self.usage.record(key_id, fields["workspace_id"], status)
@@ -167,9 +187,40 @@ class Gateway:
     def port(self) -> int:
         return self._server.port
 
+    def snapshot(self) -> Snapshot:
+        """What this process counted so far, for the metrics (on the event loop)."""
+        verify = self.verify_counts
+        return Snapshot(
+            dict(self.counts.requests),
+            verify.hits,
+            verify.misses,
+            verify.stale,
+            tuple(verify.lookups),
+            verify.lookup_seconds,
+            self._follower.current_at,
+            1,
+        )
+
+    def _readiness(self) -> Reply:
+        """/readyz from what this process knows, without waiting: storage by its last check
+        (another starts in a thread when that one is a second old), the catalog, and the
+        follower's last read to the end of the feed."""
+        lag = max(0.0, self._database.clock.timestamp() - self._follower.current_at)
+        status, body = readiness(
+            not_ready(
+                storage=self._storage.reachable(),
+                catalog=self._catalog_loaded,
+                feed_lag=lag,
+                max_feed_lag=self._max_feed_lag,
+            )
+        )
+        return Reply(status, [_JSON], json_bytes(body))
+
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.enforcer.catalog = await loop.run_in_executor(None, load_catalog, self._database)
+        self._catalog_loaded = True
+        await loop.run_in_executor(None, partial(self._storage.reachable, wait=True))
         heartbeat = self._follower.heartbeat = Heartbeat(
             self._database,
             address=f"{host}:{port}",
@@ -270,29 +321,52 @@ def access_logging(enabled: bool) -> Iterator[None]:
 
 
 def run_gateway(
-    settings: Settings, host: str, port: int, started: "Connection | None" = None
+    settings: Settings,
+    host: str,
+    port: int,
+    started: "Connection | None" = None,
+    metrics: "Connection | None" = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, in `settings.gateway_workers` processes sharing the port.
 
     Each worker is a whole gateway on uvloop with its own connections, cache and feed
     follower, as separate gateway processes are; the kernel spreads connections among them.
+    This process is one of them, and replaces any other that dies (`Workers`).
     `started`, if given, is told None once the first one listens, or why it could not.
+    The processes' metrics are summed here: sent on `metrics` every second when given (to
+    `keyward serve`, which serves them), else served on settings.metrics_port if set.
     """
-    workers = [
-        multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(settings, host, port, True), name=f"keyward-gateway-{n}"
-        )
-        for n in range(1, settings.gateway_workers)
-    ]
-    for worker in workers:
-        worker.start()
+    hub = MetricsHub()
+    stop_listener: Callable[[], None] | None = None
+    if metrics is None and settings.metrics_port is not None:
+        try:
+            stop_listener = serve_metrics(
+                settings.metrics_host, settings.metrics_port, KeywardCollector(hub)
+            )
+        except OSError as error:
+            where = f"{settings.metrics_host}:{settings.metrics_port}"
+            reason = f"the metrics listener cannot listen on {where}: {error.strerror or error}"
+            if started is None:
+                raise RuntimeError(reason) from error
+            started.send(reason)
+            return
+    workers = Workers(partial(_work, settings, host, port), settings.gateway_workers - 1, hub)
+    workers.start()
+    forwarding = threading.Event()
+    if metrics is not None:
+        forward_metrics(hub, metrics, forwarding)
     try:
-        _serve(settings, host, port, bool(workers), started)
+        _serve(settings, host, port, bool(workers), started, partial(hub.update, "worker-0"))
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.join(10)
+        forwarding.set()
+        workers.stop()
+        if stop_listener is not None:
+            stop_listener()
+
+
+def _work(settings: Settings, host: str, port: int, metrics: Connection) -> None:
+    """A worker process of `run_gateway`: serves, and sends its snapshots on `metrics`."""
+    _serve(settings, host, port, True, report=metrics.send)
 
 
 class GatewayProcess:
@@ -303,11 +377,16 @@ class GatewayProcess:
     def __init__(self, settings: Settings, host: str, port: int) -> None:
         context = multiprocessing.get_context("spawn")
         self._started, told = context.Pipe(duplex=False)
+        self.metrics, metrics = context.Pipe(duplex=False)
+        """Where the sum of the gateway's processes' metrics arrives every second."""
         self._process = context.Process(
-            target=run_gateway, args=(settings, host, port, told), name="keyward-gateway"
+            target=run_gateway,
+            args=(settings, host, port, told, metrics),
+            name="keyward-gateway",
         )
         self._process.start()
         told.close()
+        metrics.close()
 
     def wait_started(self, timeout: float) -> None:
         """Return once the gateway listens; RuntimeError saying why if it cannot."""
@@ -328,6 +407,7 @@ class GatewayProcess:
             self._process.kill()
             self._process.join()
         self._started.close()
+        self.metrics.close()
 
 
 def _serve(
@@ -336,6 +416,7 @@ def _serve(
     port: int,
     reuse_port: bool,
     started: "Connection | None" = None,
+    report: Callable[[Snapshot], None] | None = None,
 ) -> None:
     configure_logging(settings.log_level)  # a spawned worker starts a new interpreter
 
@@ -360,6 +441,8 @@ def _serve(
         gc.freeze()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        if report is not None:
+            _report_every_second(loop, gateway, report)
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         parent = multiprocessing.parent_process()
@@ -374,3 +457,15 @@ def _serve(
 
     with access_logging(settings.gateway_access_log):
         uvloop.run(main())
+
+
+def _report_every_second(
+    loop: asyncio.AbstractEventLoop, gateway: Gateway, report: Callable[[Snapshot], None]
+) -> None:
+    """Hand `report` the gateway's snapshot now and every `REPORT_EVERY` seconds after, until
+    it fails (the parent is gone)."""
+    try:
+        report(gateway.snapshot())
+    except (OSError, ValueError):
+        return
+    loop.call_later(REPORT_EVERY, _report_every_second, loop, gateway, report)

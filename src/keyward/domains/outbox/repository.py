@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from keyward.db.models import OutboxMessage
@@ -67,3 +67,17 @@ def pending(session: Session, kind: str) -> Sequence[OutboxMessage]:
         .where(OutboxMessage.kind == kind, OutboxMessage.status == PENDING)
         .order_by(OutboxMessage.id)
     ).all()
+
+
+def counts(session: Session) -> tuple[int, int, int]:
+    """Messages pending, pending after at least one failed attempt, and given up."""
+    retrying = case((OutboxMessage.attempts > 0, 1), else_=0)
+    pending_, retried = session.execute(
+        select(func.count(), func.coalesce(func.sum(retrying), 0)).where(
+            OutboxMessage.status == PENDING
+        )
+    ).one()
+    failed = session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == FAILED)
+    )
+    return int(pending_), int(retried), int(failed or 0)

@@ -6,7 +6,7 @@ the message is marked failed and stays for inspection.
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from keyward.core.ids import new_id
 from keyward.db.engine import UnitOfWork
@@ -78,3 +78,18 @@ def settle(uow: UnitOfWork, message_id: str, error: str | None, *, permanent: bo
         message.last_error = error[:500]
     uow.session.flush()
     return message.status
+
+
+class Backlog(NamedTuple):
+    """What the outbox holds: for metrics and operators."""
+
+    pending: int
+    """Waiting for delivery: a first attempt or a retry."""
+    retrying: int
+    """Of those pending, the ones whose delivery failed at least once."""
+    failed: int
+    """Given up after `MAX_ATTEMPTS` (or a permanent failure)."""
+
+
+def backlog(uow: UnitOfWork) -> Backlog:
+    return Backlog(*repository.counts(uow.session))

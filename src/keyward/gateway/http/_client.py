@@ -442,6 +442,17 @@ class ClientConnection(asyncio.Protocol, Conversation):
         request = ex.request
         if request is None:
             return
+        probes = self._context.probes
+        if probes:
+            probe = probes.get(request.path)
+            if probe is not None:
+                try:
+                    answer = probe()
+                except Exception as error:
+                    self._handler_failed(request, error)
+                    answer = internal_error()
+                self._decided(ex, answer)
+                return
         immediate = self._context.immediate
         if immediate is not None:
             try:

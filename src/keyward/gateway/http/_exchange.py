@@ -25,6 +25,7 @@ from keyward.gateway.http._messages import (
     Immediate,
     Limits,
     Observer,
+    Probes,
     Reply,
     Request,
 )
@@ -123,6 +124,7 @@ class Context:
         "observer",
         "outbox",
         "pool",
+        "probes",
         "via",
     )
 
@@ -134,8 +136,10 @@ class Context:
         pool: UpstreamPool,
         via: str,
         observer: Observer | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self.loop = loop
+        self.probes: Probes = {} if probes is None else probes
         self.handler = handler
         self.immediate: Immediate | None = getattr(handler, "immediately", None)
         self.observer = observer

@@ -133,6 +133,8 @@ Handler = Callable[[Request], Awaitable[Decision]]
 Immediate = Callable[[Request], Decision | None]
 # Told the status and the decision's log fields of every finished exchange (0: no answer sent).
 Observer = Callable[[int, Mapping[str, str]], None]
+# The gateway's own answers by exact path (health and readiness), given before any handler.
+Probes = Mapping[bytes, Callable[[], Reply]]
 
 
 @dataclass(frozen=True, slots=True)

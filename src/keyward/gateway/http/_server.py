@@ -6,7 +6,7 @@ import ssl
 from keyward.core.egress import EgressPolicy
 from keyward.gateway.http._client import ClientConnection
 from keyward.gateway.http._exchange import Context
-from keyward.gateway.http._messages import Handler, Limits, Observer
+from keyward.gateway.http._messages import Handler, Limits, Observer, Probes
 from keyward.gateway.http._upstream import UpstreamPool
 
 DEFAULT_LIMITS = Limits()
@@ -20,7 +20,8 @@ class GatewayServer:
     uvloop is installed. `upstream_tls` verifies https upstreams (the default context when
     None). `egress`, when given, is the policy every upstream address is checked against before
     connecting. `observer` is told the status and log fields of every finished exchange; it runs on
-    the event loop and must not block.
+    the event loop and must not block. `probes` answer their exact paths (any query, any method)
+    before the handler is asked, on the event loop: they must not block either.
     """
 
     def __init__(
@@ -32,8 +33,10 @@ class GatewayServer:
         upstream_tls: ssl.SSLContext | None = None,
         egress: EgressPolicy | None = None,
         observer: Observer | None = None,
+        probes: Probes | None = None,
     ) -> None:
         self._handler = handler
+        self._probes = probes
         self._egress = egress
         self._observer = observer
         self._limits = limits
@@ -50,7 +53,9 @@ class GatewayServer:
         """
         loop = asyncio.get_running_loop()
         pool = UpstreamPool(loop, self._limits, self._tls, self._egress)
-        context = Context(loop, self._handler, self._limits, pool, self._via, self._observer)
+        context = Context(
+            loop, self._handler, self._limits, pool, self._via, self._observer, self._probes
+        )
         self._context = context
         self._server = await loop.create_server(
             lambda: ClientConnection(context), host, port, backlog=1024, reuse_port=reuse_port
