@@ -1,0 +1,197 @@
+"""A revocation answered is a revocation enforced: under `keyward serve` with several gateway
+processes, a revoke is answered once every live gateway has applied it, so the very next request
+with the key is refused; a gateway that cannot keep up is named in the answer and in
+GET /v1/gateways, and catches up once it runs again."""
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from tests.conftest import _new_url as new_url
+from tests.e2e.processes import Server, cli, serve
+from tests.gateway.gateway_support import echo_upstream
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = 3
+# The default feed interval: only the receipt's wait lets the next request see the revocation.
+SERVED = {"KEYWARD_FEED_INTERVAL": "0.25", "KEYWARD_GATEWAY_WORKERS": str(WORKERS)}
+TRIALS = 10
+# Requests on connections of their own, which the kernel spreads over the workers.
+SPREAD = 4
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def _spec() -> str:
+    return json.dumps(
+        {
+            "openapi": "3.0.3",
+            "info": {"title": "Pets", "version": "1"},
+            "paths": {
+                "/pets": {
+                    "get": {"operationId": "list_pets", "responses": {"200": {"description": "ok"}}}
+                }
+            },
+        }
+    )
+
+
+def _acquisition(client: httpx.Client, upstream: str) -> str:
+    """An API of one operation, offered whole and acquired: the acquisition's id."""
+    api = _ok(
+        client.post(
+            "/v1/apis",
+            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": _spec()},
+        ),
+        201,
+    )
+    offering = _ok(
+        client.post(
+            "/v1/offerings",
+            json={"api_id": api["id"], "name": "All"},
+        ),
+        201,
+    )
+    organization = _ok(
+        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
+    )
+    me = _ok(client.get("/v1/me"))["member"]
+    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
+    acquisition = _ok(
+        client.post(
+            "/v1/acquisitions",
+            json={"offering_id": offering["id"], "organization_id": organization["id"]},
+        ),
+        201,
+    )
+    return str(acquisition["id"])
+
+
+def _answers(gateway_url: str, secret: str) -> list[tuple[int, str]]:
+    """Status and error code of `SPREAD` requests with `secret`, each on a new connection."""
+    answers = []
+    for _ in range(SPREAD):
+        response = httpx.get(f"{gateway_url}/pets/pets", headers={"X-API-Key": secret}, timeout=10)
+        code = "" if response.status_code == 200 else response.json()["error"]["code"]
+        answers.append((response.status_code, code))
+    return answers
+
+
+@contextmanager
+def _stopped(pid: int) -> Iterator[None]:
+    """The process `pid` frozen (SIGSTOP) for the block, running again (SIGCONT) after it."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _gateways(client: httpx.Client) -> dict[str, Any]:
+    return dict(_ok(client.get("/v1/gateways")))
+
+
+def _wait_for(check: Any, what: str, timeout: float = 60) -> Any:
+    """Poll `check()` until it returns something true; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout:g} s")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def served(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, httpx.Client, str]]:
+    """`keyward serve` with `WORKERS` gateway processes, an admin client and an acquisition
+    whose API answers through the gateway; one for the module's tests on each backend."""
+    url = new_url(backend, request)
+    initialised = cli(url, "init", "--json")
+    assert initialised.code == 0, initialised.stderr
+    with (
+        echo_upstream() as upstream,
+        serve(url, tmp_path_factory.mktemp("receipts"), **SERVED) as server,
+        server.client(initialised.json()["admin_key"]) as client,
+    ):
+        acquisition_id = _acquisition(client, upstream.url)
+        # Every gateway process has said where it is before the test counts on it.
+        _wait_for(
+            lambda: len(_gateways(client)["data"]) == WORKERS, f"{WORKERS} gateways heartbeat"
+        )
+        yield server, client, acquisition_id
+
+
+def _key(client: httpx.Client, acquisition_id: str, name: str) -> tuple[str, str]:
+    key = _ok(client.post(f"/v1/acquisitions/{acquisition_id}/keys", json={"name": name}), 201)
+    return str(key["id"]), str(key["key"])
+
+
+def test_the_request_after_a_revoke_is_answered_is_refused_by_every_gateway(
+    served: tuple[Server, httpx.Client, str],
+) -> None:
+    server, client, acquisition_id = served
+    keys = [_key(client, acquisition_id, f"trial {n}") for n in range(TRIALS)]
+    for key_id, secret in keys:
+        # Cached as valid by the workers that served it.
+        assert _answers(server.gateway_url, secret) == [(200, "")] * SPREAD
+        revoked = _ok(client.post(f"/v1/keys/{key_id}/revoke", json={"reason": "leaked"}))
+        assert revoked["state"] == "revoked"
+        receipt = revoked["enforcement"]
+        assert receipt["enforced_at"] is not None, receipt
+        assert receipt["gateways"] == WORKERS
+        assert receipt["lagging"] == []
+        assert _answers(server.gateway_url, secret) == [(401, "key_revoked")] * SPREAD
+
+
+def test_a_frozen_gateway_is_named_lagging_and_catches_up_once_it_runs(
+    served: tuple[Server, httpx.Client, str],
+) -> None:
+    server, client, acquisition_id = served
+    key_id, secret = _key(client, acquisition_id, "frozen")
+    assert _answers(server.gateway_url, secret) == [(200, "")] * SPREAD
+    listed = _gateways(client)
+    frozen = listed["data"][0]
+    assert {g["address"] for g in listed["data"]} == {server.gateway_url.removeprefix("http://")}
+    assert all(g["live"] and g["lag"]["changes"] == 0 for g in listed["data"]), listed
+    with _stopped(frozen["pid"]):
+        revoked = _ok(client.post(f"/v1/keys/{key_id}/revoke"))
+        receipt = revoked["enforcement"]
+        assert receipt["enforced_at"] is None
+        assert receipt["gateways"] == WORKERS
+        assert [(g["id"], g["address"]) for g in receipt["lagging"]] == [
+            (frozen["id"], frozen["address"])
+        ]
+        assert receipt["lagging"][0]["behind"] >= 1
+        seen = {g["id"]: g for g in _gateways(client)["data"]}
+        assert seen[frozen["id"]]["lag"]["changes"] >= 1
+        assert seen[frozen["id"]]["applied"] < _gateways(client)["feed_position"]
+        assert all(g["lag"]["changes"] == 0 for i, g in seen.items() if i != frozen["id"])
+
+    def caught_up() -> bool:
+        listed = _gateways(client)
+        position = listed["feed_position"]
+        return any(g["id"] == frozen["id"] and g["applied"] == position for g in listed["data"])
+
+    _wait_for(caught_up, "the gateway that ran again applied the revocation")
+    # Every worker, the one that was frozen included, refuses the key now.
+    assert _answers(server.gateway_url, secret) == [(401, "key_revoked")] * SPREAD
+    # And a revoke is enforced by all of them again.
+    other_id, _ = _key(client, acquisition_id, "after")
+    receipt = _ok(client.post(f"/v1/keys/{other_id}/revoke"))["enforcement"]
+    assert receipt["enforced_at"] is not None
+    assert receipt["gateways"] == WORKERS
