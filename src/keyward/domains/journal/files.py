@@ -60,11 +60,7 @@ class DirectoryJournal:
                 finally:
                     os.close(directory)
         except OSError as error:
-            log.error(
-                "revocation journal %s not written: %s; the change was rolled back",
-                path,
-                error.strerror or error,
-            )
+            # The caller is told (503, or the command's error) and nothing was changed.
             raise Unavailable(
                 f"The revocation journal at {self.directory} cannot be written "
                 f"({error.strerror or error}), so nothing was changed: make it writable by "
