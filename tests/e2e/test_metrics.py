@@ -1,0 +1,125 @@
+"""`keyward serve` with two gateway worker processes serves one admin listener
+(KEYWARD_METRICS_PORT): the requests sent to the gateway, whichever process answered them, are
+counted there by API, operation, status and error code, and the outbox is reported."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.backends import SqliteDatabases
+from tests.e2e.processes import cli, free_port, serve
+from tests.gateway.gateway_support import echo_upstream
+from tests.verifier.support import eventually
+
+pytestmark = pytest.mark.e2e
+
+SPEC = json.dumps(
+    {
+        "openapi": "3.0.3",
+        "info": {"title": "Pets", "version": "1"},
+        "paths": {
+            "/pets": {
+                "get": {"operationId": "list_pets", "responses": {"200": {"description": "ok"}}}
+            }
+        },
+    }
+)
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def _pets_key(client: httpx.Client, upstream: str) -> tuple[str, str]:
+    """An API mounted at /pets and a key of an acquisition of it: the API's id and the key."""
+    api = _ok(
+        client.post(
+            "/v1/apis",
+            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": SPEC},
+        ),
+        201,
+    )
+    offering = _ok(
+        client.post("/v1/offerings", json={"api_id": api["id"], "name": "All of it"}), 201
+    )
+    organization = _ok(
+        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
+    )
+    me = _ok(client.get("/v1/me"))["member"]
+    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
+    acquisition = _ok(
+        client.post(
+            "/v1/acquisitions",
+            json={"offering_id": offering["id"], "organization_id": organization["id"]},
+        ),
+        201,
+    )
+    key = _ok(client.post(f"/v1/acquisitions/{acquisition['id']}/keys", json={"name": "k"}), 201)
+    return api["id"], key["key"]
+
+
+def _scrape(url: str) -> Samples:
+    text = httpx.get(url, timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _requests(samples: Samples, api: str, status: str, code: str) -> float:
+    labels = (("api", api), ("code", code), ("operation", "list_pets"), ("status", status))
+    return samples.get(("keyward_gateway_requests_total", labels), 0.0)
+
+
+def test_the_admin_listener_counts_every_gateway_process_requests_by_status_and_code(
+    sqlite: SqliteDatabases, tmp_path: Path
+) -> None:
+    # Metrics are counted in memory, whatever the storage: one backend is enough.
+    fresh_url = sqlite.create()
+    initialised = cli(fresh_url, "init", "--json")
+    assert initialised.code == 0, initialised.stderr
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    with (
+        echo_upstream() as upstream,
+        serve(
+            fresh_url,
+            tmp_path,
+            KEYWARD_GATEWAY_WORKERS="2",
+            KEYWARD_METRICS_PORT=str(metrics_port),
+        ) as server,
+        server.client(initialised.json()["admin_key"]) as client,
+    ):
+        api_id, key = _pets_key(client, upstream.url)
+        eventually(lambda: _scrape(metrics).get(("keyward_gateway_processes", ())) == 2, 90)
+        pets = f"{server.gateway_url}/pets/pets"
+        # Each request on a connection of its own: the kernel spreads them over both processes.
+        sent = {"200": 0, "401": 0}
+        for _ in range(8):
+            served = httpx.get(pets, headers={"X-API-Key": key}, timeout=10)
+            sent[str(served.status_code)] += 1
+        for _ in range(5):
+            assert httpx.get(pets, timeout=10).status_code == 401
+        assert sent == {"200": 8, "401": 0}
+
+        def counted() -> bool:
+            samples = _scrape(metrics)
+            return (
+                _requests(samples, api_id, "200", "") == 8
+                and _requests(samples, api_id, "401", "key_missing") == 5
+            )
+
+        eventually(counted, within=30)
+        samples = _scrape(metrics)
+        assert samples[("keyward_gateway_processes", ())] == 2
+        assert ("keyward_outbox_backlog", ()) in samples
+        assert ("keyward_gateway_feed_lag_seconds", ()) in samples
+        assert samples[("keyward_gateway_limiter_refusals_total", (("code", "rate_limited"),))] == 0
+        assert not any("pets/pets" in str(labels) for _, labels in samples), "no raw paths"
