@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 
 WORKERS = 3
 # The default feed interval: only the receipt's wait lets the next request see the revocation.
-SERVED = {"KEYWARD_FEED_INTERVAL": "0.25", "KEYWARD_GATEWAY_WORKERS": str(WORKERS)}
+FEED_INTERVAL = "0.25"
 TRIALS = 10
 # Requests on connections of their own, which the kernel spreads over the workers.
 SPREAD = 4
@@ -125,7 +125,12 @@ def served(
     assert initialised.code == 0, initialised.stderr
     with (
         echo_upstream() as upstream,
-        serve(url, tmp_path_factory.mktemp("receipts"), **SERVED) as server,
+        serve(
+            url,
+            tmp_path_factory.mktemp("receipts"),
+            KEYWARD_FEED_INTERVAL=FEED_INTERVAL,
+            KEYWARD_GATEWAY_WORKERS=str(WORKERS),
+        ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
         acquisition_id = _acquisition(client, upstream.url)

@@ -12,6 +12,7 @@ from keyward.cli import (
     audit,
     backup,
     connectors,
+    gateways,
     keys,
     members,
     offerings,
@@ -91,6 +92,7 @@ app.command()(connectors.worker)
 app.add_typer(audit.app, name="audit")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(gateways.app, name="gateways")
 apis.app.command("usage")(usage.api_usage)
 offerings.app.command("usage")(usage.offering_usage)
 acquisitions.app.command("usage")(usage.acquisition_usage)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import AwareDatetime, TypeAdapter
 
+from keyward.cli import gateways
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm, emit_created, table
 from keyward.core.actors import Actor
@@ -183,6 +184,22 @@ def _pending_note(result: object, as_json: bool) -> None:
         typer.echo(f"(the API's policy wants an approver: request {result.id} is pending)")
 
 
+def _emit_changed(
+    ctx: typer.Context,
+    database: Database,
+    uow: UnitOfWork,
+    result: KeyOut | KeyRequestOut,
+    as_json: bool,
+) -> None:
+    """A key changed, once every live gateway enforces the change (or the wait is over), with
+    the receipt; a request left to an approver changed nothing yet."""
+    if isinstance(result, KeyRequestOut):
+        emit(result, as_json)
+        _pending_note(result, as_json)
+        return
+    gateways.emit_enforced(result, gateways.enforcement(ctx, database, uow), as_json)
+
+
 @app.command("renew")
 def renew(
     ctx: typer.Context,
@@ -202,8 +219,7 @@ def renew(
             result = service.renew_key(
                 uow, actor, key_id, body.expires_in, body.reason, allow_request=True
             )
-    emit(result, as_json)
-    _pending_note(result, as_json)
+        _emit_changed(ctx, database, uow, result, as_json)
 
 
 @app.command("rotate")
@@ -222,7 +238,8 @@ def rotate(
         sealer = Sealer(state(ctx).settings.server_secrets())
         with database.transaction() as uow:
             rotated = service.rotate_key(uow, actor, key_id, body.grace, sealer=sealer)
-    emit_created(rotated, as_json)
+        receipt = gateways.enforcement(ctx, database, uow)
+    gateways.emit_enforced(rotated, receipt, as_json, created=True)
 
 
 def _named(database: Database, actor: Actor, key_id: str) -> str:
@@ -254,8 +271,7 @@ def revoke(
         )
         with database.transaction() as uow:
             result = service.revoke_key(uow, actor, key_id, body.reason, allow_request=True)
-    emit(result, as_json)
-    _pending_note(result, as_json)
+        _emit_changed(ctx, database, uow, result, as_json)
 
 
 @app.command("delete")
@@ -278,7 +294,8 @@ def delete(
         )
         with database.transaction() as uow:
             service.delete_key(uow, actor, key_id, revoke=revoke)
-    emit({"id": key_id, "deleted": True}, as_json)
+        receipt = gateways.enforcement(ctx, database, uow)
+    gateways.emit_enforced({"id": key_id, "deleted": True}, receipt, as_json)
 
 
 @app.command("bulk-delete")
@@ -304,8 +321,9 @@ def bulk_delete(
             if not as_json and error.code == "key_request_pending":
                 _pending_lines(error, body.ids, names)
             raise
+        receipt = gateways.enforcement(ctx, database, uow)
     if as_json:
-        emit(done, as_json)
+        emit(done.model_copy(update={"enforcement": receipt}), as_json)
         return
     for item in done.results:
         named = f'{item.id} "{names[item.id]}"' if item.id in names else item.id
@@ -315,6 +333,7 @@ def bulk_delete(
             words = item.result.value.replace("_", " ")
             typer.echo(f"{named}: {words}: {item.message} ({item.code})")
     typer.echo(f"{done.deleted} deleted, {done.skipped} skipped")
+    typer.echo(gateways.describe(receipt))
 
 
 def _pending_lines(error: Conflict, key_ids: list[str], names: dict[str, str]) -> None:
