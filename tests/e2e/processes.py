@@ -49,6 +49,9 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
         {
             "KEYWARD_DATABASE_URL": database_url,
             "KEYWARD_FEED_INTERVAL": "0.1",
+            # A machine running the whole suite at once can take longer than the default
+            # deadline to read a key; the tests of the deadline set their own.
+            "KEYWARD_STORAGE_TIMEOUT": "5",
             # Receivers and upstreams of these tests listen on loopback, over plain HTTP.
             "KEYWARD_EGRESS_ALLOW": "127.0.0.0/8,::1",
             "KEYWARD_EGRESS_ALLOW_HTTP": "true",
