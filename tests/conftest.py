@@ -55,6 +55,9 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         "upstream_allow": LOOPBACK,
         # Most tests share one connection, which deliveries made at once cannot.
         "worker_concurrency": 1,
+        # A machine running the whole suite at once can take longer than the default deadline
+        # to read a key; the tests of the deadline set their own.
+        "storage_timeout": 5.0,
         **overrides,
     }
     return Settings.model_validate(values)
