@@ -11,8 +11,9 @@ even when every caller stopped waiting for it.
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
+from queue import SimpleQueue
 from typing import Final
 
 from keyward.core.verdicts import KeySnapshot
@@ -36,9 +37,14 @@ class Lookups:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._capacity = concurrency + queue
+        self._concurrency = concurrency
         self._per_second = float(per_second)
         self._clock = clock
-        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix=_THREAD_NAME)
+        # Daemon threads, started as reads need them: a read hanging on an unreachable server
+        # never keeps the process from exiting.
+        self._threads: list[threading.Thread] = []
+        self._reads: SimpleQueue[tuple[Pending, Read] | None] = SimpleQueue()
+        self._closed = False
         self._lock = threading.Lock()
         self._pending: dict[bytes, Pending] = {}
         # A bucket of `per_second` reads, refilled continuously.
@@ -56,16 +62,21 @@ class Lookups:
         """The read of the key whose secret hashes to `digest`: one already in flight, a new
         one started (or queued), or None when a bound is reached."""
         with self._lock:
-            pending = self._pending.get(digest)
-            if pending is not None:
-                return pending
-            if len(self._pending) >= self._capacity or not self._take_token():
+            joined = self._pending.get(digest)
+            if joined is not None:
+                return joined
+            if self._closed or len(self._pending) >= self._capacity or not self._take_token():
                 self.refused += 1
                 return None
-            pending = self._executor.submit(read)
+            pending: Pending = Future()
+            # Registered before any thread can run the read: it is in flight until it is done.
+            pending.add_done_callback(partial(self._done, digest))
             self._pending[digest] = pending
-        # Outside the lock: a read already done calls this back at once, in this thread.
-        pending.add_done_callback(partial(self._done, digest))
+            if len(self._threads) < min(len(self._pending), self._concurrency):
+                thread = threading.Thread(target=self._work, name=_THREAD_NAME, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            self._reads.put((pending, read))
         return pending
 
     def _take_token(self) -> bool:
@@ -80,11 +91,28 @@ class Lookups:
         self._tokens -= 1
         return True
 
+    def _work(self) -> None:
+        while (work := self._reads.get()) is not None:
+            pending, read = work
+            if not pending.set_running_or_notify_cancel():
+                continue
+            try:
+                pending.set_result(read())
+            except BaseException as error:
+                pending.set_exception(error)
+
     def _done(self, digest: bytes, done: Pending) -> None:
         with self._lock:
             if self._pending.get(digest) is done:
                 del self._pending[digest]
 
     def close(self) -> None:
-        """Start no more reads; those running finish in their threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Start no more reads; those running finish in their threads, those waiting are
+        cancelled."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._pending.values())
+            for _ in self._threads:
+                self._reads.put(None)
+        for pending in waiting:
+            pending.cancel()
