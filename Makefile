@@ -8,6 +8,8 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 # The portal's browser tests drive Debian's Chromium through Playwright, never a browser build
 # Playwright would download; installed here when missing (as root, or through sudo).
 CHROMIUM := /usr/bin/chromium
+# `keyward backup` and `restore` on PostgreSQL run Debian's pg_dump and pg_restore.
+PG_DUMP := /usr/bin/pg_dump
 AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint typecheck layers pytest bench lock clean
@@ -21,7 +23,7 @@ run: $(VENV)/.installed-run $(VENV)/.compiled
 	@echo "make run: serving the API, portal, gateway and worker (Ctrl-C stops them); e-mails land in var/mail/"
 	$(DEMO_ENV) $(BIN)/keyward serve
 
-test: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM) lint typecheck layers pytest
+test: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM) $(PG_DUMP) lint typecheck layers pytest
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks tools
@@ -33,7 +35,7 @@ typecheck: $(VENV)/.installed-dev
 layers: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM)
+pytest: $(VENV)/.installed-dev $(VENV)/.compiled $(CHROMIUM) $(PG_DUMP)
 	$(BIN)/pytest -n 3
 
 bench: $(VENV)/.installed-dev $(VENV)/.compiled
@@ -46,6 +48,10 @@ lock: $(VENV)/.installed-dev
 $(CHROMIUM):
 	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+$(PG_DUMP):
+	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(AS_ROOT) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-client
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -377,9 +377,9 @@ class Settings(BaseSettings):
     # Backup and restore.
     revocation_journal: str | None = Field(
         default=None,
-        description="Where revocations and deletions are also recorded, outside the database: "
-        "a directory path or s3://bucket/prefix. `keyward restore` re-applies what it holds "
-        "after the snapshot; without it a restore waits for the operator's decision.",
+        description="A local directory where revocations, deletions and deactivations are also "
+        "recorded, outside the database. `keyward restore` re-applies what it holds after the "
+        "snapshot; without it a restore waits for the operator's decision.",
     )
     # Health and metrics.
     metrics_host: str = Field(

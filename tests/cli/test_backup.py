@@ -237,3 +237,20 @@ def test_a_backup_taken_while_keys_are_being_created_is_one_moment_of_the_databa
     # The keys made before the backup are in it, those made after it are not.
     assert set(made[:5]) <= key_ids
     assert not set(made[during:]) & key_ids
+
+
+def test_a_postgresql_backup_without_pg_dump_says_what_to_install(
+    postgres: PostgresDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres.create()
+    database = Database.connect(url)
+    make_workspace(database)
+    database.dispose()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump there
+    refused = cli(url, "backup", str(tmp_path / "keyward.backup"))
+    assert refused.code == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error [postgresql_client_missing]")
+    assert "postgresql-client" in lines[0]
+    assert not (tmp_path / "keyward.backup").exists()
