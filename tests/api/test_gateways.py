@@ -17,7 +17,7 @@ from keyward.verifier import Verifier
 from keyward.verifier.heartbeat import Heartbeat
 from tests.api.error_bodies import assert_error
 from tests.conftest import settings_for
-from tests.factories import admin, bearer, make_key, make_workspace
+from tests.factories import admin, bearer, make_key, make_member, make_workspace
 
 # A position no change of these tests reaches: a gateway beating it has applied them all.
 AHEAD = 2**40
@@ -170,3 +170,31 @@ def test_delete_renew_rotate_and_bulk_delete_carry_the_receipt(
     assert bulk.json()["deleted"] == 2
     assert bulk.json()["enforcement"]["gateways"] == 1
     assert bulk.json()["enforcement"]["enforced_at"] is not None
+
+
+def test_member_deactivation_narrowing_and_deletion_carry_the_receipt(
+    api: TestClient, db: Database
+) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    headers = bearer(set_up.admin_key)
+    stuck = _gateway(db, 8082, _position(db))
+    members = [make_member(db, boss, permissions=["keys:read"]) for _ in range(3)]
+    deactivated = api.patch(f"/v1/members/{members[0].id}", headers=headers, json={"active": False})
+    assert deactivated.status_code == 200, deactivated.text
+    assert deactivated.json()["active"] is False
+    assert [g["id"] for g in deactivated.json()["enforcement"]["lagging"]] == [stuck.id]
+    narrowed = api.put(
+        f"/v1/members/{members[1].id}/permissions",
+        headers=headers,
+        json={"roles": [], "permissions": []},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["permissions"] == []
+    assert narrowed.json()["enforcement"]["enforced_at"] is None
+    stuck.beat(AHEAD)
+    deleted = api.delete(f"/v1/members/{members[2].id}", headers=headers)
+    assert deleted.status_code == 204, deleted.text
+    receipt = json.loads(deleted.headers["Keyward-Enforcement"])
+    assert receipt["gateways"] == 1
+    assert receipt["enforced_at"] is not None

@@ -7,12 +7,15 @@ from fastapi import APIRouter, Query, Response
 from keyward.api.auth import ActorDep
 from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
-from keyward.api.runtime import DatabaseDep, SettingsDep
+from keyward.api.routes.gateways import enforcement, enforcement_header
+from keyward.api.runtime import DatabaseDep, RuntimeDep, SettingsDep
 from keyward.core.ids import ID_REGEX
 from keyward.domains.members import service
 from keyward.domains.members.schemas import (
+    MemberChanged,
     MemberCreate,
     MemberOut,
+    MemberPermissionsChanged,
     MemberPermissionsOut,
     MemberPermissionsUpdate,
     MemberUpdate,
@@ -51,20 +54,25 @@ def read_member(member_id: str, actor: ActorDep, database: DatabaseDep) -> Membe
 
 @router.patch("/members/{member_id}", name="member.update", responses=errors(404, 409, *WITH_BODY))
 def update_member(
-    member_id: str, body: MemberUpdate, actor: ActorDep, database: DatabaseDep
-) -> MemberOut:
-    with database.transaction() as uow:
-        return passwords.update_member(uow, actor, member_id, body)
+    member_id: str, body: MemberUpdate, actor: ActorDep, runtime: RuntimeDep
+) -> MemberChanged:
+    """Change a member; fields left out stay. Answered once every live gateway applied the
+    change (a deactivation above all: the member's keys stop working), or
+    KEYWARD_ENFORCEMENT_WAIT is over: `enforcement` says which."""
+    with runtime.database.transaction() as uow:
+        updated = passwords.update_member(uow, actor, member_id, body)
+    return MemberChanged(**dict(updated), enforcement=enforcement(runtime, uow))
 
 
 @router.delete(
     "/members/{member_id}", status_code=204, name="member.delete", responses=errors(404, 409)
 )
-def delete_member(member_id: str, actor: ActorDep, database: DatabaseDep) -> Response:
-    """Delete a member. Every key they created is revoked in the same step."""
-    with database.transaction() as uow:
+def delete_member(member_id: str, actor: ActorDep, runtime: RuntimeDep) -> Response:
+    """Delete a member. Every key they created is revoked in the same step; answered once
+    every live gateway refuses those keys (the `Keyward-Enforcement` header says so)."""
+    with runtime.database.transaction() as uow:
         service.delete_member(uow, actor, member_id)
-    return Response(status_code=204)
+    return Response(status_code=204, headers=enforcement_header(enforcement(runtime, uow)))
 
 
 @router.get(
@@ -83,11 +91,13 @@ def read_permissions(
     responses=errors(404, 409, *WITH_BODY),
 )
 def replace_permissions(
-    member_id: str, body: MemberPermissionsUpdate, actor: ActorDep, database: DatabaseDep
-) -> MemberPermissionsOut:
-    """Replace roles and direct permissions. The member's keys lose removed rights at once."""
-    with database.transaction() as uow:
-        return service.set_permissions(uow, actor, member_id, body)
+    member_id: str, body: MemberPermissionsUpdate, actor: ActorDep, runtime: RuntimeDep
+) -> MemberPermissionsChanged:
+    """Replace roles and direct permissions. The member's keys lose removed rights at once:
+    answered once every live gateway applied that (`enforcement`)."""
+    with runtime.database.transaction() as uow:
+        replaced = service.set_permissions(uow, actor, member_id, body)
+    return MemberPermissionsChanged(**dict(replaced), enforcement=enforcement(runtime, uow))
 
 
 @router.post(

@@ -8,6 +8,7 @@ from zxcvbn import zxcvbn
 
 from keyward.core.ownership import ROLES
 from keyward.domains.fields import Id, Input, Name, Output, Patch, Permissions
+from keyward.domains.gateways.schemas import Enforcement
 
 
 def _role(value: str) -> str:
@@ -93,3 +94,18 @@ class MemberPermissionsOut(Output):
     roles: list[str]
     permissions: list[str]
     effective: list[str]
+
+
+class MemberChanged(MemberOut):
+    """A member after a change every gateway must enforce (deactivation, fewer organizations)."""
+
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the change before this answer."
+    )
+
+
+class MemberPermissionsChanged(MemberPermissionsOut):
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the member's keys' new rights before "
+        "this answer."
+    )
