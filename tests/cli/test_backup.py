@@ -11,13 +11,15 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from keyward.cli import app
+from keyward.core.actors import Via
 from keyward.core.verdicts import KeyCode
 from keyward.db.engine import Database
 from keyward.db.models import ApiKey, AuditEvent, ChangeFeedEntry, Member
 from keyward.domains.journal.files import DirectoryJournal
 from keyward.domains.keys import service as keys
 from keyward.domains.members import service as members
-from keyward.domains.members.schemas import MemberUpdate
+from keyward.domains.members.schemas import MemberPermissionsUpdate, MemberUpdate
+from keyward.domains.workspaces import service as workspaces
 from keyward.verifier import Verifier
 from tests.backends import PostgresDatabases
 from tests.e2e.processes import CliResult
@@ -75,6 +77,7 @@ def test_what_was_taken_away_after_the_backup_stays_taken_away_after_a_restore(
     deleted = make_key(source, actor, name="deleted later")
     kept = make_key(source, actor, name="kept")
     dana = make_member(source, actor, email="dana@example.com", permissions=["keys:read"])
+    erin = make_member(source, actor, email="erin@example.com", permissions=["keys:read"])
     backup = tmp_path / "keyward.backup"
     taken = ok(cli(fresh_url, "backup", str(backup), "--json", **env))
     assert taken["backend"] == backend
@@ -86,13 +89,17 @@ def test_what_was_taken_away_after_the_backup_stays_taken_away_after_a_restore(
         keys.delete_key(uow, actor, deleted.id, revoke=True)
     with source.transaction() as uow:
         members.update_member(uow, actor, dana.id, MemberUpdate(active=False))
+    with source.transaction() as uow:
+        narrowed = MemberPermissionsUpdate(roles=[], permissions=["apis:read"])
+        members.set_permissions(uow, actor, erin.id, narrowed)
     source.dispose()
 
     target = empty_database(backend, request, tmp_path)
     restored = ok(cli(target, "restore", str(backup), "--json", **env))
     assert restored["backup_feed_seq"] == taken["feed_seq"]
-    # The revocation, the deletion (a revocation, then the deletion) and the deactivation.
-    assert restored["reapplied"] == 4
+    # The revocation, the deletion (a revocation, then the deletion), the deactivation and
+    # the permission taken away (the one given at the same time is not the journal's).
+    assert restored["reapplied"] == 5
     assert restored["serving_allowed"] is True
 
     assert verdicts(target, revoked.key, deleted.key, kept.key) == [
@@ -106,16 +113,18 @@ def test_what_was_taken_away_after_the_backup_stays_taken_away_after_a_restore(
             member = uow.session.get(Member, dana.id)
             assert member is not None
             assert member.active is False
+            rights = members.get_permissions(uow, admin(database, set_up), erin.id)
             reapplied = uow.session.scalars(
                 select(AuditEvent.target_id).where(AuditEvent.action == "restore.reapplied")
             ).all()
     finally:
         database.dispose()
-    assert sorted(reapplied) == sorted([revoked.id, deleted.id, deleted.id, dana.id])
+    assert rights.permissions == []
+    assert sorted(reapplied) == sorted([revoked.id, deleted.id, deleted.id, dana.id, erin.id])
 
     # Restoring again re-applies what is already so: the same outcome, nothing refused.
     again = ok(cli(target, "restore", str(backup), "--replace", "--json", **env))
-    assert again["reapplied"] == 4
+    assert again["reapplied"] == 5
     assert verdicts(target, revoked.key, kept.key) == [KeyCode.KEY_REVOKED, KeyCode.VALID]
 
 
@@ -254,3 +263,29 @@ def test_a_postgresql_backup_without_pg_dump_says_what_to_install(
     assert lines[0].startswith("error [postgresql_client_missing]")
     assert "postgresql-client" in lines[0]
     assert not (tmp_path / "keyward.backup").exists()
+
+
+def test_a_restore_never_leaves_a_workspace_without_an_active_admin(
+    fresh_url: str, backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    source = Database.connect(fresh_url)
+    source.journal = DirectoryJournal(journal)
+    set_up = make_workspace(source)
+    first = admin(source, set_up)
+    backup = tmp_path / "keyward.backup"
+    ok(cli(fresh_url, "backup", str(backup), "--json"))
+    # After the snapshot another admin takes over and deactivates the first one.
+    second = make_member(source, first, email="second@example.com", roles=["admin"])
+    with source.transaction() as uow:
+        taking_over = workspaces.actor_for_member(uow, set_up.workspace.id, second.id, Via.CLI)
+        members.update_member(uow, taking_over, set_up.admin_member_id, MemberUpdate(active=False))
+    source.dispose()
+
+    target = empty_database(backend, request, tmp_path)
+    restored = ok(
+        cli(target, "restore", str(backup), "--json", KEYWARD_REVOCATION_JOURNAL=str(journal))
+    )
+    assert restored["reapplied"] == 0
+    assert restored["kept_last_admin"] == 1
+    assert verdicts(target, set_up.admin_key.key) == [KeyCode.VALID]

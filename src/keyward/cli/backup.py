@@ -138,6 +138,7 @@ def restore(
         **details,
         "journal_entries_after_backup": done.considered,
         "reapplied": done.changed,
+        "kept_last_admin": done.kept_last_admin,
         "serving_allowed": sink is not None,
     }
     if as_json:
@@ -149,6 +150,12 @@ def restore(
             f"Re-applied {done.changed} of {done.considered} journal entries made after the "
             f"backup, from {sink}."
         )
+        if done.kept_last_admin:
+            typer.echo(
+                f"{done.kept_last_admin} of them would have left a workspace without an active "
+                "admin and were not applied (audited as restore.reapplied, refused): see "
+                "'keyward audit list'."
+            )
     else:
         typer.echo(
             "No revocation journal is configured: keyward serve refuses this database until "

@@ -14,7 +14,17 @@ KEY_REVOKE: Final = "key.revoke"
 KEY_DELETE: Final = "key.delete"
 MEMBER_DEACTIVATE: Final = "member.deactivate"
 MEMBER_DELETE: Final = "member.delete"
-ACTIONS: Final = (KEY_REVOKE, KEY_DELETE, MEMBER_DEACTIVATE, MEMBER_DELETE)
+# Roles or direct permissions taken from a member; those given at the same time are not kept.
+MEMBER_RIGHTS_REMOVE: Final = "member.permissions.remove"
+ACTIONS: Final = (KEY_REVOKE, KEY_DELETE, MEMBER_DEACTIVATE, MEMBER_DELETE, MEMBER_RIGHTS_REMOVE)
+
+
+def _removed(change: Any) -> list[str]:
+    """What a `{"from": [...], "to": [...]}` change of an audit event took away."""
+    if not isinstance(change, dict):
+        return []
+    before, after = change.get("from") or [], change.get("to") or []
+    return sorted(set(map(str, before)) - set(map(str, after)))
 
 
 def journaled_action(event: AuditEvent) -> str | None:
@@ -23,6 +33,10 @@ def journaled_action(event: AuditEvent) -> str | None:
         return None
     if event.action == "member.update":
         return MEMBER_DEACTIVATE if event.details.get("active") is False else None
+    if event.action == "member.permissions.update":
+        details = event.details
+        taken = _removed(details.get("roles")) or _removed(details.get("permissions"))
+        return MEMBER_RIGHTS_REMOVE if taken else None
     return event.action if event.action in ACTIONS else None
 
 
@@ -34,6 +48,12 @@ def entry_of(event: AuditEvent) -> dict[str, Any] | None:
     if action is None:
         return None
     reason = event.details.get("reason")
+    removed = {}
+    if action == MEMBER_RIGHTS_REMOVE:
+        removed = {
+            "roles": _removed(event.details.get("roles")),
+            "permissions": _removed(event.details.get("permissions")),
+        }
     return {
         "v": VERSION,
         "at": event.occurred_at.isoformat(),
@@ -44,4 +64,5 @@ def entry_of(event: AuditEvent) -> dict[str, Any] | None:
         "actor_type": event.actor_type,
         "actor_member_id": event.actor_member_id,
         "audit_event_id": event.id,
+        **removed,
     }
