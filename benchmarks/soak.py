@@ -146,7 +146,7 @@ CREATED_BODY = b'{"id":"1","name":"soak"}'
 VALID, REVOKED, UNKNOWN, NO_KEY, PROBE = range(5)
 KINDS = ("valid key", "revoked key", "unknown key", "no key", "probe after receipt")
 SHARE_REVOKED = 0.12
-SHARE_UNKNOWN = 0.05
+SHARE_UNKNOWN = 0.05  # the default of --unknown
 SHARE_NO_KEY = 0.02
 NO_ANSWER = 0  # the status recorded for a request that got none
 
@@ -579,17 +579,18 @@ class Shared:
     stop: Any  # multiprocessing Event
 
 
-def _choose(rng: random.Random, shared: Shared, key_count: int) -> tuple[int, int]:
-    """(kind, key index) of the next request."""
+def _choose(rng: random.Random, shared: Shared, key_count: int, unknown: float) -> tuple[int, int]:
+    """(kind, key index) of the next request; `unknown` is the share of unknown keys."""
     draw = rng.random()
     count = shared.revoked_count.value
-    if draw < SHARE_REVOKED and count:
-        # Half the time the latest revoked key, the one whose receipt is newest.
-        position = count - 1 if rng.random() < 0.5 else rng.randrange(count)
-        return REVOKED, shared.revoked[position]
-    if draw < SHARE_REVOKED + SHARE_UNKNOWN:
+    if draw < SHARE_REVOKED:
+        if count:  # before the first receipt, a valid key instead
+            # Half the time the latest revoked key, the one whose receipt is newest.
+            position = count - 1 if rng.random() < 0.5 else rng.randrange(count)
+            return REVOKED, shared.revoked[position]
+    elif draw < SHARE_REVOKED + unknown:
         return UNKNOWN, -1
-    if draw < SHARE_REVOKED + SHARE_UNKNOWN + SHARE_NO_KEY:
+    elif draw < SHARE_REVOKED + unknown + SHARE_NO_KEY:
         return NO_KEY, -1
     for _ in range(20):
         index = rng.randrange(key_count)
@@ -605,6 +606,7 @@ def drive(
     secrets: Sequence[str],
     shared: Shared,
     rate: float,
+    unknown: float,
     output: Path,
 ) -> None:
     """One client process: requests at `rate` a second until told to stop; records to `output`."""
@@ -620,7 +622,7 @@ def drive(
             time.sleep(next_at - now)
         # A late client does not catch up in a burst: it is one interval behind at most.
         next_at = max(next_at + interval, time.monotonic() - interval)
-        kind, key = _choose(rng, shared, len(secrets))
+        kind, key = _choose(rng, shared, len(secrets), unknown)
         operation = rng.choices(range(len(OPERATIONS)), weights)[0]
         _, method, path, body, _ = OPERATIONS[operation]
         path = path.format(n=rng.randrange(1000))
@@ -858,6 +860,7 @@ def soak(arguments: argparse.Namespace, results: Path, stamp: str) -> Run:
                     secrets,
                     shared,
                     arguments.rate / arguments.clients,
+                    arguments.unknown,
                     output,
                 ),
                 name=f"soak-client-{number}",
@@ -994,6 +997,7 @@ def figures(run: Run, arguments: argparse.Namespace) -> dict[str, Any]:
             "keys": arguments.keys,
             "clients": arguments.clients,
             "rate_per_s": arguments.rate,
+            "unknown_share": arguments.unknown,
             "revoke_every_s": arguments.revoke_every,
             "blip_s": arguments.blip,
             "gateway_workers": GATEWAY_WORKERS,
@@ -1220,6 +1224,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where the JSON figures and the server's log go (default benchmarks/results)",
     )
     parser.add_argument(
+        "--unknown",
+        type=float,
+        default=SHARE_UNKNOWN,
+        help=f"share of requests with an unknown key (default {SHARE_UNKNOWN:g})",
+    )
+    parser.add_argument(
         "--setting",
         action="append",
         default=[],
@@ -1234,6 +1244,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--keys must exceed the revocations made ({revocations:.0f}) by 10")
     if arguments.clients < 1 or arguments.warmup < 0 or arguments.blip < 0:
         parser.error("--clients must be 1 or more, --warmup and --blip 0 or more")
+    if not 0 <= arguments.unknown <= 1 - SHARE_REVOKED - SHARE_NO_KEY:
+        parser.error(f"--unknown must be from 0 to {1 - SHARE_REVOKED - SHARE_NO_KEY:g}")
     return arguments
 
 
