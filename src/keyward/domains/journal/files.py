@@ -44,10 +44,13 @@ class DirectoryJournal:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             created = not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                view = memoryview(data)
+                size = os.fstat(fd).st_size
+                # A line cut short by a crash stays one bad line, never glued to the next entry.
+                lines = b"\n" + data if size and os.pread(fd, 1, size - 1) != b"\n" else data
+                view = memoryview(lines)
                 while view:
                     view = view[os.write(fd, view) :]
                 os.fsync(fd)
