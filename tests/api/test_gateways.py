@@ -17,7 +17,15 @@ from keyward.verifier import Verifier
 from keyward.verifier.heartbeat import Heartbeat
 from tests.api.error_bodies import assert_error
 from tests.conftest import settings_for
-from tests.factories import admin, bearer, make_key, make_member, make_workspace
+from tests.factories import (
+    admin,
+    bearer,
+    make_api,
+    make_key,
+    make_member,
+    make_offering,
+    make_workspace,
+)
 
 # A position no change of these tests reaches: a gateway beating it has applied them all.
 AHEAD = 2**40
@@ -194,6 +202,28 @@ def test_member_deactivation_narrowing_and_deletion_carry_the_receipt(
     assert narrowed.json()["enforcement"]["enforced_at"] is None
     stuck.beat(AHEAD)
     deleted = api.delete(f"/v1/members/{members[2].id}", headers=headers)
+    assert deleted.status_code == 204, deleted.text
+    receipt = json.loads(deleted.headers["Keyward-Enforcement"])
+    assert receipt["gateways"] == 1
+    assert receipt["enforced_at"] is not None
+
+
+def test_an_offering_changed_or_deleted_carries_the_receipt(api: TestClient, db: Database) -> None:
+    set_up = make_workspace(db)
+    boss = admin(db, set_up)
+    headers = bearer(set_up.admin_key)
+    offering = make_offering(db, boss, make_api(db, boss).id, tags=["pets", "admin"])
+    stuck = _gateway(db, 8082, _position(db))
+    narrowed = api.patch(
+        f"/v1/offerings/{offering.id}",
+        headers=headers,
+        json={"operations": {"tags": ["pets"], "operation_ids": []}},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert narrowed.json()["operations"]["tags"] == ["pets"]
+    assert [g["id"] for g in narrowed.json()["enforcement"]["lagging"]] == [stuck.id]
+    stuck.beat(AHEAD)
+    deleted = api.delete(f"/v1/offerings/{offering.id}", headers=headers)
     assert deleted.status_code == 204, deleted.text
     receipt = json.loads(deleted.headers["Keyward-Enforcement"])
     assert receipt["gateways"] == 1

@@ -26,6 +26,7 @@ from keyward.domains.keys.schemas import (
     KeyFilter,
     KeyOut,
     KeyRenew,
+    KeyRequestDecided,
     KeyRequestDecision,
     KeyRequestFilter,
     KeyRequestOut,
@@ -312,12 +313,14 @@ def read_key_request(request_id: str, actor: ActorDep, database: DatabaseDep) ->
     responses=errors(404, 409, *WITH_BODY),
 )
 def approve_key_request(
-    request_id: str, actor: ActorDep, database: DatabaseDep, body: KeyRequestDecision | None = None
-) -> KeyRequestOut:
+    request_id: str, actor: ActorDep, runtime: RuntimeDep, body: KeyRequestDecision | None = None
+) -> KeyRequestDecided:
     """Apply the renewal or revocation (needs `keys:approve` on the API; never on one's own
-    request). If the key changed meanwhile the request is `closed` and `outcome` says why."""
-    with database.transaction() as uow:
-        return requests.approve(uow, actor, request_id, (body or KeyRequestDecision()).comment)
+    request). If the key changed meanwhile the request is `closed` and `outcome` says why.
+    Answered once every live gateway applied it (`enforcement`)."""
+    with runtime.database.transaction() as uow:
+        decided = requests.approve(uow, actor, request_id, (body or KeyRequestDecision()).comment)
+    return KeyRequestDecided(**dict(decided), enforcement=enforcement(runtime, uow))
 
 
 @router.post(

@@ -7,10 +7,16 @@ from fastapi import APIRouter, Query, Response
 from keyward.api.auth import ActorDep
 from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
-from keyward.api.runtime import DatabaseDep
+from keyward.api.routes.gateways import enforcement, enforcement_header
+from keyward.api.runtime import DatabaseDep, RuntimeDep
 from keyward.core.ids import ID_REGEX
 from keyward.domains.offerings import service
-from keyward.domains.offerings.schemas import OfferingCreate, OfferingOut, OfferingUpdate
+from keyward.domains.offerings.schemas import (
+    OfferingChanged,
+    OfferingCreate,
+    OfferingOut,
+    OfferingUpdate,
+)
 from keyward.domains.pagination import Page
 
 router = APIRouter(tags=["offerings"])
@@ -49,18 +55,22 @@ def read_offering(offering_id: str, actor: ActorDep, database: DatabaseDep) -> O
     "/offerings/{offering_id}", name="offering.update", responses=errors(404, 409, *WITH_BODY)
 )
 def update_offering(
-    offering_id: str, body: OfferingUpdate, actor: ActorDep, database: DatabaseDep
-) -> OfferingOut:
+    offering_id: str, body: OfferingUpdate, actor: ActorDep, runtime: RuntimeDep
+) -> OfferingChanged:
     """Change an offering; fields left out stay. `limits` replaces every limit (`[]`: none);
-    gateways apply it as soon as they read the change feed."""
-    with database.transaction() as uow:
-        return service.update_offering(uow, actor, offering_id, body)
+    gateways apply it as soon as they read the change feed, and the answer waits for every
+    live one to have (at most KEYWARD_ENFORCEMENT_WAIT; `enforcement` says whether they did)."""
+    with runtime.database.transaction() as uow:
+        updated = service.update_offering(uow, actor, offering_id, body)
+    return OfferingChanged(**dict(updated), enforcement=enforcement(runtime, uow))
 
 
 @router.delete(
     "/offerings/{offering_id}", status_code=204, name="offering.delete", responses=errors(404, 409)
 )
-def delete_offering(offering_id: str, actor: ActorDep, database: DatabaseDep) -> Response:
-    with database.transaction() as uow:
+def delete_offering(offering_id: str, actor: ActorDep, runtime: RuntimeDep) -> Response:
+    """Delete an offering; answered once every live gateway applied it (the
+    `Keyward-Enforcement` header says whether they did)."""
+    with runtime.database.transaction() as uow:
         service.delete_offering(uow, actor, offering_id)
-    return Response(status_code=204)
+    return Response(status_code=204, headers=enforcement_header(enforcement(runtime, uow)))

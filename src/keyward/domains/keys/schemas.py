@@ -277,3 +277,12 @@ class KeyVerifyResult(Output):
             ),
             permissions=verdict.permissions.strings(),
         )
+
+
+class KeyRequestDecided(KeyRequestOut):
+    """A key request decided, with whether every gateway applied what it changed (an approved
+    revocation or renewal)."""
+
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the decision before this answer."
+    )

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from keyward.domains.fields import Description, Duration, Id, Input, Name, Output, Patch
+from keyward.domains.gateways.schemas import Enforcement
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -93,3 +94,12 @@ class OfferingOut(Output):
     limits: list[OfferingLimit]
     created_at: datetime
     updated_at: datetime
+
+
+class OfferingChanged(OfferingOut):
+    """An offering after a change, with whether every gateway applied it (operations removed
+    and limits lowered take effect only then)."""
+
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the change before this answer."
+    )
