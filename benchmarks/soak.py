@@ -1076,6 +1076,10 @@ def figures(run: Run, arguments: argparse.Namespace) -> dict[str, Any]:
         else None,
         "gateway_workers": run.workers,
         "memory": memory,
+        "processes_started_during_run": {
+            str(pid): _process_name(run, pid)
+            for pid in sorted(set(run.memory.samples[-1][1]) - set(growth))
+        },
         "rss_samples": [
             {"s": round(at, 1), "kib": {str(pid): kib for pid, kib in sample.items()}}
             for at, sample in run.memory.samples
@@ -1167,6 +1171,8 @@ def summary(found: dict[str, Any]) -> str:
             f"{process['rss_after_warmup_kib'] / 1024:>12.1f}"
             + (f"{end / 1024:>8.1f}{process['growth']:>+9.1%}" if end else "    ended")
         )
+    for pid, name in found["processes_started_during_run"].items():
+        lines.append(f"  started during the run: {name} {pid}")
     return "\n".join(lines)
 
 
