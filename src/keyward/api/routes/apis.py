@@ -5,7 +5,8 @@ from fastapi import APIRouter, Response
 from keyward.api.auth import ActorDep
 from keyward.api.idempotency import CreationDep
 from keyward.api.routes.common import WITH_BODY, PageDep, errors
-from keyward.api.runtime import DatabaseDep, SettingsDep
+from keyward.api.routes.gateways import enforcement
+from keyward.api.runtime import DatabaseDep, RuntimeDep, SettingsDep
 from keyward.domains.apis import service
 from keyward.domains.apis.schemas import (
     ApiImport,
@@ -14,6 +15,7 @@ from keyward.domains.apis.schemas import (
     ApiUpdate,
     ApiVersionOut,
     KeyPolicy,
+    KeyPolicyChanged,
     KeyPolicyOut,
     SpecUpload,
 )
@@ -94,9 +96,11 @@ def read_policy(api_id: str, actor: ActorDep, database: DatabaseDep) -> KeyPolic
 
 @router.put("/apis/{api_id}/policy", name="api.policy.update", responses=errors(404, *WITH_BODY))
 def replace_policy(
-    api_id: str, body: KeyPolicy, actor: ActorDep, database: DatabaseDep
-) -> KeyPolicyOut:
+    api_id: str, body: KeyPolicy, actor: ActorDep, runtime: RuntimeDep
+) -> KeyPolicyChanged:
     """Where keys travel and in which role, how long new keys live, which changes need
-    approval. Existing keys keep their expiry."""
-    with database.transaction() as uow:
-        return service.set_policy(uow, actor, api_id, body)
+    approval. Existing keys keep their expiry. Answered once every live gateway applied the
+    new policy (`enforcement`)."""
+    with runtime.database.transaction() as uow:
+        replaced = service.set_policy(uow, actor, api_id, body)
+    return KeyPolicyChanged(**dict(replaced), enforcement=enforcement(runtime, uow))

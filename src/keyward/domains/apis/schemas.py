@@ -17,6 +17,7 @@ from pydantic import (
 from keyward.core.openapi.security import KeyRole, Location
 from keyward.core.routing import RESERVED_SEGMENTS
 from keyward.domains.fields import Description, Duration, Id, Input, Name, Output, Patch
+from keyward.domains.gateways.schemas import Enforcement
 
 
 def _without_leading_slash(value: object) -> object:
@@ -235,3 +236,9 @@ class ApiOut(Output):
 
 class ApiImported(ApiOut):
     version: ApiVersionOut
+
+
+class KeyPolicyChanged(KeyPolicyOut):
+    enforcement: Enforcement = Field(
+        description="Whether every live gateway applied the new policy before this answer."
+    )
