@@ -289,3 +289,23 @@ def test_a_restore_never_leaves_a_workspace_without_an_active_admin(
     assert restored["reapplied"] == 0
     assert restored["kept_last_admin"] == 1
     assert verdicts(target, set_up.admin_key.key) == [KeyCode.VALID]
+
+
+def test_restore_stops_before_touching_the_database_when_the_journal_cannot_be_read(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    database = Database.connect(fresh_url)
+    actor = admin(database, make_workspace(database))
+    made = make_key(database, actor, name="made before the backup")
+    backup = tmp_path / "keyward.backup"
+    ok(cli(fresh_url, "backup", str(backup), "--json"))
+    with database.transaction() as uow:
+        keys.delete_key(uow, actor, made.id, revoke=True)
+    database.dispose()
+    missing = str(tmp_path / "a journal that is not there")
+    refused = cli(
+        fresh_url, "restore", str(backup), "--replace", KEYWARD_REVOCATION_JOURNAL=missing
+    )
+    assert refused.code == 1
+    assert refused.stderr.startswith("error [revocation_journal_unavailable]")
+    assert verdicts(fresh_url, made.key) == [KeyCode.KEY_INVALID]  # not restored

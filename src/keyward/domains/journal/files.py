@@ -77,8 +77,10 @@ class DirectoryJournal:
         (a write cut short by a crash) is skipped and logged."""
         if not self.directory.is_dir():
             raise Unavailable(
-                f"The revocation journal {self.directory} is not a directory keyward can read: "
-                "set KEYWARD_REVOCATION_JOURNAL to the journal's directory.",
+                f"The revocation journal {self.directory} is not a directory keyward can read, "
+                "so nothing was restored: set KEYWARD_REVOCATION_JOURNAL to the journal's "
+                "directory (one nothing was ever written to is created at the first revocation: "
+                "create it empty).",
                 code="revocation_journal_unavailable",
                 details={"journal": str(self.directory)},
             )
