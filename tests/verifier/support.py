@@ -5,7 +5,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from keyward.db.engine import Database
@@ -21,20 +22,29 @@ def eventually(condition: Callable[[], bool], within: float = 5.0) -> float:
     return time.monotonic() - started
 
 
+def _storage(url: URL) -> tuple[str, str | None, int | None, str | None]:
+    return (url.get_backend_name(), url.host, url.port, url.database)
+
+
 @contextmanager
 def storage_down(database: Database) -> Iterator[list[str]]:
-    """Every statement on `database` fails as a server that cannot be reached makes it fail.
+    """Every statement this process sends to the storage `database` reaches fails, as a server
+    that cannot be reached makes it fail, on `database`'s engine and on any other engine to the
+    same place (such as the verifier's own for its lookups).
 
     Yields the statements that were attempted meanwhile.
     """
     attempted: list[str] = []
+    down = _storage(database.engine.url)
 
-    def refuse(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def refuse(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if _storage(conn.engine.url) != down:
+            return
         attempted.append(statement)
         raise OperationalError(statement, None, ConnectionRefusedError("storage is down"))
 
-    event.listen(database.engine, "before_cursor_execute", refuse)
+    event.listen(Engine, "before_cursor_execute", refuse)
     try:
         yield attempted
     finally:
-        event.remove(database.engine, "before_cursor_execute", refuse)
+        event.remove(Engine, "before_cursor_execute", refuse)

@@ -145,7 +145,7 @@ class Database:
         """A Database for the reads that decide keys, on connections of its own: waiting for a
         SQLite lock takes at most `timeout` seconds; on PostgreSQL, so does waiting for one of
         its pool of `connections`, and connecting at most `timeout` rounded up to whole seconds
-        (2 at least, as libpq counts) unless the URL sets `connect_timeout`.
+        (2 at least, as libpq counts), or as the URL's `connect_timeout` says if less.
 
         A Database bound to a test's connection, or an in-memory SQLite one, is its own.
         """
@@ -160,9 +160,10 @@ class Database:
             )
             _configure_sqlite(engine, busy_timeout_ms=max(1, math.ceil(timeout * 1000)))
         else:
-            if "connect_timeout" not in parsed.query:
-                seconds = max(MIN_CONNECT_TIMEOUT, math.ceil(timeout))
-                parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
+            seconds = max(MIN_CONNECT_TIMEOUT, math.ceil(timeout))
+            if "connect_timeout" in parsed.query:
+                seconds = min(seconds, int(str(parsed.query["connect_timeout"])))
+            parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
             engine = create_engine(
                 parsed,
                 pool_size=connections,
