@@ -39,8 +39,9 @@ def _actor(request: Request, verdict: Verdict, workspace_id: str) -> Actor:
 
 
 def refuse_unconfirmed(verdict: Verdict) -> None:
-    """Raise 503 `verification_unavailable` for a key the verifier could neither confirm nor
-    refuse (storage out of reach, the cache unable to vouch for it); retrying later helps."""
+    """Raise 503 `verification_unavailable` (with Retry-After) for a key the verifier could
+    neither confirm nor refuse: storage out of reach or slower than `storage_timeout`, too many
+    keys being read already, and the cache unable to vouch for it. Retrying later helps."""
     if verdict.code is KeyCode.VERIFICATION_UNAVAILABLE:
         raise Unavailable(verdict.message, code=verdict.code.value)
 
