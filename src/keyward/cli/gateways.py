@@ -59,13 +59,14 @@ def enforcement(ctx: typer.Context, database: Database, uow: UnitOfWork) -> Enfo
     return service.await_enforcement(database, uow.feed_position, wait)
 
 
-def describe(receipt: Enforcement) -> str:
-    """The receipt in a line, for people."""
+def describe(receipt: Enforcement) -> str | None:
+    """The receipt in a line, for people; None with no live gateway (a CLI used without any
+    gateway running has nothing to report)."""
     if receipt.enforced_at is not None:
         plural = "" if receipt.gateways == 1 else "s"
         return f"enforced by {receipt.gateways} gateway{plural}"
     if not receipt.lagging:
-        return "not enforced by any gateway: none is running"
+        return None
     lagging = ", ".join(
         f"{gateway.id} at {gateway.address} ({gateway.behind} behind)"
         for gateway in receipt.lagging
@@ -90,4 +91,10 @@ def emit_enforced(
         emit_created(data, False)
     else:
         emit(data, False)
-    typer.echo(describe(receipt))
+    echo_receipt(receipt)
+
+
+def echo_receipt(receipt: Enforcement) -> None:
+    line = describe(receipt)
+    if line is not None:
+        typer.echo(line)

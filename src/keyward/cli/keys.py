@@ -333,7 +333,7 @@ def bulk_delete(
             words = item.result.value.replace("_", " ")
             typer.echo(f"{named}: {words}: {item.message} ({item.code})")
     typer.echo(f"{done.deleted} deleted, {done.skipped} skipped")
-    typer.echo(gateways.describe(receipt))
+    gateways.echo_receipt(receipt)
 
 
 def _pending_lines(error: Conflict, key_ids: list[str], names: dict[str, str]) -> None:
