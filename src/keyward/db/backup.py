@@ -117,8 +117,13 @@ def _snapshot_sqlite(database: Database, folder: Path, taken_at: datetime) -> Sn
 def _snapshot_postgresql(database: Database, folder: Path, taken_at: datetime) -> Snapshot:
     pg_dump = _tool("pg_dump")
     uri, env = _libpq(database.engine.url)
-    with database.engine.connect() as connection:
-        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with (
+        database.engine.connect().execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        ) as connection,
+        connection.begin(),
+    ):
+        # One snapshot for every statement of this transaction, exported to pg_dump.
         exported = str(connection.execute(text("SELECT pg_export_snapshot()")).scalar_one())
         feed_seq = _feed_end(connection)
         revision = _revision(connection)
@@ -136,7 +141,6 @@ def _snapshot_postgresql(database: Database, folder: Path, taken_at: datetime) -
             env,
             "pg_dump",
         )
-        connection.exec_driver_sql("COMMIT")
     return Snapshot(FORMAT, "postgresql", taken_at.isoformat(), feed_seq, revision)
 
 
