@@ -23,7 +23,7 @@ from keyward.domains.workspaces import service as workspaces
 from keyward.verifier import Verifier
 from tests.backends import PostgresDatabases
 from tests.e2e.processes import CliResult
-from tests.factories import admin, make_key, make_member, make_workspace
+from tests.factories import admin, make_key, make_member, make_workspace, secret
 
 
 def empty_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -102,7 +102,7 @@ def test_what_was_taken_away_after_the_backup_stays_taken_away_after_a_restore(
     assert restored["reapplied"] == 5
     assert restored["serving_allowed"] is True
 
-    assert verdicts(target, revoked.key, deleted.key, kept.key) == [
+    assert verdicts(target, secret(revoked), secret(deleted), secret(kept)) == [
         KeyCode.KEY_REVOKED,
         KeyCode.KEY_INVALID,
         KeyCode.VALID,
@@ -120,12 +120,14 @@ def test_what_was_taken_away_after_the_backup_stays_taken_away_after_a_restore(
     finally:
         database.dispose()
     assert rights.permissions == []
-    assert sorted(reapplied) == sorted([revoked.id, deleted.id, deleted.id, dana.id, erin.id])
+    assert sorted(map(str, reapplied)) == sorted(
+        [revoked.id, deleted.id, deleted.id, dana.id, erin.id]
+    )
 
     # Restoring again re-applies what is already so: the same outcome, nothing refused.
     again = ok(cli(target, "restore", str(backup), "--replace", "--json", **env))
     assert again["reapplied"] == 5
-    assert verdicts(target, revoked.key, kept.key) == [KeyCode.KEY_REVOKED, KeyCode.VALID]
+    assert verdicts(target, secret(revoked), secret(kept)) == [KeyCode.KEY_REVOKED, KeyCode.VALID]
 
 
 def test_a_journal_entry_never_holds_a_secret(fresh_url: str, tmp_path: Path) -> None:
@@ -136,7 +138,7 @@ def test_a_journal_entry_never_holds_a_secret(fresh_url: str, tmp_path: Path) ->
     database.dispose()
     env = {"KEYWARD_REVOCATION_JOURNAL": str(journal)}
     # Someone pastes the secret into the reason: the journal still never holds it.
-    revoke = ["keys", "revoke", leaked.id, "--reason", f"leaked as {leaked.key}", "--json"]
+    revoke = ["keys", "revoke", leaked.id, "--reason", f"leaked as {secret(leaked)}", "--json"]
     ok(cli(fresh_url, *revoke, **env))
 
     files = list(journal.iterdir())
@@ -146,8 +148,8 @@ def test_a_journal_entry_never_holds_a_secret(fresh_url: str, tmp_path: Path) ->
     text = files[0].read_text()
     entries = [json.loads(line) for line in text.splitlines()]
     assert [(e["action"], e["target_id"]) for e in entries] == [("key.revoke", leaked.id)]
-    assert leaked.key not in text
-    assert leaked.key[-20:] not in text
+    assert secret(leaked) not in text
+    assert secret(leaked)[-20:] not in text
     assert "[redacted]" in entries[0]["reason"]
 
 
@@ -166,7 +168,7 @@ def test_a_journal_that_cannot_be_written_stops_the_revocation(
     assert refused.code == 1
     assert refused.error()["error"]["code"] == "revocation_journal_unavailable"
     # Nothing was changed: the key was not revoked without being journaled.
-    assert verdicts(fresh_url, active.key) == [KeyCode.VALID]
+    assert verdicts(fresh_url, secret(active)) == [KeyCode.VALID]
 
 
 def test_restore_refuses_a_database_holding_data_unless_told_to_replace_it(
@@ -184,12 +186,12 @@ def test_restore_refuses_a_database_holding_data_unless_told_to_replace_it(
     refused = cli(fresh_url, "restore", str(backup), "--json")
     assert refused.code == 1
     assert refused.error()["error"]["code"] == "restore_target_not_empty"
-    assert verdicts(fresh_url, made.key) == [KeyCode.KEY_INVALID]  # untouched
+    assert verdicts(fresh_url, secret(made)) == [KeyCode.KEY_INVALID]  # untouched
 
     replaced = ok(cli(fresh_url, "restore", str(backup), "--replace", "--json"))
     assert replaced["serving_allowed"] is False
     # Without a journal nothing is known of the deletion: the key is back (serve refuses).
-    assert verdicts(fresh_url, made.key) == [KeyCode.VALID]
+    assert verdicts(fresh_url, secret(made)) == [KeyCode.VALID]
 
 
 def test_restore_refuses_a_file_that_is_no_backup(fresh_url: str, tmp_path: Path) -> None:
@@ -288,7 +290,7 @@ def test_a_restore_never_leaves_a_workspace_without_an_active_admin(
     )
     assert restored["reapplied"] == 0
     assert restored["kept_last_admin"] == 1
-    assert verdicts(target, set_up.admin_key.key) == [KeyCode.VALID]
+    assert verdicts(target, secret(set_up.admin_key)) == [KeyCode.VALID]
 
 
 def test_restore_stops_before_touching_the_database_when_the_journal_cannot_be_read(
@@ -308,4 +310,4 @@ def test_restore_stops_before_touching_the_database_when_the_journal_cannot_be_r
     )
     assert refused.code == 1
     assert refused.stderr.startswith("error [revocation_journal_unavailable]")
-    assert verdicts(fresh_url, made.key) == [KeyCode.KEY_INVALID]  # not restored
+    assert verdicts(fresh_url, secret(made)) == [KeyCode.KEY_INVALID]  # not restored

@@ -9,7 +9,7 @@ import pytest
 from keyward.db.engine import Database
 from tests.backends import PostgresDatabases, SqliteDatabases
 from tests.e2e.processes import CliResult, cli, serve
-from tests.factories import admin, make_key, make_workspace
+from tests.factories import admin, make_key, make_workspace, secret
 
 pytestmark = pytest.mark.e2e
 
@@ -31,24 +31,24 @@ def ok(result: CliResult) -> dict[str, object]:
 def test_a_key_revoked_over_the_api_after_a_backup_is_refused_once_restored(
     fresh_url: str, backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    journal = {"KEYWARD_REVOCATION_JOURNAL": str(tmp_path / "journal")}
+    journal = str(tmp_path / "journal")
     database = Database.connect(fresh_url)
     set_up = make_workspace(database)
     revoked = make_key(database, admin(database, set_up), name="revoked after the backup")
     database.dispose()
     backup = tmp_path / "keyward.backup"
-    with serve(fresh_url, tmp_path, part="api", **journal) as server:
-        ok(cli(fresh_url, "backup", str(backup), "--json", **journal))
-        with server.client(set_up.admin_key.key) as client:
+    with serve(fresh_url, tmp_path, part="api", KEYWARD_REVOCATION_JOURNAL=journal) as server:
+        ok(cli(fresh_url, "backup", str(backup), "--json", KEYWARD_REVOCATION_JOURNAL=journal))
+        with server.client(secret(set_up.admin_key)) as client:
             answer = client.post(f"/v1/keys/{revoked.id}/revoke", json={"reason": "left"})
             assert answer.status_code == 200, answer.text
-        with server.client(revoked.key) as client:
+        with server.client(secret(revoked)) as client:
             assert client.get("/v1/me").status_code == 401
 
     target = empty_database(backend, request, tmp_path)
-    restored = ok(cli(target, "restore", str(backup), "--json", **journal))
+    restored = ok(cli(target, "restore", str(backup), "--json", KEYWARD_REVOCATION_JOURNAL=journal))
     assert restored["reapplied"] == 1
-    refused = cli(target, "keys", "verify", revoked.key, "--json")
+    refused = cli(target, "keys", "verify", secret(revoked), "--json")
     assert refused.code == 1
     assert refused.json()["code"] == "key_revoked"
 
@@ -76,6 +76,6 @@ def test_serve_refuses_a_restore_without_a_journal_until_the_operator_accepts_it
     assert accepted["accepted_workspaces"] == [set_up.workspace.id]
     with (
         serve(fresh_url, tmp_path, part="api") as server,
-        server.client(set_up.admin_key.key) as client,
+        server.client(secret(set_up.admin_key)) as client,
     ):
         assert client.get("/v1/me").status_code == 200
