@@ -157,14 +157,14 @@ class Relay:
                 due, data = chunk
                 if (wait := due - time.monotonic()) > 0:
                     time.sleep(wait)
-                rate = self._drip[direction]
-                if not rate:
-                    sink.sendall(data)
-                    continue
-                piece = max(1, rate // DRIPS_PER_SECOND)
-                for start in range(0, len(data), piece):
-                    sink.sendall(data[start : start + piece])
-                    time.sleep(piece / rate)
+                while data:
+                    # Read again for each piece: healing speeds up a drip under way.
+                    rate = self._drip[direction]
+                    piece = len(data) if not rate else max(1, rate // DRIPS_PER_SECOND)
+                    sink.sendall(data[:piece])
+                    data = data[piece:]
+                    if rate:
+                        time.sleep(piece / rate)
         except OSError:
             pass
         finally:

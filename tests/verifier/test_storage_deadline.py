@@ -22,6 +22,7 @@ from keyward.db.engine import Database
 from keyward.verifier import Verifier
 from keyward.verifier.lookups import Lookups
 from tests.backends import PostgresDatabases, SqliteDatabases
+from tests.conftest import settings_for
 from tests.factories import admin, make_key, make_workspace, secret
 from tests.relay import Relay, relay_to
 from tests.verifier.support import eventually
@@ -114,6 +115,37 @@ def test_past_the_window_slow_storage_makes_a_cached_key_unavailable(
         assert verifier.verify(key) == UNAVAILABLE
     eventually(lambda: verifier.lookups.in_flight == 0, within=15)
     assert verifier.verify(key).valid
+
+
+def test_storage_answering_a_few_bytes_at_a_time_is_slow_storage_too(
+    writer: Database, relay: Relay, verifier: Verifier
+) -> None:
+    cached, uncached = _issue(writer, 2)
+    eventually(lambda: verifier.verify(cached).valid, within=15)
+    relay.slow(drip_to_client=40)
+    assert verifier.verify(cached).valid
+    assert verifier.verify(uncached) == UNAVAILABLE
+    relay.slow()
+    eventually(lambda: verifier.lookups.in_flight == 0, within=15)
+    assert verifier.verify(uncached).valid
+
+
+def test_a_serving_verifier_takes_its_deadline_and_bounds_from_the_settings(
+    sqlite: SqliteDatabases,
+) -> None:
+    url = sqlite.create()
+    database = Database.connect(url)
+    verifier = Verifier.serving(
+        database, settings_for(url, storage_timeout=0.7, lookups_per_second=1)
+    )
+    try:
+        assert verifier.storage_timeout == 0.7
+        first, second = generate_key().secret, generate_key().secret
+        assert verifier.look_up(first) is not None
+        assert verifier.look_up(second) is None, "one lookup a second"
+    finally:
+        verifier.close()
+        database.dispose()
 
 
 def test_lookups_beyond_concurrency_and_queue_are_refused_at_once(
