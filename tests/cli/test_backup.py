@@ -311,3 +311,19 @@ def test_restore_stops_before_touching_the_database_when_the_journal_cannot_be_r
     assert refused.code == 1
     assert refused.stderr.startswith("error [revocation_journal_unavailable]")
     assert verdicts(fresh_url, secret(made)) == [KeyCode.KEY_INVALID]  # not restored
+
+
+def test_a_backup_that_cannot_be_written_is_one_line_naming_the_file(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    database = Database.connect(fresh_url)
+    make_workspace(database)
+    database.dispose()
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    refused = cli(fresh_url, "backup", str(blocked / "keyward.backup"))
+    assert refused.code == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error [backup_not_written]")
+    assert str(blocked / "keyward.backup") in lines[0]

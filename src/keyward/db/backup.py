@@ -144,29 +144,41 @@ def _snapshot_postgresql(database: Database, folder: Path, taken_at: datetime) -
     return Snapshot(FORMAT, "postgresql", taken_at.isoformat(), feed_seq, revision)
 
 
-def backup(database: Database, file: Path) -> Snapshot:
-    """Write a snapshot of `database` to `file` (0600, replaced atomically once complete)."""
-    taken_at = database.clock.now()
-    file = file.expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=file.parent, prefix=".keyward-backup-") as work:
-        folder = Path(work)
-        if database.dialect == "sqlite":
-            snapshot = _snapshot_sqlite(database, folder, taken_at)
-        else:
-            snapshot = _snapshot_postgresql(database, folder, taken_at)
-        partial = folder / "backup.tar"
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as sink, tarfile.open(fileobj=sink, mode="w") as archive:
+def _archive(folder: Path, snapshot: Snapshot) -> Path:
+    """The backup file's content, complete and on disk, in `folder`."""
+    partial = folder / "backup.tar"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as sink:
+        with tarfile.open(fileobj=sink, mode="w") as archive:
             described = json.dumps(asdict(snapshot), indent=2).encode()
             member = tarfile.TarInfo(METADATA)
             member.size = len(described)
             member.mode = 0o600
             archive.addfile(member, io.BytesIO(described))
             archive.add(folder / DATA[snapshot.backend], DATA[snapshot.backend])
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(partial, file)
+        sink.flush()
+        os.fsync(sink.fileno())
+    return partial
+
+
+def backup(database: Database, file: Path) -> Snapshot:
+    """Write a snapshot of `database` to `file` (0600, replaced atomically once complete)."""
+    taken_at = database.clock.now()
+    file = file.expanduser().resolve()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=file.parent, prefix=".keyward-backup-") as work:
+            folder = Path(work)
+            if database.dialect == "sqlite":
+                snapshot = _snapshot_sqlite(database, folder, taken_at)
+            else:
+                snapshot = _snapshot_postgresql(database, folder, taken_at)
+            os.replace(_archive(folder, snapshot), file)
+    except OSError as error:
+        raise Unavailable(
+            f"Cannot write the backup to {file}: {error.strerror or error}.",
+            code="backup_not_written",
+        ) from None
     return snapshot
 
 
