@@ -69,6 +69,12 @@ def test_revoke_and_delete_print_whether_every_gateway_enforces_them(fresh_url: 
         assert deleted.stdout.splitlines()[-1] == (
             f"not yet enforced by: {stuck.id} at 127.0.0.1:8082 (3 behind)"
         )
+        made = cli(fresh_url, "members", "create", "--email", "m@example.com", "--name", "M")
+        assert made.code == 0, made.stderr
+        gone = cli(fresh_url, "members", "delete", "m@example.com", "--yes", "--json")
+        assert gone.code == 0, gone.stderr
+        assert gone.json()["deleted"] is True
+        assert [g["id"] for g in gone.json()["enforcement"]["lagging"]] == [stuck.id]
 
 
 def test_gateways_list_shows_each_gateway_and_its_lag(fresh_url: str) -> None:

@@ -360,7 +360,11 @@ def test_workspaces_are_listed_and_members_named_by_e_mail(
 
     deleted = run(fresh_url, "members", "delete", email, "--json")
     assert deleted.code == 0, deleted.stderr
-    assert deleted.json() == {"id": world.acquirer.member_id, "deleted": True}
+    assert deleted.json() == {
+        "id": world.acquirer.member_id,
+        "deleted": True,
+        "enforcement": {"enforced_at": None, "gateways": 0, "lagging": []},
+    }
 
 
 LISTING = {"list", "keys", "versions", "deliveries", "permissions", "status"}

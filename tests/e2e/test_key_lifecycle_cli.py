@@ -101,6 +101,8 @@ def test_the_cli_renews_rotates_revokes_and_deletes_keys(
     assert _ok(cli(fresh_url, "keys", "delete", spare.id, "--revoke", "--json")) == {
         "id": spare.id,
         "deleted": True,
+        # No gateway runs: nothing is said to enforce the deletion.
+        "enforcement": {"enforced_at": None, "gateways": 0, "lagging": []},
     }
     _refused(cli(fresh_url, "keys", "show", spare.id, "--json"), "key_not_found")
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from keyward.cli import gateways
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm
 from keyward.core.actors import Actor
@@ -135,7 +136,8 @@ def update(
         body = MemberUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
         with database.transaction() as uow:
             updated = passwords.update_member(uow, actor, member_id(uow, actor, member), body)
-    emit(updated, as_json)
+        receipt = gateways.enforcement(ctx, database, uow)
+    gateways.emit_enforced(updated, receipt, as_json)
 
 
 @app.command("password")
@@ -201,7 +203,8 @@ def delete(
         with database.transaction() as uow:
             deleted = member_id(uow, actor, member)
             service.delete_member(uow, actor, deleted)
-    emit({"id": deleted, "deleted": True}, as_json)
+        receipt = gateways.enforcement(ctx, database, uow)
+    gateways.emit_enforced({"id": deleted, "deleted": True}, receipt, as_json)
 
 
 @app.command("permissions")
@@ -227,4 +230,5 @@ def grant(
         body = MemberPermissionsUpdate(roles=role or [], permissions=permission or [])
         with database.transaction() as uow:
             granted = service.set_permissions(uow, actor, member_id(uow, actor, member), body)
-    emit(granted, as_json)
+        receipt = gateways.enforcement(ctx, database, uow)
+    gateways.emit_enforced(granted, receipt, as_json)
