@@ -123,3 +123,9 @@ def test_the_admin_listener_counts_every_gateway_process_requests_by_status_and_
         assert ("keyward_gateway_feed_lag_seconds", ()) in samples
         assert samples[("keyward_gateway_limiter_refusals_total", (("code", "rate_limited"),))] == 0
         assert not any("pets/pets" in str(labels) for _, labels in samples), "no raw paths"
+        # Each process read the new key from storage once, then answered it from its cache.
+        misses = samples[("keyward_verify_cache_misses_total", ())]
+        assert misses >= 1
+        assert samples[("keyward_verify_cache_hits_total", ())] >= 1
+        assert samples[("keyward_verify_lookup_seconds_count", ())] == misses
+        assert samples[("keyward_verify_stale_answers_total", ())] == 0

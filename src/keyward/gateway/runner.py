@@ -42,7 +42,6 @@ from keyward.metrics import forward as forward_metrics
 from keyward.readiness import ALIVE, StorageCheck, json_bytes, not_ready, readiness
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower, Verifier
-from keyward.verifier.counts import VerifyCounts
 from keyward.verifier.heartbeat import Heartbeat
 from keyward.verifier.limits import rate_limiter
 from keyward.verifier.usage import UsageRecorder, add_usage
@@ -103,7 +102,6 @@ class Gateway:
         self.refusals = RefusalLog()
         self._recording: asyncio.Future[None] | None = None
         self.counts = ExchangeCounts()
-        self.verify_counts = VerifyCounts()
         self._storage = StorageCheck(database)
         self._max_feed_lag = settings.ready_max_feed_lag
         self._catalog_loaded = False
@@ -189,7 +187,7 @@ class Gateway:
 
     def snapshot(self) -> Snapshot:
         """What this process counted so far, for the metrics (on the event loop)."""
-        verify = self.verify_counts
+        verify = self.verifier.counts
         return Snapshot(
             dict(self.counts.requests),
             verify.hits,

@@ -38,6 +38,7 @@ from keyward.db.engine import Database
 from keyward.db.feed import Change, Entity
 from keyward.settings import Settings
 from keyward.verifier import store
+from keyward.verifier.counts import VerifyCounts
 from keyward.verifier.lookups import Lookups, Pending
 from keyward.verifier.usage import record_last_used
 
@@ -100,6 +101,8 @@ class Verifier:
         lookups_per_second: int = 0,
     ) -> None:
         self._database = database
+        self.counts = VerifyCounts()
+        """Hits, misses, stale answers and read times, for the metrics."""
         self.storage_timeout = storage_timeout
         """Seconds a read of a key may take before the key is answered as if storage were
         down (None: reads take as long as storage takes, in the caller's thread)."""
@@ -225,6 +228,7 @@ class Verifier:
         if entry is not None:
             if now < entry.refresh_at:
                 if now < self._hits_until or now < entry.confirmed_until:
+                    self.counts.hits += 1
                     return self._answer(entry, workspace_id, now)
             elif self.storage_timeout is not None and (
                 now < self._vouched_until or now < entry.confirmed_until
@@ -233,6 +237,7 @@ class Verifier:
                 # allow: answered from the cache while the refresh runs, never waiting for it.
                 if now >= self._storage_retry_at:
                     self._lookups.submit(digest, partial(self._load, digest))
+                self.counts.hits += 1
                 return self._answer(entry, workspace_id, now)
         if not is_well_formed(secret):
             return UNKNOWN
@@ -260,6 +265,7 @@ class Verifier:
             # A key of another workspace is answered exactly like an unknown key, here too.
             return UNAVAILABLE
         if now < self._vouched_until or now < entry.confirmed_until:
+            self.counts.stale += 1
             return self._answer(entry, workspace_id, now)
         # Too stale to say yes; a refusal it has seen still stands.
         verdict = entry.snapshot.verdict(now)
@@ -279,9 +285,12 @@ class Verifier:
         raised."""
         generation = self._generation
         now = self._now()
+        self.counts.misses += 1
+        started = time.perf_counter()
         try:
             with self._reads.transaction(write=False) as uow:
                 snapshot = store.load_snapshot(uow.session, digest)
+            self.counts.looked_up(time.perf_counter() - started)
         except store.STORAGE_ERRORS:
             if now >= self._storage_retry_at:
                 log.warning(
