@@ -38,7 +38,9 @@ def fingerprint(
 ) -> bytes:
     """What makes two requests the same one: the operation, the resource it is made under
     (`scope`, e.g. the path's ids) and the body."""
-    parts = [operation, body.model_dump_json() if body is not None else ""]
+    # Through `json.dumps` (ASCII): a body may hold lone surrogates, which JSON escapes allow
+    # but UTF-8 cannot encode.
+    parts = [operation, json.dumps(body.model_dump(mode="json")) if body is not None else ""]
     if scope:
         parts.append(json.dumps(dict(scope), sort_keys=True))
     return hashlib.sha256("\n".join(parts).encode()).digest()
