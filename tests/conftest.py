@@ -58,6 +58,11 @@ def settings_for(database_url: str, **overrides: object) -> Settings:
         # A machine running the whole suite at once can take longer than the default deadline
         # to read a key; the tests of the deadline set their own.
         "storage_timeout": 5.0,
+        # Tests make many keys, requests and invitations in a moment; the tests of the
+        # management rates set their own.
+        "keys_created_per_minute": 0,
+        "key_requests_per_hour": 0,
+        "invitations_per_hour": 0,
         **overrides,
     }
     return Settings.model_validate(values)

@@ -52,6 +52,11 @@ def environment(database_url: str, **extra: str) -> dict[str, str]:
             # A machine running the whole suite at once can take longer than the default
             # deadline to read a key; the tests of the deadline set their own.
             "KEYWARD_STORAGE_TIMEOUT": "5",
+            # Tests make many keys, requests and invitations in a moment; the tests of the
+            # management rates set their own.
+            "KEYWARD_KEYS_CREATED_PER_MINUTE": "0",
+            "KEYWARD_KEY_REQUESTS_PER_HOUR": "0",
+            "KEYWARD_INVITATIONS_PER_HOUR": "0",
             # Receivers and upstreams of these tests listen on loopback, over plain HTTP.
             "KEYWARD_EGRESS_ALLOW": "127.0.0.0/8,::1",
             "KEYWARD_EGRESS_ALLOW_HTTP": "true",
