@@ -162,7 +162,8 @@ def wider_than_viewport(page: Page) -> list[str]:
     sideways to read them. Measured once the page has loaded, stylesheet included: an element
     can be in the document before the stylesheet that lays it out has arrived."""
     page.wait_for_load_state("load")
-    return page.evaluate(_WIDER_THAN_VIEWPORT)
+    wider: list[str] = page.evaluate(_WIDER_THAN_VIEWPORT)
+    return wider
 
 
 AXE = Axe()
