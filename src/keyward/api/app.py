@@ -30,7 +30,7 @@ from keyward.api.routes import (
     workspace,
 )
 from keyward.api.runtime import Runtime
-from keyward.domains.rates import rates_of
+from keyward.domains.rates import govern
 from keyward.settings import Settings
 from keyward.verifier import FeedFollower
 
@@ -82,7 +82,7 @@ def create_app(runtime: Runtime, *, follow_feed: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
-    runtime.database.rates = rates_of(runtime.settings)
+    govern(runtime.database, runtime.settings)
     # Changes committed by this process reach its own cache before the response is sent.
     runtime.database.add_commit_listener(runtime.verifier.apply)
     errors.install(app)

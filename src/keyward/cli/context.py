@@ -22,8 +22,7 @@ from keyward.core.errors import KeywardError
 from keyward.db.engine import Database
 from keyward.db.migrate import is_current
 from keyward.domains.audit.refusals import record_refusal
-from keyward.domains.journal.files import open_journal
-from keyward.domains.rates import rates_of
+from keyward.domains.rates import govern
 from keyward.domains.workspaces import service as workspaces
 from keyward.settings import SecretFileUnusable, Settings
 
@@ -118,9 +117,7 @@ def open_database(settings: Settings) -> Database:
             code="not_initialised",
             details={"database": where},
         )
-    database.rates = rates_of(settings)
-    # Every command and server that may take access away writes the revocation journal.
-    database.journal = open_journal(settings.revocation_journal)
+    govern(database, settings)
     return database
 
 

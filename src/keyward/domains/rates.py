@@ -16,22 +16,26 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from keyward.core.errors import RateLimited
 from keyward.core.rates import ActionRates
-from keyward.db.engine import UnitOfWork
+from keyward.db.engine import Database, UnitOfWork
 from keyward.db.models import ApiKey, KeyRequest, PasswordLink
+from keyward.domains.journal.files import open_journal
 from keyward.settings import Settings
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
 
-def rates_of(settings: Settings) -> ActionRates:
-    """The rates the operator set (KEYWARD_KEYS_CREATED_PER_MINUTE, KEYWARD_KEY_REQUESTS_PER_HOUR,
-    KEYWARD_INVITATIONS_PER_HOUR), for a Database's units of work."""
-    return ActionRates(
+def govern(database: Database, settings: Settings) -> None:
+    """Hold every unit of work of `database` to what the operator set: the management rates
+    (KEYWARD_KEYS_CREATED_PER_MINUTE, KEYWARD_KEY_REQUESTS_PER_HOUR,
+    KEYWARD_INVITATIONS_PER_HOUR) and the revocation journal (KEYWARD_REVOCATION_JOURNAL), so
+    every command and server that may create things or take access away is bound by them."""
+    database.rates = ActionRates(
         keys_per_minute=settings.keys_created_per_minute,
         key_requests_per_hour=settings.key_requests_per_hour,
         invitations_per_hour=settings.invitations_per_hour,
     )
+    database.journal = open_journal(settings.revocation_journal)
 
 
 def _retry_after(
