@@ -7,6 +7,7 @@ only through the feed), polling the feed far too rarely to matter; the test writ
 another.
 """
 
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -156,8 +157,16 @@ def test_a_flood_of_refusals_shares_its_reads_of_the_feed(depot: Depot) -> None:
     assert 1 <= len(reads) < requests / 4
 
 
-def test_a_refusal_is_still_answered_when_the_feed_cannot_be_read(depot: Depot) -> None:
-    with storage_down(depot.seen_by_gateway) as attempted:
-        response = depot.get("/pallets")
-    assert _code(response) == (403, "operation_not_in_offering")
+def test_a_refusal_is_still_answered_when_the_feed_cannot_be_read(
+    depot: Depot, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, "keyward.gateway"),
+        storage_down(depot.seen_by_gateway) as attempted,
+    ):
+        responses = [depot.get("/pallets") for _ in range(5)]
+    assert [_code(response) for response in responses] == [(403, "operation_not_in_offering")] * 5
     assert attempted  # it did try
+    # Storage away, every refusal tries the feed; the log says so once, not once a refusal.
+    failed = [r for r in caplog.records if "could not read the change feed" in r.getMessage()]
+    assert len(failed) == 1

@@ -14,9 +14,10 @@ entitlement, else 401 with a `WWW-Authenticate` challenge per acceptable key loc
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Final, final
+from typing import Any, Final, final
 
 from keyward.core.errors import error_body
 from keyward.core.routing import Credential, KeyRole, Location, Route, RouteMiss
@@ -29,6 +30,8 @@ from keyward.verifier import Verifier
 from keyward.verifier.limits import UNCOUNTED, Limit, LimitOutcome, RateLimiter, headers
 
 _logger: Final = logging.getLogger("keyward.gateway")
+# Seconds between two lines saying a catch-up before a refusal failed.
+CATCH_UP_QUIET: Final = 10.0
 _JSON: Final = (b"content-type", b"application/json")
 # Enum members as module constants: compiled code reads these at once, where `KeyRole.KEY` is
 # an attribute lookup on the class at every use.
@@ -461,6 +464,8 @@ class Enforcer:
         self._rules = Rules(cors_preflight=cors_preflight, encoded_separators=encoded_separators)
         self._catch_up = catch_up
         self._catching_up: asyncio.Future[None] | None = None
+        self._catch_up_quiet_until = 0.0
+        self._catch_up_failures = 0
         self._next_catch_up: asyncio.Future[None] | None = None
 
     def immediately(self, request: Request) -> Decision | None:
@@ -554,9 +559,19 @@ class Enforcer:
         try:
             catch_up()
         except Exception:
+            # While storage is away every refusal tries: one line (with its cause) now and then.
+            now = time.monotonic()
+            if now < self._catch_up_quiet_until:
+                self._catch_up_failures += 1
+                return
             _logger.warning(
-                "could not read the change feed before refusing a request", exc_info=True
+                "could not read the change feed before refusing a request (%d more times since "
+                "the last such line); deciding by what is loaded",
+                self._catch_up_failures,
+                exc_info=True,
             )
+            self._catch_up_failures = 0
+            self._catch_up_quiet_until = now + CATCH_UP_QUIET
 
     async def _read(self, step: Wait) -> Verdict:
         """The verdict on a key read from storage, waiting at most the storage timeout: a read
@@ -565,8 +580,11 @@ class Enforcer:
         verifier = self._verifier
         pending = verifier.look_up(step.secret)
         if pending is not None and not pending.done():
-            # A read waited for no longer goes on in its lookup thread and fills the cache.
-            await asyncio.wait((asyncio.wrap_future(pending),), timeout=verifier.storage_timeout)
+            # A read waited for no longer goes on in its lookup thread and fills the cache;
+            # `settle` judges its failure, so the wrapper's is taken here, never reported.
+            waited = asyncio.wrap_future(pending)
+            waited.add_done_callback(_taken)
+            await asyncio.wait((waited,), timeout=verifier.storage_timeout)
         return verifier.settle(step.secret, step.workspace_id, pending)
 
     def _guarded(self, request: Request, decision: Decision) -> Decision:
@@ -575,13 +593,9 @@ class Enforcer:
         return decision
 
 
-_UNKNOWN_KEY_BODY: Final = _body("key_invalid", KeyCode.KEY_INVALID.message)
-
-
 def _is_unknown_key(step: Decision) -> bool:
-    """Whether `step` refuses an unknown or malformed key (built by `_refusal`, byte for
-    byte the same body)."""
-    return isinstance(step, Reply) and step.status == 401 and step.body == _UNKNOWN_KEY_BODY
+    """Whether `step` refuses an unknown or malformed key."""
+    return isinstance(step, Reply) and step.log.get("code") == "key_invalid"
 
 
 def _too_many_failed_keys(
@@ -601,6 +615,11 @@ def _too_many_failed_keys(
     }
     retry_after = (b"retry-after", str(blocked.retry_after).encode())
     return _reply(429, "too_many_failed_keys", [retry_after], log)
+
+
+def _taken(done: "asyncio.Future[Any]") -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _resolve(waiting: "asyncio.Future[None]", done: "asyncio.Future[None]") -> None:
