@@ -169,10 +169,14 @@ def test_a_frozen_gateway_is_named_lagging_and_catches_up_once_it_runs(
     server, client, acquisition_id = served
     key_id, secret = _key(client, acquisition_id, "frozen")
     assert _answers(server.gateway_url, secret) == [(200, "")] * SPREAD
+    # The key's creation reaches each gateway's feed position within a poll or so.
+    _wait_for(
+        lambda: all(g["live"] and g["lag"]["changes"] == 0 for g in _gateways(client)["data"]),
+        "every gateway applied the key's creation",
+    )
     listed = _gateways(client)
     frozen = listed["data"][0]
     assert {g["address"] for g in listed["data"]} == {server.gateway_url.removeprefix("http://")}
-    assert all(g["live"] and g["lag"]["changes"] == 0 for g in listed["data"]), listed
     with _stopped(frozen["pid"]):
         revoked = _ok(client.post(f"/v1/keys/{key_id}/revoke"))
         receipt = revoked["enforcement"]
