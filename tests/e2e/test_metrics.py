@@ -2,66 +2,21 @@
 (KEYWARD_METRICS_PORT): the requests sent to the gateway, whichever process answered them, are
 counted there by API, operation, status and error code, and the outbox is reported."""
 
-import json
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backends import SqliteDatabases
+from tests.e2e.pets import new_key, pets_acquisition
 from tests.e2e.processes import cli, free_port, serve
 from tests.gateway.gateway_support import echo_upstream
 from tests.verifier.support import eventually
 
 pytestmark = pytest.mark.e2e
 
-SPEC = json.dumps(
-    {
-        "openapi": "3.0.3",
-        "info": {"title": "Pets", "version": "1"},
-        "paths": {
-            "/pets": {
-                "get": {"operationId": "list_pets", "responses": {"200": {"description": "ok"}}}
-            }
-        },
-    }
-)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def _pets_key(client: httpx.Client, upstream: str) -> tuple[str, str]:
-    """An API mounted at /pets and a key of an acquisition of it: the API's id and the key."""
-    api = _ok(
-        client.post(
-            "/v1/apis",
-            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": SPEC},
-        ),
-        201,
-    )
-    offering = _ok(
-        client.post("/v1/offerings", json={"api_id": api["id"], "name": "All of it"}), 201
-    )
-    organization = _ok(
-        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
-    )
-    me = _ok(client.get("/v1/me"))["member"]
-    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
-    acquisition = _ok(
-        client.post(
-            "/v1/acquisitions",
-            json={"offering_id": offering["id"], "organization_id": organization["id"]},
-        ),
-        201,
-    )
-    key = _ok(client.post(f"/v1/acquisitions/{acquisition['id']}/keys", json={"name": "k"}), 201)
-    return api["id"], key["key"]
 
 
 def _scrape(url: str) -> Samples:
@@ -97,7 +52,8 @@ def test_the_admin_listener_counts_every_gateway_process_requests_by_status_and_
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        api_id, key = _pets_key(client, upstream.url)
+        api_id, acquisition_id = pets_acquisition(client, upstream.url)
+        _, key = new_key(client, acquisition_id, "k")
         eventually(lambda: _scrape(metrics).get(("keyward_gateway_processes", ())) == 2, 90)
         pets = f"{server.gateway_url}/pets/pets"
         # Each request on a connection of its own: the kernel spreads them over both processes.

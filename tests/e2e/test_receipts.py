@@ -3,7 +3,6 @@ processes, a revoke is answered once every live gateway has applied it, so the v
 with the key is refused; a gateway that cannot keep up is named in the answer and in
 GET /v1/gateways, and catches up once it runs again."""
 
-import json
 import os
 import signal
 import time
@@ -15,6 +14,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.conftest import _new_url as new_url
+from tests.e2e.pets import new_key, ok, pets_acquisition
 from tests.e2e.processes import Server, cli, serve
 from tests.gateway.gateway_support import echo_upstream
 
@@ -26,56 +26,6 @@ FEED_INTERVAL = "0.25"
 TRIALS = 10
 # Requests on connections of their own, which the kernel spreads over the workers.
 SPREAD = 4
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def _spec() -> str:
-    return json.dumps(
-        {
-            "openapi": "3.0.3",
-            "info": {"title": "Pets", "version": "1"},
-            "paths": {
-                "/pets": {
-                    "get": {"operationId": "list_pets", "responses": {"200": {"description": "ok"}}}
-                }
-            },
-        }
-    )
-
-
-def _acquisition(client: httpx.Client, upstream: str) -> str:
-    """An API of one operation, offered whole and acquired: the acquisition's id."""
-    api = _ok(
-        client.post(
-            "/v1/apis",
-            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": _spec()},
-        ),
-        201,
-    )
-    offering = _ok(
-        client.post(
-            "/v1/offerings",
-            json={"api_id": api["id"], "name": "All"},
-        ),
-        201,
-    )
-    organization = _ok(
-        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
-    )
-    me = _ok(client.get("/v1/me"))["member"]
-    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
-    acquisition = _ok(
-        client.post(
-            "/v1/acquisitions",
-            json={"offering_id": offering["id"], "organization_id": organization["id"]},
-        ),
-        201,
-    )
-    return str(acquisition["id"])
 
 
 def _answers(gateway_url: str, secret: str) -> list[tuple[int, str]]:
@@ -99,7 +49,7 @@ def _stopped(pid: int) -> Iterator[None]:
 
 
 def _gateways(client: httpx.Client) -> dict[str, Any]:
-    return dict(_ok(client.get("/v1/gateways")))
+    return dict(ok(client.get("/v1/gateways")))
 
 
 def _wait_for(check: Any, what: str, timeout: float = 60) -> Any:
@@ -133,7 +83,7 @@ def served(
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        acquisition_id = _acquisition(client, upstream.url)
+        _, acquisition_id = pets_acquisition(client, upstream.url)
         # Every gateway process has said where it is before the test counts on it.
         _wait_for(
             lambda: len(_gateways(client)["data"]) == WORKERS, f"{WORKERS} gateways heartbeat"
@@ -141,20 +91,15 @@ def served(
         yield server, client, acquisition_id
 
 
-def _key(client: httpx.Client, acquisition_id: str, name: str) -> tuple[str, str]:
-    key = _ok(client.post(f"/v1/acquisitions/{acquisition_id}/keys", json={"name": name}), 201)
-    return str(key["id"]), str(key["key"])
-
-
 def test_the_request_after_a_revoke_is_answered_is_refused_by_every_gateway(
     served: tuple[Server, httpx.Client, str],
 ) -> None:
     server, client, acquisition_id = served
-    keys = [_key(client, acquisition_id, f"trial {n}") for n in range(TRIALS)]
+    keys = [new_key(client, acquisition_id, f"trial {n}") for n in range(TRIALS)]
     for key_id, secret in keys:
         # Cached as valid by the workers that served it.
         assert _answers(server.gateway_url, secret) == [(200, "")] * SPREAD
-        revoked = _ok(client.post(f"/v1/keys/{key_id}/revoke", json={"reason": "leaked"}))
+        revoked = ok(client.post(f"/v1/keys/{key_id}/revoke", json={"reason": "leaked"}))
         assert revoked["state"] == "revoked"
         receipt = revoked["enforcement"]
         assert receipt["enforced_at"] is not None, receipt
@@ -167,7 +112,7 @@ def test_a_frozen_gateway_is_named_lagging_and_catches_up_once_it_runs(
     served: tuple[Server, httpx.Client, str],
 ) -> None:
     server, client, acquisition_id = served
-    key_id, secret = _key(client, acquisition_id, "frozen")
+    key_id, secret = new_key(client, acquisition_id, "frozen")
     assert _answers(server.gateway_url, secret) == [(200, "")] * SPREAD
     # The key's creation reaches each gateway's feed position within a poll or so.
     _wait_for(
@@ -178,7 +123,7 @@ def test_a_frozen_gateway_is_named_lagging_and_catches_up_once_it_runs(
     frozen = listed["data"][0]
     assert {g["address"] for g in listed["data"]} == {server.gateway_url.removeprefix("http://")}
     with _stopped(frozen["pid"]):
-        revoked = _ok(client.post(f"/v1/keys/{key_id}/revoke"))
+        revoked = ok(client.post(f"/v1/keys/{key_id}/revoke"))
         receipt = revoked["enforcement"]
         assert receipt["enforced_at"] is None
         assert receipt["gateways"] == WORKERS
@@ -200,7 +145,7 @@ def test_a_frozen_gateway_is_named_lagging_and_catches_up_once_it_runs(
     # Every worker, the one that was frozen included, refuses the key now.
     assert _answers(server.gateway_url, secret) == [(401, "key_revoked")] * SPREAD
     # And a revoke is enforced by all of them again.
-    other_id, _ = _key(client, acquisition_id, "after")
-    receipt = _ok(client.post(f"/v1/keys/{other_id}/revoke"))["enforcement"]
+    other_id, _ = new_key(client, acquisition_id, "after")
+    receipt = ok(client.post(f"/v1/keys/{other_id}/revoke"))["enforcement"]
     assert receipt["enforced_at"] is not None
     assert receipt["gateways"] == WORKERS

@@ -7,14 +7,13 @@ longer than the client below waits for an answer, so only an answer that did not
 storage can arrive in time.
 """
 
-import json
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 import pytest
 
 from tests.backends import PostgresDatabases
+from tests.e2e.pets import new_key, ok, pets_acquisition
 from tests.e2e.processes import cli, serve
 from tests.gateway.gateway_support import echo_upstream
 from tests.relay import relay_to
@@ -25,53 +24,6 @@ pytestmark = pytest.mark.e2e
 LATENCY = 5.0
 # Seconds a client waits for an answer: less than one round trip to storage.
 PATIENCE = 8.0
-SPEC = json.dumps(
-    {
-        "openapi": "3.0.3",
-        "info": {"title": "Pets", "version": "1"},
-        "paths": {
-            "/pets": {
-                "get": {"operationId": "list_pets", "responses": {"200": {"description": "ok"}}}
-            }
-        },
-    }
-)
-
-
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def _acquisition_keys(client: httpx.Client, upstream: str) -> tuple[str, str]:
-    """Two keys of one acquisition of an API mounted at /pets, made through the API."""
-    api = _ok(
-        client.post(
-            "/v1/apis",
-            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": SPEC},
-        ),
-        201,
-    )
-    offering = _ok(
-        client.post("/v1/offerings", json={"api_id": api["id"], "name": "All of it"}), 201
-    )
-    organization = _ok(
-        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
-    )
-    me = _ok(client.get("/v1/me"))["member"]
-    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
-    acquisition = _ok(
-        client.post(
-            "/v1/acquisitions",
-            json={"offering_id": offering["id"], "organization_id": organization["id"]},
-        ),
-        201,
-    )
-    first, second = (
-        _ok(client.post(f"/v1/acquisitions/{acquisition['id']}/keys", json={"name": n}), 201)
-        for n in ("used", "unused")
-    )
-    return first["key"], second["key"]
 
 
 def _unconfirmed(response: httpx.Response) -> bool:
@@ -102,8 +54,9 @@ def test_slow_storage_serves_cached_keys_and_answers_503_for_the_others(
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        used, unused = _acquisition_keys(client, upstream.url)
-        account = _ok(
+        _, acquisition_id = pets_acquisition(client, upstream.url)
+        (_, used), (_, unused) = (new_key(client, acquisition_id, n) for n in ("used", "unused"))
+        account = ok(
             client.post("/v1/keys", json={"name": "ops", "permissions": ["keys:read"]}), 201
         )["key"]
         pets = f"{server.gateway_url}/pets/pets"
