@@ -37,3 +37,19 @@ def test_a_key_past_the_rate_is_429_with_retry_after_and_the_refusal_is_audited(
             uow.session.scalars(select(AuditEvent).where(AuditEvent.code == "rate_limited"))
         )
     assert [(e.outcome, e.workspace_id) for e in audited] == [("refused", set_up.workspace.id)]
+
+
+def test_the_rate_limited_operations_document_429_with_retry_after(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    limited = {
+        ("/v1/keys", "post"),
+        ("/v1/acquisitions/{acquisition_id}/keys", "post"),
+        ("/v1/keys/{key_id}/renew", "post"),
+        ("/v1/keys/{key_id}/revoke", "post"),
+        ("/v1/members/{member_id}/invitations", "post"),
+    }
+    for path, method in limited:
+        documented = paths[path][method]["responses"]
+        assert "Retry-After" in documented["429"]["headers"], (path, method)
+    # Reading is never rate limited, so it does not say it may be.
+    assert "429" not in paths["/v1/keys"]["get"]["responses"]

@@ -78,7 +78,7 @@ def reacquire(acquisition_id: str, actor: ActorDep, database: DatabaseDep) -> Ac
     status_code=201,
     name="acquisition.key.create",
     responses={
-        **errors(404, 409, *WITH_BODY),
+        **errors(404, 409, 429, *WITH_BODY),
         202: {
             "model": KeyCreated,
             "description": "The API's policy wants an approver: the key, with its secret, "

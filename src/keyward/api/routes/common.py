@@ -29,6 +29,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The request body is over the size limit",
         415: "The request body is not JSON",
         422: "The request does not validate",
+        429: "Past a rate the operator set (`rate_limited`: keys created a minute, key requests "
+        "or invitations an hour); retry after `Retry-After` seconds",
         503: "keyward cannot answer for now (`verification_unavailable`: storage is out of reach "
         "and the key cannot be confirmed); retry after `Retry-After` seconds",
     }
@@ -36,13 +38,14 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorBody, "description": described[status]}
         for status in sorted({400, 401, 403, 422, *statuses})
     }
-    if 503 in responses:
-        responses[503]["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying",
-                "schema": {"type": "integer"},
+    for waited in (429, 503):
+        if waited in responses:
+            responses[waited]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying",
+                    "schema": {"type": "integer"},
+                }
             }
-        }
     return responses
 
 

@@ -46,7 +46,7 @@ from keyward.domains.usage.schemas import Granularity, KeyUsageOut
 router = APIRouter(tags=["keys"])
 
 
-@router.post("/keys", status_code=201, name="key.create", responses=errors(*WITH_BODY))
+@router.post("/keys", status_code=201, name="key.create", responses=errors(429, *WITH_BODY))
 def create_key(
     body: AccountKeyCreate, actor: ActorDep, creation: CreationDep, response: Response
 ) -> KeyCreated:
@@ -179,7 +179,7 @@ def _accepted(
 
 
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **errors(404, 409, *WITH_BODY),
+    **errors(404, 409, 429, *WITH_BODY),
     200: {
         "model": KeyChanged,
         "description": "Done: the key as it is now, and whether every live gateway enforces "

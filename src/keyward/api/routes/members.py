@@ -104,7 +104,7 @@ def replace_permissions(
     "/members/{member_id}/invitations",
     status_code=202,
     name="member.invite",
-    responses=errors(404, 409),
+    responses=errors(404, 409, 429),
 )
 def invite_member(
     member_id: str, actor: ActorDep, creation: CreationDep, settings: SettingsDep
