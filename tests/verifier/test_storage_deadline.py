@@ -9,16 +9,20 @@ holds its lock (`locking_mode=EXCLUSIVE`, the one lock that keeps readers out in
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from keyward.core.clock import ManualClock
 from keyward.core.keys import generate_key
-from keyward.core.verdicts import UNAVAILABLE, UNKNOWN
+from keyward.core.verdicts import UNAVAILABLE, UNKNOWN, KeyCode
 from keyward.db.engine import Database
+from keyward.domains.keys import service as keys
 from keyward.verifier import Verifier
 from keyward.verifier.lookups import Lookups
 from tests.backends import PostgresDatabases, SqliteDatabases
@@ -253,3 +257,39 @@ def test_a_sqlite_lock_held_by_another_process_is_waited_for_at_most_the_deadlin
     finally:
         verifier.close()
         database.dispose()
+
+
+def test_a_read_begun_before_a_change_is_not_shared_with_requests_after_it(db: Database) -> None:
+    """A revocation applied while a read of the key is in flight: the next request reads the
+    key again instead of joining the read, which may hold what the revocation replaced."""
+    actor = admin(db, make_workspace(db))
+    created = make_key(db, actor)
+    key = secret(created)
+    verifier = Verifier(db, storage_timeout=5.0)
+    db.add_commit_listener(verifier.apply)
+    read, release = threading.Event(), threading.Event()
+
+    def hold(connection: Connection, *args: Any) -> None:
+        # The lookup thread has read the key's row: held there, before it returns.
+        if threading.current_thread().name == "keyward-lookup" and not release.is_set():
+            read.set()
+            release.wait(30)
+
+    event.listen(Engine, "after_cursor_execute", hold)
+    try:
+        before = verifier.look_up(key)
+        assert before is not None
+        assert read.wait(30)
+        with db.transaction() as uow:
+            keys.revoke_key(uow, actor, created.id)
+        after = verifier.look_up(key)
+    finally:
+        release.set()
+        event.remove(Engine, "after_cursor_execute", hold)
+    try:
+        assert after is not None
+        assert after is not before
+        after.result(30)
+        assert verifier.settle(key, None, after).code is KeyCode.KEY_REVOKED
+    finally:
+        verifier.close()

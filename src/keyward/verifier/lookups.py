@@ -59,8 +59,9 @@ class Lookups:
         return len(self._pending)
 
     def submit(self, digest: bytes, read: Read) -> Pending | None:
-        """The read of the key whose secret hashes to `digest`: one already in flight, a new
-        one started (or queued), or None when a bound is reached."""
+        """The read `digest` names (the key's, as of a moment the caller chooses): one already
+        in flight under that name, a new one started (or queued), or None when a bound is
+        reached."""
         with self._lock:
             joined = self._pending.get(digest)
             if joined is not None:

@@ -170,7 +170,7 @@ class Verifier:
             return verdict
         if self.storage_timeout is None:
             return self._read_now(digest, workspace_id, now)
-        pending = self._lookups.submit(digest, partial(self._load, digest))
+        pending = self._submit(digest)
         if pending is not None:
             wait((pending,), timeout=self.storage_timeout)
         return self._settle(digest, workspace_id, pending)
@@ -193,7 +193,7 @@ class Verifier:
         running goes on and fills the cache when it returns.
         """
         digest = sha256(secret.encode("utf-8", "surrogatepass")).digest()
-        return self._lookups.submit(digest, partial(self._load, digest))
+        return self._submit(digest)
 
     def settle(self, secret: str, workspace_id: str | None, pending: Pending | None) -> Verdict:
         """The verdict on `secret` after `look_up`: from the read if it has returned, else
@@ -214,6 +214,13 @@ class Verifier:
             if error is not None and not isinstance(error, store.STORAGE_ERRORS):
                 raise error
         return self._unconfirmed(self._entries.get(digest), workspace_id, now)
+
+    def _submit(self, digest: bytes) -> Pending | None:
+        """Read the key of `digest`, or join its read in flight: one begun since the last
+        change applied, never one begun before it, which may have read what the change
+        replaced."""
+        since = digest + self._generation.to_bytes(8, "little")
+        return self._lookups.submit(since, partial(self._load, digest))
 
     def _complain(self, now: float, problem: str) -> None:
         """Log that keys are answered without storage, at most once a second."""
@@ -236,7 +243,7 @@ class Verifier:
                 # Due for its backstop refresh, and within the bound a storage error would
                 # allow: answered from the cache while the refresh runs, never waiting for it.
                 if now >= self._storage_retry_at:
-                    self._lookups.submit(digest, partial(self._load, digest))
+                    self._submit(digest)
                 self.counts.hits += 1
                 return self._answer(entry, workspace_id, now)
         if not is_well_formed(secret):
