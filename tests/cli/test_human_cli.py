@@ -203,6 +203,8 @@ def test_requests_list_and_show_say_which_key_who_asked_and_why(
     assert fields["key"] == f'"dana laptop" ({world.key_id})'
     assert fields["api"].startswith("Petstore (api_")
     assert fields["organization"] == f"Globex ({world.organization_id})"
+    assert fields["acquisition"].endswith(f" ({world.acquisition_id})")
+    assert fields["acquisition"].startswith("Offering ")
     assert fields["requested_by"].startswith("Dana Acquirer (mem_")
     assert fields["reason"] == "laptop stolen"
     assert fields["status"] == "pending"

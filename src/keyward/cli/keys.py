@@ -425,7 +425,7 @@ def show_request(ctx: typer.Context, request_id: str, as_json: JsonFlag = False)
         "key_expires_at": context.key_expires_at.isoformat() if context.key_expires_at else None,
         "api": _both(context.api_name, found.api_id),
         "organization": _both(context.organization_name, context.organization_id),
-        "acquisition_id": found.acquisition_id,
+        "acquisition": _both(context.offering_name, found.acquisition_id),
         "requested_by": _both(context.requester_name, found.requested_by),
         "reason": found.reason,
         "expires_in": data["expires_in"],

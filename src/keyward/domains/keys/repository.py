@@ -256,9 +256,9 @@ def active_members(session: Session, workspace_id: str) -> list[str]:
 def request_contexts(
     session: Session, workspace_id: str, requests: Sequence[KeyRequestOut]
 ) -> dict[str, KeyRequestContext]:
-    """request id → its API's name and key lifetime, its acquisition's organization, the names
-    of its requester and decider, and its key's expiry now; four reads whatever the number of
-    requests."""
+    """request id → its API's name and key lifetime, its acquisition's offering and
+    organization, the names of its requester and decider, and its key's expiry now; four reads
+    whatever the number of requests."""
     acquisition_ids = {r.acquisition_id for r in requests if r.acquisition_id}
     member_ids = {m for r in requests for m in (r.requested_by, r.decided_by) if m}
     key_ids = {r.key_id for r in requests if r.key_id}
@@ -271,11 +271,12 @@ def request_contexts(
             )
         )
     }
-    organizations = {
-        acquisition_id: (organization_id, name)
-        for acquisition_id, organization_id, name in session.execute(
-            select(Acquisition.id, Organization.id, Organization.name)
+    acquisitions = {
+        acquisition_id: (offering_name, organization_id, organization_name)
+        for acquisition_id, offering_name, organization_id, organization_name in session.execute(
+            select(Acquisition.id, Offering.name, Organization.id, Organization.name)
             .join(Organization, Organization.id == Acquisition.organization_id)
+            .join(Offering, Offering.id == Acquisition.offering_id)
             .where(Acquisition.workspace_id == workspace_id, Acquisition.id.in_(acquisition_ids))
         )
     }
@@ -295,14 +296,15 @@ def request_contexts(
     )
     contexts = {}
     for request in requests:
-        organization_id, organization_name = organizations.get(
-            request.acquisition_id or "", (None, None)
+        offering_name, organization_id, organization_name = acquisitions.get(
+            request.acquisition_id or "", (None, None, None)
         )
         api_name, api_key_lifetime = policies.get(request.api_id or "", (None, None))
         contexts[request.id] = KeyRequestContext(
             api_name=api_name,
             api_key_lifetime=api_key_lifetime,
             acquisition_id=request.acquisition_id,
+            offering_name=offering_name,
             organization_id=organization_id,
             organization_name=organization_name,
             requester_name=names.get(request.requested_by or ""),

@@ -213,6 +213,8 @@ class KeyRequestContext:
     # The API's key lifetime now (ISO-8601; None: keys never expire), what a renewal gives.
     api_key_lifetime: str | None
     acquisition_id: str | None
+    # The offering the acquisition is of, as people name it.
+    offering_name: str | None
     organization_id: str | None
     organization_name: str | None
     requester_name: str | None
