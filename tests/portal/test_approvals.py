@@ -137,6 +137,7 @@ def test_a_request_filed_on_api_keys_is_decided_from_the_mailed_link_and_its_out
         expect(renewal.locator("h3")).to_have_text("Renewal of “ci pipeline”")
         expect(revocation.locator("h3")).to_have_text("Revocation of “old laptop”")
         expect(revocation).to_contain_text("Globex")
+        expect(revocation).to_contain_text("Pets for partners acq_")
         expect(revocation).to_contain_text("Alex Acquirer")
         expect(revocation.locator(".reason")).to_have_text("Laptop <b>lost</b> on a train")
         expect(renewal).to_contain_text("30 days from approval")
@@ -158,6 +159,7 @@ def test_a_request_filed_on_api_keys_is_decided_from_the_mailed_link_and_its_out
         expect(decided.filter(has_text="old laptop")).to_contain_text("Ada Approver")
         expect(decided.filter(has_text="ci pipeline")).to_contain_text("rejected")
         expect(decided.filter(has_text="ci pipeline")).to_contain_text("new contract")
+        assert serious_problems(approver) == []
         approver.screenshot(
             path=str(Path(__file__).parent / "screenshots" / "approvals_decided.png"),
             full_page=True,
@@ -181,6 +183,53 @@ def test_a_request_filed_on_api_keys_is_decided_from_the_mailed_link_and_its_out
     assert _eventually_status(gateway, secrets["old laptop"], 401) == 401
     assert _gateway_status(gateway, secrets["ci pipeline"]) == 200
     assert serious_problems(requester) == []
+
+
+@pytest.mark.e2e
+def test_a_key_issued_under_approval_works_once_its_approver_approves_it(
+    mailing_site: Site, mailbox: Mailbox, visit: Visit, browser: Browser, upstream_url: str
+) -> None:
+    site = mailing_site
+    ada = site.add_member("ada@example.com", "Ada Approver", roles=("approver",))
+    policy = {**POLICY, "issuance_requires_approval": True, "approvers": [ada]}
+    provide(site, upstream_url, policy=policy)
+    requester = visit.page
+    sign_in(requester, site.url, "alex@example.com")
+    secret = _acquire_with_keys(requester, site, "partner feed")["partner feed"]
+    expect(requester.locator(".notice")).to_contain_text(
+        "This key works once an approver of the API approves its issuance"
+    )
+    gateway = site.server.gateway_url
+    refused = httpx.get(f"{gateway}/pets/pets", headers={"X-API-Key": secret}, timeout=10)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "key_not_approved")
+    requester.goto(f"{site.url}/keys")
+    pending = _row(requester, "partner feed")
+    expect(pending).to_contain_text("Its issuance awaits an approver")
+    expect(pending).to_contain_text("Rotate: not before its issuance is approved.")
+    expect(pending.locator(".pending")).to_have_count(1)
+
+    link = re.search(r"http://\S+/approvals", mailed(mailbox, "ada@example.com", "requested"))
+    assert link is not None
+    elsewhere = browser.new_context()
+    try:
+        approver = elsewhere.new_page()
+        sign_in(approver, site.url, "ada@example.com")
+        approver.goto(link.group(0))
+        issuance = _request(approver, "partner feed")
+        expect(issuance.locator("h3")).to_have_text("Issuance of “partner feed”")
+        expect(issuance).to_contain_text("Not in use until approved")
+        expect(issuance).to_contain_text("30 days from approval")
+        expect(issuance).to_contain_text("Pets for partners acq_")
+        assert serious_problems(approver) == []
+        issuance.locator("button:has-text('Approve')").click()
+        approver.wait_for_url(re.compile(r"/approvals\?done=approved$"))
+        expect(approver.locator("#decided tbody tr")).to_contain_text("Issuance of “partner feed”")
+    finally:
+        elsewhere.close()
+    assert _eventually_status(gateway, secret, 200) == 200
+    requester.goto(f"{site.url}/keys")
+    expect(_row(requester, "partner feed").locator(".pending")).to_have_count(0)
+    expect(_row(requester, "partner feed").locator(".state")).to_have_text("active")
 
 
 @pytest.mark.e2e

@@ -2,6 +2,7 @@
 on, filtered by expiry and idleness, the bulk-delete rules as the services decide them, the
 per-key actions and why one is not offered; nobody else's keys, and no forged form."""
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,10 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from keyward.db.engine import Database
-from keyward.db.models import ApiKey
+from keyward.db.models import ApiKey, Member
+from tests.factories import actor_for, make_acquisition_key
 from tests.portal.acquirer_support import (
-    Provided,
+    SPEC,
     create_key,
     provide,
     serious_problems,
@@ -41,9 +43,9 @@ def _row(page: Page, name: str) -> Locator:
     )
 
 
-def _acquire_with_keys(page: Page, site: Site, provided: Provided, *names: str) -> dict[str, str]:
+def _acquire_with_keys(page: Page, site: Site, offering_id: str, *names: str) -> dict[str, str]:
     page.goto(f"{site.url}/catalogue")
-    offering = page.locator(f"li.offering[data-offering-id='{provided.offering_id}']")
+    offering = page.locator(f"li.offering[data-offering-id='{offering_id}']")
     offering.locator("button:has-text('Acquire')").click()
     page.wait_for_url(re.compile(r"/acquisitions/acq_\w+\?done=acquired$"))
     return {name: create_key(page, name) for name in names}
@@ -73,6 +75,20 @@ def _change_stored(site: Site, key_id: str, **values: Any) -> None:
         database.engine.dispose()
 
 
+def _make_keys(site: Site, email: str, acquisition_id: str, names: list[str]) -> None:
+    """Keys made by the member straight through the services, as many as a page needs."""
+    database = Database.connect(site.database_url)
+    try:
+        with database.transaction(write=False) as uow:
+            found = uow.session.get(Member, site.members[email])
+            assert found is not None
+        actor = actor_for(database, found.workspace_id, found.id)
+        for name in names:
+            make_acquisition_key(database, actor, acquisition_id, name=name)
+    finally:
+        database.engine.dispose()
+
+
 def _revoke_on_page(page: Page, name: str) -> None:
     _row(page, name).locator("a:has-text('Revoke')").click()
     page.locator("dialog[open] button:has-text('Revoke key')").click()
@@ -87,7 +103,9 @@ def test_bulk_delete_deletes_nothing_while_a_selected_key_has_a_pending_request(
     )
     page = visit.page
     sign_in(page, site.url, site.email("alex"))
-    _acquire_with_keys(page, site, provided, "gone one", "gone two", "in use", "waiting")
+    _acquire_with_keys(
+        page, site, provided.offering_id, "gone one", "gone two", "in use", "waiting"
+    )
     page.goto(f"{site.url}/keys")
     _revoke_on_page(page, "gone one")
     _revoke_on_page(page, "gone two")
@@ -130,7 +148,9 @@ def test_keys_are_filtered_by_coming_expiry_and_by_idleness_and_the_page_says_ho
     provided = provide(site, upstream_url, policy={"key_lifetime": "P90D"})
     page = visit.page
     sign_in(page, site.url, site.email("alex"))
-    _acquire_with_keys(page, site, provided, "fresh", "idle", "used lately", "stale", "soon")
+    _acquire_with_keys(
+        page, site, provided.offering_id, "fresh", "idle", "used lately", "stale", "soon"
+    )
     ids = _key_ids(page, site)
     now = datetime.now(UTC)
     long_ago = now - timedelta(days=100)
@@ -178,7 +198,7 @@ def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_w
     )
     page = visit.page
     sign_in(page, site.url, site.email("alex"))
-    old = _acquire_with_keys(page, site, provided, "build bot")["build bot"]
+    old = _acquire_with_keys(page, site, provided.offering_id, "build bot")["build bot"]
     page.goto(f"{site.url}/keys")
     _row(page, "build bot").locator("a:has-text('Rotate')").click()
     grace = page.locator("dialog[open] select[name=grace] option")
@@ -204,13 +224,106 @@ def test_rotating_from_api_keys_shows_the_new_secret_once_and_revoked_keys_say_w
     expect(page.locator("#no-keys")).to_be_visible()
 
 
+def _second_api(site: Site, upstream_url: str) -> str:
+    """Another API of the workspace, Stores, whose keys never expire, with an offering of its
+    own; returns the offering's id."""
+    with site.api(site.admin_key) as client:
+        api = client.post(
+            "/v1/apis",
+            json={
+                "name": site.named("Stores"),
+                "upstream_url": upstream_url,
+                "mount_path": f"stores-{site.tag}",
+                "spec": json.dumps(SPEC),
+            },
+        )
+        assert api.status_code == 201, api.text
+        policy = client.get(f"/v1/apis/{api.json()['id']}/policy").json()
+        assert policy["key_lifetime"] is None, "a new API's keys never expire"
+        offering = client.post(
+            "/v1/offerings",
+            json={"api_id": api.json()["id"], "name": site.named("Stores for partners")},
+        )
+    assert offering.status_code == 201, offering.text
+    return str(offering.json()["id"])
+
+
+def test_keys_of_two_apis_and_an_account_key_are_filtered_and_paged_from_the_keyboard(
+    site: Site, visit: Visit, upstream_url: str
+) -> None:
+    provided = provide(site, upstream_url, policy={"key_lifetime": "P30D"})
+    stores_offering = _second_api(site, upstream_url)
+    page = visit.page
+    sign_in(page, site.url, site.email("alex"))
+    _acquire_with_keys(page, site, provided.offering_id, "pets key")
+    pets_acquisition = re.findall(r"/acquisitions/(acq_\w+)", page.url)[0]
+    _acquire_with_keys(page, site, stores_offering, "stores key")
+    page.goto(f"{site.url}/account/keys")
+    page.fill("#key-name", "alex account")
+    page.check("input[name=permission][value='keys:read']")
+    page.click("button:has-text('Generate key')")
+    page.wait_for_selector("#new-key-secret")
+
+    def shown() -> list[str]:
+        return page.locator("table.all-keys tbody th .key-name").all_inner_texts()
+
+    page.goto(f"{site.url}/keys")
+    expect(_row(page, "alex account")).to_contain_text("Account key")
+    # Stores' keys never expire: nothing to renew, and the page does not offer it.
+    expect(_row(page, "stores key").locator("button:has-text('Renew')")).to_have_count(0)
+    expect(_row(page, "pets key").locator("button:has-text('Renew')")).to_have_count(1)
+    expect(_row(page, "stores key")).to_have_count(1)
+
+    _make_keys(site, site.email("alex"), pets_acquisition, [f"spare {n:02}" for n in range(26)])
+
+    page.select_option("#filter-api", label=site.named("Stores"))
+    page.click("button:has-text('Filter')")
+    page.wait_for_url(re.compile(r"api=api_"))
+    assert shown() == ["stores key"]
+    stores_only = page.url
+    page.select_option("#filter-api", "")
+    page.select_option("#filter-acquisition", pets_acquisition)
+    page.click("button:has-text('Filter')")
+    page.wait_for_url(re.compile(rf"acquisition={pets_acquisition}"))
+    first = shown()
+    assert len(first) == 25
+    # The next page is reached from the keyboard, and keeps the filter.
+    page.locator("a[rel=next]").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(
+        re.compile(
+            rf"acquisition={pets_acquisition}.*cursor=|cursor=.*acquisition={pets_acquisition}"
+        )
+    )
+    second = shown()
+    assert len(second) == 2
+    assert sorted(first + second) == sorted(["pets key", *(f"spare {n:02}" for n in range(26))])
+    expect(page.locator("a[rel=next]")).to_have_count(0)
+    page.locator("a:has-text('First page')").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "cursor=" not in url)
+    assert "acquisition=" in page.url
+    assert shown() == first
+
+    # A key is revoked from the keyboard alone: the link opens its dialog, Enter confirms.
+    page.goto(stores_only)
+    _row(page, "stores key").locator("a:has-text('Revoke')").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("dialog[open] h3")).to_contain_text("stores key")
+    page.locator("dialog[open] button:has-text('Revoke key')").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"done=revoked"))
+    expect(_row(page, "stores key").locator(".state")).to_have_text("revoked")
+    assert serious_problems(page) == []
+
+
 def test_a_member_of_another_organization_sees_none_of_these_keys_and_cannot_touch_them(
     site: Site, visit: Visit, upstream_url: str
 ) -> None:
     provided = provide(site, upstream_url)
     page = visit.page
     sign_in(page, site.url, site.email("alex"))
-    _acquire_with_keys(page, site, provided, "globex only")
+    _acquire_with_keys(page, site, provided.offering_id, "globex only")
     key_id = _key_ids(page, site)["globex only"]
     page.click("button:has-text('Sign out')")
     sign_in(page, site.url, site.email("bo"))
@@ -240,7 +353,7 @@ def test_a_forged_cross_site_bulk_delete_is_refused_and_deletes_nothing(
     provided = provide(site, upstream_url)
     page = visit.page
     sign_in(page, site.url, site.email("alex"))
-    _acquire_with_keys(page, site, provided, "kept")
+    _acquire_with_keys(page, site, provided.offering_id, "kept")
     page.goto(f"{site.url}/keys")
     _revoke_on_page(page, "kept")
     key_id = _key_ids(page, site)["kept"]

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.portal.acquirer_support import member, serious_problems, upstream
 from tests.portal.conftest import Site, Visit, running_site, sign_in
-from tests.portal.provider_support import BAD_SPEC, snap, spec
+from tests.portal.provider_support import BAD_SPEC, import_form, snap, spec
 
 KEYED_SPEC = json.dumps(
     {
@@ -34,6 +34,23 @@ KEYED_SPEC = json.dumps(
         },
     }
 )
+
+SWAGGER_YAML = """swagger: "2.0"
+info: {title: Inventory, version: "1"}
+securityDefinitions:
+  key: {type: apiKey, in: header, name: X-Inventory-Key}
+security: [{key: []}]
+paths:
+  /items:
+    get: {operationId: listItems, responses: {"200": {description: ok}}}
+    post: {operationId: addItem, responses: {"201": {description: made}}}
+"""
+OPENAPI31_YAML = """openapi: 3.1.0
+info: {title: Ledger, version: "1"}
+paths:
+  /entries:
+    get: {operationId: listEntries, responses: RESPONSES}
+"""
 
 
 @dataclass
@@ -143,6 +160,34 @@ def test_a_provider_moves_an_api_and_uploads_versions_the_services_refuse_then_c
     assert [v["number"] for v in versions] == [2, 1]
     assert versions[0]["changes"]["weakened"] == ["GET /health"]
     snap(page, "api_confirmed_version")
+
+
+@pytest.mark.e2e
+def test_a_provider_imports_swagger_2_and_openapi_3_1_pasted_as_yaml(
+    published: Published, visit: Visit
+) -> None:
+    site, page = published.site, visit.page
+    upstream_url = _get(site, f"/v1/apis/{published.api_id}")["upstream_url"]
+    sign_in(page, site.url, "pat@acme.example")
+    import_form(page, site.url, name="Inventory", mount="inventory", upstream_url=upstream_url)
+    page.fill("#import-spec", SWAGGER_YAML)
+    page.click("button:has-text('Import API')")
+    page.wait_for_url(re.compile(r"/apis/api_[^/?]+\?done=imported"))
+    expect(page.locator("#version-1 .change-added li")).to_have_count(2)
+    expect(page.locator("#version-1 .change-added")).to_contain_text("POST /items")
+
+    # A 3.1 document in YAML: its problem is pointed at in the document's own terms.
+    import_form(page, site.url, name="Ledger", mount="ledger", upstream_url=upstream_url)
+    page.fill("#import-spec", OPENAPI31_YAML.replace("RESPONSES", "nope"))
+    page.click("button:has-text('Import API')")
+    expect(page.locator("#import-problems code.pointer")).to_contain_text(
+        ["/paths/~1entries/get/responses"]
+    )
+    page.fill("#import-spec", OPENAPI31_YAML.replace("RESPONSES", '{"200": {description: ok}}'))
+    page.click("button:has-text('Import API')")
+    page.wait_for_url(re.compile(r"/apis/api_[^/?]+\?done=imported"))
+    expect(page.locator("#version-1 .change-added li")).to_have_count(1)
+    assert serious_problems(page) == []
 
 
 @pytest.mark.e2e

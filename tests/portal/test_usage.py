@@ -149,9 +149,9 @@ def test_requests_through_the_gateway_show_on_every_chart_to_whoever_may_see_it(
                 assert shown is not None
                 assert shown.status == 200, path
                 assert_shows(provider, EXPECTED)
+                assert serious_problems(provider) == []
             provider.goto(f"{site.url}/usage/apis/{provided.api_id}")
             expect(provider.locator("h1")).to_have_text("Usage of API Pets")
-            assert serious_problems(provider) == []
             readme_screenshot(provider, "usage")
         finally:
             provider.context.close()
