@@ -123,9 +123,9 @@ class Ran:
         return json.loads(self.stdout)
 
 
-def run(url: str, *args: str) -> Ran:
+def run(url: str, *args: str, stdin: str | None = None) -> Ran:
     """`keyward ARGS...` through its Typer app; standard input is not a terminal."""
-    result = CliRunner().invoke(app, list(args), env=_env(url))
+    result = CliRunner().invoke(app, list(args), env=_env(url), input=stdin)
     return Ran(result.exit_code, result.stdout, result.stderr)
 
 
@@ -359,6 +359,14 @@ def test_workspaces_are_listed_and_members_named_by_e_mail(
         assert guessed.code == 1
         assert guessed.stderr.startswith("error [permission_denied]: ")
         assert "mem_" not in guessed.stderr
+        # Setting a password or inviting by address tells no more than showing.
+        for command in (["password", address, "--stdin"], ["invite", address]):
+            probed = run(
+                fresh_url, "--as", "guest@globex.example", "members", *command, stdin=PASSPHRASE
+            )
+            assert probed.code == 1
+            assert probed.stderr.startswith("error [permission_denied]: "), probed.stderr
+            assert "mem_" not in probed.stderr
 
     deleted = run(fresh_url, "members", "delete", email, "--json")
     assert deleted.code == 0, deleted.stderr
@@ -369,6 +377,7 @@ def test_workspaces_are_listed_and_members_named_by_e_mail(
     }
 
 
+PASSPHRASE = "a long enough passphrase\n"
 LISTING = {"list", "keys", "versions", "deliveries", "permissions", "status"}
 
 

@@ -11,7 +11,6 @@ from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm
 from keyward.core.actors import Actor
 from keyward.core.errors import NotFound
-from keyward.core.ids import quote
 from keyward.db.engine import UnitOfWork
 from keyward.domains import access
 from keyward.domains.members import service
@@ -159,12 +158,7 @@ def password(
             secret = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
         body = MemberUpdate.model_validate({"password": secret})
         with database.transaction() as uow:
-            found = service.active_member(uow, actor.workspace_id, member)
-            if found is None:
-                raise NotFound(
-                    f"No active member {quote(member)} in this workspace.", code="member_not_found"
-                )
-            updated = passwords.update_member(uow, actor, found.id, body)
+            updated = passwords.update_member(uow, actor, member_id(uow, actor, member), body)
     emit(updated, as_json)
 
 
@@ -180,12 +174,8 @@ def invite(
     with reporting(as_json):
         database, actor = connect(ctx)
         with database.transaction() as uow:
-            found = service.active_member(uow, actor.workspace_id, member)
-            if found is None:
-                raise NotFound(
-                    f"No active member {quote(member)} in this workspace.", code="member_not_found"
-                )
-            sent = passwords.invite(uow, actor, found.id, state(ctx).settings)
+            invited = member_id(uow, actor, member)
+            sent = passwords.invite(uow, actor, invited, state(ctx).settings)
     emit(sent, as_json)
 
 
