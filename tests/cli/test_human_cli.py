@@ -368,6 +368,19 @@ def test_workspaces_are_listed_and_members_named_by_e_mail(
             assert probed.stderr.startswith("error [permission_denied]: "), probed.stderr
             assert "mem_" not in probed.stderr
 
+    # A right bound to a member names them by address too.
+    bound = run(
+        fresh_url, "members", "grant", "guest@globex.example", "-p", f"members:read@{email}"
+    )
+    assert bound.code == 0, bound.stderr
+    guest = run(fresh_url, "members", "permissions", "guest@globex.example", "--json").json()
+    assert guest["permissions"] == [f"members:read@{world.acquirer.member_id}"]
+    shown = run(fresh_url, "--as", "guest@globex.example", "members", "show", email, "--json")
+    assert shown.json()["id"] == world.acquirer.member_id
+    nobody = run(fresh_url, "members", "grant", "guest@globex.example", "-p", "members:read@x@y.z")
+    assert nobody.code == 1
+    assert nobody.stderr.startswith("error [member_not_found]: No member 'x@y.z'"), nobody.stderr
+
     deleted = run(fresh_url, "members", "delete", email, "--json")
     assert deleted.code == 0, deleted.stderr
     assert deleted.json() == {

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, TypeAdapter
 from keyward.cli import gateways
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm, emit_created, table
+from keyward.cli.members import named_permissions
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, KeywardError
 from keyward.core.keys import KeyKind, KeyState
@@ -72,10 +73,14 @@ def create(
     """Create an account key; its secret is printed this once."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        body = AccountKeyCreate.model_validate(
-            {"name": name, "permissions": permission or [], "expires_in": expires_in}
-        )
         with database.transaction() as uow:
+            body = AccountKeyCreate.model_validate(
+                {
+                    "name": name,
+                    "permissions": named_permissions(uow, actor, permission),
+                    "expires_in": expires_in,
+                }
+            )
             created = service.issue_account_key(uow, actor, body)
     emit_created(created, as_json)
 

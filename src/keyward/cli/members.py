@@ -53,6 +53,18 @@ def member_id(uow: UnitOfWork, actor: Actor, reference: str) -> str:
         raise access.MEMBERS.not_found(reference, type(error)) from None
 
 
+def named_permissions(uow: UnitOfWork, actor: Actor, texts: list[str] | None) -> list[str]:
+    """`resource:action[@id]` as typed, a member's binding given by id or e-mail address
+    (`members:read@ada@example.com`) read as `member_id` reads a member named alone."""
+    named = []
+    for text in texts or []:
+        right, _, bound = text.partition("@")
+        if right.startswith("members:") and "@" in bound:
+            text = f"{right}@{member_id(uow, actor, bound)}"
+        named.append(text)
+    return named
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -94,14 +106,14 @@ def create(
     """Add a member. Rights granted must be ones the acting member holds."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        body = MemberCreate(
-            email=email,
-            name=name,
-            roles=role or [],
-            permissions=permission or [],
-            organization_ids=organization or [],
-        )
         with database.transaction() as uow:
+            body = MemberCreate(
+                email=email,
+                name=name,
+                roles=role or [],
+                permissions=named_permissions(uow, actor, permission),
+                organization_ids=organization or [],
+            )
             created = service.create_member(uow, actor, body)
     emit(created, as_json)
 
@@ -217,8 +229,10 @@ def grant(
     """Replace a member's roles and direct permissions; their keys follow at once."""
     with reporting(as_json):
         database, actor = connect(ctx)
-        body = MemberPermissionsUpdate(roles=role or [], permissions=permission or [])
         with database.transaction() as uow:
+            body = MemberPermissionsUpdate(
+                roles=role or [], permissions=named_permissions(uow, actor, permission)
+            )
             granted = service.set_permissions(uow, actor, member_id(uow, actor, member), body)
         receipt = gateways.enforcement(ctx, database, uow)
     gateways.emit_enforced(granted, receipt, as_json)
