@@ -1,4 +1,4 @@
-"""`keyward acquisitions|offerings|apis usage` as real processes: the counts the usage writer
+"""`keyward keys|acquisitions|offerings|apis usage` as real processes: the counts the usage writer
 stored, as a table of the buckets that counted something or as JSON, and the refusals."""
 
 from keyward.core.clock import SystemClock
@@ -17,10 +17,13 @@ def stored_market(url: str) -> Market:
         database.dispose()
 
 
-def test_usage_of_an_acquisition_offering_and_api_from_the_command_line(fresh_url: str) -> None:
+def test_usage_of_a_key_acquisition_offering_and_api_from_the_command_line(
+    fresh_url: str,
+) -> None:
     market = stored_market(fresh_url)
     workspace = ["--workspace", market.admin.workspace_id]
     for noun, ident, expected in (
+        ("keys", market.keys["alice"], {"2xx": 2, "3xx": 0, "4xx": 1, "5xx": 0}),
         ("acquisitions", market.acquisition_id, {"2xx": 2, "3xx": 0, "4xx": 1, "5xx": 0}),
         ("offerings", market.offering_id, {"2xx": 2, "3xx": 0, "4xx": 1, "5xx": 1}),
         ("apis", market.api_id, {"2xx": 2, "3xx": 0, "4xx": 1, "5xx": 1}),
@@ -37,6 +40,10 @@ def test_usage_of_an_acquisition_offering_and_api_from_the_command_line(fresh_ur
         rows = lines[header + 1 :]
         assert len(rows) == 1, "buckets without responses are left out"
         assert rows[0].split()[1:] == [str(expected[c]) for c in ("2xx", "3xx", "4xx", "5xx")]
+    alice = market.keys["alice"]
+    unused = cli(fresh_url, *workspace, "keys", "usage", alice, "--since", "P3D", "--until", "P2D")
+    assert unused.code == 0, unused.stderr
+    assert unused.stdout.endswith("(no responses in this range)\n")
 
 
 def test_usage_refusals_exit_non_zero_with_the_error_on_stderr(fresh_url: str) -> None:

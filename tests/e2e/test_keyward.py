@@ -152,8 +152,7 @@ def test_the_cli_manages_the_key_lifecycle(fresh_url: str) -> None:
     assert used["totals"] == {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
     weekly = cli(fresh_url, "keys", "usage", key["id"], "--since", "P7D", "--granularity", "day")
     assert weekly.code == 0, weekly.stderr
-    assert "START" in weekly.stdout
-    assert "2XX" in weekly.stdout
+    assert weekly.stdout.endswith("\n\n(no responses in this range)\n"), "no row of zeros"
     too_long = cli(
         fresh_url, "keys", "usage", key["id"], "--since", "P7D", "--granularity", "minute", "--json"
     )

@@ -3,11 +3,11 @@ show their usage; `keyward requests ...`: the renewals and revocations awaiting 
 
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from pydantic import AwareDatetime, TypeAdapter
+from pydantic import TypeAdapter
 
 from keyward.cli import gateways
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
@@ -40,10 +40,7 @@ from keyward.domains.keys.schemas import (
     RequestStatus,
 )
 from keyward.domains.pagination import Page, PageRequest
-from keyward.domains.usage import service as usage_service
-from keyward.domains.usage.schemas import Granularity
 from keyward.verifier import Verifier
-from keyward.verifier.usage import STATUS_CLASSES
 
 app = typer.Typer(
     help="Create, list, show, renew, rotate, revoke, delete and verify API keys; show their usage.",
@@ -53,6 +50,8 @@ requests_app = typer.Typer(
     help="List, approve, reject and cancel key renewals and revocations awaiting approval.",
     no_args_is_help=True,
 )
+
+_durations: TypeAdapter[timedelta] = TypeAdapter(Duration)
 
 PermissionOption = Annotated[
     list[str] | None,
@@ -510,51 +509,3 @@ def verify(
     emit(result, as_json)
     if not result.valid:
         raise typer.Exit(1)
-
-
-_moments: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
-_durations: TypeAdapter[timedelta] = TypeAdapter(Duration)
-
-
-def _moment(text: str | None, now: datetime) -> datetime | None:
-    """An RFC 3339 time, or an ISO-8601 duration counted back from now (P7D: a week ago)."""
-    if text is None:
-        return None
-    if text.startswith("P"):
-        return now - _durations.validate_python(text)
-    return _moments.validate_python(text)
-
-
-@app.command("usage")
-def usage(
-    ctx: typer.Context,
-    key_id: str,
-    since: Annotated[
-        str | None,
-        typer.Option(help="Start: a time (2026-06-01T00:00:00Z) or a duration back (P7D)."),
-    ] = None,
-    until: Annotated[str | None, typer.Option(help="End (exclusive), like --since.")] = None,
-    granularity: Annotated[Granularity, typer.Option()] = Granularity.HOUR,
-    as_json: JsonFlag = False,
-) -> None:
-    """Show a key's responses by status class; by default the last 24 hours, by hour."""
-    with reporting(as_json):
-        database, actor = connect(ctx)
-        now = database.clock.now()
-        with database.transaction(write=False) as uow:
-            found = usage_service.key_usage(
-                uow,
-                actor,
-                key_id,
-                since=_moment(since, now),
-                until=_moment(until, now),
-                granularity=granularity,
-            )
-    if as_json:
-        emit(found, as_json)
-        return
-    emit(found.model_dump(mode="json", include={"key_id", "last_used_at", "totals"}), False)
-    typer.echo("")
-    typer.echo(f"{'START':<20}" + "".join(f"{c.upper():>10}" for c in STATUS_CLASSES))
-    for bucket in found.model_dump(mode="json")["data"]:
-        typer.echo(f"{bucket['start']:<20}" + "".join(f"{bucket[c]:>10}" for c in STATUS_CLASSES))

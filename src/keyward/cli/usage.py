@@ -1,19 +1,33 @@
-"""`keyward acquisitions usage`, `keyward offerings usage`, `keyward apis usage`: the responses
-to their keys by status class over time, as `keyward keys usage` shows one key's."""
+"""`keyward keys usage`, `keyward acquisitions usage`, `keyward offerings usage`, `keyward apis
+usage`: the responses to a key, or to the keys of an acquisition, offering or API, by status
+class over time."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Protocol
 
 import typer
+from pydantic import AwareDatetime, TypeAdapter
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
-from keyward.cli.keys import _moment as moment
 from keyward.core.actors import Actor
 from keyward.db.engine import UnitOfWork
+from keyward.domains.fields import Duration
 from keyward.domains.usage import service
 from keyward.domains.usage.schemas import Granularity, UsageOut
 from keyward.verifier.usage import STATUS_CLASSES
+
+_moments: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+_durations: TypeAdapter[timedelta] = TypeAdapter(Duration)
+
+
+def moment(text: str | None, now: datetime) -> datetime | None:
+    """An RFC 3339 time, or an ISO-8601 duration counted back from now (P7D: a week ago)."""
+    if text is None:
+        return None
+    if text.startswith("P"):
+        return now - _durations.validate_python(text)
+    return _moments.validate_python(text)
 
 
 class Reader(Protocol):
@@ -82,13 +96,15 @@ def _command(read: Reader, noun: str, id_field: str) -> Callable[..., None]:
                 )
         show(found, as_json, id_field)
 
+    whose = "the key" if noun == "key" else f"the {noun}'s keys"
     usage.__doc__ = (
-        f"Show the responses to the {noun}'s keys by status class; by default the last 24 "
-        "hours, by hour. Buckets without any response are left out unless --json."
+        f"Show the responses to {whose} by status class; by default the last 24 hours, by "
+        "hour. Buckets without any response are left out unless --json."
     )
     return usage
 
 
+key_usage = _command(service.key_usage, "key", "key_id")
 acquisition_usage = _command(service.acquisition_usage, "acquisition", "acquisition_id")
 offering_usage = _command(service.offering_usage, "offering", "offering_id")
 api_usage = _command(service.api_usage, "API", "api_id")
