@@ -8,6 +8,7 @@ stripped nor deleted.
 """
 
 from collections.abc import Sequence
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -35,9 +36,13 @@ from keyward.domains.members.schemas import (
 from keyward.domains.pagination import Page, PageRequest, split_page
 
 _hasher = PasswordHasher()
-# Checked against when nobody matches, so that an unknown e-mail address takes as long to refuse
-# as a wrong password.
-_NOBODY_HASH = _hasher.hash("keyward: nobody has this password")
+
+
+@cache
+def _nobody_hash() -> str:
+    """Checked against when nobody matches, so that an unknown e-mail address takes as long to
+    refuse as a wrong password; made when first needed, not by every process that imports this."""
+    return _hasher.hash("keyward: nobody has this password")
 
 
 def hash_password(password: str) -> str:
@@ -46,7 +51,7 @@ def hash_password(password: str) -> str:
 
 def _password_matches(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _NOBODY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _nobody_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
