@@ -3,6 +3,7 @@ for every mistake (naming what and where), the demo's key in `init --demo --json
 explained by JSON pointer, and e-mails kept as files when there is no SMTP server."""
 
 import email
+import json
 import socket
 import stat
 import subprocess
@@ -71,10 +72,11 @@ def test_an_unreachable_postgresql_server_is_named_without_its_password() -> Non
 
 
 def test_a_missing_file_is_one_line_naming_it(fresh_url: str, tmp_path: Path) -> None:
-    assert cli(fresh_url, "init", "--json").code == 0
+    assert cli(fresh_url, "init", "--demo", "--json").code == 0
     for command in (
         ("apis", "import", str(tmp_path / "missing.yaml")),
         ("apis", "policy", "api_01aaaaaaaaaaaaaaaaaaaaaaaa", "--set", str(tmp_path / "p.json")),
+        ("restore", str(tmp_path / "missing.tar")),
     ):
         refused = cli(fresh_url, *command)
         assert refused.code == 1
@@ -83,6 +85,18 @@ def test_a_missing_file_is_one_line_naming_it(fresh_url: str, tmp_path: Path) ->
         assert str(tmp_path) in line
     directory = cli(fresh_url, "apis", "import", str(tmp_path), "--json")
     assert directory.error()["error"]["code"] == "file_unreadable"
+    # An export written where it cannot be: one error naming the place, nothing else written.
+    (acquisition,) = cli(fresh_url, "acquisitions", "list", "--json").json()["data"]
+    for place, reason in (
+        (tmp_path / "no folder" / "pets.json", f"there is no folder {tmp_path / 'no folder'}"),
+        (tmp_path, "it is a directory"),
+    ):
+        refused = cli(fresh_url, "export", acquisition["id"], "-o", str(place))
+        assert refused.code == 1
+        error = json.loads(_one_line(refused.stderr))["error"]
+        assert error["code"] == "file_not_written"
+        assert error["message"] == f"The export {place} cannot be written: {reason}."
+        assert refused.stdout == ""
 
 
 def test_a_broken_spec_is_explained_problem_by_problem_before_any_option(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.files import write_file
 from keyward.cli.human import emit_created, table
 from keyward.cli.keys import emit_keys
 from keyward.core.errors import KeywardError
@@ -181,10 +182,10 @@ def export(
             exported = service.export_spec(
                 uow, actor, acquisition_id, version, state(ctx).settings, strict=strict
             )
-    data = render(exported.document, format)
+        data = render(exported.document, format)
+        if output is not None:
+            write_file(output, data, "export")
     for warning in exported.warnings:
         sys.stderr.write(f"warning [{warning.code}] {warning.pointer}: {warning.message}\n")
     if output is None:
         sys.stdout.buffer.write(data)
-    else:
-        output.write_bytes(data)

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
+from keyward.cli.files import read_file
 from keyward.cli.members import member_id
 from keyward.core.actors import Actor
 from keyward.core.errors import InvalidInput
@@ -27,28 +28,9 @@ app = typer.Typer(
 SpecFile = Annotated[Path, typer.Argument(help="OpenAPI 2.0/3.0/3.1, JSON or YAML.")]
 
 
-def _read_file(path: Path, what: str) -> bytes:
-    """The bytes of `path`, or one error line saying what is wrong with it and where."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(
-            f"The {what} {path} does not exist (looked for {path.absolute()}).",
-            code="file_not_found",
-            details={"path": str(path.absolute())},
-        ) from None
-    except OSError as error:
-        reason = "it is a directory" if path.is_dir() else error.strerror or type(error).__name__
-        raise InvalidInput(
-            f"The {what} {path.absolute()} cannot be read: {reason}.",
-            code="file_unreadable",
-            details={"path": str(path.absolute())},
-        ) from None
-
-
 def _spec_text(path: Path) -> str:
     try:
-        return _read_file(path, "spec").decode("utf-8")
+        return read_file(path, "spec").decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path} is not UTF-8 text.", code="invalid_spec") from None
 
@@ -204,7 +186,7 @@ def policy(
             with database.transaction(write=False) as uow:
                 shown = service.get_policy(uow, actor, api_id)
         else:
-            text = _read_file(set_file, "policy file")
+            text = read_file(set_file, "policy file")
             with database.transaction() as uow:
                 body = _policy(uow, actor, text)
                 if confirm_weaker_security:

@@ -16,6 +16,7 @@ import typer
 
 from keyward.cli.context import JsonFlag, emit, open_database, reporting, state
 from keyward.cli.database import location, reach
+from keyward.cli.files import missing
 from keyward.core.errors import Conflict, InvalidInput, KeywardError
 from keyward.db import backup as snapshots
 from keyward.db.engine import Database
@@ -96,6 +97,8 @@ def restore(
             raise InvalidInput(
                 "Name the backup file to restore: keyward restore FILE.", code="restore_usage"
             )
+        if not file.exists():
+            raise missing(file, "backup")
         taken = snapshots.read_snapshot(file)
         sink = files.open_journal(settings.revocation_journal)
         # Read before the target is touched: a journal that cannot be read stops the restore.
