@@ -128,6 +128,34 @@ def test_an_operation_offered_elsewhere_is_served_on_the_next_request(depot: Dep
     assert _code(depot.get("/pallets")) == (200, "")
 
 
+def _limit(depot: Depot, requests: int) -> None:
+    with depot.writer.transaction() as uow:
+        offerings.update_offering(
+            uow,
+            depot.actor,
+            depot.offering_id,
+            OfferingUpdate.model_validate(
+                {"limits": [{"scope": "key", "requests": requests, "per": "PT1H"}]}
+            ),
+        )
+
+
+def test_a_limit_raised_elsewhere_admits_the_next_request(depot: Depot) -> None:
+    _limit(depot, 2)
+    # A refusal catches up with the feed: the gateway knows the limit of 2 from here on.
+    assert _code(depot.get("/nowhere")) == (404, "route_not_found")
+    assert [_code(depot.get("/crates")) for _ in range(3)] == [
+        (200, ""),
+        (200, ""),
+        (429, "rate_limited"),
+    ]
+    _limit(depot, 3)
+    raised = depot.get("/crates")
+    assert _code(raised) == (200, "")
+    assert raised.headers["RateLimit-Limit"] == "3"
+    assert _code(depot.get("/crates")) == (429, "rate_limited"), "the refused one did not count"
+
+
 def test_an_api_and_key_made_elsewhere_serve_their_first_request(depot: Depot) -> None:
     fresh = secret(make_acquisition_key(depot.writer, depot.buyer, depot.acquisition_id))
     make_api(depot.writer, depot.actor, spec=SPEC, name="Yard", mount_path="yard")

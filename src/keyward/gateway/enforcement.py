@@ -77,8 +77,9 @@ _WEBSOCKET: Final = b"websocket"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _COOKIE: Final = Location.COOKIE
 # Refusals a change committed before the request may take away: no such API or operation (404,
-# 405), no acceptable key (401), a key not entitled (403).
-_CATCH_UP_STATUSES: Final = frozenset({401, 403, 404, 405})
+# 405), no acceptable key (401), a key not entitled (403), a limit since raised (429; refused
+# requests are not counted, so deciding again counts the request once).
+_CATCH_UP_STATUSES: Final = frozenset({401, 403, 404, 405, 429})
 
 
 def _body(code: str, message: str) -> bytes:
@@ -419,7 +420,7 @@ def _forward(
 
 def _may_be_behind(step: Decision | Wait) -> bool:
     """Whether `step` refuses for a reason a change not applied yet may take away: no such API
-    or operation, no acceptable key, or a key not entitled."""
+    or operation, no acceptable key, a key not entitled, or a limit reached."""
     return isinstance(step, Reply) and step.status in _CATCH_UP_STATUSES
 
 
@@ -438,8 +439,9 @@ class Enforcer:
     decides again, uncounted, for as long as the tunnel is open.
 
     With `catch_up`, a refusal that a change committed before the request may take away (401,
-    403, 404, 405) is never given from what the gateway had loaded: it catches up with the feed
-    first and decides again, so a new offering, key or version serves its first request.
+    403, 404, 405, 429) is never given from what the gateway had loaded: it catches up with the
+    feed first and decides again, so a new offering, key, version or raised limit serves its
+    first request.
     Forwarded requests never wait for it. Catch-ups are shared: at most one runs at a time, and
     the requests that arrive meanwhile all wait for the one next after it, so a flood of
     refusals costs one feed read after another, not one per request.
@@ -491,7 +493,7 @@ class Enforcer:
                     return self._guarded(request, step)
                 caught_up = True
                 await self._caught_up()
-                catalog = self.catalog
+                catalog, count = self.catalog, self._count_now
                 continue
             if step.limits is None:
                 if self._failed_keys is not None:

@@ -365,7 +365,7 @@ class RedisRateLimiter:
 class _Held:
     """What this process holds of one window of one limit, and what storage said last."""
 
-    __slots__ = ("granted", "previous", "recheck_ms", "storage", "used", "window")
+    __slots__ = ("granted", "previous", "recheck_ms", "refused_at", "storage", "used", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
@@ -374,6 +374,11 @@ class _Held:
         self.previous = 0  # the previous window's count, at the last lease
         self.storage = 0  # this window's count of every process, at the last lease
         self.recheck_ms = 0  # a lease was refused: refuse without asking until then
+        self.refused_at = 0  # the limit's requests then: a limit raised since asks again
+
+    def refusing(self, limit: Limit, now_ms: int) -> bool:
+        """Whether a lease of `limit` was refused lately enough to refuse without asking."""
+        return self.recheck_ms > now_ms and self.refused_at >= limit.requests
 
     def count(self, limit: Limit, now_ms: int, period_ms: int) -> _Count:
         """The limit's counts as far as this process knows: the others' leases as used."""
@@ -426,7 +431,7 @@ class LeasedRateLimiter:
                 unknown = True
             elif entry.used < entry.granted:
                 held.append(entry)
-            elif entry.recheck_ms > now_ms:
+            elif entry.refusing(limit, now_ms):
                 refused.append(entry.count(limit, now_ms, period_ms))
             else:
                 unknown = True
@@ -465,7 +470,7 @@ class LeasedRateLimiter:
             window = now_ms // period_ms
             entry = self._held.get(slot)
             if entry is not None and entry.window == window:
-                if entry.used < entry.granted or entry.recheck_ms > now_ms:
+                if entry.used < entry.granted or entry.refusing(limit, now_ms):
                     continue
             else:
                 if entry is not None:
@@ -526,8 +531,10 @@ class LeasedRateLimiter:
             if lease.granted:
                 entry.recheck_ms = 0
             else:
-                wait_ms = round(entry.count(by_slot[slot], now_ms, slot[2]).wait() * 1000)
+                limit = by_slot[slot]
+                wait_ms = round(entry.count(limit, now_ms, slot[2]).wait() * 1000)
                 entry.recheck_ms = now_ms + max(RECHECK_MIN_MS, min(RECHECK_MS, wait_ms))
+                entry.refused_at = limit.requests
 
     def _give_back(self, slot: tuple[str, str, int], entry: _Held) -> None:
         if entry.granted > entry.used:
