@@ -7,6 +7,7 @@ reads and writes depends on its phase, what one request needs on its `Exchange`.
 import asyncio
 import json
 import logging
+import os
 from collections import deque
 from typing import Final, cast
 
@@ -724,6 +725,7 @@ class ClientConnection(asyncio.Protocol, Conversation):
             bytes=ex.sent,
             duration_ms=round((self._loop.time() - ex.started) * 1000, 3),
             client=f"{self._client[0]}:{self._client[1]}",
+            pid=os.getpid(),  # which of the gateway's worker processes answered
         )
         access_log.info(json.dumps(line))
 
