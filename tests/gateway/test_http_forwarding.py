@@ -3,6 +3,7 @@ handler's failures."""
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -156,6 +157,7 @@ def test_access_log_has_a_line_per_request(
     assert forwarded["bytes"] > len(response.body)
     assert isinstance(forwarded["duration_ms"], float)
     assert str(forwarded["client"]).startswith("127.0.0.1:")
+    assert forwarded["pid"] == os.getpid(), "the gateway runs in this process here"
     assert forwarded["key_id"] == "key_test"
     assert (local["status"], local["key_id"]) == (401, "-")
     assert "kw_secret" not in caplog.text
