@@ -100,6 +100,29 @@ def test_revoke_and_delete_ask_at_a_terminal_and_change_nothing_unless_told_yes(
     assert _state(database, boss, ci.id) is None
 
 
+def test_bulk_delete_asks_at_a_terminal_and_deletes_only_when_told_yes(
+    fresh_url: str, database: Database
+) -> None:
+    boss = admin(database, make_workspace(database))
+    first, second = (make_key(database, boss, name=n) for n in ("first", "second"))
+    for key in (first, second):
+        with database.transaction() as uow:
+            keys.revoke_key(uow, boss, key.id, "")
+    question = "Delete the revoked keys among these 2? This cannot be undone. [y/N]: "
+
+    declined = at_terminal(fresh_url, "keys", "bulk-delete", first.id, second.id, answer="")
+    assert declined.code == 1
+    assert f"{question}\n" in declined.output, "no answer is no"
+    assert declined.output.endswith("Nothing was changed.\n")
+    assert [_state(database, boss, k.id) for k in (first, second)] == ["revoked", "revoked"]
+
+    confirmed = at_terminal(fresh_url, "keys", "bulk-delete", first.id, second.id, answer="y")
+    assert confirmed.code == 0, confirmed.output
+    assert f"{question}y\n" in confirmed.output
+    assert confirmed.output.endswith("2 deleted, 0 skipped\n")
+    assert [_state(database, boss, k.id) for k in (first, second)] == [None, None]
+
+
 def test_yes_skips_the_question_and_scripts_are_not_asked(
     fresh_url: str, database: Database
 ) -> None:
