@@ -651,9 +651,14 @@ def test_a_rotated_away_secret_past_its_grace_is_401_key_rotated(shop: Shop) -> 
         shop.clock.advance(timedelta(hours=1))
         old = client.get("/items", headers={"X-Shop-Key": shop.key})
         new = client.get("/items", headers={"X-Shop-Key": secret(rotated)})
+        again = client.get("/items", headers={"X-Shop-Key": shop.key})
     assert (old.status_code, _error(old)) == (401, "key_rotated")
+    assert _error(again) == "key_rotated"
     assert "current secret" in old.json()["error"]["message"]
     assert new.status_code == 200
+    # The old secret presented is a security event, recorded once within the minute.
+    events = _refusals_recorded(shop, shop.key_id, 2, within=1.0)
+    assert [(e.outcome, e.code) for e in events] == [("refused", "key_rotated")]
 
 
 def test_a_known_key_refused_is_audited_once_a_minute_per_key_and_reason(shop: Shop) -> None:
