@@ -389,3 +389,19 @@ def test_serve_stops_saying_why_when_the_gateway_cannot_listen(fresh_url: str) -
     assert refused.code == 1
     assert refused.stderr.startswith("error [gateway_not_started]: the gateway cannot listen on ")
     assert f":{port}: Address already in use." in refused.stderr
+
+
+@pytest.mark.parametrize("part", [[], ["gateway"]])
+def test_serve_stops_in_one_line_when_the_metrics_port_is_taken(
+    fresh_url: str, part: list[str]
+) -> None:
+    _init(fresh_url)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        ports = ["--port", str(free_port()), "--gateway-port", str(free_port())]
+        refused = cli(fresh_url, "serve", *part, *ports, KEYWARD_METRICS_PORT=str(port))
+    assert refused.code == 1
+    assert refused.stderr.startswith("error [address_in_use]: "), refused.stderr
+    assert f"127.0.0.1:{port}" in refused.stderr
+    assert "Address already in use" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1, refused.stderr
