@@ -89,9 +89,13 @@ class JsonBodies:
                 headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
             )
             json_body = media_type == b"application/json" or media_type.endswith(b"+json")
-            # Unknown paths and methods are left to the router's 404 and 405.
-            routed = scope["method"] in allowed_methods(scope["app"], scope["path"])
-            if has_body and not json_body and routed:
+            # Unknown paths and methods are left to the router's 404 and 405 (asked last: it
+            # reads the app's OpenAPI document, which JSON bodies need not build).
+            if (
+                has_body
+                and not json_body
+                and scope["method"] in allowed_methods(scope["app"], scope["path"])
+            ):
                 response = error_response(
                     415, "unsupported_media_type", "Send the request body as application/json."
                 )
