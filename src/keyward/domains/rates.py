@@ -38,15 +38,19 @@ def govern(database: Database, settings: Settings) -> None:
     database.journal = open_journal(settings.revocation_journal)
 
 
-def _retry_after(
+def _refuse_beyond(
     uow: UnitOfWork,
     created_at: InstrumentedAttribute[datetime],
     where: list[ColumnElement[bool]],
     limit: int,
     window: timedelta,
-) -> int:
-    """Seconds until one more row may be added, when `limit` rows matching `where` were added
-    within `window`; 0 when one may be now."""
+    done: str,
+    setting: str,
+    **details: str,
+) -> None:
+    """Raise `RateLimited` when `limit` rows matching `where` were added within `window`, with
+    `Retry-After` the seconds until the oldest of them leaves it; `done` says what the member
+    did that many times ("You created 30 keys")."""
     now = uow.clock.now()
     query: Select[datetime] = (
         select(created_at)
@@ -57,8 +61,15 @@ def _retry_after(
     )
     oldest = uow.session.scalar(query)
     if oldest is None:
-        return 0
-    return max(1, math.ceil((oldest + window - now).total_seconds()))
+        return
+    wait = max(1, math.ceil((oldest + window - now).total_seconds()))
+    per = "minute" if window == MINUTE else "hour"
+    raise RateLimited(
+        f"{done} within {'a' if per == 'minute' else 'an'} {per}, as many as this server "
+        f"allows; retry in {wait} s.",
+        retry_after=wait,
+        details={"limit": limit, "per": per, **details, "setting": setting},
+    )
 
 
 def check_key_creation(uow: UnitOfWork, member_id: str, acquisition_id: str | None) -> None:
@@ -66,32 +77,21 @@ def check_key_creation(uow: UnitOfWork, member_id: str, acquisition_id: str | No
     limit = uow.rates.keys_per_minute
     if limit <= 0:
         return
-    wait = _retry_after(
-        uow, ApiKey.created_at, [ApiKey.creator_member_id == member_id], limit, MINUTE
+    setting = "KEYWARD_KEYS_CREATED_PER_MINUTE"
+    mine = [ApiKey.creator_member_id == member_id]
+    _refuse_beyond(
+        uow, ApiKey.created_at, mine, limit, MINUTE, f"You created {limit} keys", setting
     )
-    if wait:
-        raise RateLimited(
-            f"You created {limit} keys within a minute, as many as this server allows; "
-            f"retry in {wait} s.",
-            retry_after=wait,
-            details={"limit": limit, "per": "minute", "setting": "KEYWARD_KEYS_CREATED_PER_MINUTE"},
-        )
-    if acquisition_id is None:
-        return
-    wait = _retry_after(
-        uow, ApiKey.created_at, [ApiKey.acquisition_id == acquisition_id], limit, MINUTE
-    )
-    if wait:
-        raise RateLimited(
-            f"The acquisition was given {limit} keys within a minute, as many as this server "
-            f"allows; retry in {wait} s.",
-            retry_after=wait,
-            details={
-                "limit": limit,
-                "per": "minute",
-                "acquisition_id": acquisition_id,
-                "setting": "KEYWARD_KEYS_CREATED_PER_MINUTE",
-            },
+    if acquisition_id is not None:
+        _refuse_beyond(
+            uow,
+            ApiKey.created_at,
+            [ApiKey.acquisition_id == acquisition_id],
+            limit,
+            MINUTE,
+            f"The acquisition was given {limit} keys",
+            setting,
+            acquisition_id=acquisition_id,
         )
 
 
@@ -100,16 +100,15 @@ def check_key_request(uow: UnitOfWork, member_id: str | None) -> None:
     limit = uow.rates.key_requests_per_hour
     if limit <= 0 or member_id is None:
         return
-    wait = _retry_after(
-        uow, KeyRequest.created_at, [KeyRequest.requested_by == member_id], limit, HOUR
+    _refuse_beyond(
+        uow,
+        KeyRequest.created_at,
+        [KeyRequest.requested_by == member_id],
+        limit,
+        HOUR,
+        f"You filed {limit} key requests",
+        "KEYWARD_KEY_REQUESTS_PER_HOUR",
     )
-    if wait:
-        raise RateLimited(
-            f"You filed {limit} key requests within an hour, as many as this server allows; "
-            f"retry in {wait} s.",
-            retry_after=wait,
-            details={"limit": limit, "per": "hour", "setting": "KEYWARD_KEY_REQUESTS_PER_HOUR"},
-        )
 
 
 def check_invitation(uow: UnitOfWork, member_id: str | None, purpose: str) -> None:
@@ -117,12 +116,12 @@ def check_invitation(uow: UnitOfWork, member_id: str | None, purpose: str) -> No
     limit = uow.rates.invitations_per_hour
     if limit <= 0 or member_id is None:
         return
-    where = [PasswordLink.created_by == member_id, PasswordLink.purpose == purpose]
-    wait = _retry_after(uow, PasswordLink.created_at, where, limit, HOUR)
-    if wait:
-        raise RateLimited(
-            f"You sent {limit} invitations within an hour, as many as this server allows; "
-            f"retry in {wait} s.",
-            retry_after=wait,
-            details={"limit": limit, "per": "hour", "setting": "KEYWARD_INVITATIONS_PER_HOUR"},
-        )
+    _refuse_beyond(
+        uow,
+        PasswordLink.created_at,
+        [PasswordLink.created_by == member_id, PasswordLink.purpose == purpose],
+        limit,
+        HOUR,
+        f"You sent {limit} invitations",
+        "KEYWARD_INVITATIONS_PER_HOUR",
+    )
