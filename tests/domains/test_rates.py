@@ -52,6 +52,9 @@ def test_a_member_past_the_keys_a_minute_is_refused_until_the_minute_passes(
     # The first of the three leaves the minute 40 s from now.
     assert refused.value.retry_after == 40
     assert refused.value.details["retry_after"] == 40
+    assert refused.value.message == (
+        "You created 3 keys within a minute, as many as this server allows; retry in 40 s."
+    )
     assert _count(db, ApiKey) == made
     clock.advance(timedelta(seconds=40))
     world.new_key()
@@ -122,6 +125,7 @@ def test_a_member_past_the_key_requests_an_hour_is_refused_and_no_approver_is_em
         world.acting(world.acquirer, keys.revoke_key, targets[2].id, allow_request=True)
     assert refused.value.retry_after == 40 * 60
     assert refused.value.details["setting"] == "KEYWARD_KEY_REQUESTS_PER_HOUR"
+    assert refused.value.message.startswith("You filed 2 key requests within an hour, ")
     assert _count(db, KeyRequest) == requests
     assert len(_outbox(db)) == sent
 
