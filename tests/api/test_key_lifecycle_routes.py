@@ -585,6 +585,15 @@ def test_approving_a_renewal_applies_it_from_the_moment_of_approval(
         params={"status": "pending", "key": created["id"]},
     ).json()["data"]
     assert [r["id"] for r in listed] == [request["id"]]
+    # An approver's inbox holds it; the requester, who approves nothing, has no inbox.
+    inbox = {"status": "pending", "decidable": "true"}
+    decidable = api.get("/v1/key-requests", headers=approver, params=inbox).json()["data"]
+    assert [r["id"] for r in decidable] == [request["id"]]
+    assert_error(
+        api.get("/v1/key-requests", headers=world.acquirer, params=inbox), 403, "permission_denied"
+    )
+    mine = api.get("/v1/key-requests", headers=world.acquirer, params={"status": "pending"})
+    assert [r["id"] for r in mine.json()["data"]] == [request["id"]]
     clock.advance(timedelta(days=1))
     approved = _post(api, f"/v1/key-requests/{request['id']}/approve", approver, {"comment": "ok"})
     assert approved.status_code == 200, approved.text

@@ -197,6 +197,10 @@ def test_requests_list_and_show_say_which_key_who_asked_and_why(
     assert row.endswith("laptop stolen")
 
     request_id = row.split()[0]
+    inbox = run(fresh_url, "requests", "list", "--decidable", "--status", "pending", "--json")
+    assert [r["id"] for r in inbox.json()["data"]] == [request_id], "the admin may decide it"
+    none = run(fresh_url, "--as", world.acquirer_email, "requests", "list", "--decidable")
+    assert none.stderr.startswith("error [permission_denied]: "), "the requester approves nothing"
     shown = run(fresh_url, "requests", "show", request_id)
     assert shown.code == 0, shown.stderr
     fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in shown.stdout.splitlines())

@@ -365,6 +365,9 @@ def list_requests(
     ctx: typer.Context,
     status: Annotated[RequestStatus | None, typer.Option(help="e.g. pending")] = None,
     key: Annotated[str | None, typer.Option(help="Only this key's requests.")] = None,
+    decidable: Annotated[
+        bool, typer.Option("--decidable", help="Only those you may approve or reject.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue a previous listing.")] = None,
     as_json: JsonFlag = False,
@@ -372,10 +375,9 @@ def list_requests(
     """Key requests, newest first: for people, which key, who asked and why."""
     with reporting(as_json):
         database, actor = connect(ctx)
+        filters = KeyRequestFilter(status=status, key_id=key, decidable=decidable)
         with database.transaction(write=False) as uow:
-            page = requests.list_requests(
-                uow, actor, KeyRequestFilter(status=status, key_id=key), PageRequest(limit, cursor)
-            )
+            page = requests.list_requests(uow, actor, filters, PageRequest(limit, cursor))
             contexts = requests.contexts(uow, actor, page.data)
     if as_json:
         emit(page, as_json)

@@ -292,12 +292,23 @@ def list_key_requests(
     page: PageDep,
     status: RequestStatus | None = None,
     key_id: Annotated[str | None, Query(alias="key", pattern=ID_REGEX)] = None,
+    decidable: Annotated[
+        bool,
+        Query(
+            description="Only the requests on the APIs the caller approves (an approver's "
+            "inbox with status=pending; their own among them, which another approver "
+            "decides). 403 to a caller who approves nothing."
+        ),
+    ] = False,
 ) -> Page[KeyRequestOut]:
     """Key requests, newest first: all with `keys:read`; otherwise those on the APIs the
     caller approves and those they made."""
     with database.transaction(write=False) as uow:
         return requests.list_requests(
-            uow, actor, KeyRequestFilter(status=status, key_id=key_id), page
+            uow,
+            actor,
+            KeyRequestFilter(status=status, key_id=key_id, decidable=decidable),
+            page,
         )
 
 
