@@ -403,5 +403,8 @@ def test_serve_stops_in_one_line_when_the_metrics_port_is_taken(
     assert refused.code == 1
     assert refused.stderr.startswith("error [address_in_use]: "), refused.stderr
     assert f"127.0.0.1:{port}" in refused.stderr
-    assert "Address already in use" in refused.stderr
+    assert "Address already in use. Stop what uses it, or choose another port with " in (
+        refused.stderr
+    )
+    assert refused.stderr.endswith("KEYWARD_METRICS_PORT.\n")
     assert len(refused.stderr.splitlines()) == 1, refused.stderr

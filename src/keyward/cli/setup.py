@@ -222,7 +222,11 @@ def serve(
             try:
                 run_gateway(settings, gateway_host, gateway_port)
             except RuntimeError as error:  # the metrics' admin listener could not listen
-                raise Unavailable(f"{error}.", code="address_in_use") from None
+                raise Unavailable(
+                    f"{error}. Stop what uses it, or choose another port with "
+                    "KEYWARD_METRICS_PORT.",
+                    code="address_in_use",
+                ) from None
         return
     import uvicorn
 
