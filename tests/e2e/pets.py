@@ -2,6 +2,7 @@
 tests that need keys the gateway serves: Pets, one operation (GET /pets), mounted at /pets."""
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
@@ -25,17 +26,33 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-def pets_acquisition(client: httpx.Client, upstream: str) -> tuple[str, str]:
-    """Pets forwarded to `upstream`, offered whole and acquired by an organization the calling
-    member joins: the API's id and the acquisition's."""
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    api_id: str
+    offering_id: str
+    acquisition_id: str
+
+
+def pets_acquisition(
+    client: httpx.Client,
+    upstream: str,
+    *,
+    spec: str = SPEC,
+    operations: dict[str, Any] | None = None,
+) -> Acquired:
+    """Pets (`spec`) forwarded to `upstream`, offered whole or only its `operations`, and
+    acquired by an organization the calling member joins."""
     api = ok(
         client.post(
             "/v1/apis",
-            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": SPEC},
+            json={"name": "Pets", "upstream_url": upstream, "mount_path": "pets", "spec": spec},
         ),
         201,
     )
-    offering = ok(client.post("/v1/offerings", json={"api_id": api["id"], "name": "All"}), 201)
+    offered = {"api_id": api["id"], "name": "All" if operations is None else "Some"}
+    if operations is not None:
+        offered["operations"] = operations
+    offering = ok(client.post("/v1/offerings", json=offered), 201)
     organization = ok(
         client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
     )
@@ -48,7 +65,7 @@ def pets_acquisition(client: httpx.Client, upstream: str) -> tuple[str, str]:
         ),
         201,
     )
-    return str(api["id"]), str(acquisition["id"])
+    return Acquired(str(api["id"]), str(offering["id"]), str(acquisition["id"]))
 
 
 def new_key(client: httpx.Client, acquisition_id: str, name: str) -> tuple[str, str]:

@@ -4,11 +4,11 @@ new version, policy or offering is honoured by the next one, however slowly the 
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 import pytest
 
+from tests.e2e.pets import new_key, ok, pets_acquisition
 from tests.e2e.processes import GatewayProcess, cli, serve, serve_gateway
 from tests.gateway.gateway_support import echo_upstream
 
@@ -44,11 +44,6 @@ def _spec(**tags: str) -> str:
     )
 
 
-def _ok(response: httpx.Response, status: int = 200) -> Any:
-    assert response.status_code == status, response.text
-    return response.json()
-
-
 def _pids(lines: list[str]) -> set[int]:
     """The processes that wrote these access lines."""
     return {json.loads(line)["pid"] for line in lines if line.startswith("{")}
@@ -72,44 +67,6 @@ def _each_worker(
     raise AssertionError(f"one worker process answered all {sent} requests to {path}")
 
 
-def _setup(client: httpx.Client, upstream: str) -> tuple[str, str, str]:
-    """An API, an offering of its `pets` operations, an acquisition and a key, through the API:
-    the API's id, the offering's id and the key's secret."""
-    api = _ok(
-        client.post(
-            "/v1/apis",
-            json={
-                "name": "Pets",
-                "upstream_url": upstream,
-                "mount_path": "pets",
-                "spec": _spec(pets="pets", stores="stores"),
-            },
-        ),
-        201,
-    )
-    offering = _ok(
-        client.post(
-            "/v1/offerings",
-            json={"api_id": api["id"], "name": "Pets only", "operations": {"tags": ["pets"]}},
-        ),
-        201,
-    )
-    organization = _ok(
-        client.post("/v1/organizations", json={"name": "Globex", "kind": "acquirer"}), 201
-    )
-    me = _ok(client.get("/v1/me"))["member"]
-    _ok(client.patch(f"/v1/members/{me['id']}", json={"organization_ids": [organization["id"]]}))
-    acquisition = _ok(
-        client.post(
-            "/v1/acquisitions",
-            json={"offering_id": offering["id"], "organization_id": organization["id"]},
-        ),
-        201,
-    )
-    key = _ok(client.post(f"/v1/acquisitions/{acquisition['id']}/keys", json={"name": "k"}), 201)
-    return api["id"], offering["id"], key["key"]
-
-
 def test_what_the_api_committed_decides_the_gateways_next_request(
     fresh_url: str, tmp_path: Path
 ) -> None:
@@ -121,7 +78,15 @@ def test_what_the_api_committed_decides_the_gateways_next_request(
         serve_gateway(fresh_url, tmp_path, **SLOW_FEED) as gateway,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        api_id, offering_id, secret = _setup(client, upstream.url)
+        # Pets offered only for its `pets` operations, then acquired, and a key made.
+        acquired = pets_acquisition(
+            client,
+            upstream.url,
+            spec=_spec(pets="pets", stores="stores"),
+            operations={"tags": ["pets"]},
+        )
+        api_id, offering_id = acquired.api_id, acquired.offering_id
+        _, secret = new_key(client, acquired.acquisition_id, "k")
         key = {"X-API-Key": secret}
         # The gateway started before the API, the offering and the key existed.
         assert _each_worker(gateway, "/pets/pets", headers=key) == {(200, "")}
@@ -130,7 +95,7 @@ def test_what_the_api_committed_decides_the_gateways_next_request(
             (403, "operation_not_in_offering")
         }
 
-        _ok(
+        ok(
             client.patch(
                 f"/v1/offerings/{offering_id}",
                 json={"operations": {"tags": ["pets", "stores"]}},
@@ -139,7 +104,7 @@ def test_what_the_api_committed_decides_the_gateways_next_request(
         assert _each_worker(gateway, "/pets/stores", headers=key) == {(200, "")}
 
         # A new version's operation (tagged as offered) is served at once.
-        _ok(
+        ok(
             client.post(
                 f"/v1/apis/{api_id}/versions",
                 json={"spec": _spec(pets="pets", stores="stores", owners="pets")},
@@ -149,11 +114,11 @@ def test_what_the_api_committed_decides_the_gateways_next_request(
         assert _each_worker(gateway, "/pets/owners", headers=key) == {(200, "")}
 
         # The policy moves the key into the query: sent there, it is taken at once.
-        policy = _ok(client.get(f"/v1/apis/{api_id}/policy"))
+        policy = ok(client.get(f"/v1/apis/{api_id}/policy"))
         [location] = policy["key_locations"]
         moved = {**location, "in": "query", "name": "api_key"}
         moved.pop("synthetic", None)
-        _ok(
+        ok(
             client.put(
                 f"/v1/apis/{api_id}/policy",
                 json={"key_locations": [moved], "confirm_weaker_security": True},

@@ -52,8 +52,9 @@ def test_the_admin_listener_counts_every_gateway_process_requests_by_status_and_
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        api_id, acquisition_id = pets_acquisition(client, upstream.url)
-        _, key = new_key(client, acquisition_id, "k")
+        acquired = pets_acquisition(client, upstream.url)
+        api_id = acquired.api_id
+        _, key = new_key(client, acquired.acquisition_id, "k")
         eventually(lambda: _scrape(metrics).get(("keyward_gateway_processes", ())) == 2, 90)
         pets = f"{server.gateway_url}/pets/pets"
         # Each request on a connection of its own: the kernel spreads them over both processes.

@@ -83,7 +83,7 @@ def served(
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        _, acquisition_id = pets_acquisition(client, upstream.url)
+        acquisition_id = pets_acquisition(client, upstream.url).acquisition_id
         # Every gateway process has said where it is before the test counts on it.
         _wait_for(
             lambda: len(_gateways(client)["data"]) == WORKERS, f"{WORKERS} gateways heartbeat"

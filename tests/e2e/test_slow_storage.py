@@ -54,7 +54,7 @@ def test_slow_storage_serves_cached_keys_and_answers_503_for_the_others(
         ) as server,
         server.client(initialised.json()["admin_key"]) as client,
     ):
-        _, acquisition_id = pets_acquisition(client, upstream.url)
+        acquisition_id = pets_acquisition(client, upstream.url).acquisition_id
         (_, used), (_, unused) = (new_key(client, acquisition_id, n) for n in ("used", "unused"))
         account = ok(
             client.post("/v1/keys", json={"name": "ops", "permissions": ["keys:read"]}), 201
