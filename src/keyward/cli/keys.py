@@ -3,16 +3,15 @@ show their usage; `keyward requests ...`: the renewals and revocations awaiting 
 
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from pydantic import TypeAdapter
 
 from keyward.cli import gateways
 from keyward.cli.context import JsonFlag, connect, emit, reporting, state
 from keyward.cli.human import YesOption, confirm, emit_created, table
 from keyward.cli.members import named_permissions
+from keyward.cli.times import duration
 from keyward.core.actors import Actor
 from keyward.core.errors import Conflict, InvalidInput, KeywardError
 from keyward.core.keys import KeyKind, KeyState
@@ -21,7 +20,6 @@ from keyward.core.sealing import Sealer
 from keyward.db.engine import Database, UnitOfWork
 from keyward.domains.acquisitions import service as acquisitions
 from keyward.domains.acquisitions.schemas import AcquisitionState
-from keyward.domains.fields import Duration
 from keyward.domains.keys import requests, service
 from keyward.domains.keys.schemas import (
     AccountKeyCreate,
@@ -50,8 +48,6 @@ requests_app = typer.Typer(
     help="List, approve, reject and cancel key renewals and revocations awaiting approval.",
     no_args_is_help=True,
 )
-
-_durations: TypeAdapter[timedelta] = TypeAdapter(Duration)
 
 PermissionOption = Annotated[
     list[str] | None,
@@ -117,10 +113,8 @@ def list_(
             state=key_state,
             api_id=api,
             acquisition_id=acquisition,
-            expiring_within=_durations.validate_python(expiring_within)
-            if expiring_within
-            else None,
-            unused_for=_durations.validate_python(unused_for) if unused_for else None,
+            expiring_within=duration(expiring_within),
+            unused_for=duration(unused_for),
         )
         database, actor = connect(ctx)
         with database.transaction(write=False) as uow:

@@ -3,31 +3,18 @@ usage`: the responses to a key, or to the keys of an acquisition, offering or AP
 class over time."""
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Protocol
 
 import typer
-from pydantic import AwareDatetime, TypeAdapter
 
 from keyward.cli.context import JsonFlag, connect, emit, reporting
+from keyward.cli.times import moment
 from keyward.core.actors import Actor
 from keyward.db.engine import UnitOfWork
-from keyward.domains.fields import Duration
 from keyward.domains.usage import service
 from keyward.domains.usage.schemas import Granularity, UsageOut
 from keyward.verifier.usage import STATUS_CLASSES
-
-_moments: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
-_durations: TypeAdapter[timedelta] = TypeAdapter(Duration)
-
-
-def moment(text: str | None, now: datetime) -> datetime | None:
-    """An RFC 3339 time, or an ISO-8601 duration counted back from now (P7D: a week ago)."""
-    if text is None:
-        return None
-    if text.startswith("P"):
-        return now - _durations.validate_python(text)
-    return _moments.validate_python(text)
 
 
 class Reader(Protocol):
